@@ -1,0 +1,72 @@
+# wallet-mcp: `make dev` runs the whole stack locally, `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Any CPython >= 3.11 on PATH (a pyenv shim that cannot run is skipped).
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	if $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then echo $$p; break; fi; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# SAM CLI and cfn-lint pin their own boto3, so they live in a tool venv of their own.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
+# `sam build` needs the Lambda runtime's Python (python3.13) on PATH.
+LAMBDA_PY_DIR ?= $(shell for p in python3.13 $$(ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | sort -V | tail -1); do \
+	if $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1; then dirname $$(command -v $$p); break; fi; done)
+
+.PHONY: help dev test bench lint typecheck unit template-check sam-env clean
+
+help:
+	@echo "make dev    - run the whole stack locally at http://localhost:$${PORT:-3000} (Ctrl-C stops it)"
+	@echo "make test   - lint, type-check, unit + handler + flow tests, template checks and sam build"
+	@echo "make bench  - cold start, warm latency and AWS calls per operation"
+
+$(STAMP): pyproject.toml src/requirements.txt
+	@test -n "$(PYTHON)" || { echo "error: no CPython >= 3.11 found on PATH" >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+$(TOOLS_STAMP): tools-requirements.txt
+	@test -n "$(PYTHON)" || { echo "error: no CPython >= 3.11 found on PATH" >&2; exit 1; }
+	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r tools-requirements.txt
+	@touch $@
+
+dev: $(STAMP)
+	@exec $(PY) -m devstack dev
+
+sam-env: $(STAMP)
+	@$(PY) -m devstack sam-env
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src dev functions tests bench infra
+	$(VENV)/bin/ruff format --check src dev functions tests bench infra
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+	@# each function is a top-level `app` module of its own, so each is checked on its own
+	@for f in functions/*/app.py; do $(VENV)/bin/mypy --strict $$f || exit 1; done
+
+unit: $(STAMP)
+	$(PY) -m pytest
+
+template-check: $(TOOLS_STAMP)
+	$(SAM) validate --lint --template infra/template.yaml --region us-east-1
+	$(TOOLS)/bin/cfn-lint infra/template.yaml
+	$(TOOLS)/bin/python infra/check_sam_routes.py infra/template.yaml
+	@test -n "$(LAMBDA_PY_DIR)" || { echo "error: sam build needs python3.13 (the Lambda runtime) on PATH" >&2; exit 1; }
+	PATH="$(LAMBDA_PY_DIR):$$PATH" $(SAM) build --template infra/template.yaml --build-dir .aws-sam/build --parallel
+
+test: lint typecheck unit template-check
+
+bench: $(STAMP)
+	@$(PY) bench/run.py
+
+clean:
+	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,73 @@
+"""One function in a fresh process: import its handler, serve a first request, then warm ones.
+
+Run by bench/run.py with the function's environment (as the template gives it) pointing at the
+emulator. Prints one JSON line: import and first-request times, warm latencies, and the AWS
+calls each phase made (counted with botocore's before-call event).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.operations import OPERATIONS
+from devstack.worker import LambdaContext
+
+
+def main() -> None:
+    code_dir, operation_name, warm_runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    operation = OPERATIONS[operation_name]
+    calls: Counter[str] = Counter()
+
+    started = time.perf_counter()
+    sys.path.insert(0, code_dir)
+    spec = importlib.util.spec_from_file_location("app", Path(code_dir) / "app.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["app"] = module
+    spec.loader.exec_module(module)
+    imported = time.perf_counter()
+
+    from wallet_mcp import aws  # the module the handler uses, already imported by it
+
+    aws.on_api_call(lambda service, op: calls.update([f"{service}:{op}"]))
+
+    bodies: list[str] = []
+
+    def invoke() -> float:
+        event = operation.event()
+        t0 = time.perf_counter()
+        result = module.lambda_handler(event, LambdaContext("bench", 1024, time.monotonic() + 30))
+        elapsed = time.perf_counter() - t0
+        bodies.append(operation.check(result))
+        return elapsed
+
+    first = invoke()
+    first_calls = dict(calls)
+    calls.clear()
+    warm = [invoke() for _ in range(warm_runs)]
+    warm_calls = {k: v / warm_runs for k, v in calls.items()} if warm_runs else {}
+    print(
+        json.dumps(
+            {
+                "import_ms": (imported - started) * 1000,
+                "first_ms": first * 1000,
+                "warm_ms": [w * 1000 for w in warm],
+                "first_calls": first_calls,
+                "warm_calls": warm_calls,
+                "warm_p50": statistics.median(warm) * 1000 if warm else None,
+                "first_body": bodies[0],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

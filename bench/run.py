@@ -1,0 +1,130 @@
+"""`make bench`: cold start per function, warm latency, and AWS calls per operation.
+
+Everything runs against the embedded emulator (moto_server) on loopback, with each function's
+environment taken from the template, exactly as the local gateway runs them. Cold start is a
+fresh Python process that imports the handler and serves one request (median of 5); warm
+latency is measured in that same process afterwards. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.operations import COLD_START, OPERATIONS  # noqa: E402
+from devstack.emulator import MotoServer  # noqa: E402
+from devstack.local import AWS_ENV, bring_up, local_stack  # noqa: E402
+from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET  # noqa: E402
+
+COLD_RUNS = 5
+WARM_RUNS = 50
+BUDGETS_MS = {"TokenFunction": 700, "McpFunction": 1000}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _probe(stack, operation_name: str, warm_runs: int, extra_env: dict[str, str]) -> dict:
+    operation = OPERATIONS[operation_name]
+    spec = stack.functions()[operation.function]
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", ""),
+        **AWS_ENV,
+        **extra_env,
+        **spec.environment,
+        "AWS_LAMBDA_FUNCTION_NAME": operation.function,
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+    }
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "probe.py"),
+            str(spec.code_uri),
+            operation_name,
+            str(warm_runs),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"probe of {operation_name} failed:\n{out.stderr[-3000:]}\n{out.stdout[-1000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _fmt_calls(calls: dict[str, float]) -> str:
+    if not calls:
+        return "none"
+    return ", ".join(f"{k}={v:g}" for k, v in sorted(calls.items()))
+
+
+def main() -> int:
+    emulator = MotoServer("127.0.0.1", _free_port())
+    emulator.start()
+    try:
+        os.environ.update(AWS_ENV)
+        os.environ["AWS_ENDPOINT_URL"] = emulator.url
+        stack = local_stack("http://localhost:3000")
+        bring_up(stack, emulator.url)
+        extra = {"AWS_ENDPOINT_URL": emulator.url, "BENCH_HOST": "localhost:3000"}
+        extra["BENCH_CC_FORM"] = (
+            f"grant_type=client_credentials&client_id={DEMO_CLIENT_ID}&client_secret={DEMO_CLIENT_SECRET}"
+        )
+        extra["BENCH_ACCESS_TOKEN"] = _access_token(stack, {**extra, "BENCH_ACCESS_TOKEN": ""})
+
+        print(
+            f"wallet-mcp benchmark — {platform.python_implementation()} {platform.python_version()}, "
+            f"{os.cpu_count()} CPUs, emulator {emulator.url}, {time.strftime('%Y-%m-%d %H:%M')}"
+        )
+        print()
+        print(f"Cold start: fresh process, import then first request, median of {COLD_RUNS}")
+        print(
+            f"{'function':18} {'first request':28} {'import ms':>10} {'first ms':>9} {'total ms':>9} "
+            f"{'budget':>8}  AWS calls in first request"
+        )
+        for function, operation_name in COLD_START.items():
+            runs = [_probe(stack, operation_name, 0, extra) for _ in range(COLD_RUNS)]
+            imp = statistics.median(r["import_ms"] for r in runs)
+            first = statistics.median(r["first_ms"] for r in runs)
+            total = statistics.median(r["import_ms"] + r["first_ms"] for r in runs)
+            budget = BUDGETS_MS.get(function)
+            print(
+                f"{function:18} {operation_name:28} {imp:10.0f} {first:9.0f} {total:9.0f} "
+                f"{(str(budget) if budget else '-'):>8}  {_fmt_calls(runs[-1]['first_calls'])}"
+            )
+        print()
+        print(f"Warm, in-process (handler call with a payload 2.0 event), {WARM_RUNS} runs after the first")
+        print(f"{'operation':34} {'p50 ms':>8} {'p95 ms':>8}  AWS calls per request (warm)")
+        for operation_name in OPERATIONS:
+            result = _probe(stack, operation_name, WARM_RUNS, extra)
+            warm = sorted(result["warm_ms"])
+            p95 = warm[int(0.95 * (len(warm) - 1))]
+            p50 = statistics.median(warm)
+            print(f"{operation_name:34} {p50:8.2f} {p95:8.2f}  {_fmt_calls(result['warm_calls'])}")
+        return 0
+    finally:
+        emulator.stop()
+
+
+def _access_token(stack, extra: dict[str, str]) -> str:
+    """An MCP access token, minted by the real token handler."""
+    return str(json.loads(_probe(stack, "token: client_credentials", 0, extra)["first_body"])["access_token"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

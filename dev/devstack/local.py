@@ -1,0 +1,59 @@
+"""Bringing the local stack up: the template with local parameters, its resources, the seed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from devstack.provision import provision
+from devstack.seed import SeedTables, seed
+from devstack.template import REGION, ROOT, Stack, load_template
+
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+"""Credentials for the emulator (it accepts any)."""
+
+SAM_ENV_FILE = ROOT / ".local" / "sam-env.json"
+
+
+def local_stack(public_base_url: str) -> Stack:
+    return Stack(load_template(), parameters={"PublicBaseUrl": public_base_url})
+
+
+def bring_up(stack: Stack, endpoint_url: str | None) -> None:
+    """Create the template's tables and key at `endpoint_url` (None: the default in the
+    environment, e.g. moto's in-process mock) and seed the demo data."""
+    session = boto3.session.Session(**_session_args())
+    dynamodb = session.client("dynamodb", endpoint_url=endpoint_url)
+    kms = session.client("kms", endpoint_url=endpoint_url)
+    provision(stack, dynamodb, kms)
+    seed(
+        dynamodb,
+        SeedTables(users=stack.physical_ids["UsersTable"], clients=stack.physical_ids["ClientsTable"]),
+    )
+
+
+def _session_args() -> dict[str, Any]:
+    return {
+        "aws_access_key_id": AWS_ENV["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        "region_name": REGION,
+    }
+
+
+def write_sam_env_file(stack: Stack, endpoint_url: str, path: Path = SAM_ENV_FILE) -> Path:
+    """The `--env-vars` file for `sam local start-api`: every function pointed at the emulator."""
+    document = {
+        name: {**spec.environment, **AWS_ENV, "AWS_ENDPOINT_URL": endpoint_url}
+        for name, spec in stack.functions().items()
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,43 @@
+"""The MCP endpoint (Streamable HTTP, stateless, JSON responses)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from mangum import Mangum
+from starlette.routing import Route
+
+from wallet_mcp import aws
+from wallet_mcp.config import settings
+from wallet_mcp.mcp_server.catalog import build_registry
+from wallet_mcp.mcp_server.http import McpEndpoint
+from wallet_mcp.mcp_server.server import build_server
+from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
+from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
+from wallet_mcp.tokens.keys import KmsPublicKeys
+from wallet_mcp.web.app import create_app
+
+SETTINGS = settings()
+logger = Logger()
+tools = build_registry()
+endpoint = McpEndpoint(
+    build_server(tools),
+    tools,
+    AccessTokenVerifier(
+        KmsPublicKeys(aws.kms(), SETTINGS.verification_key_ids),
+        issuer=SETTINGS.issuer,
+        audience=SETTINGS.mcp_resource,
+    ),
+    resource_metadata_url=SETTINGS.mcp_resource_metadata_url,
+    initial_scopes=[s for s in SUPPORTED_SCOPES if s.endswith(":read") or s.startswith("mcp:tools:")],
+    allowed_hosts=[urlsplit(SETTINGS.issuer).netloc],
+    allowed_origins=[SETTINGS.issuer],
+)
+app = create_app("wallet-mcp MCP endpoint", realm=SETTINGS.issuer)
+app.router.routes.append(Route("/mcp", endpoint, methods=["GET", "POST", "DELETE"]))
+
+lambda_handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
+    Mangum(app, lifespan="off")
+)

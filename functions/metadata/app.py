@@ -1,0 +1,57 @@
+"""Discovery: authorization-server metadata (RFC 8414), protected-resource metadata (RFC 9728), JWKS."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from fastapi.responses import JSONResponse
+from mangum import Mangum
+
+from wallet_mcp import aws
+from wallet_mcp.config import settings
+from wallet_mcp.oauth.metadata import authorization_server_metadata, protected_resource_metadata
+from wallet_mcp.tokens.jwk import to_jwk
+from wallet_mcp.tokens.keys import KmsPublicKeys
+from wallet_mcp.web.app import create_app
+
+SETTINGS = settings()
+logger = Logger()
+keys = KmsPublicKeys(aws.kms(), SETTINGS.verification_key_ids)
+app = create_app("wallet-mcp metadata", realm=SETTINGS.issuer)
+
+_CACHEABLE = {"Cache-Control": "public, max-age=300"}
+_AS_METADATA = authorization_server_metadata(SETTINGS)
+_PRM = {
+    "mcp": protected_resource_metadata(SETTINGS, SETTINGS.mcp_resource),
+    "api": protected_resource_metadata(SETTINGS, SETTINGS.api_resource),
+}
+
+
+@app.get("/.well-known/oauth-authorization-server")
+@app.get("/.well-known/openid-configuration")
+def as_metadata() -> JSONResponse:
+    return JSONResponse(_AS_METADATA, headers=_CACHEABLE)
+
+
+@app.get("/.well-known/oauth-protected-resource")
+def mcp_resource_metadata() -> JSONResponse:
+    """The root form names the MCP server, the resource most clients come for."""
+    return JSONResponse(_PRM["mcp"], headers=_CACHEABLE)
+
+
+@app.get("/.well-known/oauth-protected-resource/{resource}")
+def resource_metadata(resource: str) -> JSONResponse:
+    document = _PRM.get(resource)
+    if document is None:
+        return JSONResponse({"error": "not_found", "error_description": "unknown resource"}, status_code=404)
+    return JSONResponse(document, headers=_CACHEABLE)
+
+
+@app.get("/.well-known/jwks.json")
+def jwks() -> JSONResponse:
+    return JSONResponse({"keys": [to_jwk(k.key) for k in keys.all()]}, headers=_CACHEABLE)
+
+
+lambda_handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
+    Mangum(app, lifespan="off")
+)

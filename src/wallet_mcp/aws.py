@@ -1,0 +1,79 @@
+"""AWS clients, built once per cold start and shared by everything in the process.
+
+The endpoint comes from the standard `AWS_ENDPOINT_URL` variable (botocore reads it), so the
+same code talks to AWS when deployed and to the embedded emulator locally. Retries use
+botocore's standard mode (exponential backoff with jitter); timeouts are short because every
+caller is behind an API Gateway request with its own deadline.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_kms.client import KMSClient
+
+_CONFIG = botocore.config.Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"mode": "standard", "max_attempts": 3},
+    tcp_keepalive=True,
+)
+
+_lock = threading.Lock()
+_session: boto3.session.Session | None = None
+_clients: dict[str, Any] = {}
+
+
+def session() -> boto3.session.Session:
+    global _session
+    with _lock:
+        if _session is None:
+            _session = boto3.session.Session()
+        return _session
+
+
+def _client(service: str) -> Any:
+    client = _clients.get(service)
+    if client is None:
+        client = session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+        with _lock:
+            client = _clients.setdefault(service, client)
+    return client
+
+
+def dynamodb() -> DynamoDBClient:
+    return _client("dynamodb")  # type: ignore[no-any-return]
+
+
+def kms() -> KMSClient:
+    return _client("kms")  # type: ignore[no-any-return]
+
+
+def on_api_call(callback: Callable[[str, str], None]) -> None:
+    """Call `callback(service, operation)` before every AWS API call made through these clients.
+
+    Used by the benchmark to count calls per operation (botocore's `before-call` event).
+    """
+
+    def hook(model: Any, **_: Any) -> None:
+        callback(model.service_model.service_name, model.name)
+
+    session().events.register("before-call.*.*", hook)
+    with _lock:  # clients copy the session's hooks when built: reach the ones built already
+        for client in _clients.values():
+            client.meta.events.register("before-call.*.*", hook)
+
+
+def reset() -> None:
+    """Forget the session and clients (tests that swap the AWS backend between cases)."""
+    global _session
+    with _lock:
+        _session = None
+        _clients.clear()

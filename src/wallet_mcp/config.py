@@ -1,0 +1,132 @@
+"""Configuration, read once from the environment into a frozen object and passed in.
+
+Every variable is set by `infra/template.yaml` on the deployed functions and by the local
+gateway from the same template locally. Nothing below reads `os.environ` after start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+
+
+class ConfigurationError(RuntimeError):
+    """A setting this function needs is missing or malformed (a deployment mistake)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    clients: str | None = None
+    auth_codes: str | None = None
+    refresh_tokens: str | None = None
+    users: str | None = None
+    sessions: str | None = None
+    consents: str | None = None
+    wallet: str | None = None
+    rate_limits: str | None = None
+
+    def require(self, name: str) -> str:
+        value: str | None = getattr(self, name)
+        if not value:
+            raise ConfigurationError(f"table {name!r} is not configured for this function")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    issuer: str
+    """PUBLIC_BASE_URL: the issuer identifier and the base of every public URL, no trailing slash."""
+    access_token_ttl: int = 3600
+    refresh_token_idle_ttl: int = 30 * 24 * 3600
+    auth_code_ttl: int = 60
+    signing_key_id: str | None = None
+    verification_key_ids: tuple[str, ...] = ()
+    tables: Tables = Tables()
+
+    # --- derived URLs (RFC 8414 / RFC 9728 / MCP authorization) ---------------------------
+    @property
+    def mcp_resource(self) -> str:
+        """The MCP server's canonical URI: the `resource` of its metadata and the `aud` of its tokens."""
+        return f"{self.issuer}/mcp"
+
+    @property
+    def api_resource(self) -> str:
+        """The wallet Backend API's resource identifier."""
+        return f"{self.issuer}/api"
+
+    @property
+    def known_resources(self) -> tuple[str, ...]:
+        return (self.mcp_resource, self.api_resource)
+
+    @property
+    def mcp_resource_metadata_url(self) -> str:
+        """RFC 9728 §3.1: the well-known URI with the resource's path appended."""
+        return f"{self.issuer}/.well-known/oauth-protected-resource/mcp"
+
+    @property
+    def api_resource_metadata_url(self) -> str:
+        return f"{self.issuer}/.well-known/oauth-protected-resource/api"
+
+    def require_signing_key(self) -> str:
+        if not self.signing_key_id:
+            raise ConfigurationError("SIGNING_KEY_ID is not configured for this function")
+        return self.signing_key_id
+
+    @property
+    def is_local(self) -> bool:
+        """True when the issuer is plain-http loopback (local development only)."""
+        return self.issuer.startswith(("http://localhost", "http://127.0.0.1"))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        issuer = env.get("PUBLIC_BASE_URL", "").strip()
+        if not issuer:
+            raise ConfigurationError("PUBLIC_BASE_URL is not set")
+        if issuer.endswith("/"):
+            raise ConfigurationError("PUBLIC_BASE_URL must not end with '/' (it is the issuer identifier)")
+        if not (issuer.startswith("https://") or issuer.startswith(("http://localhost", "http://127.0.0.1"))):
+            raise ConfigurationError("PUBLIC_BASE_URL must be https (plain http only on localhost)")
+        signing = env.get("SIGNING_KEY_ID") or None
+        verification = tuple(k.strip() for k in env.get("VERIFICATION_KEY_IDS", "").split(",") if k.strip())
+        if signing and signing not in verification:
+            verification = (signing, *verification)
+        return cls(
+            issuer=issuer,
+            access_token_ttl=_int(env, "ACCESS_TOKEN_TTL_SECONDS", 3600),
+            refresh_token_idle_ttl=_int(env, "REFRESH_TOKEN_IDLE_TTL_SECONDS", 30 * 24 * 3600),
+            auth_code_ttl=_int(env, "AUTHORIZATION_CODE_TTL_SECONDS", 60),
+            signing_key_id=signing,
+            verification_key_ids=verification,
+            tables=Tables(
+                clients=env.get("CLIENTS_TABLE") or None,
+                auth_codes=env.get("AUTH_CODES_TABLE") or None,
+                refresh_tokens=env.get("REFRESH_TOKENS_TABLE") or None,
+                users=env.get("USERS_TABLE") or None,
+                sessions=env.get("SESSIONS_TABLE") or None,
+                consents=env.get("CONSENTS_TABLE") or None,
+                wallet=env.get("WALLET_TABLE") or None,
+                rate_limits=env.get("RATE_LIMITS_TABLE") or None,
+            ),
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive")
+    return value
+
+
+@cache
+def settings() -> Settings:
+    """The process's settings, read on first use (once per cold start)."""
+    return Settings.from_env()

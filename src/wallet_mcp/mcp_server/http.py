@@ -1,0 +1,166 @@
+"""The `/mcp` endpoint: bearer authentication and per-call scopes in front of the SDK transport.
+
+Order of checks: a valid access token for this resource (401 otherwise, with the RFC 9728
+`resource_metadata` challenge), then the scopes the JSON-RPC call needs (403
+`insufficient_scope` naming all of them, so a client can step up), then the SDK's Streamable
+HTTP transport in stateless JSON-response mode. Under Mangum every invocation is a fresh event
+loop, and `StreamableHTTPSessionManager.run()` runs once per instance, so a manager is built per
+request around the server that was built once per cold start.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any, Final
+
+from mcp.server.lowlevel import Server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import Message, Receive, Scope, Send
+
+from wallet_mcp.mcp_server.principal import bound_principal
+from wallet_mcp.mcp_server.tools import LIST_SCOPE, ToolRegistry
+from wallet_mcp.oauth import bearer
+from wallet_mcp.tokens.access_tokens import AccessTokenVerifier, InvalidAccessToken
+
+MAX_BODY_BYTES: Final = 1024 * 1024
+
+RESOURCE_READ_SCOPE: Final = "mcp:resources:read"
+RESOURCE_WRITE_SCOPE: Final = "mcp:resources:write"
+
+_RESOURCE_READ_METHODS: Final = frozenset({"resources/list", "resources/templates/list", "resources/read"})
+
+
+def required_scopes(message: Any, tools: ToolRegistry) -> set[str]:
+    """The scopes a JSON-RPC message (or batch) needs. Unknown shapes need none: the SDK rejects them."""
+    if isinstance(message, list):
+        needed: set[str] = set()
+        for item in message:
+            needed |= required_scopes(item, tools)
+        return needed
+    if not isinstance(message, dict):
+        return set()
+    method = message.get("method")
+    if method == "tools/list":
+        return {LIST_SCOPE}
+    if method == "tools/call":
+        params = message.get("params")
+        name = params.get("name") if isinstance(params, dict) else None
+        spec = tools.get(name) if isinstance(name, str) else None
+        return set(spec.required_scopes) if spec else {"mcp:tools:call"}
+    if method in _RESOURCE_READ_METHODS:
+        return {RESOURCE_READ_SCOPE}
+    return set()
+
+
+class McpEndpoint:
+    """ASGI app for `/mcp`."""
+
+    def __init__(
+        self,
+        server: Server[Any],
+        tools: ToolRegistry,
+        verifier: AccessTokenVerifier,
+        *,
+        resource_metadata_url: str,
+        initial_scopes: Iterable[str],
+        allowed_hosts: list[str],
+        allowed_origins: list[str],
+    ) -> None:
+        self._server = server
+        self._tools = tools
+        self._verifier = verifier
+        self._resource_metadata_url = resource_metadata_url
+        self._initial_scopes = tuple(initial_scopes)
+        self._security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope)
+        try:
+            raw = bearer.bearer_token(headers.get("authorization"))
+        except bearer.MalformedAuthorization as exc:
+            return await self._challenge(bearer.invalid_token(self._resource_metadata_url, str(exc)), send)
+        if raw is None:
+            challenge = bearer.missing_token(self._resource_metadata_url, self._initial_scopes)
+            return await self._challenge(challenge, send)
+        try:
+            principal = self._verifier.verify(raw)
+        except InvalidAccessToken as exc:
+            return await self._challenge(bearer.invalid_token(self._resource_metadata_url, str(exc)), send)
+
+        body = await _read_body(receive, MAX_BODY_BYTES)
+        if body is None:
+            response = JSONResponse(
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {"code": -32600, "message": "Request body too large"},
+                },
+                status_code=413,
+            )
+            return await response(scope, receive, send)
+        needed = required_scopes(_json_or_none(body), self._tools)
+        if not principal.has_scopes(needed):
+            return await self._challenge(bearer.insufficient_scope(self._resource_metadata_url, needed), send)
+
+        manager = StreamableHTTPSessionManager(
+            app=self._server, json_response=True, stateless=True, security_settings=self._security
+        )
+        with bound_principal(principal):
+            async with manager.run():
+                await manager.handle_request(scope, _replay(body, receive), send)
+
+    async def _challenge(self, challenge: bearer.Challenge, send: Send) -> None:
+        response = JSONResponse(
+            challenge.body(),
+            status_code=challenge.status,
+            headers={"WWW-Authenticate": challenge.header(), "Cache-Control": "no-store"},
+        )
+        await response({"type": "http"}, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The buffered body once, then the server's own receive (which reports the disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _json_or_none(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        return None

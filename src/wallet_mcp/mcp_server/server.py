@@ -1,0 +1,77 @@
+"""The MCP server: the SDK's low-level `Server` with handlers over a `ToolRegistry`.
+
+Built once per cold start. Arguments are validated against each tool's pydantic model; a bad
+argument or a domain failure is a tool result with `isError` (the model can read and correct
+it), an unknown tool is a JSON-RPC error (MCP tools §Error Handling).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError
+
+from wallet_mcp.mcp_server.principal import current_principal
+from wallet_mcp.mcp_server.tools import ToolError, ToolOutcome, ToolRegistry
+
+SERVER_NAME = "wallet-mcp"
+SERVER_VERSION = "0.1.0"
+INSTRUCTIONS = (
+    "Tools for the user's personal-finance wallet: balances, accounts, transactions and spending "
+    "analytics. Amounts are exact decimal strings in the account's currency."
+)
+
+
+def build_server(tools: ToolRegistry) -> Server[Any]:
+    async def list_tools(
+        _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=tools.definitions())
+
+    async def call_tool(
+        _ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        spec = tools.get(params.name)
+        if spec is None:
+            raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name[:100]}")
+        principal = current_principal()
+        if not principal.has_scopes(spec.required_scopes):
+            # the HTTP layer answers 403 before this; kept as a second line of defence
+            return _error(f"missing scope for {spec.name}: {' '.join(spec.required_scopes)}")
+        try:
+            arguments = spec.arguments.model_validate(params.arguments or {})
+        except ValidationError as exc:
+            return _error(_describe(exc))
+        try:
+            outcome: ToolOutcome = await anyio.to_thread.run_sync(spec.run, principal, arguments)
+        except ToolError as exc:
+            return _error(str(exc))
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=outcome.text)],
+            structured_content=outcome.structured,
+        )
+
+    return Server(
+        SERVER_NAME,
+        version=SERVER_VERSION,
+        instructions=INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+
+
+def _error(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error.get("loc", ())) or "arguments"
+        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "Invalid arguments: " + "; ".join(problems)

@@ -1,0 +1,82 @@
+"""Tools as data: name, input model, the scopes a call needs, hints, and the function that runs it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import mcp_types as types
+from pydantic import BaseModel
+
+from wallet_mcp.tokens.access_tokens import AccessToken
+
+ArgsT = TypeVar("ArgsT", bound=BaseModel)
+
+CALL_SCOPE = "mcp:tools:call"
+LIST_SCOPE = "mcp:tools:list"
+
+
+class ToolError(Exception):
+    """A failure the caller (and the model behind it) should read: returned with `isError`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolOutcome:
+    text: str
+    structured: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec(Generic[ArgsT]):
+    name: str
+    title: str
+    description: str
+    arguments: type[ArgsT]
+    run: Callable[[AccessToken, ArgsT], ToolOutcome]
+    scopes: tuple[str, ...] = ()
+    """Scopes the call needs besides `mcp:tools:call`."""
+    read_only: bool = True
+    destructive: bool = False
+    idempotent: bool = True
+    output_schema: dict[str, Any] | None = None
+
+    @property
+    def required_scopes(self) -> tuple[str, ...]:
+        return (CALL_SCOPE, *self.scopes)
+
+    def definition(self) -> types.Tool:
+        return types.Tool(
+            name=self.name,
+            title=self.title,
+            description=self.description,
+            input_schema=self.arguments.model_json_schema(),
+            output_schema=self.output_schema,
+            annotations=types.ToolAnnotations(
+                title=self.title,
+                read_only_hint=self.read_only,
+                destructive_hint=None if self.read_only else self.destructive,
+                idempotent_hint=None if self.read_only else self.idempotent,
+                open_world_hint=False,
+            ),
+        )
+
+
+class ToolRegistry:
+    """The tools in a fixed order, so `tools/list` is deterministic (MCP 2026-07-28)."""
+
+    def __init__(self, tools: Sequence[ToolSpec[Any]]) -> None:
+        self._tools = tuple(tools)
+        self._by_name = {t.name: t for t in self._tools}
+        if len(self._by_name) != len(self._tools):
+            raise ValueError("duplicate tool name")
+        self._definitions = [t.definition() for t in self._tools]
+
+    def get(self, name: str) -> ToolSpec[Any] | None:
+        return self._by_name.get(name)
+
+    def definitions(self) -> list[types.Tool]:
+        return list(self._definitions)
+
+    def __iter__(self) -> Any:
+        return iter(self._tools)

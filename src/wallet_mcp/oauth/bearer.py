@@ -1,0 +1,78 @@
+"""Bearer tokens at a protected resource (RFC 6750) and the challenges it answers with.
+
+RFC 6750 §2.1: only the Authorization header is accepted (MCP authorization forbids tokens in
+the query string). §3: a request without credentials gets a challenge with no error code; a bad
+token gets `invalid_token` (401); a token lacking scope gets `insufficient_scope` (403) naming
+every scope the request needs. RFC 9728 §5.1 adds `resource_metadata`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from wallet_mcp.oauth.scopes import format_scope
+
+
+class MalformedAuthorization(Exception):
+    """An Authorization header that is not a single well-formed Bearer credential."""
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token from `Authorization: Bearer <token>`, None if there is no Authorization header."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise MalformedAuthorization("the Authorization scheme must be Bearer")
+    token = token.strip()
+    # RFC 6750 §2.1 b64token syntax; anything else cannot be one of our tokens
+    if not token or " " in token or not all(c.isalnum() or c in "-._~+/=" for c in token):
+        raise MalformedAuthorization("malformed bearer token")
+    return token
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    status: Literal[401, 403]
+    error: str | None
+    description: str | None
+    scope: str | None
+    resource_metadata: str
+
+    def header(self) -> str:
+        params = []
+        if self.error:
+            params.append(f'error="{self.error}"')
+        if self.description:
+            params.append(f'error_description="{_quote(self.description)}"')
+        if self.scope:
+            params.append(f'scope="{self.scope}"')
+        params.append(f'resource_metadata="{self.resource_metadata}"')
+        return "Bearer " + ", ".join(params)
+
+    def body(self) -> dict[str, str]:
+        if self.error is None:
+            return {"error": "unauthorized", "error_description": "a bearer token is required"}
+        return {"error": self.error, "error_description": self.description or self.error}
+
+
+def missing_token(resource_metadata: str, scope: Iterable[str] = ()) -> Challenge:
+    """RFC 6750 §3.1: no error code when the request carried no credentials."""
+    return Challenge(401, None, None, format_scope(scope) or None, resource_metadata)
+
+
+def invalid_token(resource_metadata: str, description: str) -> Challenge:
+    return Challenge(401, "invalid_token", description, None, resource_metadata)
+
+
+def insufficient_scope(resource_metadata: str, needed: Iterable[str]) -> Challenge:
+    scope = format_scope(needed)
+    return Challenge(
+        403, "insufficient_scope", f"this request needs scope: {scope}", scope, resource_metadata
+    )

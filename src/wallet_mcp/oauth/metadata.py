@@ -1,0 +1,51 @@
+"""Discovery documents: authorization-server metadata (RFC 8414) and protected-resource
+metadata (RFC 9728) for the MCP server and the wallet API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wallet_mcp.config import Settings
+from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
+
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
+SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+
+
+def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
+    issuer = settings.issuer
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth/authorize",
+        "token_endpoint": f"{issuer}/oauth/token",
+        "registration_endpoint": f"{issuer}/oauth/register",
+        "revocation_endpoint": f"{issuer}/oauth/revoke",
+        "introspection_endpoint": f"{issuer}/oauth/introspect",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "scopes_supported": list(SUPPORTED_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "introspection_endpoint_auth_methods_supported": list(SECRET_AUTH_METHODS),
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
+        "client_id_metadata_document_supported": True,
+        "protected_resources": list(settings.known_resources),
+    }
+
+
+def protected_resource_metadata(settings: Settings, resource: str) -> dict[str, Any]:
+    """RFC 9728 §2 for one of this server's resources (its `resource` is exactly that URL)."""
+    names = {
+        settings.mcp_resource: "Wallet MCP server",
+        settings.api_resource: "Wallet API",
+    }
+    return {
+        "resource": resource,
+        "authorization_servers": [settings.issuer],
+        "scopes_supported": list(SUPPORTED_SCOPES),
+        "bearer_methods_supported": ["header"],
+        "resource_name": names[resource],
+    }

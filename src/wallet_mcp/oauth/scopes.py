@@ -1,0 +1,81 @@
+"""Scopes: the closed set this server issues, their plain-words meaning, and the pure rules on them.
+
+RFC 6749 §3.3: a scope is a space-delimited, order-free list of case-sensitive strings drawn
+from %x21 / %x23-5B / %x5D-7E.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final
+
+from wallet_mcp.oauth.errors import InvalidScope
+
+SCOPE_DESCRIPTIONS: Final[dict[str, str]] = {
+    "mcp:tools:list": "See which wallet tools are available",
+    "mcp:tools:call": "Use wallet tools on your behalf",
+    "mcp:resources:read": "Read wallet resources (accounts and recent transactions)",
+    "mcp:resources:write": "Change wallet resources",
+    "wallet:accounts:read": "See your accounts and balances",
+    "wallet:accounts:write": "Create and change your accounts",
+    "wallet:transactions:read": "See your transactions",
+    "wallet:transactions:write": "Record new transactions",
+    "wallet:analytics:read": "See spending analytics",
+}
+"""Every scope this server knows, in the order they are shown and advertised."""
+
+SUPPORTED_SCOPES: Final[tuple[str, ...]] = tuple(SCOPE_DESCRIPTIONS)
+
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+_MAX_SCOPE_LENGTH: Final = 1024
+
+
+def parse_scope(raw: str | None) -> tuple[str, ...]:
+    """Split a `scope` parameter into its distinct tokens, in first-seen order.
+
+    Raises InvalidScope for a malformed value; unknown scopes are left for `require_known`.
+    """
+    if raw is None:
+        return ()
+    if len(raw) > _MAX_SCOPE_LENGTH:
+        raise InvalidScope("scope is too long")
+    tokens: list[str] = []
+    for token in raw.split(" "):
+        if token == "":
+            continue
+        if not _SCOPE_TOKEN.match(token):
+            raise InvalidScope("scope contains characters RFC 6749 §3.3 does not allow")
+        if token not in tokens:
+            tokens.append(token)
+    return tuple(tokens)
+
+
+def format_scope(scopes: Iterable[str]) -> str:
+    """Canonical order (the order of SUPPORTED_SCOPES, unknown last) so equal sets print equally."""
+    order = {name: i for i, name in enumerate(SUPPORTED_SCOPES)}
+    return " ".join(sorted(set(scopes), key=lambda s: (order.get(s, len(order)), s)))
+
+
+def require_known(scopes: Iterable[str]) -> None:
+    unknown = [s for s in scopes if s not in SCOPE_DESCRIPTIONS]
+    if unknown:
+        raise InvalidScope(f"unknown scope: {unknown[0]}")
+
+
+def grant_scope(requested: tuple[str, ...], allowed: Iterable[str]) -> tuple[str, ...]:
+    """The scope to grant: what was asked, narrowed to what the client may have.
+
+    An omitted scope means the client's registered scope (RFC 6749 §3.3). A scope this server
+    does not know is an error; a known one the client may not have is dropped, and the response
+    says which scope was granted (§5.1). Nothing left to grant is an error.
+    """
+    allowed_set = set(allowed)
+    if not requested:
+        granted = tuple(s for s in SUPPORTED_SCOPES if s in allowed_set)
+    else:
+        require_known(requested)
+        granted = tuple(s for s in requested if s in allowed_set)
+    if not granted:
+        raise InvalidScope("none of the requested scopes may be granted to this client")
+    return granted

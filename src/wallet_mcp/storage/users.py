@@ -1,0 +1,88 @@
+"""Users (UsersTable, key `username`; `user-id-index` by `user_id`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from wallet_mcp.storage import items
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    username: str
+    """The login name, lower-case; immutable."""
+    user_id: str
+    """The stable subject identifier (`sub` of the user's tokens)."""
+    password_hash: str | None
+    created_at: int
+    display_name: str | None = None
+    email: str | None = None
+    roles: tuple[str, ...] = ()
+    disabled: bool = False
+
+    def to_item(self) -> items.Item:
+        return items.compact(
+            {
+                "username": items.s(self.username),
+                "user_id": items.s(self.user_id),
+                "password_hash": items.s(self.password_hash) if self.password_hash else None,
+                "created_at": items.n(self.created_at),
+                "display_name": items.s(self.display_name) if self.display_name else None,
+                "email": items.s(self.email) if self.email else None,
+                "roles": items.ss(self.roles),
+                "disabled": items.boolean(self.disabled),
+            }
+        )
+
+    @classmethod
+    def from_item(cls, item: items.Item) -> UserRecord:
+        return cls(
+            username=items.req_s(item, "username"),
+            user_id=items.req_s(item, "user_id"),
+            password_hash=items.get_s(item, "password_hash"),
+            created_at=items.req_n(item, "created_at"),
+            display_name=items.get_s(item, "display_name"),
+            email=items.get_s(item, "email"),
+            roles=items.get_list(item, "roles"),
+            disabled=items.get_bool(item, "disabled"),
+        )
+
+
+class UserAlreadyExists(Exception):
+    pass
+
+
+def normalize_username(username: str) -> str:
+    return username.strip().lower()
+
+
+class UserStore:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._db = dynamodb
+        self._table = table
+
+    def get(self, username: str) -> UserRecord | None:
+        response = self._db.get_item(
+            TableName=self._table, Key={"username": items.s(normalize_username(username))}
+        )
+        item = response.get("Item")
+        return UserRecord.from_item(item) if item else None
+
+    def get_by_id(self, user_id: str) -> UserRecord | None:
+        response = self._db.query(
+            TableName=self._table,
+            IndexName="user-id-index",
+            KeyConditionExpression="user_id = :id",
+            ExpressionAttributeValues={":id": items.s(user_id)},
+            Limit=1,
+        )
+        found = response.get("Items", [])
+        return UserRecord.from_item(found[0]) if found else None
+
+    def create(self, user: UserRecord) -> None:
+        if not items.put_new(self._db, self._table, user.to_item(), "username"):
+            raise UserAlreadyExists(user.username)

@@ -1,0 +1,1 @@
+"""What every function's FastAPI app shares: construction, error rendering, response headers."""

@@ -1,0 +1,103 @@
+"""Exceptions turned into responses in one place.
+
+OAuth errors render as RFC 6749 §5.2 JSON with `Cache-Control: no-store`; a 401 carries a
+`WWW-Authenticate` challenge. A failing dependency (DynamoDB, KMS) is a 503 with
+`Retry-After`, never a 500 that leaks detail. Anything unexpected is logged and answered with a
+bare 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+from botocore.exceptions import BotoCoreError, ClientError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from wallet_mcp.oauth.errors import OAuthError, TemporarilyUnavailable, TooManyRequests
+
+logger = logging.getLogger(__name__)
+
+NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+# Errors of a dependency that say "try again", not "you are wrong".
+_RETRYABLE_AWS_CODES: Final = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "KMSInternalException",
+        "DependencyTimeoutException",
+        "KeyUnavailableException",
+        "LimitExceededException",
+        "TransactionConflictException",
+    }
+)
+
+
+def oauth_error_response(exc: OAuthError, *, realm: str) -> JSONResponse:
+    headers = dict(NO_STORE)
+    if exc.status_code == 401:
+        headers["WWW-Authenticate"] = f'Basic realm="{realm}", charset="UTF-8"'
+    if isinstance(exc, TooManyRequests | TemporarilyUnavailable):
+        headers["Retry-After"] = str(exc.retry_after)
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
+
+
+def install_error_handlers(app: FastAPI, *, realm: str) -> None:
+    async def on_oauth_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, OAuthError)
+        return oauth_error_response(exc, realm=realm)
+
+    async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        detail = (
+            f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg", "invalid request"))
+        )
+        return JSONResponse(
+            {"error": "invalid_request", "error_description": detail}, status_code=400, headers=NO_STORE
+        )
+
+    async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+        return JSONResponse(
+            {"error": code, "error_description": str(exc.detail)},
+            status_code=exc.status_code,
+            headers={**NO_STORE, **(exc.headers or {})},
+        )
+
+    async def on_aws_error(_: Request, exc: Exception) -> JSONResponse:
+        code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
+        if isinstance(exc, ClientError) and code not in _RETRYABLE_AWS_CODES:
+            logger.exception("AWS call failed", extra={"aws_error": code})
+            return _server_error()
+        logger.warning("dependency unavailable", extra={"aws_error": code})
+        return oauth_error_response(
+            TemporarilyUnavailable("a dependency is temporarily unavailable; retry later", retry_after=1),
+            realm=realm,
+        )
+
+    async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", exc_info=exc)
+        return _server_error()
+
+    app.add_exception_handler(OAuthError, on_oauth_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(ClientError, on_aws_error)
+    app.add_exception_handler(BotoCoreError, on_aws_error)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def _server_error() -> JSONResponse:
+    return JSONResponse(
+        {"error": "server_error", "error_description": "internal error"}, status_code=500, headers=NO_STORE
+    )
