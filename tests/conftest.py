@@ -61,8 +61,11 @@ class Function:
         headers: dict[str, str] | None = None,
         body: bytes | str | dict[str, Any] = b"",
         query: str = "",
+        cookies: dict[str, str] | None = None,
     ) -> HttpResponse:
         hdrs = {"host": "localhost:3000", "user-agent": "pytest", **(headers or {})}
+        if cookies:
+            hdrs["cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
         if isinstance(body, dict):
             body = json.dumps(body)
             hdrs.setdefault("content-type", "application/json")
@@ -104,3 +107,21 @@ def response_json(response: HttpResponse) -> Any:
 
 def header(response: HttpResponse, name: str) -> str | None:
     return next((v for k, v in response.headers if k == name.lower()), None)
+
+
+def set_cookies(response: HttpResponse) -> dict[str, str]:
+    """The cookies a response sets (name -> value)."""
+    found = {}
+    for name, value in response.headers:
+        if name == "set-cookie":
+            pair = value.split(";", 1)[0]
+            key, _, val = pair.partition("=")
+            found[key.strip()] = val.strip().strip('"')
+    return found
+
+
+def cookie_attributes(response: HttpResponse, cookie: str) -> str | None:
+    for name, value in response.headers:
+        if name == "set-cookie" and value.startswith(f"{cookie}="):
+            return value
+    return None

@@ -6,6 +6,7 @@ Idempotent: the demo user keeps its id across runs, the demo client is rewritten
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import uuid
 from dataclasses import dataclass
@@ -31,6 +32,11 @@ class SeedTables:
     clients: str
 
 
+@functools.cache
+def _demo_password_hash() -> str:
+    return hash_password(DEMO_PASSWORD)  # a slow KDF: computed once per process
+
+
 def seed(dynamodb: Any, tables: SeedTables) -> None:
     now = int(time.time())
     users = UserStore(dynamodb, tables.users)
@@ -39,7 +45,7 @@ def seed(dynamodb: Any, tables: SeedTables) -> None:
             UserRecord(
                 username=DEMO_USERNAME,
                 user_id=DEMO_USER_ID,
-                password_hash=hash_password(DEMO_PASSWORD),
+                password_hash=_demo_password_hash(),
                 created_at=now,
                 display_name="Demo User",
                 email="demo@example.com",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger
@@ -15,12 +16,14 @@ from wallet_mcp.mcp_server.catalog import build_registry
 from wallet_mcp.mcp_server.http import McpEndpoint
 from wallet_mcp.mcp_server.server import build_server
 from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
+from wallet_mcp.storage.revocations import CachedRevocations, RevocationList
 from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
 from wallet_mcp.tokens.keys import KmsPublicKeys
 from wallet_mcp.web.app import create_app
 
 SETTINGS = settings()
 logger = Logger()
+logging.getLogger("mcp").setLevel(logging.WARNING)  # the SDK logs every stateless request at INFO
 tools = build_registry()
 endpoint = McpEndpoint(
     build_server(tools),
@@ -34,6 +37,10 @@ endpoint = McpEndpoint(
     initial_scopes=[s for s in SUPPORTED_SCOPES if s.endswith(":read") or s.startswith("mcp:tools:")],
     allowed_hosts=[urlsplit(SETTINGS.issuer).netloc],
     allowed_origins=[SETTINGS.issuer],
+    is_revoked=CachedRevocations(
+        RevocationList(aws.dynamodb(), SETTINGS.tables.require("revoked_tokens")),
+        poll_seconds=SETTINGS.revocation_poll_seconds,
+    ).is_revoked,
 )
 app = create_app("wallet-mcp MCP endpoint", realm=SETTINGS.issuer)
 app.router.routes.append(Route("/mcp", endpoint, methods=["GET", "POST", "DELETE"]))

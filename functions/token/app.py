@@ -1,4 +1,4 @@
-"""The OAuth token endpoint."""
+"""The OAuth token endpoint, with revocation (RFC 7009) and introspection (RFC 7662)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ import time
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from mangum import Mangum
 
 from wallet_mcp import aws
 from wallet_mcp.config import settings
 from wallet_mcp.oauth.forms import parse_form
-from wallet_mcp.oauth.token_endpoint import TokenEndpoint
+from wallet_mcp.oauth.token_endpoint import TokenEndpoint, TokenStores
+from wallet_mcp.oauth.token_management import TokenManagement
+from wallet_mcp.storage.auth_codes import AuthCodeStore
 from wallet_mcp.storage.clients import ClientStore
+from wallet_mcp.storage.refresh_tokens import RefreshTokenStore
+from wallet_mcp.storage.revocations import RevocationList
+from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
 from wallet_mcp.tokens.keys import KmsPublicKeys
 from wallet_mcp.tokens.signer import KmsJwtSigner
 from wallet_mcp.web.app import create_app
@@ -22,21 +27,51 @@ from wallet_mcp.web.errors import NO_STORE
 
 SETTINGS = settings()
 logger = Logger()
-endpoint = TokenEndpoint(
-    SETTINGS,
+
+
+def clock() -> int:
+    return int(time.time())
+
+
+keys = KmsPublicKeys(aws.kms(), SETTINGS.verification_key_ids)
+stores = TokenStores(
     clients=ClientStore(aws.dynamodb(), SETTINGS.tables.require("clients")),
-    signer=KmsJwtSigner(
-        aws.kms(), KmsPublicKeys(aws.kms(), SETTINGS.verification_key_ids), SETTINGS.require_signing_key()
-    ),
-    clock=lambda: int(time.time()),
+    codes=AuthCodeStore(aws.dynamodb(), SETTINGS.tables.require("auth_codes")),
+    refresh_tokens=RefreshTokenStore(aws.dynamodb(), SETTINGS.tables.require("refresh_tokens")),
+    revocations=RevocationList(aws.dynamodb(), SETTINGS.tables.require("revoked_tokens")),
+)
+tokens = TokenEndpoint(
+    SETTINGS, aws.dynamodb(), stores, KmsJwtSigner(aws.kms(), keys, SETTINGS.require_signing_key()), clock
+)
+management = TokenManagement(
+    stores,
+    AccessTokenVerifier(keys, issuer=SETTINGS.issuer, audience=SETTINGS.known_resources),
+    tokens,
+    SETTINGS.issuer,
+    clock,
 )
 app = create_app("wallet-mcp token endpoint", realm=SETTINGS.issuer)
 
 
+async def _form(request: Request) -> dict[str, str]:
+    return parse_form(await request.body(), request.headers.get("content-type"))
+
+
 @app.post("/oauth/token")
 async def token(request: Request) -> JSONResponse:
-    form = parse_form(await request.body(), request.headers.get("content-type"))
-    response = endpoint.handle(form, request.headers.get("authorization"))
+    response = tokens.handle(await _form(request), request.headers.get("authorization"))
+    return JSONResponse(response, headers=NO_STORE)
+
+
+@app.post("/oauth/revoke")
+async def revoke(request: Request) -> Response:
+    management.revoke(await _form(request), request.headers.get("authorization"))
+    return Response(status_code=200, headers=NO_STORE)
+
+
+@app.post("/oauth/introspect")
+async def introspect(request: Request) -> JSONResponse:
+    response = management.introspect(await _form(request), request.headers.get("authorization"))
     return JSONResponse(response, headers=NO_STORE)
 
 

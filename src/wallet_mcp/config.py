@@ -26,6 +26,8 @@ class Tables:
     consents: str | None = None
     wallet: str | None = None
     rate_limits: str | None = None
+    auth_requests: str | None = None
+    revoked_tokens: str | None = None
 
     def require(self, name: str) -> str:
         value: str | None = getattr(self, name)
@@ -41,6 +43,10 @@ class Settings:
     access_token_ttl: int = 3600
     refresh_token_idle_ttl: int = 30 * 24 * 3600
     auth_code_ttl: int = 60
+    refresh_reuse_grace: int = 30
+    unused_client_ttl: int = 7 * 24 * 3600
+    allow_loopback_client_metadata: bool = False
+    revocation_poll_seconds: int = 5
     signing_key_id: str | None = None
     verification_key_ids: tuple[str, ...] = ()
     tables: Tables = Tables()
@@ -98,6 +104,10 @@ class Settings:
             access_token_ttl=_int(env, "ACCESS_TOKEN_TTL_SECONDS", 3600),
             refresh_token_idle_ttl=_int(env, "REFRESH_TOKEN_IDLE_TTL_SECONDS", 30 * 24 * 3600),
             auth_code_ttl=_int(env, "AUTHORIZATION_CODE_TTL_SECONDS", 60),
+            refresh_reuse_grace=_int(env, "REFRESH_TOKEN_REUSE_GRACE_SECONDS", 30, minimum=0),
+            unused_client_ttl=_int(env, "UNUSED_CLIENT_TTL_SECONDS", 7 * 24 * 3600),
+            allow_loopback_client_metadata=env.get("ALLOW_LOOPBACK_CLIENT_METADATA", "false") == "true",
+            revocation_poll_seconds=_int(env, "REVOCATION_POLL_SECONDS", 5),
             signing_key_id=signing,
             verification_key_ids=verification,
             tables=Tables(
@@ -109,11 +119,13 @@ class Settings:
                 consents=env.get("CONSENTS_TABLE") or None,
                 wallet=env.get("WALLET_TABLE") or None,
                 rate_limits=env.get("RATE_LIMITS_TABLE") or None,
+                auth_requests=env.get("AUTH_REQUESTS_TABLE") or None,
+                revoked_tokens=env.get("REVOKED_TOKENS_TABLE") or None,
             ),
         )
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -121,8 +133,8 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError as exc:
         raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
-    if value <= 0:
-        raise ConfigurationError(f"{name} must be positive")
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}")
     return value
 
 

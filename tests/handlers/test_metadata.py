@@ -74,15 +74,19 @@ def test_unknown_resource_metadata_is_404(metadata):
     assert response_json(response)["error"] == "not_found"
 
 
-def test_jwks_publishes_the_kms_key_under_its_thumbprint(metadata, aws_stack):
+def test_jwks_publishes_both_kms_keys_under_their_thumbprints(metadata, aws_stack):
     response = metadata.request("GET", "/.well-known/jwks.json")
     assert response.status == 200
     assert "max-age" in header(response, "cache-control")
-    (jwk,) = response_json(response)["keys"]
-    der = aws.kms().get_public_key(KeyId=aws_stack.physical_ids["SigningKey"])["PublicKey"]
-    assert jwk["kid"] == thumbprint(rsa_public_key_from_der(der))
-    assert (jwk["kty"], jwk["alg"], jwk["use"]) == ("RSA", "RS256", "sig")
-    assert jwt.PyJWK(jwk).key_type == "RSA"
+    keys = response_json(response)["keys"]
+    expected = []
+    for logical_id in ("SigningKeyBlue", "SigningKeyGreen"):  # the active key first
+        der = aws.kms().get_public_key(KeyId=aws_stack.physical_ids[logical_id])["PublicKey"]
+        expected.append(thumbprint(rsa_public_key_from_der(der)))
+    assert [k["kid"] for k in keys] == expected
+    for jwk in keys:
+        assert (jwk["kty"], jwk["alg"], jwk["use"]) == ("RSA", "RS256", "sig")
+        assert jwt.PyJWK(jwk).key_type == "RSA"
 
 
 def test_a_captured_api_gateway_event_is_served(metadata):

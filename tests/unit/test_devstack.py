@@ -11,7 +11,8 @@ from devstack.template import RouteSpec, Stack, TemplateError, load_template
 
 
 def provisioned(stack: Stack) -> Stack:
-    stack.physical_ids["SigningKey"] = "key-1"  # what provisioning records after creating the key
+    # what provisioning records after creating the keys
+    stack.physical_ids.update({"SigningKeyBlue": "key-blue", "SigningKeyGreen": "key-green"})
     return stack
 
 
@@ -26,7 +27,8 @@ def test_every_function_gets_the_globals_and_its_own_environment(stack):
     assert token.environment["PUBLIC_BASE_URL"] == "http://localhost:3000"
     assert token.environment["CLIENTS_TABLE"] == "wallet-mcp-local-ClientsTable"
     assert token.environment["ACCESS_TOKEN_TTL_SECONDS"] == "3600"
-    assert token.environment["SIGNING_KEY_ID"] == "key-1"
+    assert token.environment["SIGNING_KEY_ID"] == "key-blue"
+    assert token.environment["VERIFICATION_KEY_IDS"] == "key-blue,key-green"
     assert token.handler == "app.lambda_handler"
     assert (token.code_uri / "app.py").is_file()
 
@@ -48,6 +50,17 @@ def test_routes_come_from_the_template(stack):
     assert keys[("POST", "/oauth/token")] == "TokenFunction"
     assert keys[("GET", "/.well-known/jwks.json")] == "MetadataFunction"
     assert keys[("POST", "/mcp")] == "McpFunction"
+
+
+def test_signing_key_rotation_parameters():
+    green = provisioned(Stack(load_template(), parameters={"ActiveSigningKey": "Green"}))
+    env = green.functions()["TokenFunction"].environment
+    assert env["SIGNING_KEY_ID"] == "key-green"
+    assert env["VERIFICATION_KEY_IDS"] == "key-green,key-blue"
+    retired = provisioned(
+        Stack(load_template(), parameters={"ActiveSigningKey": "Green", "RetireInactiveSigningKey": "true"})
+    )
+    assert retired.functions()["McpFunction"].environment["VERIFICATION_KEY_IDS"] == "key-green"
 
 
 def test_unknown_parameters_are_refused():

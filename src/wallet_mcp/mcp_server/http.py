@@ -11,7 +11,7 @@ request around the server that was built once per cold start.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from mcp.server.lowlevel import Server
@@ -69,7 +69,9 @@ class McpEndpoint:
         initial_scopes: Iterable[str],
         allowed_hosts: list[str],
         allowed_origins: list[str],
+        is_revoked: Callable[[str], bool] = lambda _jti: False,
     ) -> None:
+        self._is_revoked = is_revoked
         self._server = server
         self._tools = tools
         self._verifier = verifier
@@ -92,6 +94,10 @@ class McpEndpoint:
             principal = self._verifier.verify(raw)
         except InvalidAccessToken as exc:
             return await self._challenge(bearer.invalid_token(self._resource_metadata_url, str(exc)), send)
+        if self._is_revoked(principal.jti):
+            return await self._challenge(
+                bearer.invalid_token(self._resource_metadata_url, "token revoked"), send
+            )
 
         body = await _read_body(receive, MAX_BODY_BYTES)
         if body is None:

@@ -17,7 +17,7 @@ from urllib.parse import unquote_plus
 
 from wallet_mcp.credentials import opaque
 from wallet_mcp.oauth.errors import InvalidClient, InvalidRequest
-from wallet_mcp.storage.clients import ClientRecord, ClientStore
+from wallet_mcp.storage.clients import ClientRecord
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
 
@@ -51,10 +51,12 @@ def presented_client(form: Mapping[str, str], authorization: str | None) -> Pres
     return PresentedClient(form_id, None, "none")
 
 
-def authenticate_client(presented: PresentedClient, store: ClientStore, *, now: int) -> ClientRecord:
-    """The authenticated client, or InvalidClient without saying which part was wrong."""
-    client = store.get(presented.client_id, now=now)
-    if client is None:
+def authenticate_client(presented: PresentedClient, client: ClientRecord | None) -> ClientRecord:
+    """The authenticated client, or InvalidClient without saying which part was wrong.
+
+    `client` is the usable record for `presented.client_id` (None when there is none).
+    """
+    if client is None or client.client_id != presented.client_id:
         # same work as for a known client, so timing does not reveal which client ids exist
         opaque.matches(presented.secret or "", _UNKNOWN_CLIENT_DIGEST)
         raise InvalidClient("client authentication failed")

@@ -1,24 +1,54 @@
-"""The token endpoint (RFC 6749 §3.2, OAuth 2.1 §3.2): parse, authenticate, grant, respond.
+"""The token endpoint (RFC 6749 §3.2 and §4-6, OAuth 2.1 §3.2): parse, authenticate, grant.
 
-Every response carries `Cache-Control: no-store` (§5.1); errors follow §5.2.
+Costs per grant (one KMS call each, the signature): client credentials reads the client
+(1 DynamoDB call); the authorization-code and refresh-token grants read the client and the code or
+token in one BatchGetItem and commit with one TransactWriteItems (2 calls). The access token is
+signed before anything is committed, so a signing failure leaves the code or refresh token
+unspent and the client can retry.
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from botocore.exceptions import ClientError
 
 from wallet_mcp.config import Settings
-from wallet_mcp.oauth.client_auth import authenticate_client, presented_client
-from wallet_mcp.oauth.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
-from wallet_mcp.oauth.resources import select_audience
-from wallet_mcp.oauth.scopes import format_scope, grant_scope, parse_scope
-from wallet_mcp.storage.clients import ClientRecord, ClientStore
+from wallet_mcp.credentials import opaque, sealing
+from wallet_mcp.oauth import pkce
+from wallet_mcp.oauth.client_auth import PresentedClient, authenticate_client, presented_client
+from wallet_mcp.oauth.errors import (
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+    InvalidTarget,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
+from wallet_mcp.oauth.resources import canonical_resource, select_audience
+from wallet_mcp.oauth.scopes import format_scope, grant_scope, parse_scope, require_known
+from wallet_mcp.storage.auth_codes import AuthCodeStore, AuthorizationCode, Redemption
+from wallet_mcp.storage.batch import get_many
+from wallet_mcp.storage.clients import ClientRecord, ClientStore, usable_client
+from wallet_mcp.storage.refresh_tokens import RefreshToken, RefreshTokenStore
+from wallet_mcp.storage.revocations import RevocationList
 from wallet_mcp.tokens.access_tokens import access_token_claims, issue_access_token
 from wallet_mcp.tokens.signer import KmsJwtSigner
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
 SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+REFRESH_TOKEN_PREFIX = "rt_"
+_SEAL_PURPOSE = b"refresh-rotation-response"
+_MAX_OPAQUE = 512
+
+
+# --- requests, parsed at the edge ------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +60,37 @@ class ClientCredentialsRequest:
     resource: str | None
 
 
-TokenRequest = ClientCredentialsRequest
+@dataclass(frozen=True, slots=True)
+class AuthorizationCodeRequest:
+    """RFC 6749 §4.1.3 with RFC 7636 §4.5 and RFC 8707 §2.2."""
+
+    grant_type: ClassVar[str] = "authorization_code"
+    code: str
+    redirect_uri: str
+    code_verifier: str
+    resource: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshTokenRequest:
+    """RFC 6749 §6."""
+
+    grant_type: ClassVar[str] = "refresh_token"
+    refresh_token: str
+    scope: tuple[str, ...]
+    resource: str | None
+
+
+TokenRequest = ClientCredentialsRequest | AuthorizationCodeRequest | RefreshTokenRequest
+
+
+def _required(form: Mapping[str, str], name: str) -> str:
+    value = form.get(name)
+    if value is None:
+        raise InvalidRequest(f"{name} is required")
+    if len(value) > _MAX_OPAQUE:
+        raise InvalidGrant(f"{name} is not valid")
+    return value
 
 
 def parse_token_request(form: Mapping[str, str]) -> TokenRequest:
@@ -42,20 +102,51 @@ def parse_token_request(form: Mapping[str, str]) -> TokenRequest:
             return ClientCredentialsRequest(
                 scope=parse_scope(form.get("scope")), resource=form.get("resource")
             )
+        case "authorization_code":
+            verifier = form.get("code_verifier")
+            if verifier is None:
+                raise InvalidRequest("code_verifier is required (PKCE, RFC 7636)")
+            return AuthorizationCodeRequest(
+                code=_required(form, "code"),
+                # required although OAuth 2.1 makes it optional: this server always requires it at
+                # the authorization endpoint, so it must match here (§4.1.3)
+                redirect_uri=_required(form, "redirect_uri"),
+                code_verifier=verifier,
+                resource=form.get("resource"),
+            )
+        case "refresh_token":
+            return RefreshTokenRequest(
+                refresh_token=_required(form, "refresh_token"),
+                scope=parse_scope(form.get("scope")),
+                resource=form.get("resource"),
+            )
         case _:
             raise UnsupportedGrantType(f"unsupported grant_type: {grant_type[:64]}")
+
+
+# --- the endpoint ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TokenStores:
+    clients: ClientStore
+    codes: AuthCodeStore
+    refresh_tokens: RefreshTokenStore
+    revocations: RevocationList
 
 
 class TokenEndpoint:
     def __init__(
         self,
         settings: Settings,
-        clients: ClientStore,
+        dynamodb: DynamoDBClient,
+        stores: TokenStores,
         signer: KmsJwtSigner,
         clock: Callable[[], int],
     ) -> None:
         self._settings = settings
-        self._clients = clients
+        self._db = dynamodb
+        self._stores = stores
         self._signer = signer
         self._clock = clock
 
@@ -63,12 +154,48 @@ class TokenEndpoint:
         presented = presented_client(form, authorization)
         request = parse_token_request(form)
         now = self._clock()
-        client = authenticate_client(presented, self._clients, now=now)
-        if request.grant_type not in client.grant_types:
-            raise UnauthorizedClient("this client may not use this grant type")
         match request:
             case ClientCredentialsRequest():
-                return self._client_credentials(client, request, now)
+                client = self._client(
+                    presented, request, self._stores.clients.get(presented.client_id, now=now)
+                )
+                response = self._client_credentials(client, request, now)
+            case AuthorizationCodeRequest():
+                code_hash = opaque.digest(request.code)
+                client_item, code_item = self._read(
+                    presented, self._stores.codes.table, self._stores.codes.key(code_hash)
+                )
+                client = self._client(presented, request, usable_client(client_item, now=now))
+                code = AuthorizationCode.from_item(code_item) if code_item else None
+                response = self._authorization_code(client, request, code_hash, code, now)
+            case RefreshTokenRequest():
+                token_hash = opaque.digest(request.refresh_token)
+                client_item, token_item = self._read(
+                    presented, self._stores.refresh_tokens.table, self._stores.refresh_tokens.key(token_hash)
+                )
+                client = self._client(presented, request, usable_client(client_item, now=now))
+                token = RefreshToken.from_item(token_item) if token_item else None
+                response = self._refresh(client, request, token, now)
+        if client.expires_at is not None and not client.metadata_document:
+            self._stores.clients.mark_used(client.client_id)
+        return response
+
+    def _read(self, presented: PresentedClient, table: str, key: dict[str, Any]) -> tuple[Any, Any]:
+        """The client's item and the grant's item, in one round trip."""
+        clients = self._stores.clients
+        found = get_many(self._db, {clients.table: clients.key(presented.client_id), table: key})
+        return found[clients.table], found[table]
+
+    @staticmethod
+    def _client(
+        presented: PresentedClient, request: TokenRequest, record: ClientRecord | None
+    ) -> ClientRecord:
+        client = authenticate_client(presented, record)
+        if request.grant_type not in client.grant_types:
+            raise UnauthorizedClient(f"this client may not use the {request.grant_type} grant")
+        return client
+
+    # --- grants --------------------------------------------------------------------------------
 
     def _client_credentials(
         self, client: ClientRecord, request: ClientCredentialsRequest, now: int
@@ -80,26 +207,178 @@ class TokenEndpoint:
             request.resource, self._settings.known_resources, self._settings.mcp_resource
         )
         # RFC 9068 §2.2: with no resource owner, `sub` identifies the client itself.
-        return self._bearer_response(
-            subject=client.client_id, client=client, scope=format_scope(scope), audience=audience, now=now
-        )
+        token, _, _ = self._access_token(client.client_id, client.client_id, scope, audience, now)
+        return self._bearer(token, scope)
 
-    def _bearer_response(
-        self, *, subject: str, client: ClientRecord, scope: str, audience: str, now: int
+    def _authorization_code(
+        self,
+        client: ClientRecord,
+        request: AuthorizationCodeRequest,
+        code_hash: str,
+        code: AuthorizationCode | None,
+        now: int,
     ) -> dict[str, Any]:
-        ttl = self._settings.access_token_ttl
+        if code is None:
+            self._detect_code_replay(code_hash, now)
+            raise InvalidGrant("authorization code is invalid, expired or already used")
+        # a code issued to another client: answer as if it did not exist (RFC 6749 §4.1.3)
+        if code.client_id != client.client_id or code.expires_at <= now:
+            raise InvalidGrant("authorization code is invalid, expired or already used")
+        if request.redirect_uri != code.redirect_uri:
+            raise InvalidGrant("redirect_uri does not match the authorization request")
+        if not pkce.verify(request.code_verifier, code.code_challenge):
+            raise InvalidGrant("code_verifier does not match the code_challenge")
+        self._check_resource(request.resource, code.resource)
+
+        access, jti, access_exp = self._access_token(
+            code.user_id, client.client_id, code.scope, code.resource, now
+        )
+        refresh: str | None = None
+        actions: list[dict[str, Any]] = []
+        family_id: str | None = None
+        if "refresh_token" in client.grant_types:
+            family_id = uuid.uuid4().hex
+            refresh = opaque.new_secret(REFRESH_TOKEN_PREFIX)
+            actions.append(
+                self._stores.refresh_tokens.put_action(
+                    RefreshToken(
+                        token_hash=opaque.digest(refresh),
+                        family_id=family_id,
+                        client_id=client.client_id,
+                        user_id=code.user_id,
+                        scope=code.scope,
+                        resource=code.resource,
+                        issued_at=now,
+                        expires_at=now + self._settings.refresh_token_idle_ttl,
+                        auth_time=code.auth_time,
+                        access_jti=jti,
+                        access_expires_at=access_exp,
+                    )
+                )
+            )
+        redemption = Redemption(family_id=family_id, access_jti=jti, access_expires_at=access_exp)
+        actions = self._stores.codes.redeem_actions(code, redemption, now) + actions
+        if not self._commit(actions):
+            # another request redeemed this code between our read and our write: a replay
+            self._detect_code_replay(code_hash, now)
+            raise InvalidGrant("authorization code is invalid, expired or already used")
+        return self._bearer(access, code.scope, refresh)
+
+    def _refresh(
+        self, client: ClientRecord, request: RefreshTokenRequest, token: RefreshToken | None, now: int
+    ) -> dict[str, Any]:
+        if token is None or token.client_id != client.client_id or token.status == "revoked":
+            raise InvalidGrant("refresh token is invalid, expired or revoked")
+        if token.status == "rotated":
+            return self._rotated_again(request, token, now)
+        if token.expires_at <= now:
+            raise InvalidGrant("refresh token is invalid, expired or revoked")
+        # the new access token may be narrower; the new refresh token keeps the grant (RFC 6749 §6)
+        if request.scope:
+            require_known(request.scope)
+            if not set(request.scope) <= set(token.scope):
+                raise InvalidScope("a refresh may only narrow the scope of the grant")
+        scope = request.scope or token.scope
+        self._check_resource(request.resource, token.resource)
+
+        access, jti, access_exp = self._access_token(
+            token.user_id, client.client_id, scope, token.resource, now
+        )
+        refresh = opaque.new_secret(REFRESH_TOKEN_PREFIX)
+        successor = token.successor(
+            token_hash=opaque.digest(refresh),
+            issued_at=now,
+            expires_at=now + self._settings.refresh_token_idle_ttl,
+            access_jti=jti,
+            access_expires_at=access_exp,
+        )
+        response = self._bearer(access, scope, refresh)
+        sealed = sealing.seal(request.refresh_token, _SEAL_PURPOSE, json.dumps(response).encode())
+        store = self._stores.refresh_tokens
+        if self._commit(
+            [store.rotate_action(token, now=now, sealed_successor=sealed), store.put_action(successor)]
+        ):
+            return response
+        # a concurrent refresh of the same token rotated it first: answer what it answered
+        current = store.get(token.token_hash)
+        if current is None or current.status != "rotated":
+            raise InvalidGrant("refresh token is invalid, expired or revoked")
+        return self._rotated_again(request, current, now)
+
+    def _rotated_again(self, request: RefreshTokenRequest, token: RefreshToken, now: int) -> dict[str, Any]:
+        """A rotated token presented again: the same pair within the grace window, else reuse."""
+        grace = self._settings.refresh_reuse_grace
+        if token.rotated_at is not None and token.sealed_successor and now - token.rotated_at <= grace:
+            try:
+                previous: dict[str, Any] = json.loads(
+                    sealing.open_sealed(request.refresh_token, _SEAL_PURPOSE, token.sealed_successor)
+                )
+            except sealing.SealBroken:
+                pass
+            else:
+                if not request.scope or format_scope(request.scope) == previous.get("scope"):
+                    return previous
+                raise InvalidGrant("refresh token was just rotated; retry with the new one")
+        # RFC 9700 §4.14.2: reuse of a rotated refresh token means it leaked; end the whole grant
+        self.revoke_family(token.family_id, now)
+        raise InvalidGrant("refresh token was already used; the grant has been revoked")
+
+    # --- revocation shared with /oauth/revoke --------------------------------------------------
+
+    def revoke_family(self, family_id: str, now: int) -> None:
+        for record in self._stores.refresh_tokens.revoke_family(family_id):
+            self._stores.revocations.revoke(record.access_jti, record.access_expires_at, now=now)
+
+    def _detect_code_replay(self, code_hash: str, now: int) -> None:
+        """RFC 6749 §4.1.2: a code used twice revokes what was issued from it."""
+        redemption = self._stores.codes.redemption(code_hash)
+        if redemption is None:
+            return
+        self._stores.revocations.revoke(redemption.access_jti, redemption.access_expires_at, now=now)
+        if redemption.family_id:
+            self.revoke_family(redemption.family_id, now)
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _check_resource(self, requested: str | None, granted: str) -> None:
+        if requested is not None and canonical_resource(requested) != canonical_resource(granted):
+            raise InvalidTarget("resource differs from the one authorized")
+
+    def _access_token(
+        self, subject: str, client_id: str, scope: tuple[str, ...], audience: str, now: int
+    ) -> tuple[str, str, int]:
         claims = access_token_claims(
             issuer=self._settings.issuer,
             subject=subject,
-            client_id=client.client_id,
+            client_id=client_id,
             audience=audience,
-            scope=scope,
-            ttl=ttl,
+            scope=format_scope(scope),
+            ttl=self._settings.access_token_ttl,
             now=now,
         )
-        return {
-            "access_token": issue_access_token(self._signer, claims),
+        return issue_access_token(self._signer, claims), claims["jti"], claims["exp"]
+
+    def _bearer(
+        self, access_token: str, scope: tuple[str, ...], refresh_token: str | None = None
+    ) -> dict[str, Any]:
+        response: dict[str, Any] = {
+            "access_token": access_token,
             "token_type": "Bearer",
-            "expires_in": ttl,
-            "scope": scope,
+            "expires_in": self._settings.access_token_ttl,
+            "scope": format_scope(scope),
         }
+        if refresh_token is not None:
+            response["refresh_token"] = refresh_token
+        return response
+
+    def _commit(self, actions: list[dict[str, Any]]) -> bool:
+        """Run a transaction; False if a condition failed (a concurrent request won)."""
+        try:
+            self._db.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons", [])
+                if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
+                    return False
+            raise
+        return True

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from wallet_mcp.storage import items
@@ -32,7 +33,13 @@ class ClientRecord:
     disabled: bool = False
     expires_at: int | None = None
     """Epoch seconds after which an unused dynamic registration is gone (the table's TTL)."""
-    extra: dict[str, str] = field(default_factory=dict)
+    metadata_document: bool = False
+    """A cached Client ID Metadata Document (client_id is its https URL; expires_at ends the cache)."""
+    metadata_fresh_until: int | None = None
+    """For a metadata-document client: when the document must be fetched again."""
+    client_uri: str | None = None
+    logo_uri: str | None = None
+    last_used_at: int | None = None
 
     @property
     def is_confidential(self) -> bool:
@@ -54,6 +61,13 @@ class ClientRecord:
                 "owner_user_id": items.s(self.owner_user_id) if self.owner_user_id else None,
                 "disabled": items.boolean(self.disabled),
                 "expires_at": items.n(self.expires_at) if self.expires_at is not None else None,
+                "metadata_document": items.boolean(True) if self.metadata_document else None,
+                "metadata_fresh_until": (
+                    items.n(self.metadata_fresh_until) if self.metadata_fresh_until is not None else None
+                ),
+                "client_uri": items.s(self.client_uri) if self.client_uri else None,
+                "logo_uri": items.s(self.logo_uri) if self.logo_uri else None,
+                "last_used_at": items.n(self.last_used_at) if self.last_used_at is not None else None,
             }
         )
 
@@ -80,7 +94,26 @@ class ClientRecord:
             owner_user_id=items.get_s(item, "owner_user_id"),
             disabled=items.get_bool(item, "disabled"),
             expires_at=items.get_n(item, "expires_at"),
+            metadata_document=items.get_bool(item, "metadata_document"),
+            metadata_fresh_until=items.get_n(item, "metadata_fresh_until"),
+            client_uri=items.get_s(item, "client_uri"),
+            logo_uri=items.get_s(item, "logo_uri"),
+            last_used_at=items.get_n(item, "last_used_at"),
         )
+
+
+def usable_client(item: items.Item | None, *, now: int) -> ClientRecord | None:
+    """The client an item describes, or None if there is none, it expired (TTL deletes lazily) or it
+    is disabled."""
+    if item is None:
+        return None
+    record = ClientRecord.from_item(item)
+    if record.disabled or (record.expires_at is not None and record.expires_at <= now):
+        return None
+    return record
+
+
+_UNUSED_REGISTRATION = "attribute_exists(expires_at) AND attribute_not_exists(metadata_document)"
 
 
 class ClientAlreadyExists(Exception):
@@ -90,25 +123,32 @@ class ClientAlreadyExists(Exception):
 class ClientStore:
     def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self._db = dynamodb
-        self._table = table
+        self.table = table
+
+    @staticmethod
+    def key(client_id: str) -> items.Item:
+        return {"client_id": items.s(client_id)}
 
     def get(self, client_id: str, *, now: int) -> ClientRecord | None:
-        """The client, or None if unknown, expired (TTL deletes lazily) or disabled."""
-        response = self._db.get_item(
-            TableName=self._table, Key={"client_id": items.s(client_id)}, ConsistentRead=True
-        )
-        item = response.get("Item")
-        if item is None:
-            return None
-        record = ClientRecord.from_item(item)
-        if record.disabled or (record.expires_at is not None and record.expires_at <= now):
-            return None
-        return record
+        """The usable client (see `usable_client`), or None."""
+        response = self._db.get_item(TableName=self.table, Key=self.key(client_id), ConsistentRead=True)
+        return usable_client(response.get("Item"), now=now)
+
+    def mark_used(self, client_id: str) -> None:
+        """A dynamic registration that obtained a token no longer expires for being unused."""
+        # already marked, or a cached metadata document (which keeps its expiry): nothing to do
+        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
+            self._db.update_item(
+                TableName=self.table,
+                Key=self.key(client_id),
+                UpdateExpression="REMOVE expires_at",
+                ConditionExpression=_UNUSED_REGISTRATION,
+            )
 
     def create(self, record: ClientRecord) -> None:
-        if not items.put_new(self._db, self._table, record.to_item(), "client_id"):
+        if not items.put_new(self._db, self.table, record.to_item(), "client_id"):
             raise ClientAlreadyExists(record.client_id)
 
     def put(self, record: ClientRecord) -> None:
         """Create or replace (administrative seeding)."""
-        self._db.put_item(TableName=self._table, Item=record.to_item())
+        self._db.put_item(TableName=self.table, Item=record.to_item())

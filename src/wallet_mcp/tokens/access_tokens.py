@@ -81,15 +81,13 @@ class AccessTokenVerifier:
     header can never be accepted.
     """
 
-    def __init__(self, keys: KmsPublicKeys, *, issuer: str, audience: str, leeway: int = 5) -> None:
+    def __init__(
+        self, keys: KmsPublicKeys, *, issuer: str, audience: str | tuple[str, ...], leeway: int = 5
+    ) -> None:
         self._keys = keys
         self._issuer = issuer
-        self._audience = audience
+        self._audiences = (audience,) if isinstance(audience, str) else audience
         self._leeway = leeway
-
-    @property
-    def audience(self) -> str:
-        return self._audience
 
     def verify(self, token: str) -> AccessToken:
         if not token or len(token) > _MAX_TOKEN_LENGTH:
@@ -111,19 +109,20 @@ class AccessTokenVerifier:
                 token,
                 public.key,
                 algorithms=["RS256"],
-                audience=self._audience,
                 issuer=self._issuer,
                 leeway=self._leeway,
-                options={"require": _REQUIRED_CLAIMS, "strict_aud": True},
+                options={"require": _REQUIRED_CLAIMS, "verify_aud": False},
             )
         except jwt.ExpiredSignatureError as exc:
             raise InvalidAccessToken("token expired") from exc
-        except jwt.InvalidAudienceError as exc:
-            raise InvalidAccessToken("token not issued for this resource") from exc
         except jwt.InvalidIssuerError as exc:
             raise InvalidAccessToken("token not issued by this server") from exc
         except jwt.InvalidTokenError as exc:
             raise InvalidAccessToken("invalid token") from exc
+        # `aud` must be exactly one of ours, as a string: a token minted for several audiences
+        # could be replayed from one to the other (RFC 8707 §2, RFC 9068 §4)
+        if not isinstance(claims.get("aud"), str) or claims["aud"] not in self._audiences:
+            raise InvalidAccessToken("token not issued for this resource")
         return _to_access_token(claims)
 
 

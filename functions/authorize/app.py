@@ -1,0 +1,84 @@
+"""The OAuth authorization endpoint: login and consent pages, authorization codes."""
+
+from __future__ import annotations
+
+import time
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+from mangum import Mangum
+
+from wallet_mcp import aws
+from wallet_mcp.config import settings
+from wallet_mcp.oauth.authorize_endpoint import AuthorizeEndpoint, CookieJar, Outcome, Page
+from wallet_mcp.oauth.errors import OAuthError
+from wallet_mcp.oauth.forms import parse_form
+from wallet_mcp.storage.auth_codes import AuthCodeStore
+from wallet_mcp.storage.auth_requests import AuthRequestStore
+from wallet_mcp.storage.clients import ClientStore
+from wallet_mcp.storage.consents import ConsentStore
+from wallet_mcp.storage.sessions import SessionStore
+from wallet_mcp.storage.users import UserStore
+from wallet_mcp.web import pages
+from wallet_mcp.web.app import create_app
+
+SETTINGS = settings()
+logger = Logger()
+db = aws.dynamodb()
+endpoint = AuthorizeEndpoint(
+    SETTINGS,
+    clients=ClientStore(db, SETTINGS.tables.require("clients")),
+    users=UserStore(db, SETTINGS.tables.require("users")),
+    sessions=SessionStore(db, SETTINGS.tables.require("sessions")),
+    requests=AuthRequestStore(db, SETTINGS.tables.require("auth_requests")),
+    consents=ConsentStore(db, SETTINGS.tables.require("consents")),
+    codes=AuthCodeStore(db, SETTINGS.tables.require("auth_codes")),
+    clock=lambda: int(time.time()),
+)
+app = create_app("wallet-mcp authorization endpoint", realm=SETTINGS.issuer)
+
+
+def _render(outcome: Outcome) -> Response:
+    secure = endpoint.secure_cookies
+    response: Response
+    if isinstance(outcome, Page):
+        headers = pages.page_headers(form_targets=outcome.form_targets, secure=secure)
+        response = pages.html(outcome.html, status=outcome.status, headers=headers)
+    else:
+        response = RedirectResponse(outcome.location, status_code=outcome.status)
+        response.headers.update({"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    for cookie in outcome.cookies:
+        response.set_cookie(
+            cookie.name,
+            cookie.value,
+            max_age=cookie.max_age,
+            path=cookie.path,
+            secure=secure,
+            httponly=cookie.http_only,
+            samesite="lax",
+        )
+    return response
+
+
+@app.get("/oauth/authorize")
+async def authorize(request: Request) -> Response:
+    return _render(endpoint.start(request.url.query, CookieJar(request.cookies)))
+
+
+@app.post("/oauth/authorize")
+async def authorize_submit(request: Request) -> Response:
+    try:
+        form = parse_form(await request.body(), request.headers.get("content-type"))
+    except OAuthError as exc:
+        page = pages.error_page("Cannot authorize", exc.description)
+        return pages.html(
+            page, status=exc.status_code, headers=pages.page_headers(secure=endpoint.secure_cookies)
+        )
+    return _render(endpoint.submit(form, CookieJar(request.cookies)))
+
+
+lambda_handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
+    Mangum(app, lifespan="off")
+)

@@ -1,0 +1,37 @@
+"""OAuth dynamic client registration (RFC 7591)."""
+
+from __future__ import annotations
+
+import time
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from mangum import Mangum
+
+from wallet_mcp import aws
+from wallet_mcp.config import settings
+from wallet_mcp.oauth.registration import parse_metadata, register
+from wallet_mcp.storage.clients import ClientStore
+from wallet_mcp.web.app import create_app
+from wallet_mcp.web.errors import NO_STORE
+
+SETTINGS = settings()
+logger = Logger()
+clients = ClientStore(aws.dynamodb(), SETTINGS.tables.require("clients"))
+app = create_app("wallet-mcp client registration", realm=SETTINGS.issuer)
+
+
+@app.post("/oauth/register")
+async def register_client(request: Request) -> JSONResponse:
+    metadata = parse_metadata(await request.body(), request.headers.get("content-type"))
+    registration = register(metadata, now=int(time.time()), unused_ttl=SETTINGS.unused_client_ttl)
+    clients.create(registration.record)
+    logger.info("client registered", extra={"client_id": registration.record.client_id})
+    return JSONResponse(registration.response(), status_code=201, headers=NO_STORE)
+
+
+lambda_handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
+    Mangum(app, lifespan="off")
+)

@@ -1,0 +1,465 @@
+"""The authorization endpoint (RFC 6749 §3.1, §4.1; OAuth 2.1 §4.1; RFC 9207; RFC 8707).
+
+`GET /oauth/authorize` validates the request; until the client and its redirect URI are known,
+errors are shown on a local page and never redirected (an attacker must not turn this server into
+an open redirector, RFC 6749 §4.1.2.1); after that they go back to the client with `error`,
+`state` and `iss`. A valid request is stored server-side and the user signs in (login page) and
+approves (consent page); both pages post back here with the request id and a CSRF token, from
+the browser that started the request. Remembered consent for the same scopes skips the consent
+page. The response carries `code`, `state` and `iss`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from wallet_mcp.config import Settings
+from wallet_mcp.credentials import opaque
+from wallet_mcp.credentials.passwords import burn_verification, verify_password
+from wallet_mcp.oauth import client_id_metadata as cimd
+from wallet_mcp.oauth import pkce
+from wallet_mcp.oauth.errors import InvalidScope, InvalidTarget
+from wallet_mcp.oauth.redirect_uris import redirect_uri_matches
+from wallet_mcp.oauth.resources import select_audience
+from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES, grant_scope, parse_scope
+from wallet_mcp.storage.auth_codes import AuthCodeStore, AuthorizationCode
+from wallet_mcp.storage.auth_requests import AuthRequestStore, PendingAuthorization
+from wallet_mcp.storage.clients import ClientRecord, ClientStore
+from wallet_mcp.storage.consents import ConsentStore
+from wallet_mcp.storage.sessions import LoginSession, SessionStore
+from wallet_mcp.storage.users import UserStore
+from wallet_mcp.web import pages
+
+REQUEST_TTL: Final = 10 * 60
+SESSION_TTL: Final = 8 * 3600
+MAX_STATE: Final = 2048
+MAX_QUERY: Final = 8192
+ENDPOINT_PATH: Final = "/oauth/authorize"
+
+# --- outcomes: what the HTTP layer renders -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cookie:
+    name: str
+    value: str
+    path: str
+    max_age: int
+    http_only: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    html: str
+    status: int = 200
+    form_targets: tuple[str, ...] = ()
+    cookies: tuple[Cookie, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    location: str
+    status: int = 302
+    cookies: tuple[Cookie, ...] = ()
+
+
+Outcome = Page | Redirect
+
+
+class LocalError(Exception):
+    """An error shown on this server's own page (the redirect URI cannot be trusted yet)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """A request whose client and redirect URI are known: errors may now redirect."""
+
+    client: ClientRecord
+    redirect_uri: str
+    state: str | None
+
+
+class _RedirectError(Exception):
+    def __init__(self, context: _Context, error: str, description: str) -> None:
+        super().__init__(description)
+        self.context = context
+        self.error = error
+        self.description = description
+
+
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.scheme in ("http", "https"):
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}:"
+
+
+def _with_query(uri: str, params: Mapping[str, str | None]) -> str:
+    parts = urlsplit(uri)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query.extend((k, v) for k, v in params.items() if v is not None)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def parse_query(raw: str) -> dict[str, str]:
+    """Query parameters; duplicates are kept apart so the caller can decide when to refuse them."""
+    if len(raw) > MAX_QUERY:
+        raise LocalError("The authorization request is too large.")
+    params: dict[str, str] = {}
+    for name, value in parse_qsl(raw, keep_blank_values=True):
+        if name in params:
+            params[name] = "\0duplicate"
+        else:
+            params[name] = value
+    return {k: v for k, v in params.items() if v != ""}
+
+
+@dataclass
+class CookieJar:
+    """The cookies the browser sent, by name."""
+
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    def get(self, name: str) -> str | None:
+        return self.values.get(name)
+
+
+class AuthorizeEndpoint:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clients: ClientStore,
+        users: UserStore,
+        sessions: SessionStore,
+        requests: AuthRequestStore,
+        consents: ConsentStore,
+        codes: AuthCodeStore,
+        clock: Callable[[], int],
+        fetch_metadata: Callable[[str], cimd.FetchedDocument] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._clients = clients
+        self._users = users
+        self._sessions = sessions
+        self._requests = requests
+        self._consents = consents
+        self._codes = codes
+        self._clock = clock
+        policy = cimd.FetchPolicy(allow_loopback=settings.allow_loopback_client_metadata)
+        self._fetch_metadata = fetch_metadata or (lambda url: cimd.fetch_client_metadata(url, policy))
+        secure = not settings.is_local
+        self.session_cookie = "__Host-wallet_session" if secure else "wallet_session"
+        self.binding_cookie = "wallet_authz"
+        self.secure_cookies = secure
+
+    # --- GET ------------------------------------------------------------------------------------
+
+    def start(self, query: str, cookies: CookieJar) -> Outcome:
+        try:
+            return self._start(parse_query(query), cookies)
+        except LocalError as exc:
+            return Page(pages.error_page("Cannot authorize", exc.message), status=exc.status)
+        except _RedirectError as exc:
+            return self._error_redirect(exc, status=302)
+
+    def _start(self, params: dict[str, str], cookies: CookieJar) -> Outcome:
+        now = self._clock()
+        context = self._context(params, now)
+        duplicated = sorted(k for k, v in params.items() if v == "\0duplicate")
+        if duplicated:
+            raise _RedirectError(
+                context, "invalid_request", f"parameter sent more than once: {duplicated[0]}"
+            )
+        if params.get("response_type") != "code":
+            raise _RedirectError(context, "unsupported_response_type", "response_type must be code")
+        challenge = params.get("code_challenge")
+        if challenge is None:
+            raise _RedirectError(context, "invalid_request", "code_challenge is required (PKCE)")
+        if params.get("code_challenge_method") != "S256":
+            raise _RedirectError(context, "invalid_request", "code_challenge_method must be S256")
+        if not pkce.is_valid_challenge(challenge):
+            raise _RedirectError(context, "invalid_request", "code_challenge is malformed")
+        try:
+            scope = grant_scope(parse_scope(params.get("scope")), context.client.scope)
+            resource = select_audience(
+                params.get("resource"), self._settings.known_resources, self._settings.mcp_resource
+            )
+        except (InvalidScope, InvalidTarget) as exc:
+            raise _RedirectError(context, exc.error, exc.description) from exc
+        prompt = set((params.get("prompt") or "").split())
+
+        session = None if "login" in prompt else self._session(cookies, now)
+        if session is not None and "consent" not in prompt:
+            consent = self._consents.get(session.user_id, context.client.client_id)
+            if consent is not None and consent.covers(scope):
+                return Redirect(self._issue_code(context, scope, challenge, resource, session, now))
+        if "none" in prompt:
+            error = "login_required" if session is None else "consent_required"
+            raise _RedirectError(context, error, "user interaction is required")
+
+        binding = cookies.get(self.binding_cookie) or opaque.new_secret()
+        csrf = opaque.new_secret()
+        pending = PendingAuthorization(
+            request_id=secrets.token_urlsafe(16),
+            client_id=context.client.client_id,
+            redirect_uri=context.redirect_uri,
+            scope=scope,
+            state=context.state,
+            code_challenge=challenge,
+            resource=resource,
+            csrf_hash=opaque.digest(csrf),
+            browser_hash=opaque.digest(binding),
+            created_at=now,
+            expires_at=now + REQUEST_TTL,
+        )
+        self._requests.put(pending)
+        binding_cookie = Cookie(self.binding_cookie, binding, ENDPOINT_PATH, REQUEST_TTL)
+        hidden = {"request_id": pending.request_id, "csrf_token": csrf}
+        if session is None:
+            page = self._login(context.client, pending, hidden, error=None)
+        else:
+            page = self._consent(context.client, pending, hidden, session)
+        return Page(page.html, page.status, page.form_targets, (binding_cookie,))
+
+    def _context(self, params: dict[str, str], now: int) -> _Context:
+        """Client and redirect URI, or a local error page (RFC 6749 §4.1.2.1)."""
+        client_id = params.get("client_id")
+        if client_id is None or client_id == "\0duplicate":
+            raise LocalError("The request has no valid client_id.")
+        client = self._resolve_client(client_id, now)
+        redirect_uri = params.get("redirect_uri")
+        if redirect_uri is None or redirect_uri == "\0duplicate":
+            raise LocalError("The request has no valid redirect_uri.")
+        if not redirect_uri_matches(client.redirect_uris, redirect_uri, client.application_type):
+            raise LocalError("The redirect_uri is not registered for this client.")
+        if "authorization_code" not in client.grant_types:
+            raise LocalError("This client is not allowed to use the authorization code flow.")
+        state = params.get("state")
+        if state == "\0duplicate" or (state is not None and len(state) > MAX_STATE):
+            raise LocalError("The state parameter is invalid.")
+        return _Context(client=client, redirect_uri=redirect_uri, state=state)
+
+    def _resolve_client(self, client_id: str, now: int) -> ClientRecord:
+        if cimd.is_client_id_metadata_url(client_id):
+            return self._metadata_document_client(client_id, now)
+        client = self._clients.get(client_id, now=now)
+        if client is None:
+            raise LocalError("Unknown client.")
+        return client
+
+    def _metadata_document_client(self, url: str, now: int) -> ClientRecord:
+        """A CIMD client: the cached record while fresh, else the document fetched again."""
+        cached = self._clients.get(url, now=now)
+        if cached is not None and cached.metadata_document and (cached.metadata_fresh_until or 0) > now:
+            return cached
+        try:
+            fetched = self._fetch_metadata(url)
+            metadata = cimd.validate_client_metadata(url, fetched.document)
+        except cimd.ClientMetadataError as exc:
+            raise LocalError(f"The client's metadata document cannot be used: {exc}") from exc
+        record = ClientRecord(
+            client_id=url,
+            client_name=metadata.client_name,
+            token_endpoint_auth_method="none",
+            grant_types=metadata.grant_types,
+            redirect_uris=metadata.redirect_uris,
+            scope=metadata.scope or SUPPORTED_SCOPES,
+            created_at=now,
+            application_type=metadata.application_type,
+            metadata_document=True,
+            client_uri=metadata.client_uri,
+            logo_uri=metadata.logo_uri,
+            # fetched again after its cache lifetime; the record itself outlives that so that the
+            # token endpoint still knows the client when the code is exchanged
+            metadata_fresh_until=now + fetched.cache_seconds,
+            expires_at=now + max(fetched.cache_seconds, 3600),
+        )
+        self._clients.put(record)
+        return record
+
+    # --- POST -----------------------------------------------------------------------------------
+
+    def submit(self, form: Mapping[str, str], cookies: CookieJar) -> Outcome:
+        try:
+            return self._submit(form, cookies)
+        except LocalError as exc:
+            return Page(pages.error_page("Cannot authorize", exc.message), status=exc.status)
+        except _RedirectError as exc:
+            return self._error_redirect(exc, status=303)
+
+    def _submit(self, form: Mapping[str, str], cookies: CookieJar) -> Outcome:
+        now = self._clock()
+        pending = self._requests.get(form.get("request_id", ""), now=now)
+        if pending is None:
+            raise LocalError(
+                "This sign-in request has expired or was already used. Start again from the app."
+            )
+        csrf = form.get("csrf_token", "")
+        binding = cookies.get(self.binding_cookie) or ""
+        if not opaque.matches(csrf, pending.csrf_hash) or not opaque.matches(binding, pending.browser_hash):
+            raise LocalError("This form was not submitted from the page this server showed.", status=403)
+        client = self._clients.get(pending.client_id, now=now)
+        if client is None:
+            raise LocalError("Unknown client.")
+        context = _Context(client=client, redirect_uri=pending.redirect_uri, state=pending.state)
+        hidden = {"request_id": pending.request_id, "csrf_token": csrf}
+
+        if "username" in form or "password" in form:
+            return self._login_submit(form, context, pending, hidden, now)
+        session = self._session(cookies, now)
+        if session is None:
+            return self._login(client, pending, hidden, error="Your session has ended. Sign in again.")
+        decision = form.get("decision")
+        if decision not in ("approve", "deny"):
+            raise LocalError("The form is incomplete.")
+        if not self._requests.consume(pending.request_id):
+            raise LocalError("This sign-in request was already used. Start again from the app.")
+        if decision == "deny":
+            raise _RedirectError(context, "access_denied", "the user denied the request")
+        self._consents.grant(session.user_id, client.client_id, pending.scope, now=now)
+        location = self._issue_code(
+            context, pending.scope, pending.code_challenge, pending.resource, session, now
+        )
+        return Redirect(location, status=303)
+
+    def _login_submit(
+        self,
+        form: Mapping[str, str],
+        context: _Context,
+        pending: PendingAuthorization,
+        hidden: dict[str, str],
+        now: int,
+    ) -> Outcome:
+        username = form.get("username", "")[:256]
+        password = form.get("password", "")[:1024]
+        user = self._users.get(username) if username else None
+        if user is None or user.disabled or user.password_hash is None:
+            burn_verification(password)
+            return self._login(
+                context.client, pending, hidden, error="Invalid username or password.", username=username
+            )
+        if not verify_password(password, user.password_hash):
+            return self._login(
+                context.client, pending, hidden, error="Invalid username or password.", username=username
+            )
+        session_id = opaque.new_secret()
+        session = LoginSession(
+            session_hash=opaque.digest(session_id),
+            user_id=user.user_id,
+            username=user.username,
+            auth_time=now,
+            expires_at=now + SESSION_TTL,
+        )
+        self._sessions.put(session)
+        cookie = Cookie(self.session_cookie, session_id, "/", SESSION_TTL)
+        consent = self._consents.get(user.user_id, context.client.client_id)
+        if (
+            consent is not None
+            and consent.covers(pending.scope)
+            and self._requests.consume(pending.request_id)
+        ):
+            location = self._issue_code(
+                context, pending.scope, pending.code_challenge, pending.resource, session, now
+            )
+            return Redirect(location, status=303, cookies=(cookie,))
+        page = self._consent(context.client, pending, hidden, session)
+        return Page(page.html, page.status, page.form_targets, (cookie,))
+
+    # --- shared -----------------------------------------------------------------------------------
+
+    def _session(self, cookies: CookieJar, now: int) -> LoginSession | None:
+        session_id = cookies.get(self.session_cookie)
+        if not session_id or len(session_id) > 256:
+            return None
+        return self._sessions.get(opaque.digest(session_id), now=now)
+
+    def _view(self, client: ClientRecord, redirect_uri: str) -> pages.ClientView:
+        parts = urlsplit(redirect_uri)
+        host = parts.netloc if parts.scheme in ("http", "https") else f"{parts.scheme}:"
+        return pages.ClientView(name=client.client_name, redirect_host=host, client_id=client.client_id)
+
+    def _login(
+        self,
+        client: ClientRecord,
+        pending: PendingAuthorization,
+        hidden: dict[str, str],
+        *,
+        error: str | None,
+        username: str = "",
+    ) -> Page:
+        html = pages.login_page(
+            action=ENDPOINT_PATH,
+            hidden=hidden,
+            client=self._view(client, pending.redirect_uri),
+            error=error,
+            username=username,
+        )
+        return Page(html, form_targets=(_origin(pending.redirect_uri),))
+
+    def _consent(
+        self,
+        client: ClientRecord,
+        pending: PendingAuthorization,
+        hidden: dict[str, str],
+        session: LoginSession,
+    ) -> Page:
+        html = pages.consent_page(
+            action=ENDPOINT_PATH,
+            hidden=hidden,
+            client=self._view(client, pending.redirect_uri),
+            scopes=pending.scope,
+            username=session.username,
+        )
+        return Page(html, form_targets=(_origin(pending.redirect_uri),))
+
+    def _issue_code(
+        self,
+        context: _Context,
+        scope: tuple[str, ...],
+        challenge: str,
+        resource: str,
+        session: LoginSession,
+        now: int,
+    ) -> str:
+        """Store a new code and answer where to send the browser with it."""
+        code = opaque.new_secret(nbytes=32)
+        self._codes.put(
+            AuthorizationCode(
+                code_hash=opaque.digest(code),
+                client_id=context.client.client_id,
+                redirect_uri=context.redirect_uri,
+                code_challenge=challenge,
+                scope=scope,
+                resource=resource,
+                user_id=session.user_id,
+                auth_time=session.auth_time,
+                issued_at=now,
+                expires_at=now + self._settings.auth_code_ttl,
+            )
+        )
+        return _with_query(
+            context.redirect_uri, {"code": code, "state": context.state, "iss": self._settings.issuer}
+        )
+
+    def _error_redirect(self, exc: _RedirectError, *, status: int) -> Redirect:
+        """RFC 6749 §4.1.2.1 with RFC 9207 §2: `iss` on error responses too."""
+        location = _with_query(
+            exc.context.redirect_uri,
+            {
+                "error": exc.error,
+                "error_description": exc.description,
+                "state": exc.context.state,
+                "iss": self._settings.issuer,
+            },
+        )
+        return Redirect(location, status=status)

@@ -1,0 +1,172 @@
+"""Dynamic client registration (RFC 7591), with the rules MCP clients need.
+
+Validated: redirect URIs by `application_type` (see `redirect_uris`), the three token-endpoint
+authentication methods, grant and response types that agree with each other (§2.1), scopes this
+server knows, and bounded names. Unknown metadata is ignored (§2). The client id is `mcp_…`; a
+confidential client gets a `secret_…` secret, shown once in the response and stored as a digest.
+A registration that never obtains a token expires.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, get_args
+
+from wallet_mcp.credentials import opaque
+from wallet_mcp.oauth.errors import InvalidClientMetadata, InvalidRequest, InvalidScope, PayloadTooLarge
+from wallet_mcp.oauth.redirect_uris import ApplicationType, infer_application_type, validate_redirect_uri
+from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES, format_scope, parse_scope, require_known
+from wallet_mcp.storage.clients import ClientRecord, TokenEndpointAuthMethod
+
+MAX_BODY_BYTES: Final = 16 * 1024
+MAX_REDIRECT_URIS: Final = 10
+MAX_CLIENT_NAME: Final = 100
+MAX_URL: Final = 2000
+GRANT_TYPES: Final = ("authorization_code", "refresh_token", "client_credentials")
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    record: ClientRecord
+    client_secret: str | None
+
+    def response(self) -> dict[str, Any]:
+        """RFC 7591 §3.2.1: the client information, with every registered metadata value."""
+        record = self.record
+        body: dict[str, Any] = {
+            "client_id": record.client_id,
+            "client_id_issued_at": record.created_at,
+            "client_name": record.client_name,
+            "redirect_uris": list(record.redirect_uris),
+            "grant_types": list(record.grant_types),
+            "response_types": list(record.response_types),
+            "token_endpoint_auth_method": record.token_endpoint_auth_method,
+            "scope": format_scope(record.scope),
+            "application_type": record.application_type,
+        }
+        if self.client_secret is not None:
+            body["client_secret"] = self.client_secret
+            body["client_secret_expires_at"] = 0
+        for name in ("client_uri", "logo_uri"):
+            value = getattr(record, name)
+            if value:
+                body[name] = value
+        return body
+
+
+def _strings(metadata: Mapping[str, Any], name: str) -> list[str] | None:
+    value = metadata.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidClientMetadata(f"{name} must be an array of strings")
+    return value
+
+
+def _string(metadata: Mapping[str, Any], name: str) -> str | None:
+    value = metadata.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidClientMetadata(f"{name} must be a string")
+    return value
+
+
+def _url(metadata: Mapping[str, Any], name: str) -> str | None:
+    value = _string(metadata, name)
+    if value is None:
+        return None
+    if len(value) > MAX_URL or not value.startswith("https://") or any(c.isspace() for c in value):
+        raise InvalidClientMetadata(f"{name} must be an https URL")
+    return value
+
+
+def clean_name(raw: str) -> str:
+    """Control characters removed, white space collapsed; the page escapes it when shown."""
+    return " ".join("".join(c for c in raw if c.isprintable()).split())
+
+
+def parse_metadata(body: bytes, content_type: str | None) -> Mapping[str, Any]:
+    if (content_type or "").split(";", 1)[0].strip().lower() != "application/json":
+        raise InvalidRequest("the body must be application/json")
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge("registration request too large")
+    try:
+        metadata = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidClientMetadata("the body is not valid JSON") from exc
+    if not isinstance(metadata, dict):
+        raise InvalidClientMetadata("the body must be a JSON object")
+    return metadata
+
+
+def register(metadata: Mapping[str, Any], *, now: int, unused_ttl: int) -> Registration:
+    auth_method = _string(metadata, "token_endpoint_auth_method") or "client_secret_basic"
+    if auth_method not in get_args(TokenEndpointAuthMethod):
+        raise InvalidClientMetadata(
+            "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post"
+        )
+    grant_types = _strings(metadata, "grant_types") or ["authorization_code"]
+    unknown_grants = [g for g in grant_types if g not in GRANT_TYPES]
+    if unknown_grants:
+        raise InvalidClientMetadata(f"unsupported grant type: {unknown_grants[0][:64]}")
+    if "authorization_code" not in grant_types and "client_credentials" not in grant_types:
+        raise InvalidClientMetadata("grant_types must include authorization_code or client_credentials")
+    if "client_credentials" in grant_types and auth_method == "none":
+        raise InvalidClientMetadata("client_credentials needs a confidential client (a client secret)")
+
+    requested_response_types = _strings(metadata, "response_types")
+    response_types: list[str] = []
+    if "authorization_code" in grant_types:
+        if requested_response_types is not None and requested_response_types != ["code"]:
+            raise InvalidClientMetadata('response_types must be ["code"] with the authorization_code grant')
+        response_types = ["code"]
+    elif requested_response_types:
+        raise InvalidClientMetadata("response_types needs the authorization_code grant (RFC 7591 §2.1)")
+
+    redirect_uris = _strings(metadata, "redirect_uris") or []
+    if "authorization_code" in grant_types and not redirect_uris:
+        raise InvalidClientMetadata("redirect_uris is required for the authorization_code grant")
+    if len(redirect_uris) > MAX_REDIRECT_URIS:
+        raise InvalidClientMetadata(f"at most {MAX_REDIRECT_URIS} redirect_uris")
+    app_type_raw = _string(metadata, "application_type")
+    if app_type_raw is not None and app_type_raw not in ("web", "native"):
+        raise InvalidClientMetadata("application_type must be web or native")
+    application_type: ApplicationType = app_type_raw or infer_application_type(redirect_uris)  # type: ignore[assignment]
+    for uri in redirect_uris:
+        validate_redirect_uri(uri, application_type)
+
+    try:
+        requested_scope = parse_scope(_string(metadata, "scope"))
+        require_known(requested_scope)
+    except InvalidScope as exc:
+        raise InvalidClientMetadata(exc.description) from exc
+    scope = (
+        tuple(s for s in SUPPORTED_SCOPES if s in requested_scope) if requested_scope else SUPPORTED_SCOPES
+    )
+
+    name = clean_name(_string(metadata, "client_name") or "")
+    if len(name) > MAX_CLIENT_NAME:
+        raise InvalidClientMetadata(f"client_name must be at most {MAX_CLIENT_NAME} characters")
+
+    client_id = "mcp_" + secrets.token_urlsafe(18)
+    client_secret = None if auth_method == "none" else opaque.new_secret("secret_")
+    record = ClientRecord(
+        client_id=client_id,
+        client_name=name or "Unnamed application",
+        token_endpoint_auth_method=auth_method,  # type: ignore[arg-type]
+        client_secret_hash=opaque.digest(client_secret) if client_secret else None,
+        grant_types=tuple(dict.fromkeys(grant_types)),
+        response_types=tuple(response_types),
+        redirect_uris=tuple(dict.fromkeys(redirect_uris)),
+        scope=scope,
+        created_at=now,
+        application_type=application_type,
+        client_uri=_url(metadata, "client_uri"),
+        logo_uri=_url(metadata, "logo_uri"),
+        expires_at=now + unused_ttl,
+    )
+    return Registration(record=record, client_secret=client_secret)

@@ -1,0 +1,128 @@
+"""Revocation (RFC 7009) and introspection (RFC 7662) of this server's tokens.
+
+Access tokens are JWTs we signed: they are recognised by their signature, revoked by listing their
+`jti` until they expire. Refresh tokens are opaque: looked up by digest; revoking one ends its
+whole family, and with it the access tokens issued from the family (RFC 7009 §2.1).
+
+A client may revoke or introspect only tokens issued to it; anything else answers as an unknown
+token would (revocation: 200; introspection: `{"active": false}`), so neither endpoint tells a
+client whether another client's token exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from wallet_mcp.credentials import opaque
+from wallet_mcp.oauth.client_auth import authenticate_client, presented_client
+from wallet_mcp.oauth.errors import InvalidClient, InvalidRequest
+from wallet_mcp.oauth.scopes import format_scope
+from wallet_mcp.oauth.token_endpoint import REFRESH_TOKEN_PREFIX, TokenEndpoint, TokenStores
+from wallet_mcp.tokens.access_tokens import AccessToken, AccessTokenVerifier, InvalidAccessToken
+
+if TYPE_CHECKING:
+    from wallet_mcp.storage.clients import ClientRecord
+    from wallet_mcp.storage.refresh_tokens import RefreshToken
+
+_MAX_TOKEN = 8192
+_INACTIVE: dict[str, Any] = {"active": False}
+
+
+class TokenManagement:
+    def __init__(
+        self,
+        stores: TokenStores,
+        verifier: AccessTokenVerifier,
+        tokens: TokenEndpoint,
+        issuer: str,
+        clock: Callable[[], int],
+    ) -> None:
+        self._stores = stores
+        self._verifier = verifier
+        self._tokens = tokens
+        self._issuer = issuer
+        self._clock = clock
+
+    def _authenticate(self, form: Mapping[str, str], authorization: str | None, now: int) -> ClientRecord:
+        presented = presented_client(form, authorization)
+        return authenticate_client(presented, self._stores.clients.get(presented.client_id, now=now))
+
+    @staticmethod
+    def _token(form: Mapping[str, str]) -> str:
+        token = form.get("token")
+        if token is None:
+            raise InvalidRequest("token is required")
+        return token
+
+    def _access_token(self, token: str) -> AccessToken | None:
+        if token.count(".") != 2 or len(token) > _MAX_TOKEN:
+            return None
+        try:
+            return self._verifier.verify(token)
+        except InvalidAccessToken:
+            return None
+
+    def _refresh_token(self, token: str) -> RefreshToken | None:
+        if not token.startswith(REFRESH_TOKEN_PREFIX) or len(token) > _MAX_TOKEN:
+            return None
+        return self._stores.refresh_tokens.get(opaque.digest(token))
+
+    def revoke(self, form: Mapping[str, str], authorization: str | None) -> None:
+        """RFC 7009 §2.1. The hint only orders the search (§2.1: the server extends it)."""
+        now = self._clock()
+        client = self._authenticate(form, authorization, now)
+        token = self._token(form)
+        access = self._access_token(token)
+        if access is not None:
+            if access.client_id == client.client_id:
+                self._stores.revocations.revoke(access.jti, access.expires_at, now=now)
+            return
+        refresh = self._refresh_token(token)
+        if refresh is not None and refresh.client_id == client.client_id:
+            self._tokens.revoke_family(refresh.family_id, now)
+
+    def introspect(self, form: Mapping[str, str], authorization: str | None) -> dict[str, Any]:
+        """RFC 7662 §2. Only confidential clients may ask (§2.1: the caller must be authorized)."""
+        now = self._clock()
+        client = self._authenticate(form, authorization, now)
+        if not client.is_confidential:
+            raise InvalidClient("introspection is for confidential clients")
+        token = self._token(form)
+        access = self._access_token(token)
+        if access is not None:
+            if access.client_id != client.client_id or self._stores.revocations.is_revoked(
+                access.jti, now=now
+            ):
+                return dict(_INACTIVE)
+            return {
+                "active": True,
+                "token_type": "Bearer",
+                "scope": format_scope(access.scopes),
+                "client_id": access.client_id,
+                "sub": access.subject,
+                "aud": access.audience,
+                "iss": self._issuer,
+                "exp": access.expires_at,
+                "iat": access.issued_at,
+                "jti": access.jti,
+            }
+        refresh = self._refresh_token(token)
+        if (
+            refresh is None
+            or refresh.client_id != client.client_id
+            or refresh.status != "active"
+            or refresh.expires_at <= now
+        ):
+            return dict(_INACTIVE)
+        return {
+            "active": True,
+            "token_type": "refresh_token",
+            "scope": format_scope(refresh.scope),
+            "client_id": refresh.client_id,
+            "sub": refresh.user_id,
+            "aud": refresh.resource,
+            "iss": self._issuer,
+            "exp": refresh.expires_at,
+            "iat": refresh.issued_at,
+        }

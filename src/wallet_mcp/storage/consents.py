@@ -1,0 +1,74 @@
+"""Remembered consent (ConsentsTable: partition `user_id`, sort key `client_id`).
+
+One item per user and client holds every scope the user has approved for that client; a request
+within it skips the consent page, a request for anything more asks again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
+from wallet_mcp.storage import items
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    user_id: str
+    client_id: str
+    scope: tuple[str, ...]
+    granted_at: int
+    updated_at: int
+
+    def covers(self, scope: tuple[str, ...]) -> bool:
+        return set(scope) <= set(self.scope)
+
+
+class ConsentStore:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._db = dynamodb
+        self._table = table
+
+    @staticmethod
+    def _key(user_id: str, client_id: str) -> items.Item:
+        return {"user_id": items.s(user_id), "client_id": items.s(client_id)}
+
+    def get(self, user_id: str, client_id: str) -> Consent | None:
+        response = self._db.get_item(TableName=self._table, Key=self._key(user_id, client_id))
+        item = response.get("Item")
+        if item is None:
+            return None
+        return Consent(
+            user_id=user_id,
+            client_id=client_id,
+            scope=items.get_list(item, "scope"),
+            granted_at=items.req_n(item, "granted_at"),
+            updated_at=items.req_n(item, "updated_at"),
+        )
+
+    def grant(self, user_id: str, client_id: str, scope: tuple[str, ...], *, now: int) -> Consent:
+        """Add `scope` to what the user has approved for the client."""
+        previous = self.get(user_id, client_id)
+        merged = set(scope) | set(previous.scope if previous else ())
+        ordered = tuple(s for s in SUPPORTED_SCOPES if s in merged)
+        consent = Consent(
+            user_id=user_id,
+            client_id=client_id,
+            scope=ordered,
+            granted_at=previous.granted_at if previous else now,
+            updated_at=now,
+        )
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                **self._key(user_id, client_id),
+                "scope": items.ss(consent.scope),
+                "granted_at": items.n(consent.granted_at),
+                "updated_at": items.n(consent.updated_at),
+            },
+        )
+        return consent

@@ -1,0 +1,148 @@
+"""Server-rendered HTML pages (login, consent, errors) and the headers every page carries.
+
+Everything interpolated is escaped. Pages have a strict Content-Security-Policy (no script at all;
+the one stylesheet is allowed by its hash), cannot be framed (`frame-ancestors 'none'`,
+`X-Frame-Options: DENY`), send no referrer, and are never cached.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from html import escape
+from typing import Final
+
+from fastapi.responses import HTMLResponse
+
+from wallet_mcp.oauth.scopes import SCOPE_DESCRIPTIONS
+
+_CSS: Final = """
+:root { color-scheme: light dark; --accent: #2563eb; --muted: #6b7280; --border: #d1d5db; }
+* { box-sizing: border-box; }
+body { margin: 0; min-height: 100vh; display: grid; place-items: center; background: Canvas;
+  font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: CanvasText; }
+main { width: min(440px, calc(100vw - 32px)); padding: 32px; border: 1px solid var(--border);
+  border-radius: 12px; box-shadow: 0 10px 30px rgba(0,0,0,.08); }
+h1 { font-size: 1.35rem; margin: 0 0 4px; }
+p.lead { margin: 0 0 20px; color: var(--muted); }
+label { display: block; font-weight: 600; margin: 14px 0 6px; }
+input[type=text], input[type=password] { width: 100%; padding: 10px 12px; font: inherit;
+  border: 1px solid var(--border); border-radius: 8px; background: Field; color: FieldText; }
+.actions { display: flex; gap: 12px; margin-top: 24px; }
+button { flex: 1; padding: 10px 14px; font: inherit; font-weight: 600; border-radius: 8px;
+  border: 1px solid var(--border); background: ButtonFace; color: ButtonText; cursor: pointer; }
+button.primary { background: var(--accent); border-color: var(--accent); color: #fff; }
+.error { padding: 10px 12px; border-radius: 8px; background: #fee2e2; color: #991b1b; margin: 0 0 16px; }
+ul.scopes { padding-left: 20px; margin: 8px 0 0; } ul.scopes li { margin: 4px 0; }
+code { font-size: .85em; color: var(--muted); }
+dl { display: grid; grid-template-columns: auto 1fr; gap: 4px 12px; margin: 0 0 16px; }
+dt { color: var(--muted); } dd { margin: 0; word-break: break-all; }
+"""
+_CSS_HASH: Final = base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
+
+
+def page_headers(*, form_targets: Iterable[str] = (), secure: bool) -> dict[str, str]:
+    """Security headers for an HTML page. `form_targets` are the origins a form on this page (or the
+    redirect answering it: Chromium applies form-action to redirects) may lead to."""
+    targets = " ".join(["'self'", *form_targets])
+    headers = {
+        "Content-Security-Policy": (
+            f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; img-src 'self' data:; "
+            f"form-action {targets}; frame-ancestors 'none'; base-uri 'none'"
+        ),
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+        "Pragma": "no-cache",
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
+    if secure:
+        headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+    return headers
+
+
+def _document(title: str, body: str) -> str:
+    return (
+        "<!doctype html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="referrer" content="no-referrer">'
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
+        f"<body><main>{body}</main></body></html>"
+    )
+
+
+def _hidden(fields: dict[str, str]) -> str:
+    return "".join(
+        f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
+        for name, value in fields.items()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ClientView:
+    """What the user is shown about the client asking for access."""
+
+    name: str
+    redirect_host: str
+    client_id: str
+
+
+def login_page(
+    *, action: str, hidden: dict[str, str], client: ClientView, error: str | None, username: str = ""
+) -> str:
+    alert = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    body = (
+        "<h1>Sign in</h1>"
+        f'<p class="lead">to continue to <strong>{escape(client.name)}</strong></p>'
+        f"{alert}"
+        f'<form method="post" action="{escape(action)}">'
+        f"{_hidden(hidden)}"
+        '<label for="username">Username</label>'
+        f'<input id="username" name="username" type="text" autocomplete="username" required '
+        f'autofocus value="{escape(username)}">'
+        '<label for="password">Password</label>'
+        '<input id="password" name="password" type="password" autocomplete="current-password" required>'
+        '<div class="actions"><button class="primary" type="submit">Sign in</button></div>'
+        "</form>"
+    )
+    return _document("Sign in", body)
+
+
+def consent_page(
+    *, action: str, hidden: dict[str, str], client: ClientView, scopes: Sequence[str], username: str
+) -> str:
+    items = "".join(
+        f"<li>{escape(SCOPE_DESCRIPTIONS.get(scope, scope))} <code>{escape(scope)}</code></li>"
+        for scope in scopes
+    )
+    body = (
+        f"<h1>Allow {escape(client.name)} to access your wallet?</h1>"
+        f'<p class="lead">Signed in as <strong>{escape(username)}</strong></p>'
+        f'<form method="post" action="{escape(action)}">'
+        f"{_hidden(hidden)}"
+        "<dl>"
+        f"<dt>Application</dt><dd>{escape(client.name)}</dd>"
+        f"<dt>Client ID</dt><dd><code>{escape(client.client_id)}</code></dd>"
+        f"<dt>Returns to</dt><dd><strong>{escape(client.redirect_host)}</strong></dd>"
+        "</dl>"
+        f'<p>It will be able to:</p><ul class="scopes">{items}</ul>'
+        '<div class="actions">'
+        '<button type="submit" name="decision" value="deny">Deny</button>'
+        '<button class="primary" type="submit" name="decision" value="approve">Allow</button>'
+        "</div></form>"
+    )
+    return _document("Authorize access", body)
+
+
+def error_page(title: str, message: str) -> str:
+    body = f'<h1>{escape(title)}</h1><p class="error" role="alert">{escape(message)}</p>'
+    body += '<p class="lead">Return to the application and start again.</p>'
+    return _document(title, body)
+
+
+def html(content: str, *, status: int = 200, headers: dict[str, str]) -> HTMLResponse:
+    return HTMLResponse(content, status_code=status, headers=headers)

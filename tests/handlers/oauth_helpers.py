@@ -1,0 +1,90 @@
+"""Driving the authorization-code flow through the handlers, for the token-endpoint tests."""
+
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import jwt
+
+from devstack.seed import DEMO_PASSWORD, DEMO_USERNAME
+from tests.conftest import Function, header, response_json, set_cookies
+from tests.forms import parse
+from wallet_mcp.oauth import pkce
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+REDIRECT = "https://app.example.com/callback"
+VERIFIER = "verifier-" + "x" * 50
+
+
+def obtain_code(
+    authorize: Function,
+    *,
+    client_id: str,
+    scope: str = "mcp:tools:list mcp:tools:call",
+    redirect_uri: str = REDIRECT,
+    verifier: str = VERIFIER,
+    resource: str | None = None,
+) -> str:
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "scope": scope,
+        "state": "s",
+        "code_challenge": pkce.s256(verifier),
+        "code_challenge_method": "S256",
+    }
+    if resource:
+        query["resource"] = resource
+    page = authorize.request("GET", "/oauth/authorize", query=urlencode(query))
+    assert page.status == 200, page.body
+    cookies = set_cookies(page)
+    (form,), _ = parse(page.body.decode())
+    consent = authorize.request(
+        "POST",
+        "/oauth/authorize",
+        headers=FORM,
+        body=urlencode(form.submission({"username": DEMO_USERNAME, "password": DEMO_PASSWORD})),
+        cookies=cookies,
+    )
+    cookies |= set_cookies(consent)
+    if consent.status == 200:
+        (form,), _ = parse(consent.body.decode())
+        consent = authorize.request(
+            "POST",
+            "/oauth/authorize",
+            headers=FORM,
+            body=urlencode(form.submission(button=("decision", "approve"))),
+            cookies=cookies,
+        )
+    assert consent.status == 303, consent.body
+    return parse_qs(urlsplit(header(consent, "location")).query)["code"][0]
+
+
+def token_request(token_fn: Function, data: dict[str, str], basic: tuple[str, str] | None = None):
+    headers = dict(FORM)
+    if basic:
+        headers["authorization"] = "Basic " + base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
+    return token_fn.request("POST", "/oauth/token", headers=headers, body=urlencode(data))
+
+
+def exchange(token_fn: Function, code: str, client_id: str, *, verifier: str = VERIFIER, **extra: str):
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "code_verifier": verifier,
+        "client_id": client_id,
+        **extra,
+    }
+    return token_request(token_fn, data)
+
+
+def claims(response) -> dict:
+    return jwt.decode(response_json(response)["access_token"], options={"verify_signature": False})
+
+
+def body(response) -> dict:
+    return json.loads(response.body)

@@ -1,0 +1,280 @@
+"""The authorization endpoint through its Lambda handler: validation, login, consent, codes."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+
+from devstack.seed import DEMO_PASSWORD, DEMO_USER_ID, DEMO_USERNAME
+from tests.conftest import BASE_URL, cookie_attributes, header, set_cookies
+from tests.forms import parse
+from wallet_mcp import aws
+from wallet_mcp.oauth import pkce
+from wallet_mcp.storage.clients import ClientRecord, ClientStore
+
+REDIRECT = "https://app.example.com/callback"
+VERIFIER = "v" * 64
+CHALLENGE = pkce.s256(VERIFIER)
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+@pytest.fixture
+def authorize_fn(load_function, aws_stack):
+    ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).put(
+        ClientRecord(
+            client_id="web-app",
+            client_name='<script>alert("x")</script> Budget & Co',
+            token_endpoint_auth_method="none",
+            grant_types=("authorization_code", "refresh_token"),
+            redirect_uris=(REDIRECT,),
+            scope=("mcp:tools:list", "mcp:tools:call", "wallet:accounts:read", "wallet:accounts:write"),
+            created_at=0,
+            application_type="web",
+        )
+    )
+    ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).put(
+        ClientRecord(
+            client_id="native-app",
+            client_name="Native",
+            token_endpoint_auth_method="none",
+            grant_types=("authorization_code",),
+            redirect_uris=("http://127.0.0.1/callback",),
+            scope=("mcp:tools:call",),
+            created_at=0,
+            application_type="native",
+        )
+    )
+    return load_function("AuthorizeFunction")
+
+
+def params(**overrides):
+    base = {
+        "response_type": "code",
+        "client_id": "web-app",
+        "redirect_uri": REDIRECT,
+        "scope": "mcp:tools:list mcp:tools:call",
+        "state": "xyz-state",
+        "code_challenge": CHALLENGE,
+        "code_challenge_method": "S256",
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def get(fn, query: dict | str, cookies=None):
+    qs = query if isinstance(query, str) else urlencode(query)
+    return fn.request("GET", "/oauth/authorize", query=qs, cookies=cookies)
+
+
+def redirect_params(response):
+    location = header(response, "location")
+    assert location, response.body
+    parts = urlsplit(location)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}", {k: v[0] for k, v in parse_qs(parts.query).items()}
+
+
+# --- errors before the client and redirect URI are known: a local page, never a redirect ----------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        params(client_id=None),
+        params(client_id="nobody"),
+        params(redirect_uri=None),
+        params(redirect_uri="https://evil.example.com/callback"),
+        params(redirect_uri=REDIRECT + "/extra"),
+        params(redirect_uri=REDIRECT.upper()),
+        urlencode(params()) + "&client_id=web-app",
+        urlencode(params()) + "&redirect_uri=" + REDIRECT,
+        params(client_id="native-app", redirect_uri="http://127.0.0.1:5555/other"),
+    ],
+)
+def test_untrusted_client_or_redirect_renders_a_local_error_page(authorize_fn, query):
+    response = get(authorize_fn, query)
+    assert response.status == 400
+    assert header(response, "location") is None
+    assert header(response, "content-type").startswith("text/html")
+    assert "Cannot authorize" in response.body.decode()
+
+
+# --- errors after: back to the client with error, state and iss ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        (params(response_type="token"), "unsupported_response_type"),
+        (params(response_type=None), "unsupported_response_type"),
+        (params(code_challenge=None), "invalid_request"),
+        (params(code_challenge_method="plain"), "invalid_request"),
+        (params(code_challenge_method=None), "invalid_request"),
+        (params(code_challenge="short"), "invalid_request"),
+        (params(scope="admin:all"), "invalid_scope"),
+        (params(scope="wallet:transactions:write"), "invalid_scope"),
+        (params(resource="https://evil.example.com/mcp"), "invalid_target"),
+        (urlencode(params()) + "&scope=mcp:tools:list", "invalid_request"),
+        (params(prompt="none"), "login_required"),
+    ],
+)
+def test_request_errors_redirect_with_error_state_and_iss(authorize_fn, query, error):
+    response = get(authorize_fn, query)
+    assert response.status == 302
+    target, returned = redirect_params(response)
+    assert target == REDIRECT
+    assert returned["error"] == error
+    assert returned["state"] == "xyz-state"
+    assert returned["iss"] == BASE_URL
+    assert "code" not in returned
+
+
+# --- the pages ---------------------------------------------------------------------------------
+
+
+def login(fn, cookies, page_html, username=DEMO_USERNAME, password=DEMO_PASSWORD):
+    (form,), _ = parse(page_html)
+    body = urlencode(form.submission({"username": username, "password": password}))
+    return fn.request("POST", "/oauth/authorize", headers=FORM, body=body, cookies=cookies)
+
+
+def decide(fn, cookies, page_html, decision):
+    (form,), _ = parse(page_html)
+    body = urlencode(form.submission(button=("decision", decision)))
+    return fn.request("POST", "/oauth/authorize", headers=FORM, body=body, cookies=cookies)
+
+
+def test_login_page_form_and_security_headers(authorize_fn):
+    response = get(authorize_fn, params())
+    assert response.status == 200
+    forms, _ = parse(response.body.decode())
+    assert len(forms) == 1
+    form = forms[0]
+    assert form.method == "post"
+    assert {"username", "password", "request_id", "csrf_token"} <= set(form.fields)
+    csp = header(response, "content-security-policy")
+    assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp
+    assert "form-action 'self' https://app.example.com" in csp
+    assert header(response, "x-frame-options") == "DENY"
+    assert header(response, "referrer-policy") == "no-referrer"
+    assert header(response, "x-content-type-options") == "nosniff"
+    assert header(response, "cache-control") == "no-store"
+    binding = cookie_attributes(response, "wallet_authz")
+    assert "HttpOnly" in binding and "SameSite=lax" in binding and "Path=/oauth/authorize" in binding
+    assert "<script>" not in response.body.decode()  # the client name is escaped
+
+
+def test_full_login_and_consent_issues_a_code(authorize_fn):
+    first = get(authorize_fn, params())
+    cookies = set_cookies(first)
+    wrong = login(authorize_fn, cookies, first.body.decode(), password="nope")
+    assert wrong.status == 200
+    assert "Invalid username or password" in wrong.body.decode()
+    consent = login(authorize_fn, cookies, first.body.decode())
+    assert consent.status == 200
+    cookies |= set_cookies(consent)
+    assert "HttpOnly" in cookie_attributes(consent, "wallet_session")
+    forms, text = parse(consent.body.decode())
+    (form,) = forms
+    assert ("decision", "approve") in form.buttons and ("decision", "deny") in form.buttons
+    assert "app.example.com" in text
+    assert "See which wallet tools are available" in text
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; Budget &amp; Co" in consent.body.decode()
+    approved = decide(authorize_fn, cookies, consent.body.decode(), "approve")
+    assert approved.status == 303
+    target, returned = redirect_params(approved)
+    assert target == REDIRECT
+    assert returned["state"] == "xyz-state"
+    assert returned["iss"] == BASE_URL
+    assert len(returned["code"]) >= 43  # 256 bits, base64url
+
+    # the same form again cannot mint a second code
+    again = decide(authorize_fn, cookies, consent.body.decode(), "approve")
+    assert again.status == 400
+    assert header(again, "location") is None
+
+    # remembered consent: the next request for the same scopes goes straight back with a code
+    direct = get(authorize_fn, params(state="second"), cookies=cookies)
+    assert direct.status == 302
+    assert redirect_params(direct)[1]["state"] == "second"
+    assert "code" in redirect_params(direct)[1]
+
+    # a new scope asks again
+    more = get(authorize_fn, params(scope="mcp:tools:call wallet:accounts:write"), cookies=cookies)
+    assert more.status == 200
+    assert ("decision", "approve") in parse(more.body.decode())[0][0].buttons
+
+
+def test_deny_redirects_access_denied(authorize_fn):
+    first = get(authorize_fn, params())
+    cookies = set_cookies(first)
+    consent = login(authorize_fn, cookies, first.body.decode())
+    cookies |= set_cookies(consent)
+    denied = decide(authorize_fn, cookies, consent.body.decode(), "deny")
+    assert denied.status == 303
+    _, returned = redirect_params(denied)
+    assert returned["error"] == "access_denied"
+    assert returned["state"] == "xyz-state"
+    assert returned["iss"] == BASE_URL
+
+
+@pytest.mark.parametrize("tamper", ["csrf", "binding", "request"])
+def test_forged_submissions_are_refused(authorize_fn, tamper):
+    first = get(authorize_fn, params())
+    cookies = set_cookies(first)
+    (form,), _ = parse(first.body.decode())
+    values = {"username": DEMO_USERNAME, "password": DEMO_PASSWORD}
+    if tamper == "csrf":
+        values["csrf_token"] = "forged"
+    elif tamper == "request":
+        values["request_id"] = "forged"
+    else:
+        cookies = {}
+    response = authorize_fn.request(
+        "POST", "/oauth/authorize", headers=FORM, body=urlencode(form.submission(values)), cookies=cookies
+    )
+    assert response.status in (400, 403)
+    assert header(response, "location") is None
+    assert "wallet_session" not in set_cookies(response)
+
+
+def test_native_loopback_redirect_matches_any_port(authorize_fn):
+    response = get(
+        authorize_fn,
+        params(
+            client_id="native-app", redirect_uri="http://127.0.0.1:49152/callback", scope="mcp:tools:call"
+        ),
+    )
+    assert response.status == 200
+
+
+def test_prompt_login_forces_the_login_page(authorize_fn):
+    first = get(authorize_fn, params())
+    cookies = set_cookies(first)
+    consent = login(authorize_fn, cookies, first.body.decode())
+    cookies |= set_cookies(consent)
+    decide(authorize_fn, cookies, consent.body.decode(), "approve")
+    forced = get(authorize_fn, params(prompt="login"), cookies=cookies)
+    assert forced.status == 200
+    assert "password" in parse(forced.body.decode())[0][0].fields
+
+
+def test_code_is_bound_to_user_client_and_pkce(authorize_fn, aws_stack):
+    first = get(authorize_fn, params(resource=f"{BASE_URL}/api"))
+    cookies = set_cookies(first)
+    consent = login(authorize_fn, cookies, first.body.decode())
+    cookies |= set_cookies(consent)
+    approved = decide(authorize_fn, cookies, consent.body.decode(), "approve")
+    code = redirect_params(approved)[1]["code"]
+    from wallet_mcp.credentials import opaque
+
+    item = aws.dynamodb().get_item(
+        TableName=aws_stack.physical_ids["AuthCodesTable"], Key={"code_hash": {"S": opaque.digest(code)}}
+    )["Item"]
+    assert item["client_id"]["S"] == "web-app"
+    assert item["user_id"]["S"] == DEMO_USER_ID
+    assert item["code_challenge"]["S"] == CHALLENGE
+    assert item["redirect_uri"]["S"] == REDIRECT
+    assert item["resource"]["S"] == f"{BASE_URL}/api"
+    assert int(item["expires_at"]["N"]) - int(item["issued_at"]["N"]) == 60
+    assert code not in str(item)  # stored only as a digest
