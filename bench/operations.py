@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from devstack.events import HttpRequest, build_event, parse_result
 
@@ -18,13 +19,15 @@ class Operation:
     method: str
     path: str
     headers: Callable[[], dict[str, str]]
-    body: Callable[[], bytes]
+    body: Callable[[str | None], bytes]
+    """The request body, given the previous response's body (None for the first request)."""
     expect_status: int = 200
+    query: Callable[[], str] = str
 
-    def event(self) -> dict[str, Any]:
+    def event(self, previous: str | None = None) -> dict[str, Any]:
         headers = {"host": os.environ.get("BENCH_HOST", "localhost:3000"), **self.headers()}
         return build_event(
-            HttpRequest(self.method, self.path, "", list(headers.items()), self.body()),
+            HttpRequest(self.method, self.path, self.query(), list(headers.items()), self.body(previous)),
             route_key=self.route_key,
             path_parameters=None,
             forwarded_proto="http",
@@ -47,11 +50,48 @@ def _bearer() -> dict[str, str]:
     }
 
 
-def _rpc(method: str, params: dict[str, Any] | None = None) -> Callable[[], bytes]:
+def _rpc(method: str, params: dict[str, Any] | None = None) -> Callable[[str | None], bytes]:
     message: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": method}
     if params is not None:
         message["params"] = params
-    return lambda: json.dumps(message).encode()
+    return lambda _previous: json.dumps(message).encode()
+
+
+def _nothing(_previous: str | None) -> bytes:
+    return b""
+
+
+_codes: list[str] = []
+
+
+def _code_exchange(_previous: str | None) -> bytes:
+    """Each exchange spends one of the codes the benchmark stored beforehand."""
+    if not _codes:
+        _codes.extend(reversed(os.environ["BENCH_CODES"].split(",")))
+    return urlencode(
+        {
+            "grant_type": "authorization_code",
+            "code": _codes.pop(),
+            "redirect_uri": os.environ["BENCH_REDIRECT_URI"],
+            "code_verifier": os.environ["BENCH_VERIFIER"],
+            "client_id": os.environ["BENCH_PUBLIC_CLIENT"],
+        }
+    ).encode()
+
+
+def _refresh(previous: str | None) -> bytes:
+    """Each refresh presents the token the previous one returned (rotation)."""
+    token = json.loads(previous)["refresh_token"] if previous else os.environ["BENCH_REFRESH_TOKEN"]
+    return urlencode(
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": token,
+            "client_id": os.environ["BENCH_PUBLIC_CLIENT"],
+        }
+    ).encode()
+
+
+_FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -61,18 +101,48 @@ OPERATIONS: dict[str, Operation] = {
         "GET",
         "/.well-known/oauth-authorization-server",
         dict,
-        bytes,
+        _nothing,
     ),
     "metadata: JWKS": Operation(
-        "MetadataFunction", "GET /.well-known/jwks.json", "GET", "/.well-known/jwks.json", dict, bytes
+        "MetadataFunction", "GET /.well-known/jwks.json", "GET", "/.well-known/jwks.json", dict, _nothing
     ),
     "token: client_credentials": Operation(
         "TokenFunction",
         "POST /oauth/token",
         "POST",
         "/oauth/token",
-        lambda: {"content-type": "application/x-www-form-urlencoded"},
-        lambda: os.environ["BENCH_CC_FORM"].encode(),
+        lambda: _FORM,
+        lambda _previous: os.environ["BENCH_CC_FORM"].encode(),
+    ),
+    "token: authorization_code": Operation(
+        "TokenFunction", "POST /oauth/token", "POST", "/oauth/token", lambda: _FORM, _code_exchange
+    ),
+    "token: refresh_token": Operation(
+        "TokenFunction", "POST /oauth/token", "POST", "/oauth/token", lambda: _FORM, _refresh
+    ),
+    "authorize: GET (login page)": Operation(
+        "AuthorizeFunction",
+        "GET /oauth/authorize",
+        "GET",
+        "/oauth/authorize",
+        dict,
+        _nothing,
+        query=lambda: os.environ["BENCH_AUTHORIZE_QUERY"],
+    ),
+    "register: POST": Operation(
+        "RegisterFunction",
+        "POST /oauth/register",
+        "POST",
+        "/oauth/register",
+        lambda: {"content-type": "application/json"},
+        lambda _previous: json.dumps(
+            {
+                "client_name": "bench",
+                "redirect_uris": ["http://localhost:9/cb"],
+                "token_endpoint_auth_method": "none",
+            }
+        ).encode(),
+        expect_status=201,
     ),
     "mcp: tools/list": Operation("McpFunction", "POST /mcp", "POST", "/mcp", _bearer, _rpc("tools/list")),
     "mcp: tools/call ping": Operation(
@@ -88,6 +158,8 @@ OPERATIONS: dict[str, Operation] = {
 COLD_START = {
     "MetadataFunction": "metadata: AS metadata",
     "TokenFunction": "token: client_credentials",
+    "AuthorizeFunction": "authorize: GET (login page)",
+    "RegisterFunction": "register: POST",
     "McpFunction": "mcp: tools/list",
 }
 """The first request each function's cold start is measured with."""

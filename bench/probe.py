@@ -42,7 +42,7 @@ def main() -> None:
     bodies: list[str] = []
 
     def invoke() -> float:
-        event = operation.event()
+        event = operation.event(bodies[-1] if bodies else None)
         t0 = time.perf_counter()
         result = module.lambda_handler(event, LambdaContext("bench", 1024, time.monotonic() + 30))
         elapsed = time.perf_counter() - t0

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -24,8 +25,17 @@ sys.path.insert(0, str(ROOT))
 from bench.operations import COLD_START, OPERATIONS  # noqa: E402
 from devstack.emulator import MotoServer  # noqa: E402
 from devstack.local import AWS_ENV, bring_up, local_stack  # noqa: E402
-from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET  # noqa: E402
+from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_USER_ID  # noqa: E402
+from wallet_mcp import aws  # noqa: E402
+from wallet_mcp.credentials import opaque  # noqa: E402
+from wallet_mcp.oauth import pkce  # noqa: E402
+from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES  # noqa: E402
+from wallet_mcp.storage.auth_codes import AuthCodeStore, AuthorizationCode  # noqa: E402
+from wallet_mcp.storage.clients import ClientRecord, ClientStore  # noqa: E402
 
+BENCH_CLIENT = "bench-public-client"
+BENCH_REDIRECT = "http://localhost:9/cb"
+BENCH_VERIFIER = "b" * 64
 COLD_RUNS = 5
 WARM_RUNS = 50
 BUDGETS_MS = {"TokenFunction": 700, "McpFunction": 1000}
@@ -37,8 +47,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_code_batches: list[str] = []
+"""Comma-separated authorization codes, one batch per probe that exchanges codes (each is single-use)."""
+
+
 def _probe(stack, operation_name: str, warm_runs: int, extra_env: dict[str, str]) -> dict:
     operation = OPERATIONS[operation_name]
+    if operation_name == "token: authorization_code":
+        extra_env = {**extra_env, "BENCH_CODES": _code_batches.pop()}
     spec = stack.functions()[operation.function]
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -85,7 +101,10 @@ def main() -> int:
         extra["BENCH_CC_FORM"] = (
             f"grant_type=client_credentials&client_id={DEMO_CLIENT_ID}&client_secret={DEMO_CLIENT_SECRET}"
         )
+        extra.update(_grant_fixtures(stack))
         extra["BENCH_ACCESS_TOKEN"] = _access_token(stack, {**extra, "BENCH_ACCESS_TOKEN": ""})
+        first = _probe(stack, "token: authorization_code", 0, extra)["first_body"]
+        extra["BENCH_REFRESH_TOKEN"] = json.loads(first)["refresh_token"]
 
         print(
             f"wallet-mcp benchmark — {platform.python_implementation()} {platform.python_version()}, "
@@ -119,6 +138,62 @@ def main() -> int:
         return 0
     finally:
         emulator.stop()
+
+
+def _grant_fixtures(stack) -> dict[str, str]:
+    """A public client, authorization codes stored ahead (each exchange spends one) and the query of
+    an authorization request, all written straight to the emulator's tables."""
+    db = aws.dynamodb()
+    now = int(time.time())
+    ClientStore(db, stack.physical_ids["ClientsTable"]).put(
+        ClientRecord(
+            client_id=BENCH_CLIENT,
+            client_name="bench",
+            token_endpoint_auth_method="none",
+            grant_types=("authorization_code", "refresh_token"),
+            redirect_uris=(BENCH_REDIRECT,),
+            scope=SUPPORTED_SCOPES,
+            created_at=now,
+        )
+    )
+    codes = AuthCodeStore(db, stack.physical_ids["AuthCodesTable"])
+    values = []
+    for _ in range(3 * (WARM_RUNS + 1)):
+        code = opaque.new_secret()
+        values.append(code)
+        codes.put(
+            AuthorizationCode(
+                code_hash=opaque.digest(code),
+                client_id=BENCH_CLIENT,
+                redirect_uri=BENCH_REDIRECT,
+                code_challenge=pkce.s256(BENCH_VERIFIER),
+                scope=("mcp:tools:list", "mcp:tools:call"),
+                resource="http://localhost:3000/mcp",
+                user_id=DEMO_USER_ID,
+                auth_time=now,
+                issued_at=now,
+                expires_at=now + 3600,
+            )
+        )
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": BENCH_CLIENT,
+            "redirect_uri": BENCH_REDIRECT,
+            "scope": "mcp:tools:list mcp:tools:call",
+            "state": "bench",
+            "code_challenge": pkce.s256(BENCH_VERIFIER),
+            "code_challenge_method": "S256",
+        }
+    )
+    for start in range(0, len(values), WARM_RUNS + 1):
+        _code_batches.append(",".join(values[start : start + WARM_RUNS + 1]))
+    return {
+        "BENCH_PUBLIC_CLIENT": BENCH_CLIENT,
+        "BENCH_REDIRECT_URI": BENCH_REDIRECT,
+        "BENCH_VERIFIER": BENCH_VERIFIER,
+        "BENCH_AUTHORIZE_QUERY": query,
+    }
 
 
 def _access_token(stack, extra: dict[str, str]) -> str:

@@ -19,6 +19,7 @@ from devstack.events import HttpRequest, HttpResponse, build_event, parse_result
 from devstack.local import AWS_ENV, bring_up, local_stack
 from devstack.template import Stack
 from devstack.worker import LambdaContext
+from tests.support.local_stack import pki, stack  # noqa: F401 - session fixtures for flow and UI tests
 from wallet_mcp import aws, config
 
 BASE_URL = "http://localhost:3000"
@@ -44,9 +45,9 @@ def aws_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
 class Function:
     """One function's module, loaded as Lambda would, and a way to call it with HTTP-like requests."""
 
-    def __init__(self, module: ModuleType, stack: Stack, logical_id: str) -> None:
+    def __init__(self, module: ModuleType, template_stack: Stack, logical_id: str) -> None:
         self.module = module
-        self.stack = stack
+        self.stack = template_stack
         self.logical_id = logical_id
 
     def invoke_event(self, event: dict[str, Any]) -> HttpResponse:
@@ -84,9 +85,11 @@ class Function:
 
 
 @pytest.fixture
-def load_function(aws_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Function]:
-    def load(logical_id: str) -> Function:
-        spec = aws_stack.functions()[logical_id]
+def load_function(aws_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Function]:
+    def load(logical_id: str, variant: Stack | None = None) -> Function:
+        """The function as `variant` (default: the local stack) configures it."""
+        configured = variant or aws_stack
+        spec = configured.functions()[logical_id]
         for name, value in spec.environment.items():
             monkeypatch.setenv(name, value)
         config.settings.cache_clear()
@@ -96,7 +99,7 @@ def load_function(aws_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Callable
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[module_name] = module
         module_spec.loader.exec_module(module)
-        return Function(module, aws_stack, logical_id)
+        return Function(module, configured, logical_id)
 
     return load
 

@@ -30,7 +30,9 @@ logger = logging.getLogger("devstack.gateway")
 MAX_BODY_BYTES = 10 * 1024 * 1024
 """API Gateway's payload limit for HTTP APIs."""
 
-_PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+_PASSTHROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "SSL_CERT_FILE")
+"""What a worker inherits from the gateway's environment besides its own (SSL_CERT_FILE lets a
+development CA be trusted, e.g. for metadata documents served on loopback)."""
 
 
 # --- routing ---------------------------------------------------------------------------------

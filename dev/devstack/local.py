@@ -23,8 +23,12 @@ AWS_ENV = {
 SAM_ENV_FILE = ROOT / ".local" / "sam-env.json"
 
 
+LOCAL_PARAMETERS = {"AllowLoopbackClientMetadata": "true"}
+"""Template parameters of the local stack besides its URL (development-only switches)."""
+
+
 def local_stack(public_base_url: str) -> Stack:
-    return Stack(load_template(), parameters={"PublicBaseUrl": public_base_url})
+    return Stack(load_template(), parameters={"PublicBaseUrl": public_base_url, **LOCAL_PARAMETERS})
 
 
 def bring_up(stack: Stack, endpoint_url: str | None) -> None:

@@ -71,7 +71,7 @@ def test_metadata_documents_are_served(stack):
         assert prm["resource"] == stack.mcp_url
         assert prm["authorization_servers"] == [stack.base_url]
     jwks = httpx.get(asm["jwks_uri"]).json()
-    assert len(jwks["keys"]) == 1
+    assert len(jwks["keys"]) == 2  # the active and the standby signing key
 
 
 def test_the_seed_client_credentials_request_and_raw_mcp_calls(stack):

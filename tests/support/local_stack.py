@@ -1,0 +1,101 @@
+"""The local stack as `make dev` runs it: the emulator, then `python -m devstack dev` in a subprocess.
+
+Session-wide: flow tests and browser tests share one stack."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+
+from devstack.emulator import MotoServer
+from devstack.local import AWS_ENV
+from tests.support.tls import TestPki, make_pki
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    base_url: str
+    endpoint_url: str
+    log_path: Path
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.base_url}/mcp"
+
+    def client(self, service: str):
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=AWS_ENV["AWS_REGION"],
+            aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        )
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, pki: TestPki) -> Iterator[LocalStack]:
+    emulator = MotoServer("127.0.0.1", free_port())
+    emulator.start()
+    port = free_port()
+    base_url = f"http://localhost:{port}"
+    log_path = tmp_path_factory.mktemp("stack") / "dev.log"
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "AWS_ENDPOINT_URL": emulator.url,
+        "PYTHONUNBUFFERED": "1",
+        # the functions trust the test CA, for metadata documents served over HTTPS on loopback
+        "SSL_CERT_FILE": str(pki.bundle_file),
+    }
+    env.pop("PUBLIC_BASE_URL", None)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devstack", "dev"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the local stack exited:\n{log_path.read_text()}")
+            try:
+                if (
+                    httpx.get(f"{base_url}/.well-known/oauth-authorization-server", timeout=2).status_code
+                    == 200
+                ):
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the local stack did not come up:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield LocalStack(base_url=base_url, endpoint_url=emulator.url, log_path=log_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        emulator.stop()
