@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from urllib.parse import urlsplit
 
@@ -33,6 +34,10 @@ def _banner(base_url: str, endpoint: str, env_file: str) -> str:
 """
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def dev() -> int:
     port = int(os.environ.get("PORT", "3000"))
     base_url = os.environ.get("PUBLIC_BASE_URL", f"http://localhost:{port}").rstrip("/")
@@ -40,9 +45,12 @@ def dev() -> int:
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     emulator: MotoServer | None = None
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # SIGTERM stops the stack the way Ctrl-C does (uvicorn re-raises the signal it caught once it
+    # has shut down; this turns it into the KeyboardInterrupt handled below, so cleanup runs)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if not endpoint:
-            emulator = MotoServer("127.0.0.1", 5055)
+            emulator = MotoServer("127.0.0.1", int(os.environ.get("MOTO_PORT", "5055")))
             emulator.start()
             endpoint = emulator.url
         os.environ.update(AWS_ENV)
