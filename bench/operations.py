@@ -155,6 +155,32 @@ OPERATIONS: dict[str, Operation] = {
     ),
 }
 
+
+def _wallet_bearer() -> dict[str, str]:
+    """The scale runs act as a user with a wallet of a given size (its token in BENCH_WALLET_TOKEN)."""
+    return {**_bearer(), "authorization": f"Bearer {os.environ['BENCH_WALLET_TOKEN']}"}
+
+
+SCALE_OPERATIONS: dict[str, Operation] = {
+    "getRecentTransactions (20)": Operation(
+        "McpFunction",
+        "POST /mcp",
+        "POST",
+        "/mcp",
+        _wallet_bearer,
+        _rpc("tools/call", {"name": "getRecentTransactions", "arguments": {"limit": 20}}),
+    ),
+    "getTotalBalance": Operation(
+        "McpFunction",
+        "POST /mcp",
+        "POST",
+        "/mcp",
+        _wallet_bearer,
+        _rpc("tools/call", {"name": "getTotalBalance", "arguments": {}}),
+    ),
+}
+OPERATIONS.update(SCALE_OPERATIONS)
+
 COLD_START = {
     "MetadataFunction": "metadata: AS metadata",
     "TokenFunction": "token: client_credentials",

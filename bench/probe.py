@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.dynamo_units import items_read, read_units
 from bench.operations import OPERATIONS
 from devstack.worker import LambdaContext
 
@@ -37,21 +38,40 @@ def main() -> None:
 
     from wallet_mcp import aws  # the module the handler uses, already imported by it
 
-    aws.on_api_call(lambda service, op: calls.update([f"{service}:{op}"]))
+    units: Counter[str] = Counter()
+    in_aws = {"started": 0.0, "total": 0.0}
+
+    def count_call(service: str, op: str) -> None:
+        calls.update([f"{service}:{op}"])
+        in_aws["started"] = time.perf_counter()
+
+    def count_reads(service: str, op: str, parsed: dict) -> None:
+        in_aws["total"] += time.perf_counter() - in_aws["started"]
+        if service == "dynamodb" and op in ("Query", "GetItem", "BatchGetItem"):
+            units.update({"read_units": read_units(parsed), "items_read": len(items_read(parsed))})
+
+    aws.on_api_call(count_call)
+
+    aws.on_api_response(count_reads)
 
     bodies: list[str] = []
 
+    own: list[float] = []
+
     def invoke() -> float:
         event = operation.event(bodies[-1] if bodies else None)
+        in_aws["total"] = 0.0
         t0 = time.perf_counter()
         result = module.lambda_handler(event, LambdaContext("bench", 1024, time.monotonic() + 30))
         elapsed = time.perf_counter() - t0
+        own.append(elapsed - in_aws["total"])
         bodies.append(operation.check(result))
         return elapsed
 
     first = invoke()
     first_calls = dict(calls)
     calls.clear()
+    units.clear()
     warm = [invoke() for _ in range(warm_runs)]
     warm_calls = {k: v / warm_runs for k, v in calls.items()} if warm_runs else {}
     print(
@@ -60,10 +80,13 @@ def main() -> None:
                 "import_ms": (imported - started) * 1000,
                 "first_ms": first * 1000,
                 "warm_ms": [w * 1000 for w in warm],
+                "warm_own_ms": [o * 1000 for o in own[1:]],
                 "first_calls": first_calls,
                 "warm_calls": warm_calls,
                 "warm_p50": statistics.median(warm) * 1000 if warm else None,
                 "first_body": bodies[0],
+                "warm_read_units": units["read_units"] / warm_runs if warm_runs else None,
+                "warm_items_read": units["items_read"] / warm_runs if warm_runs else None,
             }
         )
     )

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.operations import COLD_START, OPERATIONS  # noqa: E402
+from bench.operations import COLD_START, OPERATIONS, SCALE_OPERATIONS  # noqa: E402
 from devstack.emulator import MotoServer  # noqa: E402
 from devstack.local import AWS_ENV, bring_up, local_stack  # noqa: E402
 from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_USER_ID  # noqa: E402
@@ -32,6 +32,8 @@ from wallet_mcp.oauth import pkce  # noqa: E402
 from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES  # noqa: E402
 from wallet_mcp.storage.auth_codes import AuthCodeStore, AuthorizationCode  # noqa: E402
 from wallet_mcp.storage.clients import ClientRecord, ClientStore  # noqa: E402
+from wallet_mcp.wallet.model import Account, Transaction  # noqa: E402
+from wallet_mcp.wallet.store import account_item, transaction_item  # noqa: E402
 
 BENCH_CLIENT = "bench-public-client"
 BENCH_REDIRECT = "http://localhost:9/cb"
@@ -130,11 +132,15 @@ def main() -> int:
         print(f"Warm, in-process (handler call with a payload 2.0 event), {WARM_RUNS} runs after the first")
         print(f"{'operation':34} {'p50 ms':>8} {'p95 ms':>8}  AWS calls per request (warm)")
         for operation_name in OPERATIONS:
+            if operation_name in SCALE_OPERATIONS:
+                continue
             result = _probe(stack, operation_name, WARM_RUNS, extra)
             warm = sorted(result["warm_ms"])
             p95 = warm[int(0.95 * (len(warm) - 1))]
             p50 = statistics.median(warm)
             print(f"{operation_name:34} {p50:8.2f} {p95:8.2f}  {_fmt_calls(result['warm_calls'])}")
+        print()
+        _scale(stack, extra)
         return 0
     finally:
         emulator.stop()
@@ -194,6 +200,81 @@ def _grant_fixtures(stack) -> dict[str, str]:
         "BENCH_VERIFIER": BENCH_VERIFIER,
         "BENCH_AUTHORIZE_QUERY": query,
     }
+
+
+SCALE_SIZES = (10, 10_000, 100_000)
+
+
+def _scale(stack, extra: dict[str, str]) -> None:
+    """One user's wallet at 10, 10 000 and 100 000 transactions: the reads must stay flat."""
+    print(
+        "Scale: one user's wallet, warm MCP tools/call through the handler, "
+        f"{WARM_RUNS} runs; read units computed from item sizes (bench/dynamo_units.py).\n"
+        "  'own ms' is the handler's time outside AWS calls. moto evaluates a Query by walking the whole\n"
+        "  partition in Python, so total latency against the emulator grows with it; DynamoDB reads\n"
+        "  only the items returned, which is what the items-read and read-units columns count."
+    )
+    print(
+        f"{'transactions':>12} {'load s':>7}  {'operation':28} {'p50 ms':>8} {'own ms':>8} "
+        f"{'items read':>10} {'read units':>10}  AWS calls"
+    )
+    for size in SCALE_SIZES:
+        started = time.perf_counter()
+        token = _wallet_of_size(stack, size, extra)
+        loaded = time.perf_counter() - started
+        for name in SCALE_OPERATIONS:
+            result = _probe(stack, name, WARM_RUNS, {**extra, "BENCH_WALLET_TOKEN": token})
+            print(
+                f"{size:>12,} {loaded:7.1f}  {name:28} {statistics.median(result['warm_ms']):8.2f} "
+                f"{statistics.median(result['warm_own_ms']):8.2f} {result['warm_items_read']:10.1f} "
+                f"{result['warm_read_units']:10.1f}  {_fmt_calls(result['warm_calls'])}"
+            )
+
+
+def _wallet_of_size(stack, size: int, extra: dict[str, str]) -> str:
+    """A user with one account holding `size` transactions (bulk-written with the store's own item
+    layout), a client owned by that user, and a client-credentials access token for it."""
+    db = aws.dynamodb()
+    table = stack.physical_ids["WalletTable"]
+    user_id = f"bench-user-{size}"
+    now = int(time.time())
+    account_id = f"bench-account-{size}"
+    amounts = [-(100 + i % 5000) for i in range(size)]
+    account = Account(account_id, "Bench checking", "checking", "USD", sum(amounts), now, now)
+    requests = [{"PutRequest": {"Item": account_item(user_id, account)}}]
+    for i, amount in enumerate(amounts):
+        tx = Transaction(
+            transaction_id=f"{i:08d}",
+            account_id=account_id,
+            amount=amount,
+            currency="USD",
+            category="groceries",
+            description=f"Bench purchase {i}",
+            occurred_at=(now - size + i) * 1000,
+            created_at=now,
+        )
+        requests.append({"PutRequest": {"Item": transaction_item(user_id, tx)}})
+    for start in range(0, len(requests), 25):
+        batch = {table: requests[start : start + 25]}
+        while batch:
+            batch = db.batch_write_item(RequestItems=batch).get("UnprocessedItems") or {}
+    client_id = f"bench-client-{size}"
+    ClientStore(db, stack.physical_ids["ClientsTable"]).put(
+        ClientRecord(
+            client_id=client_id,
+            client_name=client_id,
+            token_endpoint_auth_method="client_secret_post",
+            client_secret_hash=opaque.digest("bench-secret"),
+            grant_types=("client_credentials",),
+            redirect_uris=(),
+            scope=SUPPORTED_SCOPES,
+            created_at=now,
+            owner_user_id=user_id,
+        )
+    )
+    form = f"grant_type=client_credentials&client_id={client_id}&client_secret=bench-secret"
+    body = _probe(stack, "token: client_credentials", 0, {**extra, "BENCH_CC_FORM": form})["first_body"]
+    return str(json.loads(body)["access_token"])
 
 
 def _access_token(stack, extra: dict[str, str]) -> str:

@@ -17,6 +17,7 @@ from moto import mock_aws
 
 from devstack.events import HttpRequest, HttpResponse, build_event, parse_result
 from devstack.local import AWS_ENV, bring_up, local_stack
+from devstack.seed import seed_wallet
 from devstack.template import Stack
 from devstack.worker import LambdaContext
 from tests.support.local_stack import pki, stack  # noqa: F401 - session fixtures for flow and UI tests
@@ -29,17 +30,24 @@ _counter = itertools.count()
 
 @pytest.fixture
 def aws_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    """moto in-process, with every table and key of the template created and the demo seed loaded."""
+    """moto in-process, with every table and key of the template created and the demo user and client
+    seeded (the demo wallet only for tests that ask for `demo_wallet`: it is the slow part)."""
     for name, value in AWS_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         aws.reset()
         stack = local_stack(BASE_URL)
-        bring_up(stack, None)
+        bring_up(stack, None, wallet=False)
         yield stack
     aws.reset()
     config.settings.cache_clear()
+
+
+@pytest.fixture
+def demo_wallet(aws_stack: Stack) -> None:
+    """The demo user's seeded wallet (3 accounts, $5,432.10, 32 transactions)."""
+    seed_wallet(aws.dynamodb(), aws_stack.physical_ids["WalletTable"])
 
 
 class Function:

@@ -31,16 +31,21 @@ def local_stack(public_base_url: str) -> Stack:
     return Stack(load_template(), parameters={"PublicBaseUrl": public_base_url, **LOCAL_PARAMETERS})
 
 
-def bring_up(stack: Stack, endpoint_url: str | None) -> None:
+def bring_up(stack: Stack, endpoint_url: str | None, *, wallet: bool = True) -> None:
     """Create the template's tables and key at `endpoint_url` (None: the default in the
-    environment, e.g. moto's in-process mock) and seed the demo data."""
+    environment, e.g. moto's in-process mock) and seed the demo data (the wallet unless told not)."""
     session = boto3.session.Session(**_session_args())
     dynamodb = session.client("dynamodb", endpoint_url=endpoint_url)
     kms = session.client("kms", endpoint_url=endpoint_url)
     provision(stack, dynamodb, kms)
     seed(
         dynamodb,
-        SeedTables(users=stack.physical_ids["UsersTable"], clients=stack.physical_ids["ClientsTable"]),
+        SeedTables(
+            users=stack.physical_ids["UsersTable"],
+            clients=stack.physical_ids["ClientsTable"],
+            wallet=stack.physical_ids["WalletTable"],
+        ),
+        wallet=wallet,
     )
 
 

@@ -8,6 +8,8 @@ of them.
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -56,6 +58,12 @@ _CfnLoader.add_multi_constructor("!", _construct)
 
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+    """The parsed template (a fresh copy: callers may change theirs)."""
+    return copy.deepcopy(_parse(path, path.stat().st_mtime_ns))
+
+
+@functools.cache
+def _parse(path: Path, _mtime: int) -> dict[str, Any]:
     with path.open(encoding="utf-8") as fh:
         document = yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
     if not isinstance(document, dict) or "Resources" not in document:

@@ -15,18 +15,29 @@ from wallet_mcp.config import settings
 from wallet_mcp.mcp_server.catalog import build_registry
 from wallet_mcp.mcp_server.http import McpEndpoint
 from wallet_mcp.mcp_server.server import build_server
+from wallet_mcp.mcp_server.wallet_resources import WalletResources
+from wallet_mcp.mcp_server.wallet_tools import wallet_tools
 from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
+from wallet_mcp.storage.clients import ClientStore
 from wallet_mcp.storage.revocations import CachedRevocations, RevocationList
 from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
 from wallet_mcp.tokens.keys import KmsPublicKeys
+from wallet_mcp.wallet.owners import OwnerResolver
+from wallet_mcp.wallet.service import WalletService
+from wallet_mcp.wallet.store import WalletStore
 from wallet_mcp.web.app import create_app
 
 SETTINGS = settings()
 logger = Logger()
 logging.getLogger("mcp").setLevel(logging.WARNING)  # the SDK logs every stateless request at INFO
-tools = build_registry()
+
+db = aws.dynamodb()
+store = WalletStore(db, SETTINGS.tables.require("wallet"))
+service = WalletService(store)
+owners = OwnerResolver(ClientStore(db, SETTINGS.tables.require("clients")))
+tools = build_registry(wallet_tools(service, store, owners))
 endpoint = McpEndpoint(
-    build_server(tools),
+    build_server(tools, WalletResources(service, store, owners)),
     tools,
     AccessTokenVerifier(
         KmsPublicKeys(aws.kms(), SETTINGS.verification_key_ids),
@@ -38,9 +49,10 @@ endpoint = McpEndpoint(
     allowed_hosts=[urlsplit(SETTINGS.issuer).netloc],
     allowed_origins=[SETTINGS.issuer],
     is_revoked=CachedRevocations(
-        RevocationList(aws.dynamodb(), SETTINGS.tables.require("revoked_tokens")),
+        RevocationList(db, SETTINGS.tables.require("revoked_tokens")),
         poll_seconds=SETTINGS.revocation_poll_seconds,
     ).is_revoked,
+    owners=owners,
 )
 app = create_app("wallet-mcp MCP endpoint", realm=SETTINGS.issuer)
 app.router.routes.append(Route("/mcp", endpoint, methods=["GET", "POST", "DELETE"]))

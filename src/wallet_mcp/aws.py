@@ -71,6 +71,18 @@ def on_api_call(callback: Callable[[str, str], None]) -> None:
             client.meta.events.register("before-call.*.*", hook)
 
 
+def on_api_response(callback: Callable[[str, str, dict[str, Any]], None]) -> None:
+    """Call `callback(service, operation, parsed_response)` after every AWS API call (benchmark)."""
+
+    def hook(model: Any, parsed: dict[str, Any], **_: Any) -> None:
+        callback(model.service_model.service_name, model.name, parsed)
+
+    session().events.register("after-call.*.*", hook)
+    with _lock:
+        for client in _clients.values():
+            client.meta.events.register("after-call.*.*", hook)
+
+
 def reset() -> None:
     """Forget the session and clients (tests that swap the AWS backend between cases)."""
     global _session

@@ -11,12 +11,12 @@ import httpx2
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from mcp import Client
 from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
 from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from mcp import Client
 
 pytestmark = [pytest.mark.flow, pytest.mark.anyio]
 

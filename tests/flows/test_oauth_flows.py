@@ -14,12 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import httpx2
 import pytest
+from mcp import Client
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
 
 from devstack.seed import DEMO_PASSWORD, DEMO_USERNAME
-from mcp import Client
 from tests.flows.test_foundation import MemoryStorage
 from tests.support.browser import FormBrowser, Landing
 from tests.support.local_stack import free_port

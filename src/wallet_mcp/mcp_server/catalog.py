@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -53,5 +54,6 @@ PING = ToolSpec(
 )
 
 
-def build_registry() -> ToolRegistry:
-    return ToolRegistry([PING])
+def build_registry(wallet: list[ToolSpec[Any]] | None = None) -> ToolRegistry:
+    """`ping` first, then the wallet tools in their fixed order."""
+    return ToolRegistry([PING, *(wallet or [])])

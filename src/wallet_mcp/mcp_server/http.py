@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
+import anyio.to_thread
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -23,15 +24,18 @@ from starlette.types import Message, Receive, Scope, Send
 
 from wallet_mcp.mcp_server.principal import bound_principal
 from wallet_mcp.mcp_server.tools import LIST_SCOPE, ToolRegistry
+from wallet_mcp.mcp_server.wallet_resources import scopes_for_uri
 from wallet_mcp.oauth import bearer
 from wallet_mcp.tokens.access_tokens import AccessTokenVerifier, InvalidAccessToken
+from wallet_mcp.wallet.owners import OwnerResolver
+from wallet_mcp.wallet.service import WalletError
 
 MAX_BODY_BYTES: Final = 1024 * 1024
 
 RESOURCE_READ_SCOPE: Final = "mcp:resources:read"
 RESOURCE_WRITE_SCOPE: Final = "mcp:resources:write"
 
-_RESOURCE_READ_METHODS: Final = frozenset({"resources/list", "resources/templates/list", "resources/read"})
+_RESOURCE_READ_METHODS: Final = frozenset({"resources/list", "resources/templates/list"})
 
 
 def required_scopes(message: Any, tools: ToolRegistry) -> set[str]:
@@ -51,6 +55,10 @@ def required_scopes(message: Any, tools: ToolRegistry) -> set[str]:
         name = params.get("name") if isinstance(params, dict) else None
         spec = tools.get(name) if isinstance(name, str) else None
         return set(spec.required_scopes) if spec else {"mcp:tools:call"}
+    if method == "resources/read":
+        params = message.get("params")
+        uri = params.get("uri") if isinstance(params, dict) else None
+        return set(scopes_for_uri(uri)) if isinstance(uri, str) else {RESOURCE_READ_SCOPE}
     if method in _RESOURCE_READ_METHODS:
         return {RESOURCE_READ_SCOPE}
     return set()
@@ -70,8 +78,10 @@ class McpEndpoint:
         allowed_hosts: list[str],
         allowed_origins: list[str],
         is_revoked: Callable[[str], bool] = lambda _jti: False,
+        owners: OwnerResolver | None = None,
     ) -> None:
         self._is_revoked = is_revoked
+        self._owners = owners
         self._server = server
         self._tools = tools
         self._verifier = verifier
@@ -113,6 +123,17 @@ class McpEndpoint:
         needed = required_scopes(_json_or_none(body), self._tools)
         if not principal.has_scopes(needed):
             return await self._challenge(bearer.insufficient_scope(self._resource_metadata_url, needed), send)
+        if self._owners is not None and any(s.startswith(("wallet:", "mcp:resources:")) for s in needed):
+            # a client-credentials token reaches a wallet only through its client's owner
+            try:
+                await anyio.to_thread.run_sync(self._owners.owner_of, principal)
+            except WalletError as exc:
+                response = JSONResponse(
+                    {"error": exc.code, "error_description": exc.message},
+                    status_code=exc.status,
+                    headers={"Cache-Control": "no-store"},
+                )
+                return await response(scope, receive, send)
 
         manager = StreamableHTTPSessionManager(
             app=self._server, json_response=True, stateless=True, security_settings=self._security

@@ -18,6 +18,8 @@ from pydantic import ValidationError
 
 from wallet_mcp.mcp_server.principal import current_principal
 from wallet_mcp.mcp_server.tools import ToolError, ToolOutcome, ToolRegistry
+from wallet_mcp.mcp_server.wallet_resources import ResourceNotFound, WalletResources, scopes_for_uri
+from wallet_mcp.wallet.service import WalletError
 
 SERVER_NAME = "wallet-mcp"
 SERVER_VERSION = "0.1.0"
@@ -27,7 +29,7 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(tools: ToolRegistry) -> Server[Any]:
+def build_server(tools: ToolRegistry, resources: WalletResources | None = None) -> Server[Any]:
     async def list_tools(
         _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
@@ -56,12 +58,58 @@ def build_server(tools: ToolRegistry) -> Server[Any]:
             structured_content=outcome.structured,
         )
 
+    if resources is None:
+        return Server(
+            SERVER_NAME,
+            version=SERVER_VERSION,
+            instructions=INSTRUCTIONS,
+            on_list_tools=list_tools,
+            on_call_tool=call_tool,
+        )
+    wallet = resources
+
+    async def list_resources(
+        _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        try:
+            listed = await anyio.to_thread.run_sync(wallet.list, current_principal())
+        except WalletError as exc:
+            raise MCPError(types.INVALID_REQUEST, exc.message) from exc
+        return types.ListResourcesResult(resources=listed)
+
+    async def list_templates(
+        _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(resource_templates=wallet.templates())
+
+    async def read_resource(
+        ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        uri = str(params.uri)
+        principal = current_principal()
+        if not principal.has_scopes(scopes_for_uri(uri)):
+            raise MCPError(types.INVALID_REQUEST, f"missing scope: {' '.join(scopes_for_uri(uri))}")
+        try:
+            text = await anyio.to_thread.run_sync(wallet.read, principal, uri)
+        except ResourceNotFound as exc:
+            # 2026-07-28 moved "resource not found" from -32002 to -32602 (invalid params)
+            code = types.INVALID_PARAMS if ctx.protocol_version >= "2026-07-28" else -32002
+            raise MCPError(code, "Resource not found", {"uri": uri[:200]}) from exc
+        except WalletError as exc:
+            raise MCPError(types.INVALID_REQUEST, exc.message) from exc
+        return types.ReadResourceResult(
+            contents=[types.TextResourceContents(uri=uri, mime_type="application/json", text=text)]
+        )
+
     return Server(
         SERVER_NAME,
         version=SERVER_VERSION,
         instructions=INSTRUCTIONS,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_list_resource_templates=list_templates,
+        on_read_resource=read_resource,
     )
 
 

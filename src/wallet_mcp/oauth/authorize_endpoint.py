@@ -190,7 +190,9 @@ class AuthorizeEndpoint:
         if not pkce.is_valid_challenge(challenge):
             raise _RedirectError(context, "invalid_request", "code_challenge is malformed")
         try:
-            scope = grant_scope(parse_scope(params.get("scope")), context.client.scope)
+            scope = grant_scope(
+                parse_scope(params.get("scope")), context.client.scope, context.client.default_scope
+            )
             resource = select_audience(
                 params.get("resource"), self._settings.known_resources, self._settings.mcp_resource
             )
@@ -273,7 +275,9 @@ class AuthorizeEndpoint:
             token_endpoint_auth_method="none",
             grant_types=metadata.grant_types,
             redirect_uris=metadata.redirect_uris,
-            scope=metadata.scope or SUPPORTED_SCOPES,
+            # the user's consent gates each scope; the document's scope is what to ask for by default
+            scope=SUPPORTED_SCOPES,
+            default_scope=metadata.scope,
             created_at=now,
             application_type=metadata.application_type,
             metadata_document=True,

@@ -44,7 +44,7 @@ class Registration:
             "grant_types": list(record.grant_types),
             "response_types": list(record.response_types),
             "token_endpoint_auth_method": record.token_endpoint_auth_method,
-            "scope": format_scope(record.scope),
+            "scope": format_scope(record.default_scope or record.scope),
             "application_type": record.application_type,
         }
         if self.client_secret is not None:
@@ -144,9 +144,7 @@ def register(metadata: Mapping[str, Any], *, now: int, unused_ttl: int) -> Regis
         require_known(requested_scope)
     except InvalidScope as exc:
         raise InvalidClientMetadata(exc.description) from exc
-    scope = (
-        tuple(s for s in SUPPORTED_SCOPES if s in requested_scope) if requested_scope else SUPPORTED_SCOPES
-    )
+    default_scope = tuple(s for s in SUPPORTED_SCOPES if s in requested_scope) if requested_scope else None
 
     name = clean_name(_string(metadata, "client_name") or "")
     if len(name) > MAX_CLIENT_NAME:
@@ -162,7 +160,12 @@ def register(metadata: Mapping[str, Any], *, now: int, unused_ttl: int) -> Regis
         grant_types=tuple(dict.fromkeys(grant_types)),
         response_types=tuple(response_types),
         redirect_uris=tuple(dict.fromkeys(redirect_uris)),
-        scope=scope,
+        # A dynamically registered client may ask for any scope this server supports: the user's
+        # consent gates each one, and MCP clients register with the scope they need first, then
+        # step up (MCP 2025-11-25 §Scope Challenge Handling). The registered scope becomes the
+        # default for authorization requests that name none.
+        scope=SUPPORTED_SCOPES,
+        default_scope=default_scope,
         created_at=now,
         application_type=application_type,
         client_uri=_url(metadata, "client_uri"),

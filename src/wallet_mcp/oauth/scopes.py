@@ -63,16 +63,19 @@ def require_known(scopes: Iterable[str]) -> None:
         raise InvalidScope(f"unknown scope: {unknown[0]}")
 
 
-def grant_scope(requested: tuple[str, ...], allowed: Iterable[str]) -> tuple[str, ...]:
+def grant_scope(
+    requested: tuple[str, ...], allowed: Iterable[str], default: Iterable[str] | None = None
+) -> tuple[str, ...]:
     """The scope to grant: what was asked, narrowed to what the client may have.
 
-    An omitted scope means the client's registered scope (RFC 6749 §3.3). A scope this server
-    does not know is an error; a known one the client may not have is dropped, and the response
-    says which scope was granted (§5.1). Nothing left to grant is an error.
+    An omitted scope means the client's default scope, else everything it may have (RFC 6749
+    §3.3). A scope this server does not know is an error; a known one the client may not have is
+    dropped, and the response says which scope was granted (§5.1). Nothing left is an error.
     """
     allowed_set = set(allowed)
     if not requested:
-        granted = tuple(s for s in SUPPORTED_SCOPES if s in allowed_set)
+        fallback = set(default) & allowed_set if default else allowed_set
+        granted = tuple(s for s in SUPPORTED_SCOPES if s in fallback)
     else:
         require_known(requested)
         granted = tuple(s for s in requested if s in allowed_set)

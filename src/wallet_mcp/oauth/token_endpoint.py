@@ -202,7 +202,7 @@ class TokenEndpoint:
     ) -> dict[str, Any]:
         if not client.is_confidential:
             raise UnauthorizedClient("client_credentials is for confidential clients only")
-        scope = grant_scope(request.scope, client.scope)
+        scope = grant_scope(request.scope, client.scope, client.default_scope)
         audience = select_audience(
             request.resource, self._settings.known_resources, self._settings.mcp_resource
         )

@@ -23,7 +23,7 @@ class ClientRecord:
     grant_types: tuple[str, ...]
     redirect_uris: tuple[str, ...]
     scope: tuple[str, ...]
-    """The scopes this client may be granted."""
+    """The scopes this client may be granted (with the user's consent)."""
     created_at: int
     client_secret_hash: str | None = None
     application_type: ApplicationType = "web"
@@ -35,6 +35,8 @@ class ClientRecord:
     """Epoch seconds after which an unused dynamic registration is gone (the table's TTL)."""
     metadata_document: bool = False
     """A cached Client ID Metadata Document (client_id is its https URL; expires_at ends the cache)."""
+    default_scope: tuple[str, ...] | None = None
+    """What an authorization request without `scope` gets: the scope the client registered with."""
     metadata_fresh_until: int | None = None
     """For a metadata-document client: when the document must be fetched again."""
     client_uri: str | None = None
@@ -61,6 +63,7 @@ class ClientRecord:
                 "owner_user_id": items.s(self.owner_user_id) if self.owner_user_id else None,
                 "disabled": items.boolean(self.disabled),
                 "expires_at": items.n(self.expires_at) if self.expires_at is not None else None,
+                "default_scope": items.ss(self.default_scope) if self.default_scope is not None else None,
                 "metadata_document": items.boolean(True) if self.metadata_document else None,
                 "metadata_fresh_until": (
                     items.n(self.metadata_fresh_until) if self.metadata_fresh_until is not None else None
@@ -94,6 +97,7 @@ class ClientRecord:
             owner_user_id=items.get_s(item, "owner_user_id"),
             disabled=items.get_bool(item, "disabled"),
             expires_at=items.get_n(item, "expires_at"),
+            default_scope=items.get_list(item, "default_scope") if "default_scope" in item else None,
             metadata_document=items.get_bool(item, "metadata_document"),
             metadata_fresh_until=items.get_n(item, "metadata_fresh_until"),
             client_uri=items.get_s(item, "client_uri"),

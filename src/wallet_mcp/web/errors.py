@@ -9,7 +9,8 @@ bare 500.
 from __future__ import annotations
 
 import logging
-from typing import Final
+from collections.abc import Sequence
+from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Request
@@ -56,11 +57,7 @@ def install_error_handlers(app: FastAPI, *, realm: str) -> None:
 
     async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        detail = (
-            f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg", "invalid request"))
-        )
+        detail = _describe_validation(exc.errors())
         return JSONResponse(
             {"error": "invalid_request", "error_description": detail}, status_code=400, headers=NO_STORE
         )
@@ -95,6 +92,21 @@ def install_error_handlers(app: FastAPI, *, realm: str) -> None:
     app.add_exception_handler(ClientError, on_aws_error)
     app.add_exception_handler(BotoCoreError, on_aws_error)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def _describe_validation(errors: Sequence[Any]) -> str:
+    """`<field>: <problem>` for the first problem; the request part (body, query, header) left out."""
+    if not errors:
+        return "invalid request"
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        return "the body is not valid JSON"
+    loc = [str(p) for p in first.get("loc", ())]
+    if loc and loc[0] in ("body", "query", "header", "path", "cookie"):
+        loc = loc[1:]
+    where = ".".join(loc)
+    message = str(first.get("msg", "invalid"))
+    return f"{where}: {message}" if where else message
 
 
 def _server_error() -> JSONResponse:

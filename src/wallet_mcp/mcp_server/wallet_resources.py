@@ -1,0 +1,132 @@
+"""The wallet as MCP resources.
+
+    wallet://accounts             every account (JSON)         mcp:resources:read + wallet:accounts:read
+    wallet://accounts/{id}        one account (a template)     the same
+    wallet://transactions/recent  the 20 newest transactions   mcp:resources:read + wallet:transactions:read
+    wallet://reports/{slug}       a report the user saved      mcp:resources:read + wallet:analytics:read
+
+`mcp:resources:write` governs the resources the user creates: saving and deleting reports
+(`saveSpendingReport`, `deleteSpendingReport`). Listing shows the accounts and reports only when
+the token may read them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Final
+
+import mcp_types as types
+
+from wallet_mcp.tokens.access_tokens import AccessToken
+from wallet_mcp.wallet.owners import OwnerResolver
+from wallet_mcp.wallet.service import WalletError, WalletService
+from wallet_mcp.wallet.store import WalletStore
+
+READ: Final = "mcp:resources:read"
+WRITE: Final = "mcp:resources:write"
+_JSON: Final = "application/json"
+
+
+class ResourceNotFound(Exception):
+    pass
+
+
+def scopes_for_uri(uri: str) -> tuple[str, ...]:
+    """What reading `uri` needs (an unknown URI needs only the resource scope: it is then not found)."""
+    if uri == "wallet://accounts" or uri.startswith("wallet://accounts/"):
+        return (READ, "wallet:accounts:read")
+    if uri == "wallet://transactions/recent":
+        return (READ, "wallet:transactions:read")
+    if uri.startswith("wallet://reports/"):
+        return (READ, "wallet:analytics:read")
+    return (READ,)
+
+
+@dataclass(frozen=True, slots=True)
+class WalletResources:
+    service: WalletService
+    store: WalletStore
+    owners: OwnerResolver
+
+    def templates(self) -> list[types.ResourceTemplate]:
+        return [
+            types.ResourceTemplate(
+                uri_template="wallet://accounts/{id}",
+                name="account",
+                title="Account",
+                description="One account of the user's wallet, with its balance",
+                mime_type=_JSON,
+            ),
+            types.ResourceTemplate(
+                uri_template="wallet://reports/{slug}",
+                name="report",
+                title="Saved report",
+                description="A spending report the user saved with saveSpendingReport",
+                mime_type=_JSON,
+            ),
+        ]
+
+    def list(self, principal: AccessToken) -> list[types.Resource]:
+        resources = [
+            types.Resource(
+                uri="wallet://accounts",
+                name="accounts",
+                title="Accounts",
+                description="Every account in the user's wallet, with balances",
+                mime_type=_JSON,
+            ),
+            types.Resource(
+                uri="wallet://transactions/recent",
+                name="recent-transactions",
+                title="Recent transactions",
+                description="The 20 most recent transactions, newest first",
+                mime_type=_JSON,
+            ),
+        ]
+        owner = self.owners.owner_of(principal)
+        if "wallet:accounts:read" in principal.scopes:
+            resources.extend(
+                types.Resource(
+                    uri=f"wallet://accounts/{a.account_id}",
+                    name=f"account-{a.account_id}",
+                    title=a.name,
+                    description=f"{a.account_type} account in {a.currency}",
+                    mime_type=_JSON,
+                )
+                for a in self.service.accounts(owner)
+            )
+        if "wallet:analytics:read" in principal.scopes:
+            resources.extend(
+                types.Resource(
+                    uri=f"wallet://reports/{slug}", name=f"report-{slug}", title=name, mime_type=_JSON
+                )
+                for slug, name, _ in self.store.reports(owner)
+            )
+        return resources
+
+    def read(self, principal: AccessToken, uri: str) -> str:
+        """The resource's JSON text; ResourceNotFound for a URI that names nothing of this user's."""
+        owner = self.owners.owner_of(principal)
+        body: Any
+        try:
+            if uri == "wallet://accounts":
+                body = {"accounts": [a.to_json() for a in self.service.accounts(owner)]}
+            elif uri.startswith("wallet://accounts/"):
+                body = self.service.account(owner, uri.removeprefix("wallet://accounts/")).to_json()
+            elif uri == "wallet://transactions/recent":
+                page = self.service.recent_transactions(owner, limit=20)
+                body = {"transactions": [t.to_json() for t in page.transactions]}
+            elif uri.startswith("wallet://reports/"):
+                found = self.store.report(owner, uri.removeprefix("wallet://reports/"))
+                if found is None:
+                    raise ResourceNotFound(uri)
+                name, content = found
+                body = {"name": name, **content}
+            else:
+                raise ResourceNotFound(uri)
+        except WalletError as exc:
+            if exc.status == 404:
+                raise ResourceNotFound(uri) from exc
+            raise
+        return json.dumps(body, ensure_ascii=False, indent=2)

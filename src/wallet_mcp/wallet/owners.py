@@ -1,0 +1,51 @@
+"""Whose wallet a token acts on: the user it was issued for, or for a client-credentials token (no
+user; RFC 9068 §2.2 makes `sub` the client id) the user who owns that client."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from wallet_mcp.storage.clients import ClientStore
+from wallet_mcp.tokens.access_tokens import AccessToken
+from wallet_mcp.wallet.service import WalletError
+
+
+class NoWalletOwner(WalletError):
+    status = 403
+    code = "access_denied"
+
+
+class OwnerResolver:
+    """Caches client owners for `ttl` seconds: a client-credentials call costs one read per minute."""
+
+    def __init__(
+        self, clients: ClientStore, *, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._clients = clients
+        self._ttl = ttl
+        self._clock = clock
+        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def is_client_token(principal: AccessToken) -> bool:
+        return principal.subject == principal.client_id
+
+    def owner_of(self, principal: AccessToken) -> str:
+        if not self.is_client_token(principal):
+            return principal.subject
+        now = self._clock()
+        cached = self._cache.get(principal.client_id)
+        if cached is None or now - cached[0] > self._ttl:
+            client = self._clients.get(principal.client_id, now=int(time.time()))
+            cached = (now, client.owner_user_id if client else None)
+            with self._lock:
+                self._cache[principal.client_id] = cached
+        if cached[1] is None:
+            raise NoWalletOwner(
+                "this client acts without a user and no wallet owner is configured for it; "
+                "sign in as a user (authorization code) or ask an administrator to assign an owner"
+            )
+        return cached[1]

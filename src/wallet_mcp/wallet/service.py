@@ -1,0 +1,301 @@
+"""The wallet's use cases, shared by the Backend API and the MCP tools.
+
+Every input is validated here (the surfaces add their own schemas on top): names and descriptions
+are cleaned and bounded, amounts are exact decimals within limits, currencies and categories come
+from closed sets, and a failure raises a `WalletError` before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from wallet_mcp.wallet import store as st
+from wallet_mcp.wallet.model import (
+    ACCOUNT_TYPES,
+    CATEGORIES,
+    MAX_DESCRIPTION,
+    MAX_NAME,
+    Account,
+    CategorySpending,
+    Page,
+    Transaction,
+)
+from wallet_mcp.wallet.money import MoneyError, require_currency, to_minor
+
+MAX_PAGE: Final = 100
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+PERIODS: Final = (
+    "this_month",
+    "last_month",
+    "last_3_months",
+    "last_6_months",
+    "last_12_months",
+    "year_to_date",
+)
+
+
+class WalletError(Exception):
+    """A request the wallet refuses; `status` is the HTTP status the API answers with."""
+
+    status = 400
+    code = "invalid_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(WalletError):
+    pass
+
+
+class NotFound(WalletError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(WalletError):
+    status = 409
+    code = "conflict"
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    totals: dict[str, int]
+    """Minor units per currency."""
+    accounts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Spending:
+    first_month: str
+    last_month: str
+    categories: list[CategorySpending]
+
+
+def clean_text(raw: str, *, field: str, limit: int, required: bool = True) -> str:
+    text = " ".join("".join(c for c in raw if c.isprintable()).split())
+    if required and not text:
+        raise InvalidInput(f"{field} must not be empty")
+    if len(text) > limit:
+        raise InvalidInput(f"{field} must be at most {limit} characters")
+    return text
+
+
+def _fingerprint(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _idempotency(key: str | None, payload: dict[str, Any]) -> tuple[str, str] | None:
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise InvalidInput("idempotency key must be 8-128 characters of letters, digits and . _ : -")
+    return key, _fingerprint(payload)
+
+
+def _months_back(year: int, month: int, count: int) -> tuple[int, int]:
+    index = year * 12 + (month - 1) - count
+    return index // 12, index % 12 + 1
+
+
+def resolve_period(period: str, *, now: float) -> tuple[str, str]:
+    """A period name, a month (`YYYY-MM`) or a range (`YYYY-MM..YYYY-MM`) as first and last month."""
+    today = datetime.fromtimestamp(now, UTC)
+    y, m = today.year, today.month
+    named = {
+        "this_month": ((y, m), (y, m)),
+        "last_month": (_months_back(y, m, 1), _months_back(y, m, 1)),
+        "last_3_months": (_months_back(y, m, 2), (y, m)),
+        "last_6_months": (_months_back(y, m, 5), (y, m)),
+        "last_12_months": (_months_back(y, m, 11), (y, m)),
+        "year_to_date": ((y, 1), (y, m)),
+    }
+    if period in named:
+        (fy, fm), (ly, lm) = named[period]
+        return f"{fy:04d}-{fm:02d}", f"{ly:04d}-{lm:02d}"
+    first, _, last = period.partition("..")
+    last = last or first
+    for month in (first, last):
+        match = _MONTH.match(month)
+        if not match or not 1 <= int(match.group(2)) <= 12 or not 1970 <= int(match.group(1)) <= 9999:
+            raise InvalidInput(
+                f"period must be one of {', '.join(PERIODS)}, a month YYYY-MM or YYYY-MM..YYYY-MM"
+            )
+    if first > last:
+        raise InvalidInput("the period's first month is after its last")
+    fy, fm = map(int, first.split("-"))
+    ly, lm = map(int, last.split("-"))
+    if (ly * 12 + lm) - (fy * 12 + fm) >= 120:
+        raise InvalidInput("a period spans at most 120 months")
+    return first, last
+
+
+def parse_occurred_at(value: str | None, *, now: float) -> int:
+    """ISO 8601 (with a zone, or UTC) to epoch milliseconds, within ten years back and a day ahead."""
+    if value is None:
+        return int(now * 1000)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput("occurred_at must be an ISO 8601 date-time, e.g. 2026-11-26T14:30:00Z") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    millis = int(moment.timestamp() * 1000)
+    if millis > (now + 86400) * 1000 or millis < (now - 10 * 365 * 86400) * 1000:
+        raise InvalidInput("occurred_at must be within the last ten years and not more than a day ahead")
+    return millis
+
+
+class WalletService:
+    def __init__(self, store: st.WalletStore, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._clock = clock
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def accounts(self, owner: str) -> list[Account]:
+        return self._store.accounts(owner)
+
+    def account(self, owner: str, account_id: str) -> Account:
+        account = self._store.account(owner, account_id) if _plausible_id(account_id) else None
+        if account is None:
+            raise NotFound("no such account")
+        return account
+
+    def total_balance(self, owner: str) -> Balance:
+        accounts = self._store.accounts(owner)
+        totals: dict[str, int] = {}
+        for account in accounts:
+            totals[account.currency] = totals.get(account.currency, 0) + account.balance
+        return Balance(totals=totals, accounts=len(accounts))
+
+    def recent_transactions(
+        self, owner: str, *, limit: int = 20, cursor: str | None = None, account_id: str | None = None
+    ) -> Page:
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+        if account_id is not None:
+            self.account(owner, account_id)
+        try:
+            return self._store.transactions(owner, limit=limit, cursor=cursor, account_id=account_id)
+        except st.InvalidCursor as exc:
+            raise InvalidInput("cursor is not one this server returned") from exc
+
+    def spending(self, owner: str, period: str) -> Spending:
+        first, last = resolve_period(period, now=self._clock())
+        return Spending(
+            first_month=first, last_month=last, categories=self._store.spending(owner, first, last)
+        )
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def create_account(
+        self,
+        owner: str,
+        *,
+        name: str,
+        account_type: str,
+        currency: str,
+        opening_balance: str | int = "0",
+        idempotency_key: str | None = None,
+    ) -> Account:
+        name = clean_text(name, field="name", limit=MAX_NAME)
+        if account_type not in ACCOUNT_TYPES:
+            raise InvalidInput(f"type must be one of {', '.join(ACCOUNT_TYPES)}")
+        try:
+            require_currency(currency)
+            balance = to_minor(opening_balance, currency)
+        except MoneyError as exc:
+            raise InvalidInput(str(exc)) from exc
+        payload = {"name": name, "type": account_type, "currency": currency, "opening_balance": balance}
+        now = int(self._clock())
+        account = Account(
+            account_id=str(uuid.uuid4()),
+            name=name,
+            account_type=account_type,  # type: ignore[arg-type]
+            currency=currency,
+            balance=balance,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            result = self._store.create_account(
+                owner, account, idempotency=_idempotency(idempotency_key, payload), now=now
+            )
+        except st.TooManyAccounts as exc:
+            raise Conflict(str(exc)) from exc
+        except st.IdempotencyConflict as exc:
+            raise Conflict(str(exc)) from exc
+        if isinstance(result, st.Replayed):
+            return self.account(owner, result.result_id)
+        return result
+
+    def create_transaction(
+        self,
+        owner: str,
+        *,
+        account_id: str,
+        amount: str | int,
+        category: str,
+        description: str,
+        occurred_at: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Transaction, Account]:
+        """The transaction and its account as it stands afterwards."""
+        account = self.account(owner, account_id)
+        if category not in CATEGORIES:
+            raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}")
+        description = clean_text(description, field="description", limit=MAX_DESCRIPTION)
+        try:
+            minor = to_minor(amount, account.currency)
+        except MoneyError as exc:
+            raise InvalidInput(str(exc)) from exc
+        if minor == 0:
+            raise InvalidInput("amount must not be zero (negative for spending, positive for income)")
+        now = self._clock()
+        occurred = parse_occurred_at(occurred_at, now=now)
+        payload = {
+            "account_id": account_id,
+            "amount": minor,
+            "category": category,
+            "description": description,
+            "occurred_at": occurred_at,
+        }
+        tx = Transaction(
+            transaction_id=str(uuid.uuid4()),
+            account_id=account_id,
+            amount=minor,
+            currency=account.currency,
+            category=category,  # type: ignore[arg-type]
+            description=description,
+            occurred_at=occurred,
+            created_at=int(now),
+        )
+        try:
+            result = self._store.create_transaction(
+                owner, tx, idempotency=_idempotency(idempotency_key, payload), now=int(now)
+            )
+        except st.AccountNotFound as exc:
+            raise NotFound("no such account") from exc
+        except (st.CurrencyMismatch, st.IdempotencyConflict) as exc:
+            raise Conflict(str(exc)) from exc
+        if isinstance(result, st.Replayed):
+            replayed = self._store.transaction_by_sort_key(owner, result.result_sk)
+            if replayed is None:
+                raise NotFound("the original transaction no longer exists")
+            result = replayed
+        return result, self.account(owner, account_id)
+
+
+def _plausible_id(value: str) -> bool:
+    return 0 < len(value) <= 64 and all(c.isalnum() or c == "-" for c in value)

@@ -1,0 +1,454 @@
+"""The wallet in one DynamoDB table (WalletTable: `pk`, `sk`; GSI `gsi1` on `gsi1pk`, `gsi1sk`).
+
+Every key starts with the owner's partition `USER#<user_id>`, taken from the access token, never
+from input: one user's queries cannot reach another's items. Layout (docs/storage.md):
+
+    USER#u  PROFILE                        account_count
+    USER#u  ACCOUNT#<account_id>           an account and its balance (minor units)
+    USER#u  TX#<occurred_ms:013d>#<tx_id>  a transaction; gsi1: USER#u#ACCOUNT#<id> / same sort key
+    USER#u  SPEND#<yyyy-mm>#<ccy>#<cat>    spending of a month by category (kept by each write)
+    USER#u  IDEMP#<kind>#<key>             what an idempotent create produced (TTL 24 h)
+    USER#u  REPORT#<slug>                  a saved report (an MCP resource the user created)
+
+Reads are Queries on one partition (newest-first by the sort key): their cost does not grow with
+the number of transactions. A transaction and its balance change commit in one
+TransactWriteItems.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from botocore.exceptions import ClientError
+
+from wallet_mcp.storage import items
+from wallet_mcp.wallet.model import (
+    MAX_ACCOUNTS_PER_USER,
+    Account,
+    CategorySpending,
+    Page,
+    Transaction,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+IDEMPOTENCY_TTL: Final = 24 * 3600
+_CURSOR_PREFIX: Final = "c1."
+
+
+class AccountNotFound(Exception):
+    pass
+
+
+class TooManyAccounts(Exception):
+    pass
+
+
+class CurrencyMismatch(Exception):
+    pass
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before for a different request."""
+
+
+class InvalidCursor(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """An idempotent create that had already happened: the id of what it produced."""
+
+    result_id: str
+    result_sk: str
+
+
+def user_pk(user_id: str) -> str:
+    return f"USER#{user_id}"
+
+
+def _tx_sk(occurred_ms: int, tx_id: str) -> str:
+    return f"TX#{occurred_ms:013d}#{tx_id}"
+
+
+def month_of(epoch_ms: int) -> str:
+    return time.strftime("%Y-%m", time.gmtime(epoch_ms / 1000))
+
+
+def encode_cursor(sort_key: str) -> str:
+    return _CURSOR_PREFIX + base64.urlsafe_b64encode(sort_key.encode()).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str) -> str:
+    """The sort key a cursor resumes after; only ever applied inside the caller's own partition."""
+    if not cursor.startswith(_CURSOR_PREFIX) or len(cursor) > 200:
+        raise InvalidCursor("invalid cursor")
+    raw = cursor[len(_CURSOR_PREFIX) :]
+    try:
+        sort_key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        raise InvalidCursor("invalid cursor") from exc
+    parts = sort_key.split("#")
+    if len(parts) != 3 or parts[0] != "TX" or not parts[1].isdigit() or not parts[2]:
+        raise InvalidCursor("invalid cursor")
+    return sort_key
+
+
+def account_item(user_id: str, account: Account) -> items.Item:
+    return {
+        "pk": items.s(user_pk(user_id)),
+        "sk": items.s(f"ACCOUNT#{account.account_id}"),
+        "kind": items.s("account"),
+        "account_id": items.s(account.account_id),
+        "name": items.s(account.name),
+        "account_type": items.s(account.account_type),
+        "currency": items.s(account.currency),
+        "balance": items.n(account.balance),
+        "opening_balance": items.n(account.balance),
+        "created_at": items.n(account.created_at),
+        "updated_at": items.n(account.updated_at),
+    }
+
+
+def transaction_item(user_id: str, tx: Transaction) -> items.Item:
+    pk = user_pk(user_id)
+    sk = _tx_sk(tx.occurred_at, tx.transaction_id)
+    return {
+        "pk": items.s(pk),
+        "sk": items.s(sk),
+        "gsi1pk": items.s(f"{pk}#ACCOUNT#{tx.account_id}"),
+        "gsi1sk": items.s(sk),
+        "kind": items.s("transaction"),
+        "transaction_id": items.s(tx.transaction_id),
+        "account_id": items.s(tx.account_id),
+        "amount": items.n(tx.amount),
+        "currency": items.s(tx.currency),
+        "category": items.s(tx.category),
+        "description": items.s(tx.description),
+        "occurred_at": items.n(tx.occurred_at),
+        "created_at": items.n(tx.created_at),
+    }
+
+
+def _account(item: items.Item) -> Account:
+    return Account(
+        account_id=items.req_s(item, "account_id"),
+        name=items.req_s(item, "name"),
+        account_type=items.req_s(item, "account_type"),  # type: ignore[arg-type]
+        currency=items.req_s(item, "currency"),
+        balance=items.req_n(item, "balance"),
+        created_at=items.req_n(item, "created_at"),
+        updated_at=items.req_n(item, "updated_at"),
+    )
+
+
+def _transaction(item: items.Item) -> Transaction:
+    return Transaction(
+        transaction_id=items.req_s(item, "transaction_id"),
+        account_id=items.req_s(item, "account_id"),
+        amount=items.req_n(item, "amount"),
+        currency=items.req_s(item, "currency"),
+        category=items.req_s(item, "category"),  # type: ignore[arg-type]
+        description=items.req_s(item, "description"),
+        occurred_at=items.req_n(item, "occurred_at"),
+        created_at=items.req_n(item, "created_at"),
+    )
+
+
+class WalletStore:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._db = dynamodb
+        self.table = table
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def accounts(self, user_id: str) -> list[Account]:
+        found: list[Account] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": items.s(user_pk(user_id)), ":prefix": items.s("ACCOUNT#")},
+        }
+        while True:
+            response = self._db.query(**kwargs)
+            found.extend(_account(i) for i in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return sorted(found, key=lambda a: (a.created_at, a.account_id))
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def account(self, user_id: str, account_id: str) -> Account | None:
+        response = self._db.get_item(
+            TableName=self.table,
+            Key={"pk": items.s(user_pk(user_id)), "sk": items.s(f"ACCOUNT#{account_id}")},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return _account(item) if item else None
+
+    def transactions(
+        self, user_id: str, *, limit: int, cursor: str | None = None, account_id: str | None = None
+    ) -> Page:
+        """Newest first; `cursor` continues a previous page."""
+        pk = user_pk(user_id)
+        kwargs: dict[str, Any] = {"TableName": self.table, "ScanIndexForward": False, "Limit": limit}
+        start = decode_cursor(cursor) if cursor else None
+        if account_id is None:
+            kwargs["KeyConditionExpression"] = "pk = :pk AND begins_with(sk, :prefix)"
+            kwargs["ExpressionAttributeValues"] = {":pk": items.s(pk), ":prefix": items.s("TX#")}
+            if start:
+                kwargs["ExclusiveStartKey"] = {"pk": items.s(pk), "sk": items.s(start)}
+        else:
+            index_pk = f"{pk}#ACCOUNT#{account_id}"
+            kwargs["IndexName"] = "gsi1"
+            kwargs["KeyConditionExpression"] = "gsi1pk = :g AND begins_with(gsi1sk, :prefix)"
+            kwargs["ExpressionAttributeValues"] = {":g": items.s(index_pk), ":prefix": items.s("TX#")}
+            if start:
+                kwargs["ExclusiveStartKey"] = {
+                    "pk": items.s(pk),
+                    "sk": items.s(start),
+                    "gsi1pk": items.s(index_pk),
+                    "gsi1sk": items.s(start),
+                }
+        response = self._db.query(**kwargs)
+        found = [_transaction(i) for i in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        next_cursor = encode_cursor(items.req_s(last, "sk")) if last and found else None
+        return Page(transactions=found, next_cursor=next_cursor)
+
+    def spending(self, user_id: str, first_month: str, last_month: str) -> list[CategorySpending]:
+        totals: dict[tuple[str, str], list[int]] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":pk": items.s(user_pk(user_id)),
+                ":lo": items.s(f"SPEND#{first_month}#"),
+                ":hi": items.s(f"SPEND#{last_month}#~"),
+            },
+        }
+        while True:
+            response = self._db.query(**kwargs)
+            for item in response.get("Items", []):
+                _, _, currency, category = items.req_s(item, "sk").split("#", 3)
+                entry = totals.setdefault((category, currency), [0, 0])
+                entry[0] += items.req_n(item, "spent")
+                entry[1] += items.req_n(item, "count")
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return sorted(
+            (
+                CategorySpending(category=c, currency=ccy, spent=v[0], count=v[1])
+                for (c, ccy), v in totals.items()
+            ),
+            key=lambda s: (-s.spent, s.category),
+        )
+
+    def transaction_by_sort_key(self, user_id: str, sort_key: str) -> Transaction | None:
+        response = self._db.get_item(
+            TableName=self.table,
+            Key={"pk": items.s(user_pk(user_id)), "sk": items.s(sort_key)},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return _transaction(item) if item else None
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def create_account(
+        self, user_id: str, account: Account, *, idempotency: tuple[str, str] | None, now: int
+    ) -> Account | Replayed:
+        pk = user_pk(user_id)
+        sk = f"ACCOUNT#{account.account_id}"
+        actions: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": account_item(user_id, account),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": {"pk": items.s(pk), "sk": items.s("PROFILE")},
+                    "UpdateExpression": "ADD account_count :one",
+                    "ConditionExpression": "attribute_not_exists(account_count) OR account_count < :max",
+                    "ExpressionAttributeValues": {":one": items.n(1), ":max": items.n(MAX_ACCOUNTS_PER_USER)},
+                }
+            },
+        ]
+        if idempotency:
+            actions.append(self._idempotency_put(pk, "account", idempotency, account.account_id, sk, now))
+        reasons = self._commit(actions)
+        if reasons is None:
+            return account
+        if idempotency and reasons[2] == "ConditionalCheckFailed":
+            return self._replayed(pk, "account", idempotency)
+        if reasons[1] == "ConditionalCheckFailed":
+            raise TooManyAccounts(f"at most {MAX_ACCOUNTS_PER_USER} accounts")
+        raise RuntimeError(f"account creation cancelled: {reasons}")
+
+    def create_transaction(
+        self, user_id: str, tx: Transaction, *, idempotency: tuple[str, str] | None, now: int
+    ) -> Transaction | Replayed:
+        pk = user_pk(user_id)
+        sk = _tx_sk(tx.occurred_at, tx.transaction_id)
+        actions: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": transaction_item(user_id, tx),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": {"pk": items.s(pk), "sk": items.s(f"ACCOUNT#{tx.account_id}")},
+                    "UpdateExpression": "SET balance = balance + :amount, updated_at = :now",
+                    "ConditionExpression": "attribute_exists(pk) AND currency = :currency",
+                    "ExpressionAttributeValues": {
+                        ":amount": items.n(tx.amount),
+                        ":now": items.n(now),
+                        ":currency": items.s(tx.currency),
+                    },
+                }
+            },
+        ]
+        if tx.amount < 0 and tx.category != "transfer":  # moving money between own accounts is not spending
+            actions.append(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": {
+                            "pk": items.s(pk),
+                            "sk": items.s(f"SPEND#{month_of(tx.occurred_at)}#{tx.currency}#{tx.category}"),
+                        },
+                        "UpdateExpression": "ADD spent :spent, #count :one",
+                        "ExpressionAttributeNames": {"#count": "count"},
+                        "ExpressionAttributeValues": {":spent": items.n(-tx.amount), ":one": items.n(1)},
+                    }
+                }
+            )
+        if idempotency:
+            actions.append(self._idempotency_put(pk, "transaction", idempotency, tx.transaction_id, sk, now))
+        reasons = self._commit(actions)
+        if reasons is None:
+            return tx
+        if idempotency and reasons[-1] == "ConditionalCheckFailed":
+            return self._replayed(pk, "transaction", idempotency)
+        if reasons[1] == "ConditionalCheckFailed":
+            account = self.account(user_id, tx.account_id)
+            if account is None:
+                raise AccountNotFound(tx.account_id)
+            raise CurrencyMismatch(f"the account holds {account.currency}")
+        raise RuntimeError(f"transaction cancelled: {reasons}")
+
+    # --- saved reports (resources the user creates) --------------------------------------------
+
+    def put_report(self, user_id: str, slug: str, name: str, content: dict[str, Any], now: int) -> None:
+        self._db.put_item(
+            TableName=self.table,
+            Item={
+                "pk": items.s(user_pk(user_id)),
+                "sk": items.s(f"REPORT#{slug}"),
+                "kind": items.s("report"),
+                "name": items.s(name),
+                "content": items.s(json.dumps(content, separators=(",", ":"))),
+                "updated_at": items.n(now),
+            },
+        )
+
+    def reports(self, user_id: str) -> list[tuple[str, str, int]]:
+        """(slug, name, updated_at) of every saved report."""
+        response = self._db.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": items.s(user_pk(user_id)), ":prefix": items.s("REPORT#")},
+            ProjectionExpression="sk, #name, updated_at",
+            ExpressionAttributeNames={"#name": "name"},
+        )
+        return [
+            (
+                items.req_s(i, "sk").removeprefix("REPORT#"),
+                items.req_s(i, "name"),
+                items.req_n(i, "updated_at"),
+            )
+            for i in response.get("Items", [])
+        ]
+
+    def report(self, user_id: str, slug: str) -> tuple[str, dict[str, Any]] | None:
+        response = self._db.get_item(
+            TableName=self.table, Key={"pk": items.s(user_pk(user_id)), "sk": items.s(f"REPORT#{slug}")}
+        )
+        item = response.get("Item")
+        if item is None:
+            return None
+        content: dict[str, Any] = json.loads(items.req_s(item, "content"))
+        return items.req_s(item, "name"), content
+
+    def delete_report(self, user_id: str, slug: str) -> bool:
+        try:
+            self._db.delete_item(
+                TableName=self.table,
+                Key={"pk": items.s(user_pk(user_id)), "sk": items.s(f"REPORT#{slug}")},
+                ConditionExpression="attribute_exists(pk)",
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _idempotency_put(
+        self, pk: str, kind: str, idempotency: tuple[str, str], result_id: str, result_sk: str, now: int
+    ) -> dict[str, Any]:
+        key, fingerprint = idempotency
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": {
+                    "pk": items.s(pk),
+                    "sk": items.s(f"IDEMP#{kind}#{key}"),
+                    "fingerprint": items.s(fingerprint),
+                    "result_id": items.s(result_id),
+                    "result_sk": items.s(result_sk),
+                    "expires_at": items.n(now + IDEMPOTENCY_TTL),
+                },
+                "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now",
+                "ExpressionAttributeValues": {":now": items.n(now)},
+            }
+        }
+
+    def _replayed(self, pk: str, kind: str, idempotency: tuple[str, str]) -> Replayed:
+        key, fingerprint = idempotency
+        response = self._db.get_item(
+            TableName=self.table,
+            Key={"pk": items.s(pk), "sk": items.s(f"IDEMP#{kind}#{key}")},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if item is None or items.req_s(item, "fingerprint") != fingerprint:
+            raise IdempotencyConflict("this idempotency key was used for a different request")
+        return Replayed(result_id=items.req_s(item, "result_id"), result_sk=items.req_s(item, "result_sk"))
+
+    def _commit(self, actions: list[dict[str, Any]]) -> list[str] | None:
+        """None on success, else the cancellation reason of each action ("None" where it was fine)."""
+        try:
+            self._db.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = exc.response.get("CancellationReasons") or []
+            if not reasons:
+                raise
+            return [str(r.get("Code", "None")) for r in reasons]
+        return None
