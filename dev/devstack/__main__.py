@@ -14,7 +14,7 @@ import uvicorn
 
 from devstack.emulator import EmulatorError, MotoServer
 from devstack.gateway import Gateway
-from devstack.local import AWS_ENV, bring_up, local_stack, write_sam_env_file
+from devstack.local import AWS_ENV, bring_up, local_stack, parameter_overrides, write_sam_env_file
 from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD, DEMO_USERNAME
 
 
@@ -55,7 +55,7 @@ def dev() -> int:
             endpoint = emulator.url
         os.environ.update(AWS_ENV)
         os.environ["AWS_ENDPOINT_URL"] = endpoint
-        stack = local_stack(base_url)
+        stack = local_stack(base_url, parameter_overrides(os.environ.get("STACK_PARAMETERS")))
         bring_up(stack, endpoint)
         env_file = write_sam_env_file(stack, endpoint)
         gateway = Gateway(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,24 @@ LOCAL_PARAMETERS = {"AllowLoopbackClientMetadata": "true"}
 """Template parameters of the local stack besides its URL (development-only switches)."""
 
 
-def local_stack(public_base_url: str) -> Stack:
-    return Stack(load_template(), parameters={"PublicBaseUrl": public_base_url, **LOCAL_PARAMETERS})
+def local_stack(public_base_url: str, overrides: Mapping[str, str] | None = None) -> Stack:
+    """The template with the local parameters, plus `overrides` (e.g. a short token lifetime for a test)."""
+    return Stack(
+        load_template(),
+        parameters={"PublicBaseUrl": public_base_url, **LOCAL_PARAMETERS, **(overrides or {})},
+    )
+
+
+def parameter_overrides(raw: str | None) -> dict[str, str]:
+    """`STACK_PARAMETERS="AccessTokenTtlSeconds=5,RefreshTokenReuseGraceSeconds=0"` as a dict."""
+    overrides: dict[str, str] = {}
+    for pair in (raw or "").split(","):
+        if pair.strip():
+            name, sep, value = pair.partition("=")
+            if not sep:
+                raise ValueError(f"STACK_PARAMETERS: {pair!r} is not Name=Value")
+            overrides[name.strip()] = value.strip()
+    return overrides
 
 
 def bring_up(stack: Stack, endpoint_url: str | None, *, wallet: bool = True) -> None:

@@ -6,6 +6,7 @@ import time
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from mangum import Mangum
@@ -19,6 +20,7 @@ from wallet_mcp.storage.auth_codes import AuthCodeStore
 from wallet_mcp.storage.auth_requests import AuthRequestStore
 from wallet_mcp.storage.clients import ClientStore
 from wallet_mcp.storage.consents import ConsentStore
+from wallet_mcp.storage.rate_limits import RateLimits
 from wallet_mcp.storage.sessions import SessionStore
 from wallet_mcp.storage.users import UserStore
 from wallet_mcp.web import pages
@@ -35,7 +37,9 @@ endpoint = AuthorizeEndpoint(
     requests=AuthRequestStore(db, SETTINGS.tables.require("auth_requests")),
     consents=ConsentStore(db, SETTINGS.tables.require("consents")),
     codes=AuthCodeStore(db, SETTINGS.tables.require("auth_codes")),
+    rates=RateLimits(db, SETTINGS.tables.require("rate_limits")),
     clock=lambda: int(time.time()),
+    dynamodb=db,
 )
 app = create_app("wallet-mcp authorization endpoint", realm=SETTINGS.issuer)
 
@@ -45,6 +49,8 @@ def _render(outcome: Outcome) -> Response:
     response: Response
     if isinstance(outcome, Page):
         headers = pages.page_headers(form_targets=outcome.form_targets, secure=secure)
+        if outcome.retry_after is not None:
+            headers["Retry-After"] = str(outcome.retry_after)
         response = pages.html(outcome.html, status=outcome.status, headers=headers)
     else:
         response = RedirectResponse(outcome.location, status_code=outcome.status)
@@ -62,9 +68,22 @@ def _render(outcome: Outcome) -> Response:
     return response
 
 
+def _unavailable(exc: Exception) -> Response:
+    """A failing dependency: an HTML page, 503 with Retry-After; the request is still pending."""
+    if not aws.is_transient(exc):
+        raise exc
+    logger.warning("dependency unavailable", extra={"error": type(exc).__name__})
+    headers = {**pages.page_headers(secure=endpoint.secure_cookies), "Retry-After": "1"}
+    page = pages.error_page("Temporarily unavailable", "Something we depend on is not answering. Try again.")
+    return pages.html(page, status=503, headers=headers)
+
+
 @app.get("/oauth/authorize")
 async def authorize(request: Request) -> Response:
-    return _render(endpoint.start(request.url.query, CookieJar(request.cookies)))
+    try:
+        return _render(endpoint.start(request.url.query, CookieJar(request.cookies)))
+    except (ClientError, BotoCoreError) as exc:
+        return _unavailable(exc)
 
 
 @app.post("/oauth/authorize")
@@ -76,7 +95,11 @@ async def authorize_submit(request: Request) -> Response:
         return pages.html(
             page, status=exc.status_code, headers=pages.page_headers(secure=endpoint.secure_cookies)
         )
-    return _render(endpoint.submit(form, CookieJar(request.cookies)))
+    source = request.client.host if request.client else "unknown"
+    try:
+        return _render(endpoint.submit(form, CookieJar(request.cookies), source))
+    except (ClientError, BotoCoreError) as exc:
+        return _unavailable(exc)
 
 
 lambda_handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(

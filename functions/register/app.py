@@ -12,21 +12,29 @@ from mangum import Mangum
 
 from wallet_mcp import aws
 from wallet_mcp.config import settings
+from wallet_mcp.oauth.limits import Rules
 from wallet_mcp.oauth.registration import parse_metadata, register
 from wallet_mcp.storage.clients import ClientStore
+from wallet_mcp.storage.rate_limits import RateLimits
 from wallet_mcp.web.app import create_app
 from wallet_mcp.web.errors import NO_STORE
 
 SETTINGS = settings()
 logger = Logger()
 clients = ClientStore(aws.dynamodb(), SETTINGS.tables.require("clients"))
+rates = RateLimits(aws.dynamodb(), SETTINGS.tables.require("rate_limits"))
+RULES = Rules.from_settings(SETTINGS.rate_limits)
 app = create_app("wallet-mcp client registration", realm=SETTINGS.issuer)
 
 
 @app.post("/oauth/register")
 async def register_client(request: Request) -> JSONResponse:
     metadata = parse_metadata(await request.body(), request.headers.get("content-type"))
-    registration = register(metadata, now=int(time.time()), unused_ttl=SETTINGS.unused_client_ttl)
+    now = int(time.time())
+    registration = register(metadata, now=now, unused_ttl=SETTINGS.unused_client_ttl)
+    # only registrations that would be stored count: per address, and overall (storage stays bounded)
+    rates.hit(RULES.register_address, request.client.host if request.client else "unknown", now)
+    rates.hit(RULES.register_all, "all", now)
     clients.create(registration.record)
     logger.info("client registered", extra={"client_id": registration.record.client_id})
     return JSONResponse(registration.response(), status_code=201, headers=NO_STORE)

@@ -17,6 +17,7 @@ from wallet_mcp.oauth.token_endpoint import TokenEndpoint, TokenStores
 from wallet_mcp.oauth.token_management import TokenManagement
 from wallet_mcp.storage.auth_codes import AuthCodeStore
 from wallet_mcp.storage.clients import ClientStore
+from wallet_mcp.storage.rate_limits import RateLimits
 from wallet_mcp.storage.refresh_tokens import RefreshTokenStore
 from wallet_mcp.storage.revocations import RevocationList
 from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
@@ -39,6 +40,7 @@ stores = TokenStores(
     codes=AuthCodeStore(aws.dynamodb(), SETTINGS.tables.require("auth_codes")),
     refresh_tokens=RefreshTokenStore(aws.dynamodb(), SETTINGS.tables.require("refresh_tokens")),
     revocations=RevocationList(aws.dynamodb(), SETTINGS.tables.require("revoked_tokens")),
+    rates=RateLimits(aws.dynamodb(), SETTINGS.tables.require("rate_limits")),
 )
 tokens = TokenEndpoint(
     SETTINGS, aws.dynamodb(), stores, KmsJwtSigner(aws.kms(), keys, SETTINGS.require_signing_key()), clock
@@ -49,8 +51,14 @@ management = TokenManagement(
     tokens,
     SETTINGS.issuer,
     clock,
+    SETTINGS.rate_limits,
 )
 app = create_app("wallet-mcp token endpoint", realm=SETTINGS.issuer)
+
+
+def _source(request: Request) -> str:
+    """The caller's address as API Gateway saw it (requestContext.http.sourceIp, not a header)."""
+    return request.client.host if request.client else "unknown"
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -59,7 +67,7 @@ async def _form(request: Request) -> dict[str, str]:
 
 @app.post("/oauth/token")
 async def token(request: Request) -> JSONResponse:
-    response = tokens.handle(await _form(request), request.headers.get("authorization"))
+    response = tokens.handle(await _form(request), request.headers.get("authorization"), _source(request))
     return JSONResponse(response, headers=NO_STORE)
 
 

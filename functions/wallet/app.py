@@ -12,6 +12,7 @@ from wallet_mcp.api.errors import install_api_error_handlers
 from wallet_mcp.api.routes import api_router
 from wallet_mcp.config import settings
 from wallet_mcp.storage.clients import ClientStore
+from wallet_mcp.storage.personal_tokens import PersonalTokenStore
 from wallet_mcp.storage.revocations import CachedRevocations, RevocationList
 from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
 from wallet_mcp.tokens.keys import KmsPublicKeys
@@ -31,7 +32,9 @@ auth = BearerAuth(
         audience=SETTINGS.api_resource,
     ),
     OwnerResolver(ClientStore(aws.dynamodb(), SETTINGS.tables.require("clients"))),
+    audience=SETTINGS.api_resource,
     resource_metadata_url=SETTINGS.api_resource_metadata_url,
+    personal_tokens=PersonalTokenStore(aws.dynamodb(), SETTINGS.tables.require("personal_tokens")),
     is_revoked=CachedRevocations(
         RevocationList(aws.dynamodb(), SETTINGS.tables.require("revoked_tokens")),
         poll_seconds=SETTINGS.revocation_poll_seconds,

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 _CONFIG = botocore.config.Config(
     connect_timeout=2,
     read_timeout=5,
-    retries={"mode": "standard", "max_attempts": 3},
+    retries={"mode": "standard", "total_max_attempts": 3},
     tcp_keepalive=True,
 )
 
@@ -54,6 +54,35 @@ def dynamodb() -> DynamoDBClient:
 
 def kms() -> KMSClient:
     return _client("kms")  # type: ignore[no-any-return]
+
+
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "KMSInternalException",
+        "DependencyTimeoutException",
+        "KeyUnavailableException",
+        "LimitExceededException",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+    }
+)
+"""AWS errors that mean "try again": the request was fine, the dependency was not."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for a throttled, failing or unreachable AWS dependency (after botocore's own retries)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code") in TRANSIENT_ERROR_CODES
+    return isinstance(exc, BotoCoreError)
 
 
 def on_api_call(callback: Callable[[str, str], None]) -> None:

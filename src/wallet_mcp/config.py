@@ -28,12 +28,37 @@ class Tables:
     rate_limits: str | None = None
     auth_requests: str | None = None
     revoked_tokens: str | None = None
+    personal_tokens: str | None = None
 
     def require(self, name: str) -> str:
         value: str | None = getattr(self, name)
         if not value:
             raise ConfigurationError(f"table {name!r} is not configured for this function")
         return value
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSettings:
+    """Per-window limits (docs/operations.md § Rate limits); 0 in a variable keeps the default."""
+
+    token_per_client_per_minute: int = 120
+    token_failures_per_address_per_minute: int = 30
+    registrations_per_address_per_hour: int = 20
+    registrations_per_hour: int = 1000
+    introspections_per_client_per_minute: int = 600
+    login_failures_per_user: int = 5
+    """Consecutive failed sign-ins before the account is locked, for longer after each further one."""
+    login_failures_per_address_per_hour: int = 100
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RateLimitSettings:
+        defaults = cls()
+        return cls(
+            **{
+                name: _int(env, f"RATE_LIMIT_{name.upper()}", getattr(defaults, name))
+                for name in cls.__dataclass_fields__
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +75,7 @@ class Settings:
     signing_key_id: str | None = None
     verification_key_ids: tuple[str, ...] = ()
     tables: Tables = Tables()
+    rate_limits: RateLimitSettings = RateLimitSettings()
 
     # --- derived URLs (RFC 8414 / RFC 9728 / MCP authorization) ---------------------------
     @property
@@ -110,6 +136,7 @@ class Settings:
             revocation_poll_seconds=_int(env, "REVOCATION_POLL_SECONDS", 5),
             signing_key_id=signing,
             verification_key_ids=verification,
+            rate_limits=RateLimitSettings.from_env(env),
             tables=Tables(
                 clients=env.get("CLIENTS_TABLE") or None,
                 auth_codes=env.get("AUTH_CODES_TABLE") or None,
@@ -121,6 +148,7 @@ class Settings:
                 rate_limits=env.get("RATE_LIMITS_TABLE") or None,
                 auth_requests=env.get("AUTH_REQUESTS_TABLE") or None,
                 revoked_tokens=env.get("REVOKED_TOKENS_TABLE") or None,
+                personal_tokens=env.get("PERSONAL_TOKENS_TABLE") or None,
             ),
         )
 

@@ -130,10 +130,11 @@ def test_a_client_without_the_grant_is_unauthorized_client(token_fn, aws_stack):
     assert response_json(response)["error"] == "unauthorized_client"
 
 
-def test_warm_issuance_costs_one_kms_call_and_one_dynamodb_read(token_fn):
+def test_warm_issuance_costs_one_kms_call_one_read_and_one_count(token_fn):
     token_fn.request("POST", "/oauth/token", headers=FORM, body=CC)  # warm: public key fetched
     calls: list[tuple[str, str]] = []
     aws.on_api_call(lambda service, operation: calls.append((service, operation)))
     response = token_fn.request("POST", "/oauth/token", headers=FORM, body=CC)
     assert response.status == 200
-    assert calls == [("dynamodb", "GetItem"), ("kms", "Sign")]
+    # one read of the client and its rate-limit counters, one counted request, one signature
+    assert calls == [("dynamodb", "BatchGetItem"), ("dynamodb", "UpdateItem"), ("kms", "Sign")]

@@ -10,6 +10,7 @@ declares; then the wallet it acts on. Failures raise `BearerChallenge`, rendered
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,6 +20,8 @@ from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
 
 from wallet_mcp.oauth import bearer
+from wallet_mcp.storage.personal_tokens import PREFIX as PERSONAL_TOKEN_PREFIX
+from wallet_mcp.storage.personal_tokens import PersonalTokenStore
 from wallet_mcp.tokens.access_tokens import AccessToken, AccessTokenVerifier, InvalidAccessToken
 from wallet_mcp.wallet.owners import OwnerResolver
 
@@ -51,9 +54,14 @@ class BearerAuth(SecurityBase):
         verifier: AccessTokenVerifier,
         owners: OwnerResolver,
         *,
+        audience: str,
         resource_metadata_url: str,
         is_revoked: Callable[[str], bool] = lambda _jti: False,
+        personal_tokens: PersonalTokenStore | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._personal_tokens = personal_tokens
+        self._clock = clock
         self.model = HTTPBearerModel(
             bearerFormat="JWT",
             description=(
@@ -63,6 +71,7 @@ class BearerAuth(SecurityBase):
         )
         self.scheme_name = "bearer"
         self._verifier = verifier
+        self._verifier_audience = audience
         self._owners = owners
         self._resource_metadata_url = resource_metadata_url
         self._is_revoked = is_revoked
@@ -75,12 +84,19 @@ class BearerAuth(SecurityBase):
             raise self._invalid(str(exc)) from exc
         if raw is None:
             raise BearerChallenge(bearer.missing_token(self._resource_metadata_url, needed))
-        try:
-            principal = self._verifier.verify(raw)
-        except InvalidAccessToken as exc:
-            raise self._invalid(str(exc)) from exc
-        if self._is_revoked(principal.jti):
-            raise self._invalid("token revoked")
+        if self._personal_tokens is not None and raw.startswith(PERSONAL_TOKEN_PREFIX):
+            # the migration path from hard-coded tokens: a personal access token (docs/clients.md)
+            record = self._personal_tokens.find(raw, now=int(self._clock()))
+            if record is None:
+                raise self._invalid("unknown, expired or revoked personal access token")
+            principal = record.as_access_token(self._verifier_audience)
+        else:
+            try:
+                principal = self._verifier.verify(raw)
+            except InvalidAccessToken as exc:
+                raise self._invalid(str(exc)) from exc
+            if self._is_revoked(principal.jti):
+                raise self._invalid("token revoked")
         if not principal.has_scopes(needed):
             raise BearerChallenge(bearer.insufficient_scope(self._resource_metadata_url, needed))
         # NoWalletOwner (403 access_denied) for a client-credentials token of a client nobody owns

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import anyio.to_thread
+from botocore.exceptions import BotoCoreError, ClientError
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -22,6 +23,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
+from wallet_mcp.aws import is_transient
 from wallet_mcp.mcp_server.principal import bound_principal
 from wallet_mcp.mcp_server.tools import LIST_SCOPE, ToolRegistry
 from wallet_mcp.mcp_server.wallet_resources import scopes_for_uri
@@ -102,9 +104,15 @@ class McpEndpoint:
             return await self._challenge(challenge, send)
         try:
             principal = self._verifier.verify(raw)
+            revoked = self._is_revoked(principal.jti)
         except InvalidAccessToken as exc:
             return await self._challenge(bearer.invalid_token(self._resource_metadata_url, str(exc)), send)
-        if self._is_revoked(principal.jti):
+        except (ClientError, BotoCoreError) as exc:
+            # the keys or the revocation list could not be read: say so, and that a retry may work
+            if not is_transient(exc):
+                raise
+            return await _unavailable(scope, receive, send)
+        if revoked:
             return await self._challenge(
                 bearer.invalid_token(self._resource_metadata_url, "token revoked"), send
             )
@@ -127,6 +135,10 @@ class McpEndpoint:
             # a client-credentials token reaches a wallet only through its client's owner
             try:
                 await anyio.to_thread.run_sync(self._owners.owner_of, principal)
+            except (ClientError, BotoCoreError) as exc:
+                if not is_transient(exc):
+                    raise
+                return await _unavailable(scope, receive, send)
             except WalletError as exc:
                 response = JSONResponse(
                     {"error": exc.code, "error_description": exc.message},
@@ -149,6 +161,15 @@ class McpEndpoint:
             headers={"WWW-Authenticate": challenge.header(), "Cache-Control": "no-store"},
         )
         await response({"type": "http"}, _no_body, send)
+
+
+async def _unavailable(scope: Scope, receive: Receive, send: Send) -> None:
+    response = JSONResponse(
+        {"error": "temporarily_unavailable", "error_description": "a dependency is not answering; retry"},
+        status_code=503,
+        headers={"Retry-After": "1", "Cache-Control": "no-store"},
+    )
+    await response(scope, receive, send)
 
 
 async def _no_body() -> Message:

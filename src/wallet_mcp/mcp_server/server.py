@@ -11,16 +11,19 @@ from typing import Any
 
 import anyio.to_thread
 import mcp_types as types
+from botocore.exceptions import BotoCoreError, ClientError
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
+from wallet_mcp.aws import is_transient
 from wallet_mcp.mcp_server.principal import current_principal
 from wallet_mcp.mcp_server.tools import ToolError, ToolOutcome, ToolRegistry
 from wallet_mcp.mcp_server.wallet_resources import ResourceNotFound, WalletResources, scopes_for_uri
 from wallet_mcp.wallet.service import WalletError
 
+UNAVAILABLE = "The wallet is temporarily unavailable; nothing was changed. Try again in a moment."
 SERVER_NAME = "wallet-mcp"
 SERVER_VERSION = "0.1.0"
 INSTRUCTIONS = (
@@ -53,6 +56,11 @@ def build_server(tools: ToolRegistry, resources: WalletResources | None = None) 
             outcome: ToolOutcome = await anyio.to_thread.run_sync(spec.run, principal, arguments)
         except ToolError as exc:
             return _error(str(exc))
+        except (ClientError, BotoCoreError) as exc:
+            if not is_transient(exc):
+                raise
+            # every write is one DynamoDB transaction: a failure changed nothing
+            return _error(UNAVAILABLE)
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=outcome.text)],
             structured_content=outcome.structured,
@@ -75,6 +83,8 @@ def build_server(tools: ToolRegistry, resources: WalletResources | None = None) 
             listed = await anyio.to_thread.run_sync(wallet.list, current_principal())
         except WalletError as exc:
             raise MCPError(types.INVALID_REQUEST, exc.message) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise MCPError(types.INTERNAL_ERROR, UNAVAILABLE) from exc
         return types.ListResourcesResult(resources=listed)
 
     async def list_templates(
@@ -97,6 +107,8 @@ def build_server(tools: ToolRegistry, resources: WalletResources | None = None) 
             raise MCPError(code, "Resource not found", {"uri": uri[:200]}) from exc
         except WalletError as exc:
             raise MCPError(types.INVALID_REQUEST, exc.message) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise MCPError(types.INTERNAL_ERROR, UNAVAILABLE) from exc
         return types.ReadResourceResult(
             contents=[types.TextResourceContents(uri=uri, mime_type="application/json", text=text)]
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from wallet_mcp.config import Settings
@@ -23,6 +23,7 @@ from wallet_mcp.credentials.passwords import burn_verification, verify_password
 from wallet_mcp.oauth import client_id_metadata as cimd
 from wallet_mcp.oauth import pkce
 from wallet_mcp.oauth.errors import InvalidScope, InvalidTarget
+from wallet_mcp.oauth.limits import Rules, lockout_remaining
 from wallet_mcp.oauth.redirect_uris import redirect_uri_matches
 from wallet_mcp.oauth.resources import select_audience
 from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES, grant_scope, parse_scope
@@ -30,9 +31,14 @@ from wallet_mcp.storage.auth_codes import AuthCodeStore, AuthorizationCode
 from wallet_mcp.storage.auth_requests import AuthRequestStore, PendingAuthorization
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
 from wallet_mcp.storage.consents import ConsentStore
+from wallet_mcp.storage.rate_limits import RateLimits
 from wallet_mcp.storage.sessions import LoginSession, SessionStore
-from wallet_mcp.storage.users import UserStore
+from wallet_mcp.storage.transactions import commit
+from wallet_mcp.storage.users import UserStore, normalize_username
 from wallet_mcp.web import pages
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
 
 REQUEST_TTL: Final = 10 * 60
 SESSION_TTL: Final = 8 * 3600
@@ -58,6 +64,7 @@ class Page:
     status: int = 200
     form_targets: tuple[str, ...] = ()
     cookies: tuple[Cookie, ...] = ()
+    retry_after: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,10 +151,15 @@ class AuthorizeEndpoint:
         requests: AuthRequestStore,
         consents: ConsentStore,
         codes: AuthCodeStore,
+        rates: RateLimits,
         clock: Callable[[], int],
+        dynamodb: DynamoDBClient,
         fetch_metadata: Callable[[str], cimd.FetchedDocument] | None = None,
     ) -> None:
         self._settings = settings
+        self._db = dynamodb
+        self._rates = rates
+        self._rules = Rules.from_settings(settings.rate_limits)
         self._clients = clients
         self._users = users
         self._sessions = sessions
@@ -204,7 +216,9 @@ class AuthorizeEndpoint:
         if session is not None and "consent" not in prompt:
             consent = self._consents.get(session.user_id, context.client.client_id)
             if consent is not None and consent.covers(scope):
-                return Redirect(self._issue_code(context, scope, challenge, resource, session, now))
+                location = self._issue_code(context, scope, challenge, resource, session, now)
+                if location is not None:  # always, without a pending request to lose
+                    return Redirect(location)
         if "none" in prompt:
             error = "login_required" if session is None else "consent_required"
             raise _RedirectError(context, error, "user interaction is required")
@@ -293,15 +307,15 @@ class AuthorizeEndpoint:
 
     # --- POST -----------------------------------------------------------------------------------
 
-    def submit(self, form: Mapping[str, str], cookies: CookieJar) -> Outcome:
+    def submit(self, form: Mapping[str, str], cookies: CookieJar, source: str = "unknown") -> Outcome:
         try:
-            return self._submit(form, cookies)
+            return self._submit(form, cookies, source)
         except LocalError as exc:
             return Page(pages.error_page("Cannot authorize", exc.message), status=exc.status)
         except _RedirectError as exc:
             return self._error_redirect(exc, status=303)
 
-    def _submit(self, form: Mapping[str, str], cookies: CookieJar) -> Outcome:
+    def _submit(self, form: Mapping[str, str], cookies: CookieJar, source: str) -> Outcome:
         now = self._clock()
         pending = self._requests.get(form.get("request_id", ""), now=now)
         if pending is None:
@@ -319,21 +333,23 @@ class AuthorizeEndpoint:
         hidden = {"request_id": pending.request_id, "csrf_token": csrf}
 
         if "username" in form or "password" in form:
-            return self._login_submit(form, context, pending, hidden, now)
+            return self._login_submit(form, context, pending, hidden, now, source)
         session = self._session(cookies, now)
         if session is None:
             return self._login(client, pending, hidden, error="Your session has ended. Sign in again.")
         decision = form.get("decision")
         if decision not in ("approve", "deny"):
             raise LocalError("The form is incomplete.")
-        if not self._requests.consume(pending.request_id):
-            raise LocalError("This sign-in request was already used. Start again from the app.")
         if decision == "deny":
+            if not self._requests.consume(pending.request_id):
+                raise LocalError("This sign-in request was already used. Start again from the app.")
             raise _RedirectError(context, "access_denied", "the user denied the request")
         self._consents.grant(session.user_id, client.client_id, pending.scope, now=now)
         location = self._issue_code(
-            context, pending.scope, pending.code_challenge, pending.resource, session, now
+            context, pending.scope, pending.code_challenge, pending.resource, session, now, pending.request_id
         )
+        if location is None:
+            raise LocalError("This sign-in request was already used. Start again from the app.")
         return Redirect(location, status=303)
 
     def _login_submit(
@@ -343,19 +359,35 @@ class AuthorizeEndpoint:
         pending: PendingAuthorization,
         hidden: dict[str, str],
         now: int,
+        source: str,
     ) -> Outcome:
-        username = form.get("username", "")[:256]
+        username = normalize_username(form.get("username", "")[:256])
         password = form.get("password", "")[:1024]
+        locked = self._lockout(username, source, now)
+        if locked:
+            page = self._login(
+                context.client,
+                pending,
+                hidden,
+                error=f"Too many failed sign-ins. Try again in {locked} seconds.",
+                username=username,
+            )
+            return Page(page.html, 429, page.form_targets, retry_after=locked)
         user = self._users.get(username) if username else None
         if user is None or user.disabled or user.password_hash is None:
             burn_verification(password)
+        if (
+            user is None
+            or user.password_hash is None
+            or user.disabled
+            or not verify_password(password, user.password_hash)
+        ):
+            self._rates.record(self._rules.login_user_failures, username, now)
+            self._rates.record(self._rules.login_address_failures, source, now)
             return self._login(
                 context.client, pending, hidden, error="Invalid username or password.", username=username
             )
-        if not verify_password(password, user.password_hash):
-            return self._login(
-                context.client, pending, hidden, error="Invalid username or password.", username=username
-            )
+        self._rates.clear(self._rules.login_user_failures, username, now)
         session_id = opaque.new_secret()
         session = LoginSession(
             session_hash=opaque.digest(session_id),
@@ -367,19 +399,37 @@ class AuthorizeEndpoint:
         self._sessions.put(session)
         cookie = Cookie(self.session_cookie, session_id, "/", SESSION_TTL)
         consent = self._consents.get(user.user_id, context.client.client_id)
-        if (
-            consent is not None
-            and consent.covers(pending.scope)
-            and self._requests.consume(pending.request_id)
-        ):
+        if consent is not None and consent.covers(pending.scope):
             location = self._issue_code(
-                context, pending.scope, pending.code_challenge, pending.resource, session, now
+                context,
+                pending.scope,
+                pending.code_challenge,
+                pending.resource,
+                session,
+                now,
+                pending.request_id,
             )
+            if location is None:
+                raise LocalError("This sign-in request was already used. Start again from the app.")
             return Redirect(location, status=303, cookies=(cookie,))
         page = self._consent(context.client, pending, hidden, session)
         return Page(page.html, page.status, page.form_targets, (cookie,))
 
     # --- shared -----------------------------------------------------------------------------------
+
+    def _lockout(self, username: str, source: str, now: int) -> int:
+        """Seconds before another sign-in may be tried for this user or from this address (0: now)."""
+        user_rule, address_rule = self._rules.login_user_failures, self._rules.login_address_failures
+        user_item = self._rates.read(user_rule, username, now)
+        address_item = self._rates.read(address_rule, source, now)
+        waits = [
+            lockout_remaining(
+                self._rates.count(user_item), self._rates.last_at(user_item), user_rule.limit, now
+            )
+        ]
+        if self._rates.count(address_item) >= address_rule.limit:
+            waits.append(address_rule.retry_after(now))
+        return max(waits)
 
     def _session(self, cookies: CookieJar, now: int) -> LoginSession | None:
         session_id = cookies.get(self.session_cookie)
@@ -434,23 +484,31 @@ class AuthorizeEndpoint:
         resource: str,
         session: LoginSession,
         now: int,
-    ) -> str:
-        """Store a new code and answer where to send the browser with it."""
+        request_id: str | None = None,
+    ) -> str | None:
+        """Store a new code and answer where to send the browser with it.
+
+        With a pending request, the request is consumed in the same transaction: a request yields
+        one code at most, and a failure leaves it unspent so the user can submit again. None: the
+        request was already used.
+        """
         code = opaque.new_secret(nbytes=32)
-        self._codes.put(
-            AuthorizationCode(
-                code_hash=opaque.digest(code),
-                client_id=context.client.client_id,
-                redirect_uri=context.redirect_uri,
-                code_challenge=challenge,
-                scope=scope,
-                resource=resource,
-                user_id=session.user_id,
-                auth_time=session.auth_time,
-                issued_at=now,
-                expires_at=now + self._settings.auth_code_ttl,
-            )
+        record = AuthorizationCode(
+            code_hash=opaque.digest(code),
+            client_id=context.client.client_id,
+            redirect_uri=context.redirect_uri,
+            code_challenge=challenge,
+            scope=scope,
+            resource=resource,
+            user_id=session.user_id,
+            auth_time=session.auth_time,
+            issued_at=now,
+            expires_at=now + self._settings.auth_code_ttl,
         )
+        if request_id is None:
+            self._codes.put(record)
+        elif commit(self._db, [self._requests.consume_action(request_id), self._codes.put_action(record)]):
+            return None
         return _with_query(
             context.redirect_uri, {"code": code, "state": context.state, "iss": self._settings.issuer}
         )

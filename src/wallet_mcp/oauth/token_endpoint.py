@@ -15,8 +15,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from botocore.exceptions import ClientError
-
 from wallet_mcp.config import Settings
 from wallet_mcp.credentials import opaque, sealing
 from wallet_mcp.oauth import pkce
@@ -26,16 +24,23 @@ from wallet_mcp.oauth.errors import (
     InvalidRequest,
     InvalidScope,
     InvalidTarget,
+    OAuthError,
+    TemporarilyUnavailable,
+    TooManyRequests,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
+from wallet_mcp.oauth.limits import Rules
 from wallet_mcp.oauth.resources import canonical_resource, select_audience
 from wallet_mcp.oauth.scopes import format_scope, grant_scope, parse_scope, require_known
 from wallet_mcp.storage.auth_codes import AuthCodeStore, AuthorizationCode, Redemption
-from wallet_mcp.storage.batch import get_many
+from wallet_mcp.storage.batch import get_items
 from wallet_mcp.storage.clients import ClientRecord, ClientStore, usable_client
+from wallet_mcp.storage.items import Item
+from wallet_mcp.storage.rate_limits import RateLimits
 from wallet_mcp.storage.refresh_tokens import RefreshToken, RefreshTokenStore
 from wallet_mcp.storage.revocations import RevocationList
+from wallet_mcp.storage.transactions import commit, first_lost
 from wallet_mcp.tokens.access_tokens import access_token_claims, issue_access_token
 from wallet_mcp.tokens.signer import KmsJwtSigner
 
@@ -133,6 +138,7 @@ class TokenStores:
     codes: AuthCodeStore
     refresh_tokens: RefreshTokenStore
     revocations: RevocationList
+    rates: RateLimits
 
 
 class TokenEndpoint:
@@ -144,47 +150,72 @@ class TokenEndpoint:
         signer: KmsJwtSigner,
         clock: Callable[[], int],
     ) -> None:
+        self._rules = Rules.from_settings(settings.rate_limits)
         self._settings = settings
         self._db = dynamodb
         self._stores = stores
         self._signer = signer
         self._clock = clock
 
-    def handle(self, form: Mapping[str, str], authorization: str | None) -> dict[str, Any]:
-        presented = presented_client(form, authorization)
-        request = parse_token_request(form)
+    def handle(
+        self, form: Mapping[str, str], authorization: str | None, source: str = "unknown"
+    ) -> dict[str, Any]:
+        """The token response; `source` is the caller's address (API Gateway's sourceIp)."""
         now = self._clock()
+        rules, rates = self._rules, self._stores.rates
+        try:
+            presented = presented_client(form, authorization)
+            request = parse_token_request(form)
+        except OAuthError:
+            self._count_failure(source, now)
+            raise
+        grant_read: list[tuple[str, Item]] = []
         match request:
-            case ClientCredentialsRequest():
-                client = self._client(
-                    presented, request, self._stores.clients.get(presented.client_id, now=now)
-                )
-                response = self._client_credentials(client, request, now)
             case AuthorizationCodeRequest():
-                code_hash = opaque.digest(request.code)
-                client_item, code_item = self._read(
-                    presented, self._stores.codes.table, self._stores.codes.key(code_hash)
-                )
-                client = self._client(presented, request, usable_client(client_item, now=now))
-                code = AuthorizationCode.from_item(code_item) if code_item else None
-                response = self._authorization_code(client, request, code_hash, code, now)
+                grant_read = [(self._stores.codes.table, self._stores.codes.key(opaque.digest(request.code)))]
             case RefreshTokenRequest():
-                token_hash = opaque.digest(request.refresh_token)
-                client_item, token_item = self._read(
-                    presented, self._stores.refresh_tokens.table, self._stores.refresh_tokens.key(token_hash)
-                )
-                client = self._client(presented, request, usable_client(client_item, now=now))
-                token = RefreshToken.from_item(token_item) if token_item else None
-                response = self._refresh(client, request, token, now)
+                refresh_key = self._stores.refresh_tokens.key(opaque.digest(request.refresh_token))
+                grant_read = [(self._stores.refresh_tokens.table, refresh_key)]
+        clients = self._stores.clients
+        client_item, client_count, address_failures, *grant = get_items(
+            self._db,
+            [
+                (clients.table, clients.key(presented.client_id)),
+                (rates.table, rates.key(rules.token_client, presented.client_id, now)),
+                (rates.table, rates.key(rules.token_address_failures, source, now)),
+                *grant_read,
+            ],
+        )
+        # an address that keeps failing is refused before any work (RFC 6749 §10.10, RFC 9700 §4.13)
+        rules.token_address_failures.check(rates.count(address_failures), now)
+        try:
+            client = self._client(presented, request, usable_client(client_item, now=now))
+            # requests without a user (client credentials) count against the client; user grants
+            # spend a code or refresh token the server issued, and their failures count against
+            # the address above
+            rules.token_client.check(rates.count(client_count), now)
+            match request:
+                case ClientCredentialsRequest():
+                    response = self._client_credentials(client, request, now)
+                case AuthorizationCodeRequest():
+                    code = AuthorizationCode.from_item(grant[0]) if grant[0] else None
+                    response = self._authorization_code(
+                        client, request, opaque.digest(request.code), code, now
+                    )
+                case RefreshTokenRequest():
+                    token = RefreshToken.from_item(grant[0]) if grant[0] else None
+                    response = self._refresh(client, request, token, now)
+        except (TooManyRequests, TemporarilyUnavailable):
+            raise
+        except OAuthError:
+            self._count_failure(source, now)
+            raise
         if client.expires_at is not None and not client.metadata_document:
             self._stores.clients.mark_used(client.client_id)
         return response
 
-    def _read(self, presented: PresentedClient, table: str, key: dict[str, Any]) -> tuple[Any, Any]:
-        """The client's item and the grant's item, in one round trip."""
-        clients = self._stores.clients
-        found = get_many(self._db, {clients.table: clients.key(presented.client_id), table: key})
-        return found[clients.table], found[table]
+    def _count_failure(self, source: str, now: int) -> None:
+        self._stores.rates.record(self._rules.token_address_failures, source, now)
 
     @staticmethod
     def _client(
@@ -206,6 +237,7 @@ class TokenEndpoint:
         audience = select_audience(
             request.resource, self._settings.known_resources, self._settings.mcp_resource
         )
+        self._stores.rates.hit(self._rules.token_client, client.client_id, now)
         # RFC 9068 §2.2: with no resource owner, `sub` identifies the client itself.
         token, _, _ = self._access_token(client.client_id, client.client_id, scope, audience, now)
         return self._bearer(token, scope)
@@ -257,8 +289,8 @@ class TokenEndpoint:
                 )
             )
         redemption = Redemption(family_id=family_id, access_jti=jti, access_expires_at=access_exp)
-        actions = self._stores.codes.redeem_actions(code, redemption, now) + actions
-        if not self._commit(actions):
+        actions = [*self._stores.codes.redeem_actions(code, redemption, now), *actions]
+        if self._commit(actions) is not None:
             # another request redeemed this code between our read and our write: a replay
             self._detect_code_replay(code_hash, now)
             raise InvalidGrant("authorization code is invalid, expired or already used")
@@ -295,9 +327,8 @@ class TokenEndpoint:
         response = self._bearer(access, scope, refresh)
         sealed = sealing.seal(request.refresh_token, _SEAL_PURPOSE, json.dumps(response).encode())
         store = self._stores.refresh_tokens
-        if self._commit(
-            [store.rotate_action(token, now=now, sealed_successor=sealed), store.put_action(successor)]
-        ):
+        rotation = [store.rotate_action(token, now=now, sealed_successor=sealed), store.put_action(successor)]
+        if self._commit(rotation) is None:
             return response
         # a concurrent refresh of the same token rotated it first: answer what it answered
         current = store.get(token.token_hash)
@@ -371,14 +402,7 @@ class TokenEndpoint:
             response["refresh_token"] = refresh_token
         return response
 
-    def _commit(self, actions: list[dict[str, Any]]) -> bool:
-        """Run a transaction; False if a condition failed (a concurrent request won)."""
-        try:
-            self._db.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                reasons = exc.response.get("CancellationReasons", [])
-                if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
-                    return False
-            raise
-        return True
+    def _commit(self, actions: list[dict[str, Any]]) -> int | None:
+        """Run a transaction: None if it committed, else the index of the first action that lost to
+        a concurrent request (its condition failed, or DynamoDB saw a conflicting transaction)."""
+        return first_lost(commit(self._db, actions))

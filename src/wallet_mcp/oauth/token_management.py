@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from wallet_mcp.config import RateLimitSettings
 from wallet_mcp.credentials import opaque
 from wallet_mcp.oauth.client_auth import authenticate_client, presented_client
 from wallet_mcp.oauth.errors import InvalidClient, InvalidRequest
+from wallet_mcp.oauth.limits import Rules
 from wallet_mcp.oauth.scopes import format_scope
 from wallet_mcp.oauth.token_endpoint import REFRESH_TOKEN_PREFIX, TokenEndpoint, TokenStores
 from wallet_mcp.tokens.access_tokens import AccessToken, AccessTokenVerifier, InvalidAccessToken
@@ -37,8 +39,10 @@ class TokenManagement:
         tokens: TokenEndpoint,
         issuer: str,
         clock: Callable[[], int],
+        rate_limits: RateLimitSettings,
     ) -> None:
         self._stores = stores
+        self._rules = Rules.from_settings(rate_limits)
         self._verifier = verifier
         self._tokens = tokens
         self._issuer = issuer
@@ -88,6 +92,7 @@ class TokenManagement:
         client = self._authenticate(form, authorization, now)
         if not client.is_confidential:
             raise InvalidClient("introspection is for confidential clients")
+        self._stores.rates.hit(self._rules.introspect_client, client.client_id, now)
         token = self._token(form)
         access = self._access_token(token)
         if access is not None:

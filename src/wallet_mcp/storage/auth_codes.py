@@ -86,6 +86,15 @@ class AuthCodeStore:
         if not items.put_new(self._db, self.table, code.to_item(), "code_hash"):
             raise RuntimeError("authorization code collision")  # 256 random bits: never
 
+    def put_action(self, code: AuthorizationCode) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": code.to_item(),
+                "ConditionExpression": "attribute_not_exists(code_hash)",
+            }
+        }
+
     @staticmethod
     def key(code_hash: str) -> items.Item:
         return {"code_hash": items.s(code_hash)}

@@ -9,7 +9,7 @@ yield one authorization code at most.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wallet_mcp.storage import items
 
@@ -83,6 +83,16 @@ class AuthRequestStore:
             return None
         request = PendingAuthorization.from_item(item)
         return request if request.expires_at > now else None
+
+    def consume_action(self, request_id: str) -> dict[str, Any]:
+        """A transaction action consuming the request (it fails if another submission did first)."""
+        return {
+            "Delete": {
+                "TableName": self._table,
+                "Key": {"request_id": items.s(request_id)},
+                "ConditionExpression": "attribute_exists(request_id)",
+            }
+        }
 
     def consume(self, request_id: str) -> bool:
         """Delete the request if it is still there; False if another submission consumed it first."""

@@ -8,6 +8,7 @@ makes no AWS call.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 KIND: Final = "access_token"
+logger = logging.getLogger(__name__)
 
 
 class RevocationList:
@@ -81,6 +83,16 @@ class CachedRevocations:
         if self._fetched_at is None or now - self._fetched_at >= self._poll:
             with self._lock:
                 if self._fetched_at is None or now - self._fetched_at >= self._poll:
-                    self._revoked = frozenset(self._source.live(now=int(time.time())))
-                    self._fetched_at = now
+                    self._refresh(now)
         return jti in self._revoked
+
+    def _refresh(self, now: float) -> None:
+        try:
+            self._revoked = frozenset(self._source.live(now=int(time.time())))
+        except Exception:
+            # a list that is a little stale beats refusing every request; none at all fails closed
+            if self._fetched_at is None or now - self._fetched_at > self._poll * 12:
+                raise
+            logger.warning("revocation list not refreshed; using the previous one")
+            return
+        self._fetched_at = now

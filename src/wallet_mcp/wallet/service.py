@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -293,8 +293,9 @@ class WalletService:
             replayed = self._store.transaction_by_sort_key(owner, result.result_sk)
             if replayed is None:
                 raise NotFound("the original transaction no longer exists")
-            result = replayed
-        return result, self.account(owner, account_id)
+            return replayed, self.account(owner, account_id)
+        # the transaction added exactly this amount to the balance read above
+        return result, replace(account, balance=account.balance + minor, updated_at=int(now))
 
 
 def _plausible_id(value: str) -> bool:

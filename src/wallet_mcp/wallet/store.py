@@ -24,9 +24,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from botocore.exceptions import ClientError
-
 from wallet_mcp.storage import items
+from wallet_mcp.storage.transactions import commit
 from wallet_mcp.wallet.model import (
     MAX_ACCOUNTS_PER_USER,
     Account,
@@ -442,13 +441,4 @@ class WalletStore:
 
     def _commit(self, actions: list[dict[str, Any]]) -> list[str] | None:
         """None on success, else the cancellation reason of each action ("None" where it was fine)."""
-        try:
-            self._db.transact_write_items(TransactItems=actions)  # type: ignore[arg-type]
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            reasons = exc.response.get("CancellationReasons") or []
-            if not reasons:
-                raise
-            return [str(r.get("Code", "None")) for r in reasons]
-        return None
+        return commit(self._db, actions)

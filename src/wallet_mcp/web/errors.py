@@ -18,27 +18,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from wallet_mcp.aws import is_transient
 from wallet_mcp.oauth.errors import OAuthError, TemporarilyUnavailable, TooManyRequests
 
 logger = logging.getLogger(__name__)
 
 NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-# Errors of a dependency that say "try again", not "you are wrong".
-_RETRYABLE_AWS_CODES: Final = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "KMSInternalException",
-        "DependencyTimeoutException",
-        "KeyUnavailableException",
-        "LimitExceededException",
-        "TransactionConflictException",
-    }
-)
 
 
 def oauth_error_response(exc: OAuthError, *, realm: str) -> JSONResponse:
@@ -73,7 +58,7 @@ def install_error_handlers(app: FastAPI, *, realm: str) -> None:
 
     async def on_aws_error(_: Request, exc: Exception) -> JSONResponse:
         code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
-        if isinstance(exc, ClientError) and code not in _RETRYABLE_AWS_CODES:
+        if not is_transient(exc):
             logger.exception("AWS call failed", extra={"aws_error": code})
             return _server_error()
         logger.warning("dependency unavailable", extra={"aws_error": code})

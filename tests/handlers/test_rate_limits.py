@@ -1,0 +1,153 @@
+"""Rate limits and lockouts: 429 with Retry-After, counted in DynamoDB across every instance."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urlencode
+
+import pytest
+
+from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD, DEMO_USERNAME
+from devstack.template import Stack
+from tests.conftest import header, response_json, set_cookies
+from tests.forms import parse
+from tests.handlers.oauth_helpers import FORM, REDIRECT
+from wallet_mcp import aws
+from wallet_mcp.oauth import pkce
+from wallet_mcp.storage.clients import ClientRecord, ClientStore
+
+CC = f"grant_type=client_credentials&client_id={DEMO_CLIENT_ID}&client_secret={DEMO_CLIENT_SECRET}"
+
+
+def limited(stack: Stack, **parameters: str) -> Stack:
+    """The same resources, deployed with other limits."""
+    variant = Stack(stack.template, parameters={**stack.parameters, **parameters})
+    variant.physical_ids = dict(stack.physical_ids)
+    return variant
+
+
+def test_client_credentials_requests_are_limited_per_client(load_function, aws_stack):
+    token = load_function("TokenFunction", limited(aws_stack, TokenRequestsPerClientPerMinute="3"))
+    statuses = [token.request("POST", "/oauth/token", headers=FORM, body=CC).status for _ in range(4)]
+    if statuses[:3] != [200, 200, 200]:  # a minute boundary passed mid-test: the window restarted
+        statuses = [token.request("POST", "/oauth/token", headers=FORM, body=CC).status for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    response = token.request("POST", "/oauth/token", headers=FORM, body=CC)
+    assert response.status == 429
+    assert response_json(response)["error"] == "slow_down"
+    assert 1 <= int(header(response, "retry-after")) <= 60
+    assert header(response, "cache-control") == "no-store"
+
+
+def test_failed_token_requests_lock_out_the_address(load_function, aws_stack):
+    token = load_function("TokenFunction", limited(aws_stack, TokenFailuresPerAddressPerMinute="3"))
+    wrong = CC.replace(DEMO_CLIENT_SECRET, "guess")
+    statuses = [token.request("POST", "/oauth/token", headers=FORM, body=wrong).status for _ in range(3)]
+    assert statuses == [401, 401, 401]
+    # now even the right secret waits: guessing cannot continue from this address
+    refused = token.request("POST", "/oauth/token", headers=FORM, body=CC)
+    assert refused.status == 429
+    assert "failed token requests" in response_json(refused)["error_description"]
+
+
+def test_registrations_are_limited_per_address_and_only_stored_ones_count(load_function, aws_stack):
+    register = load_function("RegisterFunction", limited(aws_stack, RegistrationsPerAddressPerHour="2"))
+
+    def post(metadata):
+        return register.request(
+            "POST", "/oauth/register", headers={"content-type": "application/json"}, body=json.dumps(metadata)
+        )
+
+    good = {"redirect_uris": ["http://localhost:9/cb"], "token_endpoint_auth_method": "none"}
+    assert post({"redirect_uris": ["javascript:x"]}).status == 400  # refused: not counted
+    assert [post(good).status, post(good).status] == [201, 201]
+    third = post(good)
+    assert third.status == 429
+    assert int(header(third, "retry-after")) > 0
+    count = aws.dynamodb().scan(TableName=aws_stack.physical_ids["ClientsTable"])["Count"]
+    assert count == 3  # the seed's client and the two registrations
+
+
+def test_introspection_is_limited_per_client(load_function, aws_stack):
+    token = load_function("TokenFunction", limited(aws_stack, IntrospectionsPerClientPerMinute="2"))
+    body = f"token=x&client_id={DEMO_CLIENT_ID}&client_secret={DEMO_CLIENT_SECRET}"
+    statuses = [token.request("POST", "/oauth/introspect", headers=FORM, body=body).status for _ in range(3)]
+    assert statuses[-1] == 429 and statuses[:2] == [200, 200]
+
+
+@pytest.fixture
+def authorize_fn(load_function, aws_stack):
+    ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).put(
+        ClientRecord(
+            client_id="web-app",
+            client_name="Web app",
+            token_endpoint_auth_method="none",
+            grant_types=("authorization_code",),
+            redirect_uris=(REDIRECT,),
+            scope=("mcp:tools:call",),
+            created_at=0,
+        )
+    )
+    return load_function("AuthorizeFunction")
+
+
+def start(authorize_fn):
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": "web-app",
+            "redirect_uri": REDIRECT,
+            "code_challenge": pkce.s256("v" * 50),
+            "code_challenge_method": "S256",
+        }
+    )
+    page = authorize_fn.request("GET", "/oauth/authorize", query=query)
+    return set_cookies(page), parse(page.body.decode())[0][0]
+
+
+def sign_in(authorize_fn, cookies, form, password):
+    body = urlencode(form.submission({"username": DEMO_USERNAME, "password": password}))
+    return authorize_fn.request("POST", "/oauth/authorize", headers=FORM, body=body, cookies=cookies)
+
+
+def test_repeated_wrong_passwords_lock_the_account_with_growing_backoff(authorize_fn, aws_stack):
+    cookies, form = start(authorize_fn)
+    for _ in range(5):
+        assert "Invalid username or password" in sign_in(authorize_fn, cookies, form, "wrong").body.decode()
+    locked = sign_in(authorize_fn, cookies, form, DEMO_PASSWORD)  # even the right password waits
+    assert locked.status == 429
+    assert 25 <= int(header(locked, "retry-after")) <= 30
+    assert "Too many failed sign-ins" in locked.body.decode()
+    assert "wallet_session" not in set_cookies(locked)
+
+    # once the backoff has passed, the right password works and clears the count
+    table = aws_stack.physical_ids["RateLimitsTable"]
+    for item in aws.dynamodb().scan(TableName=table)["Items"]:
+        if item["bucket"]["S"].startswith("login-fail-user#"):
+            aws.dynamodb().update_item(
+                TableName=table,
+                Key={"bucket": item["bucket"]},
+                UpdateExpression="SET last_at = :t",
+                ExpressionAttributeValues={":t": {"N": str(int(time.time()) - 31)}},
+            )
+    cookies, form = start(authorize_fn)
+    ok = sign_in(authorize_fn, cookies, form, DEMO_PASSWORD)
+    assert ok.status == 200
+    assert "wallet_session" in set_cookies(ok)
+    assert not [
+        i
+        for i in aws.dynamodb().scan(TableName=table)["Items"]
+        if i["bucket"]["S"].startswith("login-fail-user#")
+    ]
+
+
+def test_lockout_backoff_doubles_and_is_capped():
+    from wallet_mcp.oauth.limits import lockout_remaining
+
+    assert lockout_remaining(4, 1000, 5, 1000) == 0
+    assert lockout_remaining(5, 1000, 5, 1000) == 30
+    assert lockout_remaining(6, 1000, 5, 1000) == 60
+    assert lockout_remaining(7, 1000, 5, 1010) == 110
+    assert lockout_remaining(30, 1000, 5, 1000) == 900
+    assert lockout_remaining(6, 1000, 5, 1061) == 0
