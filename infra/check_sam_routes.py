@@ -19,6 +19,8 @@ sys.path.insert(0, str(ROOT / "dev"))
 
 from devstack.template import Stack, load_template  # noqa: E402
 
+ANY_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
 
 def main(template: str) -> int:
     overrides = {"PublicBaseUrl": "http://localhost:3000"}
@@ -29,10 +31,11 @@ def main(template: str) -> int:
             print(f"sam local would use payload {route.payload_format_version} for {route.path}")
             return 1
         sam_routes |= {(method, route.path, route.function_name) for method in route.methods}
-    ours = {
-        (r.method, r.path, r.function)
-        for r in Stack(load_template(Path(template)), parameters=overrides).routes()
-    }
+    ours = set()
+    for route in Stack(load_template(Path(template)), parameters=overrides).routes():
+        # an API Gateway ANY route is every method; SAM CLI lists them one by one
+        methods = ANY_METHODS if route.method == "ANY" else (route.method,)
+        ours |= {(method, route.path, route.function) for method in methods}
     if sam_routes != ours:
         for extra in sorted(sam_routes - ours):
             print("only sam local serves:", *extra)

@@ -24,7 +24,11 @@ AWS_ENV = {
 SAM_ENV_FILE = ROOT / ".local" / "sam-env.json"
 
 
-LOCAL_PARAMETERS = {"AllowLoopbackClientMetadata": "true"}
+LOCAL_PARAMETERS = {
+    "AllowLoopbackClientMetadata": "true",
+    # MCP Inspector's web UI, so it can connect to the local stack from the browser
+    "AllowedOrigins": "http://localhost:6274,http://127.0.0.1:6274",
+}
 """Template parameters of the local stack besides its URL (development-only switches)."""
 
 

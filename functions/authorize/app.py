@@ -16,6 +16,8 @@ from wallet_mcp.config import settings
 from wallet_mcp.oauth.authorize_endpoint import AuthorizeEndpoint, CookieJar, Outcome, Page
 from wallet_mcp.oauth.errors import OAuthError
 from wallet_mcp.oauth.forms import parse_form
+from wallet_mcp.observability import traced
+from wallet_mcp.storage.audit import AuditLog
 from wallet_mcp.storage.auth_codes import AuthCodeStore
 from wallet_mcp.storage.auth_requests import AuthRequestStore
 from wallet_mcp.storage.clients import ClientStore
@@ -38,6 +40,7 @@ endpoint = AuthorizeEndpoint(
     consents=ConsentStore(db, SETTINGS.tables.require("consents")),
     codes=AuthCodeStore(db, SETTINGS.tables.require("auth_codes")),
     rates=RateLimits(db, SETTINGS.tables.require("rate_limits")),
+    audit=AuditLog(db, SETTINGS.tables.require("audit")),
     clock=lambda: int(time.time()),
     dynamodb=db,
 )
@@ -102,6 +105,8 @@ async def authorize_submit(request: Request) -> Response:
         return _unavailable(exc)
 
 
-lambda_handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
-    Mangum(app, lifespan="off")
+lambda_handler = traced(
+    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
+        Mangum(app, lifespan="off")
+    )
 )

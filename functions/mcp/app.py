@@ -18,6 +18,7 @@ from wallet_mcp.mcp_server.server import build_server
 from wallet_mcp.mcp_server.wallet_resources import WalletResources
 from wallet_mcp.mcp_server.wallet_tools import wallet_tools
 from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
+from wallet_mcp.observability import traced
 from wallet_mcp.storage.clients import ClientStore
 from wallet_mcp.storage.revocations import CachedRevocations, RevocationList
 from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
@@ -47,16 +48,23 @@ endpoint = McpEndpoint(
     resource_metadata_url=SETTINGS.mcp_resource_metadata_url,
     initial_scopes=[s for s in SUPPORTED_SCOPES if s.endswith(":read") or s.startswith("mcp:tools:")],
     allowed_hosts=[urlsplit(SETTINGS.issuer).netloc],
-    allowed_origins=[SETTINGS.issuer],
+    allowed_origins=list(SETTINGS.allowed_origins),
     is_revoked=CachedRevocations(
         RevocationList(db, SETTINGS.tables.require("revoked_tokens")),
         poll_seconds=SETTINGS.revocation_poll_seconds,
     ).is_revoked,
     owners=owners,
 )
-app = create_app("wallet-mcp MCP endpoint", realm=SETTINGS.issuer)
+app = create_app(
+    "wallet-mcp MCP endpoint",
+    realm=SETTINGS.issuer,
+    cors_origins=SETTINGS.allowed_origins,
+    cors_methods=("GET", "POST", "DELETE"),
+)
 app.router.routes.append(Route("/mcp", endpoint, methods=["GET", "POST", "DELETE"]))
 
-lambda_handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
-    Mangum(app, lifespan="off")
+lambda_handler = traced(
+    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
+        Mangum(app, lifespan="off")
+    )
 )

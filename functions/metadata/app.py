@@ -10,14 +10,15 @@ from mangum import Mangum
 from wallet_mcp import aws
 from wallet_mcp.config import settings
 from wallet_mcp.oauth.metadata import authorization_server_metadata, protected_resource_metadata
+from wallet_mcp.observability import traced
 from wallet_mcp.tokens.jwk import to_jwk
 from wallet_mcp.tokens.keys import KmsPublicKeys
-from wallet_mcp.web.app import create_app
+from wallet_mcp.web.app import ANY_ORIGIN, create_app
 
 SETTINGS = settings()
 logger = Logger()
 keys = KmsPublicKeys(aws.kms(), SETTINGS.verification_key_ids)
-app = create_app("wallet-mcp metadata", realm=SETTINGS.issuer)
+app = create_app("wallet-mcp metadata", realm=SETTINGS.issuer, cors_origins=ANY_ORIGIN, cors_methods=("GET",))
 
 _CACHEABLE = {"Cache-Control": "public, max-age=300"}
 _AS_METADATA = authorization_server_metadata(SETTINGS)
@@ -52,6 +53,8 @@ def jwks() -> JSONResponse:
     return JSONResponse({"keys": [to_jwk(k.key) for k in keys.all()]}, headers=_CACHEABLE)
 
 
-lambda_handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
-    Mangum(app, lifespan="off")
+lambda_handler = traced(
+    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
+        Mangum(app, lifespan="off")
+    )
 )

@@ -14,9 +14,11 @@ from wallet_mcp import aws
 from wallet_mcp.config import settings
 from wallet_mcp.oauth.limits import Rules
 from wallet_mcp.oauth.registration import parse_metadata, register
+from wallet_mcp.observability import traced
+from wallet_mcp.storage.audit import AuditEvent, AuditLog
 from wallet_mcp.storage.clients import ClientStore
 from wallet_mcp.storage.rate_limits import RateLimits
-from wallet_mcp.web.app import create_app
+from wallet_mcp.web.app import ANY_ORIGIN, create_app
 from wallet_mcp.web.errors import NO_STORE
 
 SETTINGS = settings()
@@ -24,7 +26,10 @@ logger = Logger()
 clients = ClientStore(aws.dynamodb(), SETTINGS.tables.require("clients"))
 rates = RateLimits(aws.dynamodb(), SETTINGS.tables.require("rate_limits"))
 RULES = Rules.from_settings(SETTINGS.rate_limits)
-app = create_app("wallet-mcp client registration", realm=SETTINGS.issuer)
+audit = AuditLog(aws.dynamodb(), SETTINGS.tables.require("audit"))
+app = create_app(
+    "wallet-mcp client registration", realm=SETTINGS.issuer, cors_origins=ANY_ORIGIN, cors_methods=("POST",)
+)
 
 
 @app.post("/oauth/register")
@@ -33,13 +38,25 @@ async def register_client(request: Request) -> JSONResponse:
     now = int(time.time())
     registration = register(metadata, now=now, unused_ttl=SETTINGS.unused_client_ttl)
     # only registrations that would be stored count: per address, and overall (storage stays bounded)
-    rates.hit(RULES.register_address, request.client.host if request.client else "unknown", now)
+    source = request.client.host if request.client else "unknown"
+    rates.hit(RULES.register_address, source, now)
     rates.hit(RULES.register_all, "all", now)
     clients.create(registration.record)
+    audit.record(
+        AuditEvent(
+            "client_registered",
+            subject=registration.record.client_id,
+            client_id=registration.record.client_id,
+            source=source,
+            details={"auth_method": registration.record.token_endpoint_auth_method},
+        )
+    )
     logger.info("client registered", extra={"client_id": registration.record.client_id})
     return JSONResponse(registration.response(), status_code=201, headers=NO_STORE)
 
 
-lambda_handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
-    Mangum(app, lifespan="off")
+lambda_handler = traced(
+    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
+        Mangum(app, lifespan="off")
+    )
 )

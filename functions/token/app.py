@@ -15,6 +15,8 @@ from wallet_mcp.config import settings
 from wallet_mcp.oauth.forms import parse_form
 from wallet_mcp.oauth.token_endpoint import TokenEndpoint, TokenStores
 from wallet_mcp.oauth.token_management import TokenManagement
+from wallet_mcp.observability import traced
+from wallet_mcp.storage.audit import AuditLog
 from wallet_mcp.storage.auth_codes import AuthCodeStore
 from wallet_mcp.storage.clients import ClientStore
 from wallet_mcp.storage.rate_limits import RateLimits
@@ -23,7 +25,7 @@ from wallet_mcp.storage.revocations import RevocationList
 from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
 from wallet_mcp.tokens.keys import KmsPublicKeys
 from wallet_mcp.tokens.signer import KmsJwtSigner
-from wallet_mcp.web.app import create_app
+from wallet_mcp.web.app import ANY_ORIGIN, create_app
 from wallet_mcp.web.errors import NO_STORE
 
 SETTINGS = settings()
@@ -41,6 +43,7 @@ stores = TokenStores(
     refresh_tokens=RefreshTokenStore(aws.dynamodb(), SETTINGS.tables.require("refresh_tokens")),
     revocations=RevocationList(aws.dynamodb(), SETTINGS.tables.require("revoked_tokens")),
     rates=RateLimits(aws.dynamodb(), SETTINGS.tables.require("rate_limits")),
+    audit=AuditLog(aws.dynamodb(), SETTINGS.tables.require("audit")),
 )
 tokens = TokenEndpoint(
     SETTINGS, aws.dynamodb(), stores, KmsJwtSigner(aws.kms(), keys, SETTINGS.require_signing_key()), clock
@@ -53,7 +56,9 @@ management = TokenManagement(
     clock,
     SETTINGS.rate_limits,
 )
-app = create_app("wallet-mcp token endpoint", realm=SETTINGS.issuer)
+app = create_app(
+    "wallet-mcp token endpoint", realm=SETTINGS.issuer, cors_origins=ANY_ORIGIN, cors_methods=("POST",)
+)
 
 
 def _source(request: Request) -> str:
@@ -83,6 +88,8 @@ async def introspect(request: Request) -> JSONResponse:
     return JSONResponse(response, headers=NO_STORE)
 
 
-lambda_handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
-    Mangum(app, lifespan="off")
+lambda_handler = traced(
+    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
+        Mangum(app, lifespan="off")
+    )
 )

@@ -11,6 +11,7 @@ from wallet_mcp.api.auth import BearerAuth
 from wallet_mcp.api.errors import install_api_error_handlers
 from wallet_mcp.api.routes import api_router
 from wallet_mcp.config import settings
+from wallet_mcp.observability import traced
 from wallet_mcp.storage.clients import ClientStore
 from wallet_mcp.storage.personal_tokens import PersonalTokenStore
 from wallet_mcp.storage.revocations import CachedRevocations, RevocationList
@@ -40,10 +41,18 @@ auth = BearerAuth(
         poll_seconds=SETTINGS.revocation_poll_seconds,
     ).is_revoked,
 )
-app = create_app("wallet-mcp wallet API", realm=SETTINGS.issuer, openapi=True)
+app = create_app(
+    "wallet-mcp wallet API",
+    realm=SETTINGS.issuer,
+    openapi=True,
+    cors_origins=SETTINGS.allowed_origins,
+    cors_methods=("GET", "POST"),
+)
 install_api_error_handlers(app)
 app.include_router(api_router(wallet, auth))
 
-lambda_handler = logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
-    Mangum(app, lifespan="off")
+lambda_handler = traced(
+    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
+        Mangum(app, lifespan="off")
+    )
 )

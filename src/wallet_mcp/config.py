@@ -29,6 +29,7 @@ class Tables:
     auth_requests: str | None = None
     revoked_tokens: str | None = None
     personal_tokens: str | None = None
+    audit: str | None = None
 
     def require(self, name: str) -> str:
         value: str | None = getattr(self, name)
@@ -72,6 +73,8 @@ class Settings:
     unused_client_ttl: int = 7 * 24 * 3600
     allow_loopback_client_metadata: bool = False
     revocation_poll_seconds: int = 5
+    extra_allowed_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the MCP endpoint and the wallet API besides the issuer's own."""
     signing_key_id: str | None = None
     verification_key_ids: tuple[str, ...] = ()
     tables: Tables = Tables()
@@ -100,6 +103,10 @@ class Settings:
     @property
     def api_resource_metadata_url(self) -> str:
         return f"{self.issuer}/.well-known/oauth-protected-resource/api"
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        return (self.issuer, *self.extra_allowed_origins)
 
     def require_signing_key(self) -> str:
         if not self.signing_key_id:
@@ -134,6 +141,9 @@ class Settings:
             unused_client_ttl=_int(env, "UNUSED_CLIENT_TTL_SECONDS", 7 * 24 * 3600),
             allow_loopback_client_metadata=env.get("ALLOW_LOOPBACK_CLIENT_METADATA", "false") == "true",
             revocation_poll_seconds=_int(env, "REVOCATION_POLL_SECONDS", 5),
+            extra_allowed_origins=tuple(
+                o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()
+            ),
             signing_key_id=signing,
             verification_key_ids=verification,
             rate_limits=RateLimitSettings.from_env(env),
@@ -149,6 +159,7 @@ class Settings:
                 auth_requests=env.get("AUTH_REQUESTS_TABLE") or None,
                 revoked_tokens=env.get("REVOKED_TOKENS_TABLE") or None,
                 personal_tokens=env.get("PERSONAL_TOKENS_TABLE") or None,
+                audit=env.get("AUDIT_TABLE") or None,
             ),
         )
 

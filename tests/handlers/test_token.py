@@ -136,5 +136,6 @@ def test_warm_issuance_costs_one_kms_call_one_read_and_one_count(token_fn):
     aws.on_api_call(lambda service, operation: calls.append((service, operation)))
     response = token_fn.request("POST", "/oauth/token", headers=FORM, body=CC)
     assert response.status == 200
-    # one read of the client and its rate-limit counters, one counted request, one signature
-    assert calls == [("dynamodb", "BatchGetItem"), ("dynamodb", "UpdateItem"), ("kms", "Sign")]
+    # one read of the client and its rate-limit counters, one signature, then one transaction that
+    # counts the request and writes the audit record
+    assert calls == [("dynamodb", "BatchGetItem"), ("kms", "Sign"), ("dynamodb", "TransactWriteItems")]

@@ -95,6 +95,15 @@ class McpEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
+        # MCP transports §Security: validate Origin (and Host) before anything else, against DNS
+        # rebinding; a browser page of another origin gets no further, not even a challenge
+        if headers.get("host") not in self._security.allowed_hosts:
+            return await _refuse(421, "invalid_request", "this host is not served here", scope, receive, send)
+        origin = headers.get("origin")
+        if origin is not None and origin not in self._security.allowed_origins:
+            return await _refuse(
+                403, "invalid_request", "this origin may not call the MCP endpoint", scope, receive, send
+            )
         try:
             raw = bearer.bearer_token(headers.get("authorization"))
         except bearer.MalformedAuthorization as exc:
@@ -161,6 +170,13 @@ class McpEndpoint:
             headers={"WWW-Authenticate": challenge.header(), "Cache-Control": "no-store"},
         )
         await response({"type": "http"}, _no_body, send)
+
+
+async def _refuse(
+    status: int, error: str, description: str, scope: Scope, receive: Receive, send: Send
+) -> None:
+    response = JSONResponse({"error": error, "error_description": description}, status_code=status)
+    await response(scope, receive, send)
 
 
 async def _unavailable(scope: Scope, receive: Receive, send: Send) -> None:

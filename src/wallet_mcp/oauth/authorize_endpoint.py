@@ -27,6 +27,8 @@ from wallet_mcp.oauth.limits import Rules, lockout_remaining
 from wallet_mcp.oauth.redirect_uris import redirect_uri_matches
 from wallet_mcp.oauth.resources import select_audience
 from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES, grant_scope, parse_scope
+from wallet_mcp.observability import count
+from wallet_mcp.storage.audit import AuditEvent, AuditLog
 from wallet_mcp.storage.auth_codes import AuthCodeStore, AuthorizationCode
 from wallet_mcp.storage.auth_requests import AuthRequestStore, PendingAuthorization
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
@@ -152,6 +154,7 @@ class AuthorizeEndpoint:
         consents: ConsentStore,
         codes: AuthCodeStore,
         rates: RateLimits,
+        audit: AuditLog,
         clock: Callable[[], int],
         dynamodb: DynamoDBClient,
         fetch_metadata: Callable[[str], cimd.FetchedDocument] | None = None,
@@ -159,6 +162,7 @@ class AuthorizeEndpoint:
         self._settings = settings
         self._db = dynamodb
         self._rates = rates
+        self._audit = audit
         self._rules = Rules.from_settings(settings.rate_limits)
         self._clients = clients
         self._users = users
@@ -345,6 +349,15 @@ class AuthorizeEndpoint:
                 raise LocalError("This sign-in request was already used. Start again from the app.")
             raise _RedirectError(context, "access_denied", "the user denied the request")
         self._consents.grant(session.user_id, client.client_id, pending.scope, now=now)
+        self._audit.record(
+            AuditEvent(
+                "consent_granted",
+                subject=session.user_id,
+                client_id=client.client_id,
+                source=source,
+                details={"scope": " ".join(pending.scope)},
+            )
+        )
         location = self._issue_code(
             context, pending.scope, pending.code_challenge, pending.resource, session, now, pending.request_id
         )
@@ -365,6 +378,8 @@ class AuthorizeEndpoint:
         password = form.get("password", "")[:1024]
         locked = self._lockout(username, source, now)
         if locked:
+            count("RateLimited", rule="login")
+            self._audit.record(AuditEvent("login_locked_out", subject=username or "unknown", source=source))
             page = self._login(
                 context.client,
                 pending,
@@ -384,10 +399,24 @@ class AuthorizeEndpoint:
         ):
             self._rates.record(self._rules.login_user_failures, username, now)
             self._rates.record(self._rules.login_address_failures, source, now)
+            count("LoginFailures")
+            self._audit.record(
+                AuditEvent(
+                    "login_failed",
+                    subject=user.user_id if user else f"username:{username}",
+                    client_id=context.client.client_id,
+                    source=source,
+                )
+            )
             return self._login(
                 context.client, pending, hidden, error="Invalid username or password.", username=username
             )
         self._rates.clear(self._rules.login_user_failures, username, now)
+        self._audit.record(
+            AuditEvent(
+                "login_succeeded", subject=user.user_id, client_id=context.client.client_id, source=source
+            )
+        )
         session_id = opaque.new_secret()
         session = LoginSession(
             session_hash=opaque.digest(session_id),

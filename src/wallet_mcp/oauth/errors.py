@@ -95,9 +95,10 @@ class TooManyRequests(OAuthError):
     error = "slow_down"
     status_code = 429
 
-    def __init__(self, description: str, retry_after: int) -> None:
+    def __init__(self, description: str, retry_after: int, rule: str = "unknown") -> None:
         super().__init__(description)
         self.retry_after = retry_after
+        self.rule = rule
 
 
 class TemporarilyUnavailable(OAuthError):

@@ -33,6 +33,8 @@ from wallet_mcp.oauth.errors import (
 from wallet_mcp.oauth.limits import Rules
 from wallet_mcp.oauth.resources import canonical_resource, select_audience
 from wallet_mcp.oauth.scopes import format_scope, grant_scope, parse_scope, require_known
+from wallet_mcp.observability import count
+from wallet_mcp.storage.audit import AuditEvent, AuditLog
 from wallet_mcp.storage.auth_codes import AuthCodeStore, AuthorizationCode, Redemption
 from wallet_mcp.storage.batch import get_items
 from wallet_mcp.storage.clients import ClientRecord, ClientStore, usable_client
@@ -139,6 +141,7 @@ class TokenStores:
     refresh_tokens: RefreshTokenStore
     revocations: RevocationList
     rates: RateLimits
+    audit: AuditLog
 
 
 class TokenEndpoint:
@@ -237,10 +240,23 @@ class TokenEndpoint:
         audience = select_audience(
             request.resource, self._settings.known_resources, self._settings.mcp_resource
         )
-        self._stores.rates.hit(self._rules.token_client, client.client_id, now)
         # RFC 9068 §2.2: with no resource owner, `sub` identifies the client itself.
-        token, _, _ = self._access_token(client.client_id, client.client_id, scope, audience, now)
+        token, jti, _ = self._access_token(client.client_id, client.client_id, scope, audience, now)
+        issued = self._issued(client.client_id, client, "client_credentials", jti, scope)
+        counted = self._stores.rates.update_action(self._rules.token_client, client.client_id, now)
+        if self._commit([counted, issued]) == 0:
+            # a burst past the limit between our read of the counter and now: refused, unsigned
+            self._rules.token_client.check(self._rules.token_client.limit, now)
+        count("TokensIssued", grant="client_credentials")
         return self._bearer(token, scope)
+
+    def _issued(
+        self, subject: str, client: ClientRecord, grant: str, jti: str, scope: tuple[str, ...]
+    ) -> dict[str, Any]:
+        """The audit record of an issued token, written in the same transaction that issues it."""
+        details = {"grant": grant, "jti": jti, "scope": format_scope(scope)}
+        event = AuditEvent("token_issued", subject=subject, client_id=client.client_id, details=details)
+        return self._stores.audit.put_action(event)
 
     def _authorization_code(
         self,
@@ -289,11 +305,13 @@ class TokenEndpoint:
                 )
             )
         redemption = Redemption(family_id=family_id, access_jti=jti, access_expires_at=access_exp)
-        actions = [*self._stores.codes.redeem_actions(code, redemption, now), *actions]
+        issued = self._issued(code.user_id, client, "authorization_code", jti, code.scope)
+        actions = [*self._stores.codes.redeem_actions(code, redemption, now), *actions, issued]
         if self._commit(actions) is not None:
             # another request redeemed this code between our read and our write: a replay
             self._detect_code_replay(code_hash, now)
             raise InvalidGrant("authorization code is invalid, expired or already used")
+        count("TokensIssued", grant="authorization_code")
         return self._bearer(access, code.scope, refresh)
 
     def _refresh(
@@ -327,8 +345,14 @@ class TokenEndpoint:
         response = self._bearer(access, scope, refresh)
         sealed = sealing.seal(request.refresh_token, _SEAL_PURPOSE, json.dumps(response).encode())
         store = self._stores.refresh_tokens
-        rotation = [store.rotate_action(token, now=now, sealed_successor=sealed), store.put_action(successor)]
+        issued = self._issued(token.user_id, client, "refresh_token", jti, scope)
+        rotation = [
+            store.rotate_action(token, now=now, sealed_successor=sealed),
+            store.put_action(successor),
+            issued,
+        ]
         if self._commit(rotation) is None:
+            count("TokensIssued", grant="refresh_token")
             return response
         # a concurrent refresh of the same token rotated it first: answer what it answered
         current = store.get(token.token_hash)
@@ -352,6 +376,15 @@ class TokenEndpoint:
                 raise InvalidGrant("refresh token was just rotated; retry with the new one")
         # RFC 9700 §4.14.2: reuse of a rotated refresh token means it leaked; end the whole grant
         self.revoke_family(token.family_id, now)
+        count("RefreshTokenReuse")
+        self._stores.audit.record(
+            AuditEvent(
+                "refresh_token_reuse_detected",
+                subject=token.user_id,
+                client_id=token.client_id,
+                details={"family_id": token.family_id},
+            )
+        )
         raise InvalidGrant("refresh token was already used; the grant has been revoked")
 
     # --- revocation shared with /oauth/revoke --------------------------------------------------
@@ -365,6 +398,15 @@ class TokenEndpoint:
         redemption = self._stores.codes.redemption(code_hash)
         if redemption is None:
             return
+        count("CodeReplay")
+        self._stores.audit.record(
+            AuditEvent(
+                "authorization_code_replay_detected",
+                subject=redemption.user_id or "unknown",
+                client_id=redemption.client_id,
+                details={"family_id": redemption.family_id},
+            )
+        )
         self._stores.revocations.revoke(redemption.access_jti, redemption.access_expires_at, now=now)
         if redemption.family_id:
             self.revoke_family(redemption.family_id, now)

@@ -21,6 +21,7 @@ from wallet_mcp.oauth.errors import InvalidClient, InvalidRequest
 from wallet_mcp.oauth.limits import Rules
 from wallet_mcp.oauth.scopes import format_scope
 from wallet_mcp.oauth.token_endpoint import REFRESH_TOKEN_PREFIX, TokenEndpoint, TokenStores
+from wallet_mcp.storage.audit import AuditEvent
 from wallet_mcp.tokens.access_tokens import AccessToken, AccessTokenVerifier, InvalidAccessToken
 
 if TYPE_CHECKING:
@@ -81,10 +82,18 @@ class TokenManagement:
         if access is not None:
             if access.client_id == client.client_id:
                 self._stores.revocations.revoke(access.jti, access.expires_at, now=now)
+                self._audit_revocation(access.subject, client.client_id, "access_token", access.jti)
             return
         refresh = self._refresh_token(token)
         if refresh is not None and refresh.client_id == client.client_id:
             self._tokens.revoke_family(refresh.family_id, now)
+            self._audit_revocation(refresh.user_id, client.client_id, "refresh_token", refresh.family_id)
+
+    def _audit_revocation(self, subject: str, client_id: str, token_type: str, reference: str) -> None:
+        details = {"token_type": token_type, "reference": reference}
+        self._stores.audit.record(
+            AuditEvent("token_revoked", subject=subject, client_id=client_id, details=details)
+        )
 
     def introspect(self, form: Mapping[str, str], authorization: str | None) -> dict[str, Any]:
         """RFC 7662 §2. Only confidential clients may ask (§2.1: the caller must be authorized)."""

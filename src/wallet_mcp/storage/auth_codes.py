@@ -71,6 +71,8 @@ class Redemption:
     family_id: str | None
     access_jti: str
     access_expires_at: int
+    user_id: str | None = None
+    client_id: str | None = None
 
 
 def marker_key(code_hash: str) -> str:
@@ -110,6 +112,8 @@ class AuthCodeStore:
             family_id=items.get_s(item, "family_id"),
             access_jti=items.req_s(item, "access_jti"),
             access_expires_at=items.req_n(item, "access_expires_at"),
+            user_id=items.get_s(item, "user_id"),
+            client_id=items.get_s(item, "client_id"),
         )
 
     def redeem_actions(
@@ -120,6 +124,7 @@ class AuthCodeStore:
             {
                 "code_hash": items.s(marker_key(code.code_hash)),
                 "client_id": items.s(code.client_id),
+                "user_id": items.s(code.user_id),
                 "family_id": items.s(redemption.family_id) if redemption.family_id else None,
                 "access_jti": items.s(redemption.access_jti),
                 "access_expires_at": items.n(redemption.access_expires_at),

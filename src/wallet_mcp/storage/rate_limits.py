@@ -38,7 +38,7 @@ class Rule:
     def check(self, count: int, now: int) -> None:
         """Refuse when the window's count has reached the limit (RFC 6585 §4, with Retry-After)."""
         if count >= self.limit:
-            raise TooManyRequests(self.message, retry_after=self.retry_after(now))
+            raise TooManyRequests(self.message, retry_after=self.retry_after(now), rule=self.name)
 
 
 class RateLimits:

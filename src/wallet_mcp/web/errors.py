@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wallet_mcp.aws import is_transient
 from wallet_mcp.oauth.errors import OAuthError, TemporarilyUnavailable, TooManyRequests
+from wallet_mcp.observability import count
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,10 @@ def oauth_error_response(exc: OAuthError, *, realm: str) -> JSONResponse:
 def install_error_handlers(app: FastAPI, *, realm: str) -> None:
     async def on_oauth_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, OAuthError)
+        if isinstance(exc, TooManyRequests):
+            count("RateLimited", rule=exc.rule)
+        else:
+            count("OAuthErrors", error=exc.error)
         return oauth_error_response(exc, realm=realm)
 
     async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -62,6 +67,7 @@ def install_error_handlers(app: FastAPI, *, realm: str) -> None:
             logger.exception("AWS call failed", extra={"aws_error": code})
             return _server_error()
         logger.warning("dependency unavailable", extra={"aws_error": code})
+        count("DependencyErrors", error=code)
         return oauth_error_response(
             TemporarilyUnavailable("a dependency is temporarily unavailable; retry later", retry_after=1),
             realm=realm,

@@ -1,0 +1,184 @@
+"""`wallet-mcp serve-stdio`: the seven contract tools over stdio, answered by the Backend API.
+
+For MCP clients that start a local process (Claude Desktop, Claude Code). The tools are the
+remote server's own (`mcp_server/wallet_tools.py` and `catalog.PING`): the same names, input
+models, output schemas and texts, run against `HttpWallet` instead of DynamoDB; the SDK's
+low-level server (`mcp_server/server.build_server`) serves them over `stdio_server`. The API
+enforces the token's scopes and picks the wallet from the token: the local principal below only
+lets the shared server code through, it grants nothing.
+
+The token comes from the first configured source (`token_sources`); stdout is the MCP channel,
+so every log line goes to stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from typing import Final
+
+import anyio
+import httpx2
+from mcp.server.stdio import stdio_server
+
+from wallet_mcp.cli.backend import BackendApi, HttpWallet
+from wallet_mcp.cli.errors import ConfigurationError, ServiceError
+from wallet_mcp.cli.http_client import new_http_client
+from wallet_mcp.cli.settings import CliSettings
+from wallet_mcp.cli.storage import LoginRecord, LoginStore
+from wallet_mcp.cli.token_sources import (
+    ClientCredentialsSource,
+    SavedLoginSource,
+    StaticTokenSource,
+    TokenSource,
+)
+from wallet_mcp.mcp_server.catalog import PING, NoArguments, ping
+from wallet_mcp.mcp_server.principal import bound_principal
+from wallet_mcp.mcp_server.server import build_server
+from wallet_mcp.mcp_server.tools import LIST_SCOPE, ToolError, ToolOutcome, ToolRegistry
+from wallet_mcp.mcp_server.wallet_tools import wallet_tools
+from wallet_mcp.tokens.access_tokens import AccessToken
+from wallet_mcp.wallet.owners import OwnerResolver
+from wallet_mcp.wallet.store import WalletStore
+
+logger = logging.getLogger(__name__)
+
+BRIDGED_TOOLS: Final = (
+    "ping",
+    "getTotalBalance",
+    "getUserAccounts",
+    "getRecentTransactions",
+    "createAccount",
+    "createTransaction",
+    "getSpendingAnalytics",
+)
+"""CONTRACT.md's seven tools. The saved-report tools stay remote: reports are MCP resources there."""
+
+NO_CREDENTIALS: Final = """no credentials for the wallet API. Either set, in the environment or in .env:
+  BACKEND_API_URL, MCP_CLIENT_ID, MCP_CLIENT_SECRET and AUTHORIZATION_SERVER_URL
+    (OAuth client credentials; MCP_SCOPE is optional)
+or sign in once as a person with `wallet-mcp login --server <issuer URL>`,
+or, as a fallback, set BACKEND_API_URL and BACKEND_AUTH_TOKEN (a personal access token)."""
+
+
+class _OwnerFromToken(OwnerResolver):
+    """The API takes the wallet owner from the token; the tools' owner argument goes unused."""
+
+    def __init__(self) -> None:  # no client store: nothing is looked up locally
+        pass
+
+    def owner_of(self, principal: AccessToken) -> str:
+        return principal.subject
+
+
+class _NoReportStore(WalletStore):
+    """Only the saved-report tools use the store, and they are not bridged."""
+
+    def __init__(self) -> None:  # no table: nothing reaches DynamoDB from here
+        pass
+
+
+def bridged_registry(api: BackendApi) -> ToolRegistry:
+    remote = {spec.name: spec for spec in wallet_tools(HttpWallet(api), _NoReportStore(), _OwnerFromToken())}
+
+    def ping_through_api(_: AccessToken, arguments: NoArguments) -> ToolOutcome:
+        try:
+            return ping(api.who(), arguments)
+        except ServiceError as exc:
+            raise ToolError(exc.message) from exc
+
+    return ToolRegistry([replace(PING, run=ping_through_api), *(remote[name] for name in BRIDGED_TOOLS[1:])])
+
+
+def local_principal(tools: ToolRegistry) -> AccessToken:
+    """The stdio peer is the local user who started this process: every tool's scopes, locally."""
+    scopes = {LIST_SCOPE}
+    for spec in tools:
+        scopes.update(spec.required_scopes)
+    now = int(time.time())
+    return AccessToken(
+        subject="stdio",
+        client_id="wallet-mcp serve-stdio",
+        scopes=frozenset(scopes),
+        audience="stdio",
+        issued_at=now,
+        expires_at=0,
+        jti="stdio",
+    )
+
+
+def _saved_login(settings: CliSettings, logins: LoginStore) -> LoginRecord | None:
+    if settings.server_url is not None:
+        return logins.load(settings.server_url)
+    records = logins.all()
+    if len(records) > 1:
+        names = ", ".join(r.issuer for r in records)
+        raise ConfigurationError(f"saved logins for several servers ({names}): set AUTHORIZATION_SERVER_URL")
+    return records[0] if records else None
+
+
+def choose_token_source(
+    settings: CliSettings, http: httpx2.Client, logins: LoginStore
+) -> tuple[TokenSource, str]:
+    """The first configured source (client credentials, saved login, fixed token) and the API's base."""
+    if bool(settings.client_id) != bool(settings.client_secret):
+        present, missing = (
+            ("MCP_CLIENT_ID", "MCP_CLIENT_SECRET")
+            if settings.client_id
+            else ("MCP_CLIENT_SECRET", "MCP_CLIENT_ID")
+        )
+        raise ConfigurationError(f"{present} is set but {missing} is not; set both, or neither")
+    if settings.client_id and settings.client_secret:
+        if settings.authorization_server_url is None:
+            raise ConfigurationError(
+                "MCP_CLIENT_ID and MCP_CLIENT_SECRET are set: set AUTHORIZATION_SERVER_URL too "
+                "(the issuer, e.g. http://localhost:3000)"
+            )
+        if settings.backend_api_url is None:
+            raise ConfigurationError(
+                "set BACKEND_API_URL (the wallet API's base URL, e.g. http://localhost:3000)"
+            )
+        source = ClientCredentialsSource(
+            http,
+            issuer=settings.authorization_server_url,
+            api_base_url=settings.backend_api_url,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            scope=settings.scope,
+        )
+        return source, settings.backend_api_url
+    record = _saved_login(settings, logins)
+    if record is not None:
+        return SavedLoginSource(http, logins, record), settings.backend_api_url or record.api_base_url
+    if settings.backend_auth_token:
+        if settings.backend_api_url is None:
+            raise ConfigurationError("BACKEND_AUTH_TOKEN is set: set BACKEND_API_URL too")
+        logger.warning(
+            "OAuth is not configured: using BACKEND_AUTH_TOKEN, a long-lived fixed token. Move to "
+            "OAuth client credentials or `wallet-mcp login` (docs/clients.md)"
+        )
+        return StaticTokenSource(settings.backend_auth_token), settings.backend_api_url
+    raise ConfigurationError(NO_CREDENTIALS)
+
+
+async def _serve(tools: ToolRegistry) -> None:
+    server = build_server(tools)
+    with bound_principal(local_principal(tools)):
+        async with stdio_server() as (read_stream, write_stream):
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+def serve_stdio(settings: CliSettings) -> int:
+    with new_http_client() as http:
+        source, api_base_url = choose_token_source(settings, http, LoginStore(settings.config_dir))
+        tools = bridged_registry(BackendApi(api_base_url, source, http))
+        logger.info(
+            "serving %d wallet tools over stdio: API %s, token from %s",
+            len(BRIDGED_TOOLS),
+            api_base_url,
+            source.describe(),
+        )
+        anyio.run(_serve, tools)
+    logger.debug("stdin closed: stopping")
+    return 0

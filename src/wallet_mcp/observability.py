@@ -1,0 +1,50 @@
+"""Metrics as CloudWatch embedded-metric-format log lines (Powertools `single_metric`), and the
+optional X-Ray SDK tracer.
+
+Metrics (namespace `POWERTOOLS_METRICS_NAMESPACE`, WalletMcp): `TokensIssued` by `grant`,
+`OAuthErrors` by `error`, `RateLimited` by `rule`, `RefreshTokenReuse`, `CodeReplay`,
+`LoginFailures`, `DependencyErrors` by `service`. Each is one line on stdout, costing no AWS call.
+
+Tracing: Lambda's active tracing (template) always records each invocation. The Powertools Tracer,
+which patches boto3 for per-call subsegments, is opt-in (`ENABLE_XRAY_SDK=true`): initialising
+the X-Ray SDK costs 0.2-0.6 s of cold start here (docs/operations.md), more than the MCP
+function's budget allows.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+logger = logging.getLogger(__name__)
+HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
+
+
+def count(name: str, **dimensions: str) -> None:
+    """One occurrence of `name`; never raises (a metric must not fail a request)."""
+    try:
+        with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
+            for key, value in dimensions.items():
+                metric.add_dimension(name=key, value=value[:250] or "none")
+    except Exception:  # a misconfigured namespace, for instance
+        logger.warning("metric %s not emitted", name, exc_info=True)
+
+
+@functools.cache
+def _tracer() -> Any:
+    from aws_lambda_powertools import Tracer  # the X-Ray SDK: imported only when enabled
+
+    return Tracer()
+
+
+def traced(handler: HandlerT) -> HandlerT:
+    """The handler with Powertools Tracer's capture when ENABLE_XRAY_SDK=true, else unchanged."""
+    if os.environ.get("ENABLE_XRAY_SDK", "false") != "true":
+        return handler
+    captured: HandlerT = _tracer().capture_lambda_handler(handler)
+    return captured

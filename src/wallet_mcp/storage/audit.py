@@ -1,0 +1,89 @@
+"""The audit trail of security events (AuditTable: partition `subject`, sort key `at`; TTL `expires_at`).
+
+One item per event, kept 90 days: sign-ins and failed sign-ins, consent, tokens issued and revoked,
+reuse of a refresh token or a code. The subject is the user (or, without one, the client); the
+events of one subject read newest first with one Query. Written in the same transaction as what
+it records where there is one, so the trail never claims what did not happen.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from wallet_mcp.storage import items
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+RETENTION: Final = 90 * 24 * 3600
+
+Event = Literal[
+    "login_succeeded",
+    "login_failed",
+    "login_locked_out",
+    "consent_granted",
+    "token_issued",
+    "token_revoked",
+    "refresh_token_reuse_detected",
+    "authorization_code_replay_detected",
+    "client_registered",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    event: Event
+    subject: str
+    client_id: str | None = None
+    source: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    """Never a secret: ids, scopes, grant types, counts."""
+
+    def to_item(self, now_ms: int) -> items.Item:
+        return items.compact(
+            {
+                "subject": items.s(self.subject[:512] or "unknown"),
+                "at": items.s(f"{now_ms:013d}#{uuid.uuid4().hex[:12]}"),
+                "event": items.s(self.event),
+                "client_id": items.s(self.client_id) if self.client_id else None,
+                "source": items.s(self.source) if self.source else None,
+                "details": items.s(json.dumps(self.details, separators=(",", ":"), sort_keys=True)),
+                "expires_at": items.n(now_ms // 1000 + RETENTION),
+            }
+        )
+
+
+class AuditLog:
+    def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
+        self._db = dynamodb
+        self.table = table
+
+    def put_action(self, event: AuditEvent) -> dict[str, Any]:
+        return {"Put": {"TableName": self.table, "Item": event.to_item(int(time.time() * 1000))}}
+
+    def record(self, event: AuditEvent) -> None:
+        self._db.put_item(TableName=self.table, Item=event.to_item(int(time.time() * 1000)))
+
+    def of(self, subject: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        """A subject's events, newest first."""
+        response = self._db.query(
+            TableName=self.table,
+            KeyConditionExpression="subject = :s",
+            ExpressionAttributeValues={":s": items.s(subject)},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [
+            {
+                "event": items.req_s(i, "event"),
+                "at": int(items.req_s(i, "at").split("#")[0]),
+                "client_id": items.get_s(i, "client_id"),
+                "source": items.get_s(i, "source"),
+                "details": json.loads(items.get_s(i, "details") or "{}"),
+            }
+            for i in response.get("Items", [])
+        ]
