@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import load  # noqa: E402
 from bench.operations import COLD_START, OPERATIONS, SCALE_OPERATIONS  # noqa: E402
 from devstack.emulator import MotoServer  # noqa: E402
 from devstack.local import AWS_ENV, bring_up, local_stack  # noqa: E402
@@ -141,9 +142,10 @@ def main() -> int:
             print(f"{operation_name:34} {p50:8.2f} {p95:8.2f}  {_fmt_calls(result['warm_calls'])}")
         print()
         _scale(stack, extra)
-        return 0
     finally:
         emulator.stop()
+    print()
+    return load.main()
 
 
 def _grant_fixtures(stack) -> dict[str, str]:

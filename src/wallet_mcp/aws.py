@@ -81,7 +81,8 @@ def is_transient(exc: BaseException) -> bool:
     from botocore.exceptions import BotoCoreError, ClientError
 
     if isinstance(exc, ClientError):
-        return exc.response.get("Error", {}).get("Code") in TRANSIENT_ERROR_CODES
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return exc.response.get("Error", {}).get("Code") in TRANSIENT_ERROR_CODES or status >= 500
     return isinstance(exc, BotoCoreError)
 
 
