@@ -13,7 +13,7 @@ from mangum import Mangum
 
 from wallet_mcp import aws
 from wallet_mcp.config import settings
-from wallet_mcp.oauth.authorize_endpoint import AuthorizeEndpoint, CookieJar, Outcome, Page
+from wallet_mcp.oauth.authorize_endpoint import AuthorizeEndpoint, Outcome, Page
 from wallet_mcp.oauth.errors import OAuthError
 from wallet_mcp.oauth.forms import parse_form
 from wallet_mcp.observability import traced
@@ -27,6 +27,7 @@ from wallet_mcp.storage.sessions import SessionStore
 from wallet_mcp.storage.users import UserStore
 from wallet_mcp.web import pages
 from wallet_mcp.web.app import create_app
+from wallet_mcp.web.cookies import CookieJar
 
 SETTINGS = settings()
 logger = Logger()

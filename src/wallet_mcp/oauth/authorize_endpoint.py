@@ -13,21 +13,20 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from wallet_mcp.config import Settings
 from wallet_mcp.credentials import opaque
-from wallet_mcp.credentials.passwords import burn_verification, verify_password
 from wallet_mcp.oauth import client_id_metadata as cimd
 from wallet_mcp.oauth import pkce
 from wallet_mcp.oauth.errors import InvalidScope, InvalidTarget
-from wallet_mcp.oauth.limits import Rules, lockout_remaining
+from wallet_mcp.oauth.limits import Rules
 from wallet_mcp.oauth.redirect_uris import redirect_uri_matches
 from wallet_mcp.oauth.resources import select_audience
 from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES, grant_scope, parse_scope
-from wallet_mcp.observability import count
+from wallet_mcp.oauth.sign_in import SignIn, SignInRefused
 from wallet_mcp.storage.audit import AuditEvent, AuditLog
 from wallet_mcp.storage.auth_codes import AuthCodeStore, AuthorizationCode
 from wallet_mcp.storage.auth_requests import AuthRequestStore, PendingAuthorization
@@ -36,28 +35,19 @@ from wallet_mcp.storage.consents import ConsentStore
 from wallet_mcp.storage.rate_limits import RateLimits
 from wallet_mcp.storage.sessions import LoginSession, SessionStore
 from wallet_mcp.storage.transactions import commit
-from wallet_mcp.storage.users import UserStore, normalize_username
+from wallet_mcp.storage.users import UserStore
 from wallet_mcp.web import pages
+from wallet_mcp.web.cookies import Cookie, CookieJar
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 REQUEST_TTL: Final = 10 * 60
-SESSION_TTL: Final = 8 * 3600
 MAX_STATE: Final = 2048
 MAX_QUERY: Final = 8192
 ENDPOINT_PATH: Final = "/oauth/authorize"
 
 # --- outcomes: what the HTTP layer renders -----------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Cookie:
-    name: str
-    value: str
-    path: str
-    max_age: int
-    http_only: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,16 +122,6 @@ def parse_query(raw: str) -> dict[str, str]:
     return {k: v for k, v in params.items() if v != ""}
 
 
-@dataclass
-class CookieJar:
-    """The cookies the browser sent, by name."""
-
-    values: Mapping[str, str] = field(default_factory=dict)
-
-    def get(self, name: str) -> str | None:
-        return self.values.get(name)
-
-
 class AuthorizeEndpoint:
     def __init__(
         self,
@@ -174,7 +154,10 @@ class AuthorizeEndpoint:
         policy = cimd.FetchPolicy(allow_loopback=settings.allow_loopback_client_metadata)
         self._fetch_metadata = fetch_metadata or (lambda url: cimd.fetch_client_metadata(url, policy))
         secure = not settings.is_local
-        self.session_cookie = "__Host-wallet_session" if secure else "wallet_session"
+        self._sign_in = SignIn(
+            users=users, sessions=sessions, rates=rates, audit=audit, rules=self._rules, secure=secure
+        )
+        self.session_cookie = self._sign_in.cookie_name
         self.binding_cookie = "wallet_authz"
         self.secure_cookies = secure
 
@@ -374,59 +357,25 @@ class AuthorizeEndpoint:
         now: int,
         source: str,
     ) -> Outcome:
-        username = normalize_username(form.get("username", "")[:256])
-        password = form.get("password", "")[:1024]
-        locked = self._lockout(username, source, now)
-        if locked:
-            count("RateLimited", rule="login")
-            self._audit.record(AuditEvent("login_locked_out", subject=username or "unknown", source=source))
+        try:
+            user = self._sign_in.authenticate(
+                form.get("username", ""),
+                form.get("password", ""),
+                source=source,
+                client_id=context.client.client_id,
+                now=now,
+            )
+        except SignInRefused as refused:
             page = self._login(
                 context.client,
                 pending,
                 hidden,
-                error=f"Too many failed sign-ins. Try again in {locked} seconds.",
-                username=username,
+                error=refused.message,
+                username=form.get("username", "")[:256],
             )
-            return Page(page.html, 429, page.form_targets, retry_after=locked)
-        user = self._users.get(username) if username else None
-        if user is None or user.disabled or user.password_hash is None:
-            burn_verification(password)
-        if (
-            user is None
-            or user.password_hash is None
-            or user.disabled
-            or not verify_password(password, user.password_hash)
-        ):
-            self._rates.record(self._rules.login_user_failures, username, now)
-            self._rates.record(self._rules.login_address_failures, source, now)
-            count("LoginFailures")
-            self._audit.record(
-                AuditEvent(
-                    "login_failed",
-                    subject=user.user_id if user else f"username:{username}",
-                    client_id=context.client.client_id,
-                    source=source,
-                )
-            )
-            return self._login(
-                context.client, pending, hidden, error="Invalid username or password.", username=username
-            )
-        self._rates.clear(self._rules.login_user_failures, username, now)
-        self._audit.record(
-            AuditEvent(
-                "login_succeeded", subject=user.user_id, client_id=context.client.client_id, source=source
-            )
-        )
-        session_id = opaque.new_secret()
-        session = LoginSession(
-            session_hash=opaque.digest(session_id),
-            user_id=user.user_id,
-            username=user.username,
-            auth_time=now,
-            expires_at=now + SESSION_TTL,
-        )
-        self._sessions.put(session)
-        cookie = Cookie(self.session_cookie, session_id, "/", SESSION_TTL)
+            return Page(page.html, refused.status, page.form_targets, retry_after=refused.retry_after)
+        opened = self._sign_in.open_session(user, now)
+        session, cookie = opened.session, opened.cookie
         consent = self._consents.get(user.user_id, context.client.client_id)
         if consent is not None and consent.covers(pending.scope):
             location = self._issue_code(
@@ -446,25 +395,8 @@ class AuthorizeEndpoint:
 
     # --- shared -----------------------------------------------------------------------------------
 
-    def _lockout(self, username: str, source: str, now: int) -> int:
-        """Seconds before another sign-in may be tried for this user or from this address (0: now)."""
-        user_rule, address_rule = self._rules.login_user_failures, self._rules.login_address_failures
-        user_item = self._rates.read(user_rule, username, now)
-        address_item = self._rates.read(address_rule, source, now)
-        waits = [
-            lockout_remaining(
-                self._rates.count(user_item), self._rates.last_at(user_item), user_rule.limit, now
-            )
-        ]
-        if self._rates.count(address_item) >= address_rule.limit:
-            waits.append(address_rule.retry_after(now))
-        return max(waits)
-
     def _session(self, cookies: CookieJar, now: int) -> LoginSession | None:
-        session_id = cookies.get(self.session_cookie)
-        if not session_id or len(session_id) > 256:
-            return None
-        return self._sessions.get(opaque.digest(session_id), now=now)
+        return self._sign_in.current(cookies, now)
 
     def _view(self, client: ClientRecord, redirect_uri: str) -> pages.ClientView:
         parts = urlsplit(redirect_uri)
