@@ -32,6 +32,8 @@ def test_no_resource_gives_the_default_audience():
         "http://wallet.example.com/mcp",
         "/mcp",
         "mcp",
+        "http://localhost:abc/mcp",
+        "http://[::1/mcp",
     ],
 )
 def test_unknown_or_malformed_resources_are_invalid_target(given):

@@ -67,7 +67,9 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
+        min_length=8,
         max_length=128,
+        pattern=r"^[A-Za-z0-9._:\-]{8,128}$",
         description="8-128 of letters, digits and `._:-`; the same key and body within 24 h creates once",
     ),
 ]

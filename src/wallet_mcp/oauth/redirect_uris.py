@@ -10,6 +10,7 @@ Always: an absolute URI, no fragment (RFC 6749 §3.1.2), no user-info, never `ja
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 from typing import Literal
@@ -26,7 +27,16 @@ _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def is_loopback_host(host: str | None) -> bool:
-    return host is not None and (host.lower() in _LOOPBACK_HOSTS or host.startswith("127."))
+    """`localhost`, or an IP literal in 127.0.0.0/8 or ::1 (never a DNS name that merely starts
+    with "127.", such as 127.evil.example)."""
+    if host is None:
+        return False
+    if host.lower() in _LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _parts(uri: str) -> SplitResult:

@@ -96,7 +96,9 @@ def parse_metadata(body: bytes, content_type: str | None) -> Mapping[str, Any]:
         raise PayloadTooLarge("registration request too large")
     try:
         metadata = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        # a JSON escape may decode to a lone surrogate, which no UTF-8 store or response can hold
+        json.dumps(metadata, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError) as exc:  # UnicodeError is a ValueError; deep nesting fits 16 KB
         raise InvalidClientMetadata("the body is not valid JSON") from exc
     if not isinstance(metadata, dict):
         raise InvalidClientMetadata("the body must be a JSON object")

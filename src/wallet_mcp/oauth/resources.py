@@ -13,14 +13,17 @@ def canonical_resource(uri: str) -> str:
 
     MCP authorization §Canonical Server URI: servers SHOULD accept upper-case scheme and host.
     """
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError as exc:  # a port that is not a number, a broken IPv6 literal
+        raise InvalidTarget("resource is not a valid URI") from exc
     if not parts.scheme or not parts.netloc:
         raise InvalidTarget("resource must be an absolute URI")
     if parts.fragment or "#" in uri:
         raise InvalidTarget("resource must not contain a fragment (RFC 8707 §2)")
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
-    port = parts.port
     netloc = host if port is None or (scheme, port) in (("https", 443), ("http", 80)) else f"{host}:{port}"
     path = parts.path.rstrip("/") if parts.path != "/" else ""
     query = f"?{parts.query}" if parts.query else ""
