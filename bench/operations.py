@@ -129,6 +129,9 @@ OPERATIONS: dict[str, Operation] = {
         _nothing,
         query=lambda: os.environ["BENCH_AUTHORIZE_QUERY"],
     ),
+    "account: GET (sign-in page)": Operation(
+        "AccountFunction", "GET /account", "GET", "/account", dict, _nothing
+    ),
     "register: POST": Operation(
         "RegisterFunction",
         "POST /oauth/register",
@@ -186,6 +189,7 @@ COLD_START = {
     "TokenFunction": "token: client_credentials",
     "AuthorizeFunction": "authorize: GET (login page)",
     "RegisterFunction": "register: POST",
+    "AccountFunction": "account: GET (sign-in page)",
     "McpFunction": "mcp: tools/list",
 }
 """The first request each function's cold start is measured with."""

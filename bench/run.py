@@ -33,6 +33,7 @@ from wallet_mcp.oauth import pkce  # noqa: E402
 from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES  # noqa: E402
 from wallet_mcp.storage.auth_codes import AuthCodeStore, AuthorizationCode  # noqa: E402
 from wallet_mcp.storage.clients import ClientRecord, ClientStore  # noqa: E402
+from wallet_mcp.storage.consents import ConsentStore  # noqa: E402
 from wallet_mcp.wallet.model import Account, Transaction  # noqa: E402
 from wallet_mcp.wallet.store import account_item, transaction_item  # noqa: E402
 
@@ -163,6 +164,10 @@ def _grant_fixtures(stack) -> dict[str, str]:
             scope=SUPPORTED_SCOPES,
             created_at=now,
         )
+    )
+    # the demo user approved the bench client (codes and refreshes check the grant still stands)
+    ConsentStore(db, stack.physical_ids["ConsentsTable"]).grant(
+        DEMO_USER_ID, BENCH_CLIENT, ("mcp:tools:list", "mcp:tools:call"), now=now
     )
     codes = AuthCodeStore(db, stack.physical_ids["AuthCodesTable"])
     values = []

@@ -21,6 +21,7 @@ from devstack.seed import seed_wallet
 from devstack.template import Stack
 from devstack.worker import LambdaContext
 from tests.support.local_stack import pki, stack  # noqa: F401 - session fixtures for flow and UI tests
+from tests.support.upstream_oidc import upstream_stack  # noqa: F401 - the stack with an OpenID provider
 from wallet_mcp import aws, config
 
 BASE_URL = "http://localhost:3000"

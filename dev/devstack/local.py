@@ -26,6 +26,8 @@ SAM_ENV_FILE = ROOT / ".local" / "sam-env.json"
 
 LOCAL_PARAMETERS = {
     "AllowLoopbackClientMetadata": "true",
+    # an OpenID provider on this machine (plain http) may be configured as an upstream sign-in
+    "AllowLoopbackIdentityProviders": "true",
     # MCP Inspector's web UI, so it can connect to the local stack from the browser
     "AllowedOrigins": "http://localhost:6274,http://127.0.0.1:6274",
 }
@@ -41,7 +43,21 @@ def local_stack(public_base_url: str, overrides: Mapping[str, str] | None = None
 
 
 def parameter_overrides(raw: str | None) -> dict[str, str]:
-    """`STACK_PARAMETERS="AccessTokenTtlSeconds=5,RefreshTokenReuseGraceSeconds=0"` as a dict."""
+    """`STACK_PARAMETERS="AccessTokenTtlSeconds=5,RefreshTokenReuseGraceSeconds=0"` as a dict.
+
+    A JSON object works too, for values with commas: `{"UpstreamIdentityProviders": [...]}` (a
+    value that is not a string is passed as its JSON text)."""
+    if (raw or "").strip().startswith("{"):
+        try:
+            document = json.loads(raw or "")
+        except ValueError as exc:
+            raise ValueError("STACK_PARAMETERS: not a valid JSON object") from exc
+        if not isinstance(document, dict):
+            raise ValueError("STACK_PARAMETERS: not a valid JSON object")
+        return {
+            str(name): value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+            for name, value in document.items()
+        }
     overrides: dict[str, str] = {}
     for pair in (raw or "").split(","):
         if pair.strip():

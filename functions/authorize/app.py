@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import time
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from mangum import Mangum
 
 from wallet_mcp import aws
 from wallet_mcp.config import settings
-from wallet_mcp.oauth.authorize_endpoint import AuthorizeEndpoint, Outcome, Page
+from wallet_mcp.oauth.authorize_endpoint import AuthorizeEndpoint
 from wallet_mcp.oauth.errors import OAuthError
 from wallet_mcp.oauth.forms import parse_form
 from wallet_mcp.observability import traced
@@ -28,10 +30,31 @@ from wallet_mcp.storage.users import UserStore
 from wallet_mcp.web import pages
 from wallet_mcp.web.app import create_app
 from wallet_mcp.web.cookies import CookieJar
+from wallet_mcp.web.outcomes import Outcome, render
+
+if TYPE_CHECKING:
+    from wallet_mcp.oauth.upstream.flow import UpstreamSignIn
 
 SETTINGS = settings()
 logger = Logger()
 db = aws.dynamodb()
+audit = AuditLog(db, SETTINGS.tables.require("audit"))
+
+
+@functools.cache
+def upstream() -> UpstreamSignIn:
+    """The upstream sign-in (docs/identity-providers.md), imported and built on its first request."""
+    from wallet_mcp.oauth.upstream.flow import build_upstream_sign_in
+
+    return build_upstream_sign_in(
+        SETTINGS,
+        db,
+        auth_requests_table=SETTINGS.tables.require("auth_requests"),
+        users_table=SETTINGS.tables.require("users"),
+        audit=audit,
+    )
+
+
 endpoint = AuthorizeEndpoint(
     SETTINGS,
     clients=ClientStore(db, SETTINGS.tables.require("clients")),
@@ -41,35 +64,16 @@ endpoint = AuthorizeEndpoint(
     consents=ConsentStore(db, SETTINGS.tables.require("consents")),
     codes=AuthCodeStore(db, SETTINGS.tables.require("auth_codes")),
     rates=RateLimits(db, SETTINGS.tables.require("rate_limits")),
-    audit=AuditLog(db, SETTINGS.tables.require("audit")),
+    audit=audit,
     clock=lambda: int(time.time()),
     dynamodb=db,
+    upstream=upstream,
 )
 app = create_app("wallet-mcp authorization endpoint", realm=SETTINGS.issuer)
 
 
 def _render(outcome: Outcome) -> Response:
-    secure = endpoint.secure_cookies
-    response: Response
-    if isinstance(outcome, Page):
-        headers = pages.page_headers(form_targets=outcome.form_targets, secure=secure)
-        if outcome.retry_after is not None:
-            headers["Retry-After"] = str(outcome.retry_after)
-        response = pages.html(outcome.html, status=outcome.status, headers=headers)
-    else:
-        response = RedirectResponse(outcome.location, status_code=outcome.status)
-        response.headers.update({"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
-    for cookie in outcome.cookies:
-        response.set_cookie(
-            cookie.name,
-            cookie.value,
-            max_age=cookie.max_age,
-            path=cookie.path,
-            secure=secure,
-            httponly=cookie.http_only,
-            samesite="lax",
-        )
-    return response
+    return render(outcome, secure=endpoint.secure_cookies)
 
 
 def _unavailable(exc: Exception) -> Response:
@@ -102,6 +106,25 @@ async def authorize_submit(request: Request) -> Response:
     source = request.client.host if request.client else "unknown"
     try:
         return _render(endpoint.submit(form, CookieJar(request.cookies), source))
+    except (ClientError, BotoCoreError) as exc:
+        return _unavailable(exc)
+
+
+@app.get("/oauth/authorize/upstream/{provider}")
+async def upstream_start(provider: str, request: Request) -> Response:
+    try:
+        return _render(endpoint.upstream_start(provider, request.url.query, CookieJar(request.cookies)))
+    except (ClientError, BotoCoreError) as exc:
+        return _unavailable(exc)
+
+
+@app.get("/oauth/authorize/upstream/{provider}/callback")
+async def upstream_callback(provider: str, request: Request) -> Response:
+    source = request.client.host if request.client else "unknown"
+    try:
+        return _render(
+            endpoint.upstream_callback(provider, request.url.query, CookieJar(request.cookies), source)
+        )
     except (ClientError, BotoCoreError) as exc:
         return _unavailable(exc)
 

@@ -19,6 +19,7 @@ from wallet_mcp.observability import traced
 from wallet_mcp.storage.audit import AuditLog
 from wallet_mcp.storage.auth_codes import AuthCodeStore
 from wallet_mcp.storage.clients import ClientStore
+from wallet_mcp.storage.consents import ConsentStore
 from wallet_mcp.storage.rate_limits import RateLimits
 from wallet_mcp.storage.refresh_tokens import RefreshTokenStore
 from wallet_mcp.storage.revocations import RevocationList
@@ -44,6 +45,7 @@ stores = TokenStores(
     revocations=RevocationList(aws.dynamodb(), SETTINGS.tables.require("revoked_tokens")),
     rates=RateLimits(aws.dynamodb(), SETTINGS.tables.require("rate_limits")),
     audit=AuditLog(aws.dynamodb(), SETTINGS.tables.require("audit")),
+    consents=ConsentStore(aws.dynamodb(), SETTINGS.tables.require("consents")),
 )
 tokens = TokenEndpoint(
     SETTINGS, aws.dynamodb(), stores, KmsJwtSigner(aws.kms(), keys, SETTINGS.require_signing_key()), clock

@@ -56,6 +56,16 @@ def kms() -> KMSClient:
     return _client("kms")  # type: ignore[no-any-return]
 
 
+def ssm() -> Any:
+    """SSM Parameter Store (upstream identity providers' client secrets)."""
+    return _client("ssm")
+
+
+def secretsmanager() -> Any:
+    """Secrets Manager (upstream identity providers' client secrets)."""
+    return _client("secretsmanager")
+
+
 TRANSIENT_ERROR_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",

@@ -11,6 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
+from wallet_mcp.oauth.upstream.providers import (
+    IdentityProvider,
+    IdentityProviderConfigError,
+    parse_identity_providers,
+)
+
 
 class ConfigurationError(RuntimeError):
     """A setting this function needs is missing or malformed (a deployment mistake)."""
@@ -79,6 +85,12 @@ class Settings:
     verification_key_ids: tuple[str, ...] = ()
     tables: Tables = Tables()
     rate_limits: RateLimitSettings = RateLimitSettings()
+    identity_providers: tuple[IdentityProvider, ...] = ()
+    """Upstream OpenID providers offered on the login page (docs/identity-providers.md)."""
+    allow_loopback_identity_providers: bool = False
+    """Development only: upstream providers on loopback, over plain http."""
+    upstream_secrets_prefix: str = "wallet-mcp/"
+    """Upstream client secrets must be named under this prefix (the IAM policy grants only it)."""
 
     # --- derived URLs (RFC 8414 / RFC 9728 / MCP authorization) ---------------------------
     @property
@@ -132,8 +144,21 @@ class Settings:
         verification = tuple(k.strip() for k in env.get("VERIFICATION_KEY_IDS", "").split(",") if k.strip())
         if signing and signing not in verification:
             verification = (signing, *verification)
+        allow_loopback_idps = env.get("ALLOW_LOOPBACK_IDENTITY_PROVIDERS", "false") == "true"
+        secrets_prefix = env.get("UPSTREAM_SECRETS_PREFIX") or "wallet-mcp/"
+        try:
+            identity_providers = parse_identity_providers(
+                env.get("UPSTREAM_IDENTITY_PROVIDERS", ""),
+                allow_loopback=allow_loopback_idps,
+                secrets_prefix=secrets_prefix,
+            )
+        except IdentityProviderConfigError as exc:
+            raise ConfigurationError(str(exc)) from exc
         return cls(
             issuer=issuer,
+            identity_providers=identity_providers,
+            allow_loopback_identity_providers=allow_loopback_idps,
+            upstream_secrets_prefix=secrets_prefix,
             access_token_ttl=_int(env, "ACCESS_TOKEN_TTL_SECONDS", 3600),
             refresh_token_idle_ttl=_int(env, "REFRESH_TOKEN_IDLE_TTL_SECONDS", 30 * 24 * 3600),
             auth_code_ttl=_int(env, "AUTHORIZATION_CODE_TTL_SECONDS", 60),

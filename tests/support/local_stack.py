@@ -1,17 +1,21 @@
 """The local stack as `make dev` runs it: the emulator, then `python -m devstack dev` in a subprocess.
 
-Session-wide: flow tests and browser tests share one stack."""
+Session-wide: flow tests and browser tests share one stack; `running_stack` starts another (with
+other template parameters) for the tests that need one."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
@@ -57,23 +61,49 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, pki: TestPki) -> Iterator[LocalStack]:
-    emulator = MotoServer("127.0.0.1", free_port())
-    emulator.start()
-    port = free_port()
+    # the functions trust the test CA, for metadata documents served over HTTPS on loopback
+    with running_stack(
+        tmp_path_factory.mktemp("stack"), env={"SSL_CERT_FILE": str(pki.bundle_file)}
+    ) as local:
+        yield local
+
+
+@contextmanager
+def running_stack(
+    workdir: Path,
+    *,
+    port: int | None = None,
+    emulator_url: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[LocalStack]:
+    """`python -m devstack dev` until the block ends: on `port` (default: a free one), against the
+    emulator at `emulator_url` (default: one of its own), with template parameter overrides."""
+    emulator = None
+    if emulator_url is None:
+        emulator = MotoServer("127.0.0.1", free_port())
+        emulator.start()
+        emulator_url = emulator.url
+    port = port or free_port()
     base_url = f"http://localhost:{port}"
-    log_path = tmp_path_factory.mktemp("stack") / "dev.log"
-    env = {
+    log_path = workdir / "dev.log"
+    process_env = {
         **os.environ,
         "PORT": str(port),
-        "AWS_ENDPOINT_URL": emulator.url,
+        "AWS_ENDPOINT_URL": emulator_url,
         "PYTHONUNBUFFERED": "1",
-        # the functions trust the test CA, for metadata documents served over HTTPS on loopback
-        "SSL_CERT_FILE": str(pki.bundle_file),
+        **(env or {}),
     }
-    env.pop("PUBLIC_BASE_URL", None)
+    if parameters:
+        process_env["STACK_PARAMETERS"] = json.dumps(dict(parameters))
+    process_env.pop("PUBLIC_BASE_URL", None)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "devstack", "dev"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "devstack", "dev"],
+            cwd=ROOT,
+            env=process_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 90
@@ -91,11 +121,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, pki: TestPki) -> Iterator[Lo
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the local stack did not come up:\n{log_path.read_text()}")
             time.sleep(0.2)
-        yield LocalStack(base_url=base_url, endpoint_url=emulator.url, log_path=log_path)
+        yield LocalStack(base_url=base_url, endpoint_url=emulator_url, log_path=log_path)
     finally:
         process.terminate()
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
-        emulator.stop()
+        if emulator is not None:
+            emulator.stop()

@@ -126,3 +126,19 @@ def test_result_cookies_become_set_cookie_headers():
     assert response.status == 302
     assert ("set-cookie", "a=1; HttpOnly") in response.headers
     assert ("location", "/x") in response.headers
+
+
+def test_stack_parameters_as_a_json_object_carry_values_with_commas():
+    from devstack.local import parameter_overrides
+
+    raw = '{"UpstreamIdentityProviders": [{"id": "a", "name": "A, B"}], "AccessTokenTtlSeconds": 30}'
+    overrides = parameter_overrides(raw)
+    assert overrides == {
+        "UpstreamIdentityProviders": '[{"id":"a","name":"A, B"}]',
+        "AccessTokenTtlSeconds": "30",
+    }
+    assert parameter_overrides("AccessTokenTtlSeconds=30") == {"AccessTokenTtlSeconds": "30"}
+    stack = provisioned(local_stack("http://localhost:3000", overrides))
+    environment = stack.functions()["AuthorizeFunction"].environment
+    assert environment["UPSTREAM_IDENTITY_PROVIDERS"] == '[{"id":"a","name":"A, B"}]'
+    assert environment["ALLOW_LOOPBACK_IDENTITY_PROVIDERS"] == "true"

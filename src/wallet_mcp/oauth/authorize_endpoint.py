@@ -7,6 +7,12 @@ an open redirector, RFC 6749 §4.1.2.1); after that they go back to the client w
 approves (consent page); both pages post back here with the request id and a CSRF token, from
 the browser that started the request. Remembered consent for the same scopes skips the consent
 page. The response carries `code`, `state` and `iss`.
+
+Instead of a password, the user may sign in with a configured upstream OpenID provider (links on
+the login page, never a second form): `GET /oauth/authorize/upstream/<id>?request_id=…` sends the
+browser there and `GET /oauth/authorize/upstream/<id>/callback` brings it back (oauth/upstream/).
+Both live under this endpoint's path so that the browser-binding cookie reaches them; after the
+callback the request continues exactly as after a password sign-in.
 """
 
 from __future__ import annotations
@@ -35,38 +41,22 @@ from wallet_mcp.storage.consents import ConsentStore
 from wallet_mcp.storage.rate_limits import RateLimits
 from wallet_mcp.storage.sessions import LoginSession, SessionStore
 from wallet_mcp.storage.transactions import commit
-from wallet_mcp.storage.users import UserStore
+from wallet_mcp.storage.users import UserRecord, UserStore
 from wallet_mcp.web import pages
 from wallet_mcp.web.cookies import Cookie, CookieJar
+from wallet_mcp.web.outcomes import Outcome, Page, Redirect
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+
+    from wallet_mcp.oauth.upstream.flow import UpstreamSignIn
+    from wallet_mcp.oauth.upstream.providers import IdentityProvider
 
 REQUEST_TTL: Final = 10 * 60
 MAX_STATE: Final = 2048
 MAX_QUERY: Final = 8192
 ENDPOINT_PATH: Final = "/oauth/authorize"
-
-# --- outcomes: what the HTTP layer renders -----------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    html: str
-    status: int = 200
-    form_targets: tuple[str, ...] = ()
-    cookies: tuple[Cookie, ...] = ()
-    retry_after: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Redirect:
-    location: str
-    status: int = 302
-    cookies: tuple[Cookie, ...] = ()
-
-
-Outcome = Page | Redirect
+UPSTREAM_PATH: Final = f"{ENDPOINT_PATH}/upstream"
 
 
 class LocalError(Exception):
@@ -138,6 +128,7 @@ class AuthorizeEndpoint:
         clock: Callable[[], int],
         dynamodb: DynamoDBClient,
         fetch_metadata: Callable[[str], cimd.FetchedDocument] | None = None,
+        upstream: Callable[[], UpstreamSignIn] | None = None,
     ) -> None:
         self._settings = settings
         self._db = dynamodb
@@ -153,6 +144,9 @@ class AuthorizeEndpoint:
         self._clock = clock
         policy = cimd.FetchPolicy(allow_loopback=settings.allow_loopback_client_metadata)
         self._fetch_metadata = fetch_metadata or (lambda url: cimd.fetch_client_metadata(url, policy))
+        self._upstream = upstream
+        """Built on first use: a password sign-in never imports the upstream code."""
+        self._providers = {p.id: p for p in settings.identity_providers} if upstream else {}
         secure = not settings.is_local
         self._sign_in = SignIn(
             users=users, sessions=sessions, rates=rates, audit=audit, rules=self._rules, secure=secure
@@ -374,6 +368,17 @@ class AuthorizeEndpoint:
                 username=form.get("username", "")[:256],
             )
             return Page(page.html, refused.status, page.form_targets, retry_after=refused.retry_after)
+        return self._signed_in(context, pending, hidden, user, now)
+
+    def _signed_in(
+        self,
+        context: _Context,
+        pending: PendingAuthorization,
+        hidden: dict[str, str],
+        user: UserRecord,
+        now: int,
+    ) -> Outcome:
+        """After a sign-in (password or upstream): the consent page, or the code if already consented."""
         opened = self._sign_in.open_session(user, now)
         session, cookie = opened.session, opened.cookie
         consent = self._consents.get(user.user_id, context.client.client_id)
@@ -392,6 +397,100 @@ class AuthorizeEndpoint:
             return Redirect(location, status=303, cookies=(cookie,))
         page = self._consent(context.client, pending, hidden, session)
         return Page(page.html, page.status, page.form_targets, (cookie,))
+
+    # --- upstream identity providers ---------------------------------------------------------------
+
+    def upstream_start(self, provider_id: str, query: str, cookies: CookieJar) -> Outcome:
+        """`GET /oauth/authorize/upstream/<id>?request_id=…`: off to the provider."""
+        from wallet_mcp.oauth.upstream.fetch import UpstreamUnavailable
+
+        try:
+            now = self._clock()
+            provider = self._provider(provider_id)
+            pending = self._bound_request(parse_query(query).get("request_id", ""), cookies, now)
+            try:
+                location = self._upstream_flow().begin(provider, pending, now)
+            except UpstreamUnavailable as exc:
+                message = f"Sign-in with {provider.name} is unavailable right now ({exc}). Try again later."
+                return self._login_again(pending, message, status=502, now=now)
+            return Redirect(location, status=303)
+        except LocalError as exc:
+            return Page(pages.error_page("Cannot sign in", exc.message), status=exc.status)
+
+    def upstream_callback(
+        self, provider_id: str, query: str, cookies: CookieJar, source: str = "unknown"
+    ) -> Outcome:
+        """`GET /oauth/authorize/upstream/<id>/callback?code=…&state=…`: back from the provider."""
+        from wallet_mcp.oauth.upstream.fetch import UpstreamUnavailable
+        from wallet_mcp.oauth.upstream.flow import UpstreamRefused
+
+        try:
+            now = self._clock()
+            provider = self._provider(provider_id)
+            params = parse_query(query)
+            flow = self._upstream_flow()
+            state = params.get("state", "")
+            login = flow.take(state, now)
+            if login is None or login.provider_id != provider.id:
+                raise LocalError("This sign-in has expired or was already used. Start again from the app.")
+            # the browser that started it, and no other (login CSRF: RFC 6749 §10.12)
+            if not opaque.matches(cookies.get(self.binding_cookie) or "", login.browser_hash):
+                raise LocalError("This sign-in was started in another browser.", status=403)
+            pending = self._bound_request(login.request_id, cookies, now)
+            client = self._clients.get(pending.client_id, now=now)
+            if client is None:
+                raise LocalError("Unknown client.")
+            try:
+                signed_in = flow.complete(
+                    provider, login, state, params, now=now, source=source, client_id=client.client_id
+                )
+            except UpstreamRefused as refused:
+                return self._login_again(pending, refused.message, status=400, now=now)
+            except UpstreamUnavailable as exc:
+                message = f"Sign-in with {provider.name} is unavailable right now ({exc}). Try again later."
+                return self._login_again(pending, message, status=502, now=now)
+            context = _Context(client=client, redirect_uri=pending.redirect_uri, state=pending.state)
+            return self._signed_in(context, pending, self._rekeyed(pending), signed_in.user, now)
+        except LocalError as exc:
+            return Page(pages.error_page("Cannot sign in", exc.message), status=exc.status)
+
+    def _provider(self, provider_id: str) -> IdentityProvider:
+        provider = self._providers.get(provider_id)
+        if provider is None:
+            raise LocalError("This sign-in provider is not offered here.", status=404)
+        return provider
+
+    def _upstream_flow(self) -> UpstreamSignIn:
+        assert self._upstream is not None  # no providers without it (__init__)
+        return self._upstream()
+
+    def _bound_request(self, request_id: str, cookies: CookieJar, now: int) -> PendingAuthorization:
+        """The pending request, if this browser started it."""
+        pending = self._requests.get(request_id, now=now) if 0 < len(request_id) <= 64 else None
+        if pending is None:
+            raise LocalError(
+                "This sign-in request has expired or was already used. Start again from the app."
+            )
+        if not opaque.matches(cookies.get(self.binding_cookie) or "", pending.browser_hash):
+            raise LocalError("This sign-in request was started in another browser.", status=403)
+        return pending
+
+    def _rekeyed(self, pending: PendingAuthorization) -> dict[str, str]:
+        """Hidden fields with a new CSRF token: the one the login page carried never came back."""
+        csrf = opaque.new_secret()
+        if not self._requests.rekey(
+            pending.request_id, csrf_hash=opaque.digest(csrf), browser_hash=pending.browser_hash
+        ):
+            raise LocalError("This sign-in request was already used. Start again from the app.")
+        return {"request_id": pending.request_id, "csrf_token": csrf}
+
+    def _login_again(self, pending: PendingAuthorization, message: str, *, status: int, now: int) -> Outcome:
+        """The login page again with what went wrong, so the user can try another way."""
+        client = self._clients.get(pending.client_id, now=now)
+        if client is None:
+            raise LocalError("Unknown client.")
+        page = self._login(client, pending, self._rekeyed(pending), error=message)
+        return Page(page.html, status, page.form_targets)
 
     # --- shared -----------------------------------------------------------------------------------
 
@@ -418,6 +517,13 @@ class AuthorizeEndpoint:
             client=self._view(client, pending.redirect_uri),
             error=error,
             username=username,
+            upstream=tuple(
+                pages.UpstreamLink(
+                    name=provider.name,
+                    href=f"{UPSTREAM_PATH}/{provider.id}?{urlencode({'request_id': pending.request_id})}",
+                )
+                for provider in self._providers.values()
+            ),
         )
         return Page(html, form_targets=(_origin(pending.redirect_uri),))
 

@@ -17,12 +17,11 @@ from urllib.parse import unquote_plus
 
 from wallet_mcp.credentials import opaque
 from wallet_mcp.oauth.errors import InvalidClient, InvalidRequest
-from wallet_mcp.storage.clients import ClientRecord
+from wallet_mcp.storage.clients import ClientRecord, storable_id
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
 
 _UNKNOWN_CLIENT_DIGEST = opaque.digest(opaque.new_secret())
-_MAX_CLIENT_ID = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +43,7 @@ def presented_client(form: Mapping[str, str], authorization: str | None) -> Pres
         return PresentedClient(client_id, secret, "client_secret_basic")
     if form_id is None:
         raise InvalidClient("client authentication required")
-    if len(form_id) > _MAX_CLIENT_ID:
+    if not storable_id(form_id):
         raise InvalidClient("client authentication failed")
     if form_secret is not None:
         return PresentedClient(form_id, form_secret, "client_secret_post")
@@ -77,6 +76,6 @@ def _parse_basic(encoded: str) -> tuple[str, str]:
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise InvalidClient("malformed Basic credentials") from exc
     client_id, sep, secret = decoded.partition(":")
-    if not sep or not client_id or len(client_id) > _MAX_CLIENT_ID:
+    if not sep or not client_id or not storable_id(client_id):
         raise InvalidClient("malformed Basic credentials")
     return unquote_plus(client_id), unquote_plus(secret)

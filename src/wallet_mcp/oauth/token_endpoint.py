@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from wallet_mcp.config import Settings
 from wallet_mcp.credentials import opaque, sealing
@@ -38,6 +38,7 @@ from wallet_mcp.storage.audit import AuditEvent, AuditLog
 from wallet_mcp.storage.auth_codes import AuthCodeStore, AuthorizationCode, Redemption
 from wallet_mcp.storage.batch import get_items
 from wallet_mcp.storage.clients import ClientRecord, ClientStore, usable_client
+from wallet_mcp.storage.consents import ConsentStore
 from wallet_mcp.storage.items import Item
 from wallet_mcp.storage.rate_limits import RateLimits
 from wallet_mcp.storage.refresh_tokens import RefreshToken, RefreshTokenStore
@@ -142,6 +143,10 @@ class TokenStores:
     revocations: RevocationList
     rates: RateLimits
     audit: AuditLog
+    consents: ConsentStore
+
+
+WITHDRAWN: Final = "the user has withdrawn this application's access"
 
 
 class TokenEndpoint:
@@ -213,8 +218,7 @@ class TokenEndpoint:
         except OAuthError:
             self._count_failure(source, now)
             raise
-        if client.expires_at is not None and not client.metadata_document:
-            self._stores.clients.mark_used(client.client_id)
+        self._stores.clients.touch(client, now)
         return response
 
     def _count_failure(self, source: str, now: int) -> None:
@@ -306,8 +310,16 @@ class TokenEndpoint:
             )
         redemption = Redemption(family_id=family_id, access_jti=jti, access_expires_at=access_exp)
         issued = self._issued(code.user_id, client, "authorization_code", jti, code.scope)
-        actions = [*self._stores.codes.redeem_actions(code, redemption, now), *actions, issued]
-        if self._commit(actions) is not None:
+        actions = [
+            *self._stores.codes.redeem_actions(code, redemption, now),
+            *actions,
+            issued,
+            self._stores.consents.still_granted_action(code.user_id, client.client_id),
+        ]
+        lost = self._commit(actions)
+        if lost == len(actions) - 1:
+            raise InvalidGrant(WITHDRAWN)
+        if lost is not None:
             # another request redeemed this code between our read and our write: a replay
             self._detect_code_replay(code_hash, now)
             raise InvalidGrant("authorization code is invalid, expired or already used")
@@ -350,10 +362,16 @@ class TokenEndpoint:
             store.rotate_action(token, now=now, sealed_successor=sealed),
             store.put_action(successor),
             issued,
+            self._stores.consents.still_granted_action(token.user_id, client.client_id),
         ]
-        if self._commit(rotation) is None:
+        lost = self._commit(rotation)
+        if lost is None:
             count("TokensIssued", grant="refresh_token")
             return response
+        if lost == len(rotation) - 1:
+            # the user withdrew this client's access while the token was in flight
+            self.revoke_family(token.family_id, now)
+            raise InvalidGrant(WITHDRAWN)
         # a concurrent refresh of the same token rotated it first: answer what it answered
         current = store.get(token.token_hash)
         if current is None or current.status != "rotated":

@@ -1,9 +1,10 @@
 """The audit trail of security events (AuditTable: partition `subject`, sort key `at`; TTL `expires_at`).
 
-One item per event, kept 90 days: sign-ins and failed sign-ins, consent, tokens issued and revoked,
-reuse of a refresh token or a code. The subject is the user (or, without one, the client); the
-events of one subject read newest first with one Query. Written in the same transaction as what
-it records where there is one, so the trail never claims what did not happen.
+One item per event, kept 90 days: sign-ins and failed sign-ins (with a password or an upstream
+identity provider), consent, tokens issued and revoked, reuse of a refresh token or a code, users
+created and identities linked by an upstream sign-in. The subject is the user (or, without one,
+the client); the events of one subject read newest first with one Query. Written in the same
+transaction as what it records where there is one, so the trail never claims what did not happen.
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ Event = Literal[
     "refresh_token_reuse_detected",
     "authorization_code_replay_detected",
     "client_registered",
+    "grant_revoked",
+    "client_created",
+    "client_updated",
+    "client_secret_rotated",
+    "client_disabled",
+    "client_enabled",
+    "client_deleted",
+    "signed_out",
+    "upstream_login_succeeded",
+    "upstream_login_failed",
+    "upstream_identity_linked",
+    "user_created",
 ]
 
 

@@ -75,14 +75,32 @@ class AuthRequestStore:
             raise RuntimeError("authorization request id collision")
 
     def get(self, request_id: str, *, now: int) -> PendingAuthorization | None:
+        if not request_id or len(request_id) > 256:
+            return None  # not an id this server issued (and not a key DynamoDB would accept)
         response = self._db.get_item(
             TableName=self._table, Key={"request_id": items.s(request_id)}, ConsistentRead=True
         )
         item = response.get("Item")
-        if item is None:
+        # the table also holds upstream sign-in states (storage/upstream_logins.py): not requests
+        if item is None or "client_id" not in item:
             return None
         request = PendingAuthorization.from_item(item)
         return request if request.expires_at > now else None
+
+    def rekey(self, request_id: str, *, csrf_hash: str, browser_hash: str) -> bool:
+        """Give the request a new CSRF token (after an upstream sign-in, the pages it shows next
+        need one this server knows); False if the request is gone or bound to another browser."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"request_id": items.s(request_id)},
+                UpdateExpression="SET csrf_hash = :csrf",
+                ConditionExpression="attribute_exists(client_id) AND browser_hash = :browser",
+                ExpressionAttributeValues={":csrf": items.s(csrf_hash), ":browser": items.s(browser_hash)},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def consume_action(self, request_id: str) -> dict[str, Any]:
         """A transaction action consuming the request (it fails if another submission did first)."""

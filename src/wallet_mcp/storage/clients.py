@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from wallet_mcp.storage import items
+from wallet_mcp.storage.batch import get_items
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 TokenEndpointAuthMethod = Literal["none", "client_secret_basic", "client_secret_post"]
 ApplicationType = Literal["web", "native"]
+LAST_USED_RESOLUTION: Final = 3600
+"""`last_used_at` is precise to this many seconds (it is written at most this often)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +125,16 @@ def usable_client(item: items.Item | None, *, now: int) -> ClientRecord | None:
 _UNUSED_REGISTRATION = "attribute_exists(expires_at) AND attribute_not_exists(metadata_document)"
 
 
+MAX_KEY_BYTES: Final = 2048
+"""DynamoDB's limit for a partition key value."""
+
+
+def storable_id(value: str) -> bool:
+    """Whether `value` can be a key of this table at all (DynamoDB refuses empty keys and keys over
+    2048 UTF-8 bytes with a ValidationException: such an id names no client, it is not an error)."""
+    return 0 < len(value.encode("utf-8", "surrogatepass")) <= MAX_KEY_BYTES
+
+
 class ClientAlreadyExists(Exception):
     pass
 
@@ -135,19 +150,99 @@ class ClientStore:
 
     def get(self, client_id: str, *, now: int) -> ClientRecord | None:
         """The usable client (see `usable_client`), or None."""
+        if not storable_id(client_id):
+            return None
         response = self._db.get_item(TableName=self.table, Key=self.key(client_id), ConsistentRead=True)
         return usable_client(response.get("Item"), now=now)
 
-    def mark_used(self, client_id: str) -> None:
-        """A dynamic registration that obtained a token no longer expires for being unused."""
-        # already marked, or a cached metadata document (which keeps its expiry): nothing to do
+    def touch(self, client: ClientRecord, now: int) -> None:
+        """Note that the client obtained a token: `last_used_at` moves at most once an hour (one
+        write per client per hour, not per token), and a dynamic registration that obtained a
+        token no longer expires for being unused."""
+        unused = client.expires_at is not None and not client.metadata_document
+        fresh = client.last_used_at is not None and now - client.last_used_at < LAST_USED_RESOLUTION
+        if fresh and not unused:
+            return
+        update = "SET last_used_at = :now" + (" REMOVE expires_at" if unused else "")
+        # deleted meanwhile: nothing to note (and no half item to create)
         with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
             self._db.update_item(
                 TableName=self.table,
-                Key=self.key(client_id),
-                UpdateExpression="REMOVE expires_at",
-                ConditionExpression=_UNUSED_REGISTRATION,
+                Key=self.key(client.client_id),
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(client_id)",
+                ExpressionAttributeValues={":now": items.n(now)},
             )
+
+    # --- administration (the /admin pages) ------------------------------------------------------
+
+    def get_any(self, client_id: str) -> ClientRecord | None:
+        """The client as stored, disabled or not."""
+        if not storable_id(client_id):
+            return None
+        response = self._db.get_item(TableName=self.table, Key=self.key(client_id), ConsistentRead=True)
+        item = response.get("Item")
+        return ClientRecord.from_item(item) if item else None
+
+    def get_many(self, client_ids: Iterable[str]) -> dict[str, ClientRecord]:
+        """Clients by id (BatchGetItem, 100 keys a call), disabled or not; missing ids are absent."""
+        ids = list(dict.fromkeys(client_ids))
+        found: dict[str, ClientRecord] = {}
+        for start in range(0, len(ids), 100):
+            keys = [(self.table, self.key(i)) for i in ids[start : start + 100]]
+            for item in get_items(self._db, keys):
+                if item is not None:
+                    record = ClientRecord.from_item(item)
+                    found[record.client_id] = record
+        return found
+
+    def all(self) -> list[ClientRecord]:
+        """Every client (a Scan: for the administration pages only, never a request path)."""
+        found: list[ClientRecord] = []
+        kwargs: dict[str, Any] = {"TableName": self.table}
+        while True:
+            response = self._db.scan(**kwargs)
+            found.extend(ClientRecord.from_item(i) for i in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return found
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def update(self, client_id: str, changes: Mapping[str, AttributeValueTypeDef | None]) -> bool:
+        """Set (or, for None, remove) attributes of an existing client; False if it does not exist."""
+        names = {f"#a{i}": name for i, name in enumerate(changes)}
+        sets = [f"#a{i} = :v{i}" for i, value in enumerate(changes.values()) if value is not None]
+        removes = [f"#a{i}" for i, value in enumerate(changes.values()) if value is None]
+        values = {f":v{i}": value for i, value in enumerate(changes.values()) if value is not None}
+        expression = " ".join(
+            part
+            for part in (
+                f"SET {', '.join(sets)}" if sets else "",
+                f"REMOVE {', '.join(removes)}" if removes else "",
+            )
+            if part
+        )
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": self.key(client_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(client_id)",
+            "ExpressionAttributeNames": names,
+        }
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        try:
+            self._db.update_item(**kwargs)
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def delete(self, client_id: str) -> ClientRecord | None:
+        """Delete a client; the record as it was, or None if there was none."""
+        if not storable_id(client_id):
+            return None
+        response = self._db.delete_item(TableName=self.table, Key=self.key(client_id), ReturnValues="ALL_OLD")
+        item = response.get("Attributes")
+        return ClientRecord.from_item(item) if item else None
 
     def create(self, record: ClientRecord) -> None:
         if not items.put_new(self._db, self.table, record.to_item(), "client_id"):

@@ -7,7 +7,7 @@ within it skips the consent page, a request for anything more asks again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
 from wallet_mcp.storage import items
@@ -28,6 +28,16 @@ class Consent:
         return set(scope) <= set(self.scope)
 
 
+def _consent(item: items.Item) -> Consent:
+    return Consent(
+        user_id=items.req_s(item, "user_id"),
+        client_id=items.req_s(item, "client_id"),
+        scope=items.get_list(item, "scope"),
+        granted_at=items.req_n(item, "granted_at"),
+        updated_at=items.req_n(item, "updated_at"),
+    )
+
+
 class ConsentStore:
     def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self._db = dynamodb
@@ -40,15 +50,43 @@ class ConsentStore:
     def get(self, user_id: str, client_id: str) -> Consent | None:
         response = self._db.get_item(TableName=self._table, Key=self._key(user_id, client_id))
         item = response.get("Item")
-        if item is None:
-            return None
-        return Consent(
-            user_id=user_id,
-            client_id=client_id,
-            scope=items.get_list(item, "scope"),
-            granted_at=items.req_n(item, "granted_at"),
-            updated_at=items.req_n(item, "updated_at"),
+        return _consent(item) if item is not None else None
+
+    def of_user(self, user_id: str) -> list[Consent]:
+        """Every client the user has approved (one Query, by client id)."""
+        found: list[Consent] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "user_id = :u",
+            "ExpressionAttributeValues": {":u": items.s(user_id)},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._db.query(**kwargs)
+            found.extend(_consent(i) for i in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return found
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def withdraw(self, user_id: str, client_id: str) -> Consent | None:
+        """Forget the user's approval of the client; what it was, or None if there was none."""
+        response = self._db.delete_item(
+            TableName=self._table, Key=self._key(user_id, client_id), ReturnValues="ALL_OLD"
         )
+        item = response.get("Attributes")
+        return _consent(item) if item else None
+
+    def still_granted_action(self, user_id: str, client_id: str) -> dict[str, Any]:
+        """A transaction condition: the user has not withdrawn the client's access. Issuing tokens
+        on a grant checks it in the same transaction, so a grant withdrawn while a code or refresh
+        token is in flight issues nothing afterwards."""
+        return {
+            "ConditionCheck": {
+                "TableName": self._table,
+                "Key": self._key(user_id, client_id),
+                "ConditionExpression": "attribute_exists(client_id)",
+            }
+        }
 
     def grant(self, user_id: str, client_id: str, scope: tuple[str, ...], *, now: int) -> Consent:
         """Add `scope` to what the user has approved for the client."""

@@ -1,4 +1,5 @@
-"""Refresh tokens (RefreshTokensTable, key `token_hash`; `family-index` by `family_id`).
+"""Refresh tokens (RefreshTokensTable, key `token_hash`; `family-index` by `family_id`,
+`user-client-index` by `user_id` and `client_id`).
 
 Rotation on every use (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2): the presented token is marked
 `rotated` by a conditional update (`status = active`) in the same transaction that stores its
@@ -85,6 +86,18 @@ class RefreshToken:
         return replace(self, status="active", rotated_at=None, sealed_successor=None, **changes)
 
 
+@dataclass(frozen=True, slots=True)
+class GrantToken:
+    """A refresh token as the user-client index shows it (no secrets: the hash, status, times)."""
+
+    token_hash: str
+    client_id: str
+    family_id: str
+    status: str
+    issued_at: int
+    expires_at: int
+
+
 class RefreshTokenStore:
     def __init__(self, dynamodb: DynamoDBClient, table: str) -> None:
         self._db = dynamodb
@@ -139,6 +152,37 @@ class RefreshTokenStore:
             hashes.extend(items.req_s(i, "token_hash") for i in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 return hashes
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def of_user(self, user_id: str, client_id: str | None = None) -> list[GrantToken]:
+        """The user's refresh tokens (every one the table still holds), for one client or all."""
+        condition = "user_id = :u"
+        values = {":u": items.s(user_id)}
+        if client_id is not None:
+            condition += " AND client_id = :c"
+            values[":c"] = items.s(client_id)
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "user-client-index",
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+        found: list[GrantToken] = []
+        while True:
+            response = self._db.query(**kwargs)
+            found.extend(
+                GrantToken(
+                    token_hash=items.req_s(i, "token_hash"),
+                    client_id=items.req_s(i, "client_id"),
+                    family_id=items.req_s(i, "family_id"),
+                    status=items.req_s(i, "status"),
+                    issued_at=items.req_n(i, "issued_at"),
+                    expires_at=items.req_n(i, "expires_at"),
+                )
+                for i in response.get("Items", [])
+            )
+            if "LastEvaluatedKey" not in response:
+                return found
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def revoke(self, token_hash: str) -> RefreshToken | None:

@@ -66,9 +66,10 @@ class UserStore:
         self._table = table
 
     def get(self, username: str) -> UserRecord | None:
-        response = self._db.get_item(
-            TableName=self._table, Key={"username": items.s(normalize_username(username))}
-        )
+        name = normalize_username(username)
+        if not name or len(name.encode("utf-8", "surrogatepass")) > 2048:
+            return None  # no such user can exist (and DynamoDB refuses such a key)
+        response = self._db.get_item(TableName=self._table, Key={"username": items.s(name)})
         item = response.get("Item")
         return UserRecord.from_item(item) if item else None
 

@@ -39,6 +39,30 @@ ul.scopes { padding-left: 20px; margin: 8px 0 0; } ul.scopes li { margin: 4px 0;
 code { font-size: .85em; color: var(--muted); }
 dl { display: grid; grid-template-columns: auto 1fr; gap: 4px 12px; margin: 0 0 16px; }
 dt { color: var(--muted); } dd { margin: 0; word-break: break-all; }
+.upstream { margin-top: 20px; display: grid; gap: 10px; }
+.upstream p { margin: 0; text-align: center; color: var(--muted); }
+a.button { display: block; padding: 10px 14px; border-radius: 8px; border: 1px solid var(--border);
+  text-align: center; text-decoration: none; font-weight: 600; background: ButtonFace; color: ButtonText; }
+main.wide { width: min(1100px, calc(100vw - 32px)); }
+nav { display: flex; gap: 16px; align-items: center; margin: 0 0 20px; flex-wrap: wrap; }
+nav .who { margin-left: auto; color: var(--muted); }
+nav form { margin: 0; } nav button { flex: none; padding: 4px 10px; font-weight: 400; }
+a { color: var(--accent); }
+table { width: 100%; border-collapse: collapse; margin: 8px 0 20px; font-size: .92rem; }
+th, td { text-align: left; vertical-align: top; padding: 8px; border-bottom: 1px solid var(--border); }
+th { color: var(--muted); font-weight: 600; }
+td form { margin: 0; } td button { flex: none; padding: 4px 10px; }
+button.danger { border-color: #b91c1c; color: #b91c1c; }
+.notice { padding: 10px 12px; border-radius: 8px; background: #dcfce7; color: #166534; margin: 0 0 16px; }
+.secret { display: block; padding: 12px; border-radius: 8px; border: 1px dashed var(--accent);
+  font: 1rem ui-monospace, monospace; word-break: break-all; user-select: all; margin: 8px 0; }
+textarea, select { width: 100%; padding: 8px 10px; font: inherit; border: 1px solid var(--border);
+  border-radius: 8px; background: Field; color: FieldText; }
+fieldset { border: 1px solid var(--border); border-radius: 8px; margin: 14px 0 0; }
+fieldset label { display: inline-flex; gap: 6px; font-weight: 400; margin: 4px 16px 4px 0; }
+.muted { color: var(--muted); } .nowrap { white-space: nowrap; }
+.tag { font-size: .8em; padding: 1px 6px; border-radius: 6px; border: 1px solid var(--border);
+  white-space: nowrap; }
 """
 _CSS_HASH: Final = base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
 
@@ -64,18 +88,19 @@ def page_headers(*, form_targets: Iterable[str] = (), secure: bool) -> dict[str,
     return headers
 
 
-def _document(title: str, body: str) -> str:
+def document(title: str, body: str, *, wide: bool = False) -> str:
+    main = '<main class="wide">' if wide else "<main>"
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="referrer" content="no-referrer">'
         f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
-        f"<body><main>{body}</main></body></html>"
+        f"<body>{main}{body}</main></body></html>"
     )
 
 
-def _hidden(fields: dict[str, str]) -> str:
+def hidden_inputs(fields: dict[str, str]) -> str:
     return "".join(
         f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
         for name, value in fields.items()
@@ -91,25 +116,43 @@ class ClientView:
     client_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class UpstreamLink:
+    """A "Sign in with <name>" button: a link (a GET), so the page keeps exactly one form."""
+
+    name: str
+    href: str
+
+
 def login_page(
-    *, action: str, hidden: dict[str, str], client: ClientView, error: str | None, username: str = ""
+    *,
+    action: str,
+    hidden: dict[str, str],
+    client: ClientView,
+    error: str | None,
+    username: str = "",
+    upstream: Sequence[UpstreamLink] = (),
 ) -> str:
     alert = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    links = "".join(
+        f'<a class="button" href="{escape(link.href)}">Sign in with {escape(link.name)}</a>'
+        for link in upstream
+    )
     body = (
         "<h1>Sign in</h1>"
         f'<p class="lead">to continue to <strong>{escape(client.name)}</strong></p>'
         f"{alert}"
         f'<form method="post" action="{escape(action)}">'
-        f"{_hidden(hidden)}"
+        f"{hidden_inputs(hidden)}"
         '<label for="username">Username</label>'
         f'<input id="username" name="username" type="text" autocomplete="username" required '
         f'autofocus value="{escape(username)}">'
         '<label for="password">Password</label>'
         '<input id="password" name="password" type="password" autocomplete="current-password" required>'
         '<div class="actions"><button class="primary" type="submit">Sign in</button></div>'
-        "</form>"
+        "</form>" + (f'<div class="upstream"><p>or</p>{links}</div>' if links else "")
     )
-    return _document("Sign in", body)
+    return document("Sign in", body)
 
 
 def consent_page(
@@ -123,7 +166,7 @@ def consent_page(
         f"<h1>Allow {escape(client.name)} to access your wallet?</h1>"
         f'<p class="lead">Signed in as <strong>{escape(username)}</strong></p>'
         f'<form method="post" action="{escape(action)}">'
-        f"{_hidden(hidden)}"
+        f"{hidden_inputs(hidden)}"
         "<dl>"
         f"<dt>Application</dt><dd>{escape(client.name)}</dd>"
         f"<dt>Client ID</dt><dd><code>{escape(client.client_id)}</code></dd>"
@@ -135,13 +178,13 @@ def consent_page(
         '<button class="primary" type="submit" name="decision" value="approve">Allow</button>'
         "</div></form>"
     )
-    return _document("Authorize access", body)
+    return document("Authorize access", body)
 
 
 def error_page(title: str, message: str) -> str:
     body = f'<h1>{escape(title)}</h1><p class="error" role="alert">{escape(message)}</p>'
     body += '<p class="lead">Return to the application and start again.</p>'
-    return _document(title, body)
+    return document(title, body)
 
 
 def html(content: str, *, status: int = 200, headers: dict[str, str]) -> HTMLResponse:

@@ -1,0 +1,159 @@
+"""Connected apps (/account) for every user, client administration (/admin) for admins."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+from botocore.exceptions import BotoCoreError, ClientError
+from fastapi import Request
+from fastapi.responses import Response
+from mangum import Mangum
+
+from wallet_mcp import aws
+from wallet_mcp.account.client_admin import ClientAdmin
+from wallet_mcp.account.grants import Grants
+from wallet_mcp.account.portal import CLIENT_GROUPS, AccountPortal, Provenance, Refused, refused_page
+from wallet_mcp.config import settings
+from wallet_mcp.oauth.errors import OAuthError
+from wallet_mcp.oauth.forms import PageForm, parse_page_form
+from wallet_mcp.oauth.limits import Rules
+from wallet_mcp.oauth.sign_in import SignIn
+from wallet_mcp.observability import traced
+from wallet_mcp.storage.audit import AuditLog
+from wallet_mcp.storage.clients import ClientStore
+from wallet_mcp.storage.consents import ConsentStore
+from wallet_mcp.storage.rate_limits import RateLimits
+from wallet_mcp.storage.refresh_tokens import RefreshTokenStore
+from wallet_mcp.storage.revocations import RevocationList
+from wallet_mcp.storage.sessions import SessionStore
+from wallet_mcp.storage.users import UserStore
+from wallet_mcp.web import pages
+from wallet_mcp.web.app import create_app
+from wallet_mcp.web.cookies import CookieJar
+from wallet_mcp.web.outcomes import Outcome, Page, render
+
+SETTINGS = settings()
+logger = Logger()
+db = aws.dynamodb()
+users = UserStore(db, SETTINGS.tables.require("users"))
+audit = AuditLog(db, SETTINGS.tables.require("audit"))
+clients = ClientStore(db, SETTINGS.tables.require("clients"))
+portal = AccountPortal(
+    issuer=SETTINGS.issuer,
+    sign_in=SignIn(
+        users=users,
+        sessions=SessionStore(db, SETTINGS.tables.require("sessions")),
+        rates=RateLimits(db, SETTINGS.tables.require("rate_limits")),
+        audit=audit,
+        rules=Rules.from_settings(SETTINGS.rate_limits),
+        secure=not SETTINGS.is_local,
+    ),
+    users=users,
+    grants=Grants(
+        consents=ConsentStore(db, SETTINGS.tables.require("consents")),
+        refresh_tokens=RefreshTokenStore(db, SETTINGS.tables.require("refresh_tokens")),
+        revocations=RevocationList(db, SETTINGS.tables.require("revoked_tokens")),
+        clients=clients,
+        audit=audit,
+        access_token_ttl=SETTINGS.access_token_ttl,
+    ),
+    admin=ClientAdmin(clients, users, audit),
+    audit=audit,
+    clock=lambda: int(time.time()),
+)
+app = create_app("wallet-mcp account and administration pages", realm=SETTINGS.issuer)
+
+
+def _respond(decide: Callable[[], Outcome]) -> Response:
+    try:
+        outcome = decide()
+    except Refused as exc:
+        outcome = refused_page(exc)
+    except (ClientError, BotoCoreError) as exc:
+        if not aws.is_transient(exc):
+            raise
+        logger.warning("dependency unavailable", extra={"error": type(exc).__name__})
+        page = pages.error_page(
+            "Temporarily unavailable", "Something we depend on is not answering. Try again."
+        )
+        outcome = Page(page, status=503, retry_after=1)
+    return render(outcome, secure=portal.secure)
+
+
+async def _form(request: Request) -> PageForm | Response:
+    try:
+        return parse_page_form(
+            await request.body(), request.headers.get("content-type"), groups=CLIENT_GROUPS
+        )
+    except OAuthError as exc:
+        return render(refused_page(Refused(exc.status_code, exc.description)), secure=portal.secure)
+
+
+def _source(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _post(
+    handler: Callable[[PageForm, CookieJar, Provenance, str], Outcome],
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        form = await _form(request)
+        if isinstance(form, Response):
+            return form
+        sent_from = Provenance(request.headers.get("origin"), request.headers.get("sec-fetch-site"))
+        cookies, source = CookieJar(request.cookies), _source(request)
+        return _respond(lambda: handler(form, cookies, sent_from, source))
+
+    return endpoint
+
+
+@app.get("/account")
+async def account(request: Request) -> Response:
+    return _respond(lambda: portal.account(CookieJar(request.cookies), request.query_params))
+
+
+@app.get("/admin")
+async def admin_clients(request: Request) -> Response:
+    return _respond(lambda: portal.clients(CookieJar(request.cookies), request.query_params))
+
+
+@app.get("/admin/clients/new")
+async def admin_new_client(request: Request) -> Response:
+    return _respond(lambda: portal.new_client(CookieJar(request.cookies)))
+
+
+@app.get("/admin/client")
+async def admin_client(request: Request) -> Response:
+    return _respond(lambda: portal.client(CookieJar(request.cookies), request.query_params))
+
+
+@app.get("/admin/users")
+async def admin_users(request: Request) -> Response:
+    return _respond(lambda: portal.user_grants(CookieJar(request.cookies), request.query_params))
+
+
+app.add_api_route(
+    "/account", _post(lambda f, c, o, s: portal.submit_sign_in(f.fields, c, o, s)), methods=["POST"]
+)
+app.add_api_route(
+    "/account/sign-out", _post(lambda f, c, o, s: portal.sign_out(f.fields, c, o, s)), methods=["POST"]
+)
+app.add_api_route(
+    "/account/revoke", _post(lambda f, c, o, s: portal.revoke_own(f.fields, c, o, s)), methods=["POST"]
+)
+app.add_api_route("/admin/clients", _post(portal.create_client), methods=["POST"])
+app.add_api_route("/admin/client", _post(portal.client_action), methods=["POST"])
+app.add_api_route(
+    "/admin/users/revoke",
+    _post(lambda f, c, o, s: portal.revoke_user_grant(f.fields, c, o, s)),
+    methods=["POST"],
+)
+
+lambda_handler = traced(
+    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
+        Mangum(app, lifespan="off")
+    )
+)

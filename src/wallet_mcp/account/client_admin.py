@@ -1,0 +1,224 @@
+"""Client administration for the /admin pages: create confidential clients, rotate secrets, edit
+redirect URIs, grants and scopes, disable, enable and delete. Every change is audited under the
+client's id (with the administrator in `details.by`), so a client's history reads with one Query.
+
+A new or rotated secret is returned once and stored only as its digest; a rotation takes effect
+at once (the old secret stops working with the next token request). Clients that describe
+themselves (Client ID Metadata Documents) are refreshed from their documents, so they may be
+disabled or deleted here but not edited.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from wallet_mcp.credentials import opaque
+from wallet_mcp.oauth.errors import InvalidRedirectUri
+from wallet_mcp.oauth.redirect_uris import infer_application_type, validate_redirect_uri
+from wallet_mcp.oauth.registration import GRANT_TYPES, MAX_CLIENT_NAME, MAX_REDIRECT_URIS, clean_name
+from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
+from wallet_mcp.storage import items
+from wallet_mcp.storage.audit import AuditEvent, AuditLog, Event
+from wallet_mcp.storage.clients import ClientAlreadyExists, ClientRecord, ClientStore
+from wallet_mcp.storage.users import UserStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+AUTH_METHODS: Final = ("client_secret_basic", "client_secret_post")
+
+
+class InvalidClientForm(Exception):
+    """What to tell the administrator about the submitted form."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ClientNotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """What an administrator sets on a client, validated."""
+
+    client_name: str
+    redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    scope: tuple[str, ...]
+    owner_user_id: str | None
+    token_endpoint_auth_method: str = "client_secret_basic"
+
+    @classmethod
+    def from_form(
+        cls, form: Mapping[str, str], multi: Mapping[str, Sequence[str]], users: UserStore
+    ) -> ClientSettings:
+        """`form` holds single fields, `multi` the checkbox groups (`grant_types`, `scope`)."""
+        name = clean_name(form.get("client_name", ""))
+        if not name:
+            raise InvalidClientForm("Give the client a name.")
+        if len(name) > MAX_CLIENT_NAME:
+            raise InvalidClientForm(f"The name may have at most {MAX_CLIENT_NAME} characters.")
+        grants = tuple(g for g in GRANT_TYPES if g in multi.get("grant_types", ()))
+        if "authorization_code" not in grants and "client_credentials" not in grants:
+            raise InvalidClientForm("Choose the authorization code or the client credentials grant.")
+        if "refresh_token" in grants and "authorization_code" not in grants:
+            raise InvalidClientForm("Refresh tokens come with the authorization code grant.")
+        uris = tuple(dict.fromkeys(line.strip() for line in form.get("redirect_uris", "").splitlines()))
+        uris = tuple(u for u in uris if u)
+        if "authorization_code" in grants and not uris:
+            raise InvalidClientForm("The authorization code grant needs at least one redirect URI.")
+        if len(uris) > MAX_REDIRECT_URIS:
+            raise InvalidClientForm(f"At most {MAX_REDIRECT_URIS} redirect URIs.")
+        application_type = infer_application_type(uris)
+        for uri in uris:
+            try:
+                validate_redirect_uri(uri, application_type)
+            except InvalidRedirectUri as exc:
+                raise InvalidClientForm(f"{uri[:200]}: {exc.description}") from exc
+        unknown = [s for s in multi.get("scope", ()) if s not in SUPPORTED_SCOPES]
+        if unknown:
+            raise InvalidClientForm(f"Unknown scope: {unknown[0][:64]}")
+        scope = tuple(s for s in SUPPORTED_SCOPES if s in multi.get("scope", ()))
+        if not scope:
+            raise InvalidClientForm("Choose at least one scope.")
+        method = form.get("token_endpoint_auth_method") or "client_secret_basic"
+        if method not in AUTH_METHODS:
+            raise InvalidClientForm("Choose client_secret_basic or client_secret_post.")
+        owner_user_id = None
+        owner = form.get("owner", "").strip()
+        if owner:
+            user = users.get(owner[:256])
+            if user is None:
+                raise InvalidClientForm(f"No user named {owner[:64]!r}.")
+            owner_user_id = user.user_id
+        elif "client_credentials" in grants:
+            raise InvalidClientForm("A client credentials client acts on one user's wallet: name its owner.")
+        return cls(name, uris, grants, scope, owner_user_id, method)
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedClient:
+    record: ClientRecord
+    client_secret: str
+
+
+class ClientAdmin:
+    def __init__(self, clients: ClientStore, users: UserStore, audit: AuditLog) -> None:
+        self._clients = clients
+        self._users = users
+        self._audit = audit
+
+    def all(self) -> list[ClientRecord]:
+        """Every client, newest first."""
+        return sorted(self._clients.all(), key=lambda c: (-c.created_at, c.client_id))
+
+    def get(self, client_id: str) -> ClientRecord:
+        record = self._clients.get_any(client_id)
+        if record is None:
+            raise ClientNotFound(client_id)
+        return record
+
+    def owner_name(self, record: ClientRecord) -> str | None:
+        if record.owner_user_id is None:
+            return None
+        user = self._users.get_by_id(record.owner_user_id)
+        return user.username if user else record.owner_user_id
+
+    def create(self, wanted: ClientSettings, *, actor: str, source: str, now: int) -> CreatedClient:
+        secret = opaque.new_secret("secret_")
+        record = ClientRecord(
+            client_id="mcp_" + secrets.token_urlsafe(18),
+            client_name=wanted.client_name,
+            token_endpoint_auth_method=wanted.token_endpoint_auth_method,  # type: ignore[arg-type]
+            client_secret_hash=opaque.digest(secret),
+            grant_types=wanted.grant_types,
+            response_types=("code",) if "authorization_code" in wanted.grant_types else (),
+            redirect_uris=wanted.redirect_uris,
+            scope=wanted.scope,
+            created_at=now,
+            application_type=infer_application_type(wanted.redirect_uris),
+            owner_user_id=wanted.owner_user_id,
+        )
+        try:
+            self._clients.create(record)
+        except ClientAlreadyExists as exc:  # a 144-bit random id: practically never
+            raise InvalidClientForm("Could not allocate a client id; submit again.") from exc
+        self._record("client_created", record.client_id, actor, source, _summary(record))
+        return CreatedClient(record, secret)
+
+    def update(self, client_id: str, wanted: ClientSettings, *, actor: str, source: str) -> ClientRecord:
+        current = self.get(client_id)
+        if current.metadata_document:
+            raise InvalidClientForm("This client is described by its metadata document; it cannot be edited.")
+        if "client_credentials" in wanted.grant_types and not current.is_confidential:
+            raise InvalidClientForm("Only a confidential client may use client credentials.")
+        changes: dict[str, AttributeValueTypeDef | None] = {
+            "client_name": items.s(wanted.client_name),
+            "redirect_uris": items.ss(wanted.redirect_uris),
+            "grant_types": items.ss(wanted.grant_types),
+            "response_types": items.ss(("code",) if "authorization_code" in wanted.grant_types else ()),
+            "scope": items.ss(wanted.scope),
+            "application_type": items.s(infer_application_type(wanted.redirect_uris)),
+            "owner_user_id": items.s(wanted.owner_user_id) if wanted.owner_user_id else None,
+        }
+        if current.default_scope is not None:
+            # what a request without `scope` gets must stay within what the client may have
+            narrowed = tuple(s for s in current.default_scope if s in wanted.scope)
+            changes["default_scope"] = items.ss(narrowed) if narrowed else None
+        if current.is_confidential:
+            changes["token_endpoint_auth_method"] = items.s(wanted.token_endpoint_auth_method)
+        if not self._clients.update(client_id, changes):
+            raise ClientNotFound(client_id)
+        updated = self.get(client_id)
+        self._record("client_updated", client_id, actor, source, _summary(updated))
+        return updated
+
+    def rotate_secret(self, client_id: str, *, actor: str, source: str) -> str:
+        current = self.get(client_id)
+        if not current.is_confidential:
+            raise InvalidClientForm("This is a public client: it has no secret.")
+        secret = opaque.new_secret("secret_")
+        if not self._clients.update(client_id, {"client_secret_hash": items.s(opaque.digest(secret))}):
+            raise ClientNotFound(client_id)
+        self._record("client_secret_rotated", client_id, actor, source, {})
+        return secret
+
+    def set_disabled(self, client_id: str, disabled: bool, *, actor: str, source: str) -> None:
+        self.get(client_id)
+        if not self._clients.update(client_id, {"disabled": items.boolean(disabled)}):
+            raise ClientNotFound(client_id)
+        self._record("client_disabled" if disabled else "client_enabled", client_id, actor, source, {})
+
+    def delete(self, client_id: str, *, actor: str, source: str) -> ClientRecord:
+        record = self._clients.delete(client_id)
+        if record is None:
+            raise ClientNotFound(client_id)
+        self._record("client_deleted", client_id, actor, source, {"client_name": record.client_name})
+        return record
+
+    def history(self, client_id: str, limit: int = 20) -> list[dict[str, object]]:
+        return self._audit.of(client_id, limit=limit)
+
+    def _record(
+        self, event: Event, client_id: str, actor: str, source: str, details: dict[str, object]
+    ) -> None:
+        self._audit.record(
+            AuditEvent(
+                event, subject=client_id, client_id=client_id, source=source, details={"by": actor, **details}
+            )
+        )
+
+
+def _summary(record: ClientRecord) -> dict[str, object]:
+    return {
+        "client_name": record.client_name,
+        "grant_types": list(record.grant_types),
+        "redirect_uris": list(record.redirect_uris),
+        "scope": " ".join(record.scope),
+    }

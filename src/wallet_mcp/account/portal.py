@@ -1,0 +1,331 @@
+"""The signed-in pages, independent of the HTTP framework: each method takes what the request
+carried and returns what to send (a page or a redirect, with cookies).
+
+Sign-in is the authorization endpoint's (`SignIn`: the same session cookie, lockout and audit),
+so a user signed in there is signed in here. The sign-in form itself is protected against login
+CSRF by a double-submit cookie; every form of a signed-in page carries the session's CSRF token,
+and a POST whose `Origin` is another site is refused before anything else. The user (and role)
+is read again on every request, so a disabled user or a removed admin role takes effect at once.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urlencode, urlsplit
+
+from wallet_mcp.account.client_admin import ClientAdmin, ClientNotFound, ClientSettings, InvalidClientForm
+from wallet_mcp.account.grants import Grants
+from wallet_mcp.credentials import opaque
+from wallet_mcp.oauth.forms import PageForm
+from wallet_mcp.oauth.sign_in import SignIn, SignInRefused
+from wallet_mcp.storage.audit import AuditEvent, AuditLog
+from wallet_mcp.storage.users import UserRecord, UserStore
+from wallet_mcp.web import account_pages as view
+from wallet_mcp.web import pages
+from wallet_mcp.web.cookies import Cookie, CookieJar
+from wallet_mcp.web.outcomes import Outcome, Page, Redirect
+
+ADMIN_ROLE: Final = "admin"
+LOGIN_CSRF_TTL: Final = 3600
+CLIENT_GROUPS: Final = ("grant_types", "scope")
+_NOTICES: Final = {
+    "revoked": "Access revoked. The application must ask you again before it can use your wallet.",
+    "deleted": "Client deleted.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """A request's signed-in user, or None, and the CSRF token of its forms."""
+
+    user: UserRecord
+    csrf_token: str
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN_ROLE in self.user.roles
+
+    @property
+    def viewer(self) -> view.Viewer:
+        return view.Viewer(self.user.username, self.is_admin, self.csrf_token)
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a form submission says it comes from: its `Origin` and `Sec-Fetch-Site` headers."""
+
+    origin: str | None = None
+    fetch_site: str | None = None
+
+    def foreign(self, own_origin: str) -> bool:
+        """True when the browser says another site sent it. A page with `Referrer-Policy:
+        no-referrer` (ours) makes browsers send `Origin: null`, so "null" proves nothing either
+        way; Fetch Metadata (`Sec-Fetch-Site`) does, where the browser sends it."""
+        if self.fetch_site is not None and self.fetch_site not in ("same-origin", "none"):
+            return True
+        return self.origin not in (None, "null", own_origin)
+
+
+class Refused(Exception):
+    """A request refused with a plain page (a forged form, a foreign origin)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def safe_next(raw: str | None) -> str:
+    """Where to go after signing in: only this server's /account and /admin pages."""
+    if not raw or len(raw) > 512:
+        return "/account"
+    parts = urlsplit(raw)
+    if parts.scheme or parts.netloc or raw.startswith("//") or "\\" in raw:
+        return "/account"
+    if parts.path in ("/account", "/admin") or parts.path.startswith(("/account/", "/admin/")):
+        return raw
+    return "/account"
+
+
+class AccountPortal:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        sign_in: SignIn,
+        users: UserStore,
+        grants: Grants,
+        admin: ClientAdmin,
+        audit: AuditLog,
+        clock: Callable[[], int],
+    ) -> None:
+        self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(issuer))
+        self._sign_in = sign_in
+        self._users = users
+        self._grants = grants
+        self._admin = admin
+        self._audit = audit
+        self._clock = clock
+        self.secure = sign_in.secure
+        self.login_cookie = "__Host-wallet_login" if sign_in.secure else "wallet_login"
+
+    # --- who is asking ------------------------------------------------------------------------
+
+    def visitor(self, cookies: CookieJar) -> Visitor | None:
+        session = self._sign_in.current(cookies, self._clock())
+        if session is None:
+            return None
+        user = self._users.get(session.username)
+        if user is None or user.disabled or user.user_id != session.user_id:
+            return None
+        return Visitor(user, self._sign_in.csrf_token(cookies))
+
+    def check_post(self, sent_from: Provenance, cookies: CookieJar, form: Mapping[str, str]) -> Visitor:
+        """The signed-in visitor behind a form submission, or Refused."""
+        if sent_from.foreign(self._origin):
+            raise Refused(403, "This form was submitted from another site.")
+        visitor = self.visitor(cookies)
+        if visitor is None:
+            raise Refused(401, "Your session has ended. Sign in again.")
+        if not self._sign_in.csrf_ok(cookies, form.get("csrf_token")):
+            raise Refused(403, "This form was not submitted from the page this server showed.")
+        return visitor
+
+    def _require_admin(self, visitor: Visitor) -> None:
+        if not visitor.is_admin:
+            raise Refused(403, "Administrators only.")
+
+    # --- /account -------------------------------------------------------------------------------
+
+    def account(self, cookies: CookieJar, query: Mapping[str, str]) -> Outcome:
+        visitor = self.visitor(cookies)
+        if visitor is None:
+            return self._sign_in_page(safe_next(query.get("next")), error=None)
+        apps = self._grants.connected_apps(visitor.user.user_id, now=self._clock())
+        notice = _NOTICES.get(query.get("done", "")) or None
+        return Page(view.account_page(visitor.viewer, apps, notice=notice))
+
+    def submit_sign_in(
+        self, form: Mapping[str, str], cookies: CookieJar, sent_from: Provenance, source: str
+    ) -> Outcome:
+        if sent_from.foreign(self._origin):
+            raise Refused(403, "This form was submitted from another site.")
+        next_path = safe_next(form.get("next"))
+        presented, expected = form.get("csrf_token", ""), cookies.get(self.login_cookie) or ""
+        if not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
+            return self._sign_in_page(next_path, error="The sign-in form expired. Sign in again.", status=400)
+        try:
+            user = self._sign_in.authenticate(
+                form.get("username", ""),
+                form.get("password", ""),
+                source=source,
+                client_id=None,
+                now=self._clock(),
+            )
+        except SignInRefused as refused:
+            page = self._sign_in_page(
+                next_path,
+                error=refused.message,
+                username=form.get("username", "")[:256],
+                status=refused.status,
+            )
+            return Page(page.html, page.status, cookies=page.cookies, retry_after=refused.retry_after)
+        opened = self._sign_in.open_session(user, self._clock())
+        spent = Cookie(self.login_cookie, "", "/", 0)
+        return Redirect(next_path, status=303, cookies=(opened.cookie, spent))
+
+    def sign_out(
+        self, form: Mapping[str, str], cookies: CookieJar, sent_from: Provenance, source: str
+    ) -> Outcome:
+        visitor = self.check_post(sent_from, cookies, form)
+        cleared = self._sign_in.close(cookies)
+        self._audit.record(AuditEvent("signed_out", subject=visitor.user.user_id, source=source))
+        return Redirect("/account", status=303, cookies=(cleared,))
+
+    def revoke_own(
+        self, form: Mapping[str, str], cookies: CookieJar, sent_from: Provenance, source: str
+    ) -> Outcome:
+        visitor = self.check_post(sent_from, cookies, form)
+        client_id = form.get("client_id", "")
+        if not client_id:
+            raise Refused(400, "The form is incomplete.")
+        user_id = visitor.user.user_id
+        self._grants.withdraw(user_id, client_id, actor=user_id, source=source, now=self._clock())
+        return Redirect("/account?done=revoked", status=303)
+
+    def _sign_in_page(
+        self, next_path: str, *, error: str | None, username: str = "", status: int = 200
+    ) -> Page:
+        token = opaque.new_secret()
+        html = view.sign_in_page(csrf_token=token, next_path=next_path, error=error, username=username)
+        return Page(html, status, cookies=(Cookie(self.login_cookie, token, "/", LOGIN_CSRF_TTL),))
+
+    # --- /admin ---------------------------------------------------------------------------------
+
+    def _admin_visitor(self, cookies: CookieJar, here: str) -> Visitor | Outcome:
+        visitor = self.visitor(cookies)
+        if visitor is None:
+            return Redirect("/account?" + urlencode({"next": here}), status=303)
+        if not visitor.is_admin:
+            return Page(view.forbidden_page(visitor.viewer), status=403)
+        return visitor
+
+    def clients(self, cookies: CookieJar, query: Mapping[str, str]) -> Outcome:
+        visitor = self._admin_visitor(cookies, "/admin")
+        if not isinstance(visitor, Visitor):
+            return visitor
+        notice = _NOTICES.get(query.get("done", "")) or None
+        return Page(view.clients_page(visitor.viewer, self._admin.all(), notice=notice))
+
+    def new_client(self, cookies: CookieJar) -> Outcome:
+        visitor = self._admin_visitor(cookies, "/admin/clients/new")
+        if not isinstance(visitor, Visitor):
+            return visitor
+        return Page(view.new_client_page(visitor.viewer))
+
+    def create_client(
+        self, form: PageForm, cookies: CookieJar, sent_from: Provenance, source: str
+    ) -> Outcome:
+        visitor = self.check_post(sent_from, cookies, form.fields)
+        self._require_admin(visitor)
+        try:
+            wanted = ClientSettings.from_form(form.fields, form.groups, self._users)
+            created = self._admin.create(wanted, actor=visitor.user.user_id, source=source, now=self._clock())
+        except InvalidClientForm as exc:
+            html = view.new_client_page(
+                visitor.viewer, error=exc.message, form=form.fields, multi=form.groups
+            )
+            return Page(html, status=400)
+        return self._client_page(
+            visitor, created.record.client_id, secret=created.client_secret, created=True
+        )
+
+    def client(self, cookies: CookieJar, query: Mapping[str, str]) -> Outcome:
+        client_id = query.get("client_id", "")
+        visitor = self._admin_visitor(cookies, "/admin/client?" + urlencode({"client_id": client_id[:400]}))
+        if not isinstance(visitor, Visitor):
+            return visitor
+        return self._client_page(visitor, client_id)
+
+    def client_action(
+        self, form: PageForm, cookies: CookieJar, sent_from: Provenance, source: str
+    ) -> Outcome:
+        visitor = self.check_post(sent_from, cookies, form.fields)
+        self._require_admin(visitor)
+        client_id = form.fields.get("client_id", "")
+        action = form.fields.get("action", "")
+        actor = visitor.user.user_id
+        try:
+            match action:
+                case "rotate_secret":
+                    secret = self._admin.rotate_secret(client_id, actor=actor, source=source)
+                    return self._client_page(visitor, client_id, secret=secret)
+                case "disable" | "enable":
+                    self._admin.set_disabled(client_id, action == "disable", actor=actor, source=source)
+                    return self._client_page(visitor, client_id, notice=f"Client {action}d.")
+                case "delete":
+                    self._admin.delete(client_id, actor=actor, source=source)
+                    return Redirect("/admin?done=deleted", status=303)
+                case "update":
+                    wanted = ClientSettings.from_form(form.fields, form.groups, self._users)
+                    self._admin.update(client_id, wanted, actor=actor, source=source)
+                    return self._client_page(visitor, client_id, notice="Changes saved.")
+                case _:
+                    raise Refused(400, "Unknown action.")
+        except InvalidClientForm as exc:
+            return self._client_page(visitor, client_id, error=exc.message, status=400)
+        except ClientNotFound:
+            return Page(view.not_found_page(visitor.viewer, "No such client."), status=404)
+
+    def _client_page(self, visitor: Visitor, client_id: str, *, status: int = 200, **shown: object) -> Page:
+        try:
+            record = self._admin.get(client_id)
+        except ClientNotFound:
+            return Page(view.not_found_page(visitor.viewer, "No such client."), status=404)
+        html = view.client_page(
+            visitor.viewer,
+            record,
+            owner=self._admin.owner_name(record),
+            history=self._admin.history(record.client_id),
+            **shown,  # type: ignore[arg-type]
+        )
+        return Page(html, status)
+
+    def user_grants(self, cookies: CookieJar, query: Mapping[str, str]) -> Outcome:
+        username = query.get("username", "").strip()[:256]
+        here = "/admin/users" + ("?" + urlencode({"username": username}) if username else "")
+        visitor = self._admin_visitor(cookies, here)
+        if not isinstance(visitor, Visitor):
+            return visitor
+        user = self._users.get(username) if username else None
+        apps = self._grants.connected_apps(user.user_id, now=self._clock()) if user else []
+        notice = _NOTICES.get(query.get("done", "")) or None
+        html = view.user_grants_page(
+            visitor.viewer, username=username, found=user is not None, apps=apps, notice=notice
+        )
+        return Page(html)
+
+    def revoke_user_grant(
+        self, form: Mapping[str, str], cookies: CookieJar, sent_from: Provenance, source: str
+    ) -> Outcome:
+        visitor = self.check_post(sent_from, cookies, form)
+        self._require_admin(visitor)
+        user = self._users.get(form.get("username", "")[:256])
+        client_id = form.get("client_id", "")
+        if user is None or not client_id:
+            raise Refused(400, "The form is incomplete.")
+        self._grants.withdraw(
+            user.user_id, client_id, actor=visitor.user.user_id, source=source, now=self._clock()
+        )
+        return Redirect(
+            "/admin/users?" + urlencode({"username": user.username, "done": "revoked"}), status=303
+        )
+
+
+def refused_page(exc: Refused) -> Page:
+    title = "Sign in again" if exc.status == 401 else "Cannot continue"
+    html = pages.error_page(title, exc.message)
+    return Page(html, status=exc.status)

@@ -1,0 +1,333 @@
+"""The HTML of the signed-in pages: /account (connected apps) and /admin (clients, users' grants).
+
+Same rules as `pages`: everything interpolated is escaped, no script, the one stylesheet, and
+every form carries the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+from urllib.parse import urlencode
+
+from wallet_mcp.account.grants import ConnectedApp
+from wallet_mcp.oauth.registration import GRANT_TYPES
+from wallet_mcp.oauth.scopes import SCOPE_DESCRIPTIONS, SUPPORTED_SCOPES
+from wallet_mcp.storage.clients import ClientRecord
+from wallet_mcp.web.pages import document, hidden_inputs
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is looking, for the navigation bar and the forms."""
+
+    username: str
+    is_admin: bool
+    csrf_token: str
+
+
+def when(epoch: int | None) -> str:
+    if epoch is None:
+        return "—"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _nav(viewer: Viewer) -> str:
+    admin = '<a href="/admin">Clients</a><a href="/admin/users">Users</a>' if viewer.is_admin else ""
+    return (
+        f'<nav><a href="/account">Connected apps</a>{admin}'
+        f'<span class="who">Signed in as <strong>{escape(viewer.username)}</strong></span>'
+        '<form method="post" action="/account/sign-out">'
+        f"{hidden_inputs({'csrf_token': viewer.csrf_token})}"
+        '<button type="submit">Sign out</button></form></nav>'
+    )
+
+
+def _alerts(notice: str | None, error: str | None) -> str:
+    out = f'<p class="notice" role="status">{escape(notice)}</p>' if notice else ""
+    return out + (f'<p class="error" role="alert">{escape(error)}</p>' if error else "")
+
+
+def _scopes(scope: Iterable[str]) -> str:
+    return " ".join(
+        f'<span class="tag" title="{escape(SCOPE_DESCRIPTIONS.get(s, s))}">{escape(s)}</span>' for s in scope
+    )
+
+
+def sign_in_page(*, csrf_token: str, next_path: str, error: str | None, username: str = "") -> str:
+    alert = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    body = (
+        "<h1>Sign in</h1>"
+        '<p class="lead">to manage the apps connected to your wallet</p>'
+        f"{alert}"
+        '<form method="post" action="/account">'
+        f"{hidden_inputs({'csrf_token': csrf_token, 'next': next_path})}"
+        '<label for="username">Username</label>'
+        f'<input id="username" name="username" type="text" autocomplete="username" required '
+        f'autofocus value="{escape(username)}">'
+        '<label for="password">Password</label>'
+        '<input id="password" name="password" type="password" autocomplete="current-password" required>'
+        '<div class="actions"><button class="primary" type="submit">Sign in</button></div>'
+        "</form>"
+    )
+    return document("Sign in", body)
+
+
+def grants_table(apps: Sequence[ConnectedApp], *, action: str, hidden: dict[str, str]) -> str:
+    if not apps:
+        return '<p class="muted">No applications have access.</p>'
+    rows = "".join(
+        "<tr>"
+        f"<td><strong>{escape(app.client_name)}</strong><br><code>{escape(app.client_id)}</code>"
+        f"{'' if app.client_exists else ' <span class=tag>deleted</span>'}</td>"
+        f"<td>{_scopes(app.scope) or '<span class=muted>none remembered</span>'}</td>"
+        f"<td>{when(app.granted_at)}</td><td>{when(app.last_used_at)}</td>"
+        f"<td>{app.active_refresh_tokens}</td>"
+        f'<td><form method="post" action="{escape(action)}">'
+        f"{hidden_inputs({**hidden, 'client_id': app.client_id})}"
+        f'<button class="danger" type="submit" aria-label="Revoke {escape(app.client_name)}">Revoke</button>'
+        "</form></td></tr>"
+        for app in apps
+    )
+    return (
+        "<table><thead><tr><th>Application</th><th>Scopes</th><th>Granted</th><th>Last used</th>"
+        f"<th>Active sessions</th><th></th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def account_page(viewer: Viewer, apps: Sequence[ConnectedApp], *, notice: str | None = None) -> str:
+    body = (
+        f"{_nav(viewer)}<h1>Connected apps</h1>"
+        '<p class="lead">Applications you have allowed to use your wallet. Revoking one ends its '
+        "access at once; it must ask you again to come back.</p>"
+        f"{_alerts(notice, None)}"
+        f"{grants_table(apps, action='/account/revoke', hidden={'csrf_token': viewer.csrf_token})}"
+    )
+    return document("Connected apps", body, wide=True)
+
+
+def forbidden_page(viewer: Viewer) -> str:
+    body = (
+        f"{_nav(viewer)}<h1>Administrators only</h1>"
+        '<p class="error" role="alert">Your account cannot manage clients.</p>'
+    )
+    return document("Administrators only", body, wide=True)
+
+
+def not_found_page(viewer: Viewer, what: str) -> str:
+    body = f'{_nav(viewer)}<h1>Not found</h1><p class="error" role="alert">{escape(what)}</p>'
+    return document("Not found", body, wide=True)
+
+
+# --- /admin ----------------------------------------------------------------------------------------
+
+
+def _client_kind(client: ClientRecord) -> str:
+    if client.metadata_document:
+        return "metadata document"
+    kind = "confidential" if client.is_confidential else "public"
+    return kind + (" · registered" if client.expires_at is not None else "")
+
+
+def _client_link(client: ClientRecord) -> str:
+    href = "/admin/client?" + urlencode({"client_id": client.client_id})
+    return f'<a href="{escape(href)}">{escape(client.client_name)}</a>'
+
+
+def clients_page(viewer: Viewer, clients: Sequence[ClientRecord], *, notice: str | None = None) -> str:
+    rows = "".join(
+        "<tr>"
+        f"<td>{_client_link(c)}<br><code>{escape(c.client_id)}</code>"
+        f"{' <span class=tag>disabled</span>' if c.disabled else ''}</td>"
+        f"<td>{escape(_client_kind(c))}</td>"
+        f"<td>{'<br>'.join(escape(u) for u in c.redirect_uris) or '—'}</td>"
+        f"<td>{'<br>'.join(escape(g) for g in c.grant_types)}</td>"
+        f"<td>{_scopes(c.scope)}</td>"
+        f"<td>{when(c.created_at)}</td><td>{when(c.last_used_at)}</td>"
+        "</tr>"
+        for c in clients
+    )
+    body = (
+        f"{_nav(viewer)}<h1>Clients</h1>"
+        f"{_alerts(notice, None)}"
+        '<p><a href="/admin/clients/new">New confidential client</a></p>'
+        "<table><thead><tr><th>Client</th><th>Type</th><th>Redirect URIs</th><th>Grants</th>"
+        f"<th>Scopes</th><th>Created</th><th>Last used</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+    return document("Clients", body, wide=True)
+
+
+def _settings_fields(
+    *,
+    name: str,
+    redirect_uris: Sequence[str],
+    grant_types: Sequence[str],
+    scope: Sequence[str],
+    owner: str,
+    auth_method: str,
+) -> str:
+    grants = "".join(
+        f'<label><input type="checkbox" name="grant_types" value="{g}"'
+        f"{' checked' if g in grant_types else ''}>{g}</label>"
+        for g in GRANT_TYPES
+    )
+    scopes = "".join(
+        f'<label title="{escape(SCOPE_DESCRIPTIONS[s])}"><input type="checkbox" name="scope" value="{s}"'
+        f"{' checked' if s in scope else ''}>{s}</label>"
+        for s in SUPPORTED_SCOPES
+    )
+    methods = "".join(
+        f'<option value="{m}"{" selected" if m == auth_method else ""}>{m}</option>'
+        for m in ("client_secret_basic", "client_secret_post")
+    )
+    return (
+        '<label for="client_name">Name</label>'
+        '<input id="client_name" name="client_name" type="text" required maxlength="100" '
+        f'value="{escape(name)}">'
+        '<label for="redirect_uris">Redirect URIs (one per line)</label>'
+        '<textarea id="redirect_uris" name="redirect_uris" rows="3">'
+        f"{escape(chr(10).join(redirect_uris))}</textarea>"
+        f"<fieldset><legend>Grant types</legend>{grants}</fieldset>"
+        f"<fieldset><legend>Scopes it may be granted</legend>{scopes}</fieldset>"
+        '<label for="token_endpoint_auth_method">Client authentication</label>'
+        f'<select id="token_endpoint_auth_method" name="token_endpoint_auth_method">{methods}</select>'
+        '<label for="owner">Owner (whose wallet client-credentials tokens act on)</label>'
+        f'<input id="owner" name="owner" type="text" value="{escape(owner)}">'
+    )
+
+
+def new_client_page(
+    viewer: Viewer,
+    *,
+    error: str | None = None,
+    form: Mapping[str, str] | None = None,
+    multi: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    """The creation form; after an error, filled with what was submitted."""
+    form, multi = form or {}, multi
+    fields = _settings_fields(
+        name=form.get("client_name", ""),
+        redirect_uris=form.get("redirect_uris", "").splitlines(),
+        grant_types=multi["grant_types"] if multi else ("authorization_code", "refresh_token"),
+        scope=multi["scope"] if multi else SUPPORTED_SCOPES,
+        owner=form.get("owner", ""),
+        auth_method=form.get("token_endpoint_auth_method", "client_secret_basic"),
+    )
+    body = (
+        f"{_nav(viewer)}<h1>New confidential client</h1>"
+        f"{_alerts(None, error)}"
+        '<form method="post" action="/admin/clients">'
+        f"{hidden_inputs({'csrf_token': viewer.csrf_token})}{fields}"
+        '<div class="actions"><button class="primary" type="submit">Create client</button></div></form>'
+    )
+    return document("New client", body, wide=True)
+
+
+def secret_block(client: ClientRecord, secret: str, *, created: bool) -> str:
+    what = "created" if created else "has a new secret"
+    return (
+        f'<p class="notice" role="status">{escape(client.client_name)} {what}. Copy the secret now: '
+        "it is not stored and will not be shown again.</p>"
+        f"<dl><dt>client_id</dt><dd><code>{escape(client.client_id)}</code></dd>"
+        '<dt>client_secret</dt><dd><output class="secret" id="client-secret">'
+        f"{escape(secret)}</output></dd></dl>"
+    )
+
+
+def client_page(
+    viewer: Viewer,
+    client: ClientRecord,
+    *,
+    owner: str | None,
+    history: Sequence[dict[str, object]],
+    notice: str | None = None,
+    error: str | None = None,
+    secret: str | None = None,
+    created: bool = False,
+) -> str:
+    csrf = {"csrf_token": viewer.csrf_token, "client_id": client.client_id}
+
+    def action_button(action: str, label: str, css: str = "") -> str:
+        return (
+            '<form method="post" action="/admin/client">'
+            f"{hidden_inputs({**csrf, 'action': action})}"
+            f'<button type="submit"{f" class={css}" if css else ""}>{label}</button></form>'
+        )
+
+    actions = []
+    if client.is_confidential:
+        actions.append(action_button("rotate_secret", "Rotate secret"))
+    actions.append(
+        action_button("enable", "Enable")
+        if client.disabled
+        else action_button("disable", "Disable", "danger")
+    )
+    actions.append(action_button("delete", "Delete", "danger"))
+    details = (
+        f"<dl><dt>client_id</dt><dd><code>{escape(client.client_id)}</code></dd>"
+        f"<dt>Type</dt><dd>{escape(_client_kind(client))}</dd>"
+        f"<dt>Status</dt><dd>{'disabled' if client.disabled else 'enabled'}</dd>"
+        f"<dt>Authentication</dt><dd>{escape(client.token_endpoint_auth_method)}</dd>"
+        f"<dt>Owner</dt><dd>{escape(owner or '—')}</dd>"
+        f"<dt>Created</dt><dd>{when(client.created_at)}</dd>"
+        f"<dt>Last used</dt><dd>{when(client.last_used_at)}</dd>"
+        f"<dt>Expires unused</dt><dd>{when(client.expires_at)}</dd></dl>"
+    )
+    if client.metadata_document:
+        edit = '<p class="muted">Described by its metadata document: not editable here.</p>'
+    else:
+        fields = _settings_fields(
+            name=client.client_name,
+            redirect_uris=client.redirect_uris,
+            grant_types=client.grant_types,
+            scope=client.scope,
+            owner=owner or "",
+            auth_method=client.token_endpoint_auth_method,
+        )
+        edit = (
+            '<h2>Settings</h2><form method="post" action="/admin/client">'
+            f"{hidden_inputs({**csrf, 'action': 'update'})}{fields}"
+            '<div class="actions"><button class="primary" type="submit">Save changes</button></div></form>'
+        )
+    events = "".join(
+        f"<tr><td class=nowrap>{when(int(str(e['at'])) // 1000)}</td><td>{escape(str(e['event']))}</td>"
+        f"<td><code>{escape(json.dumps(e.get('details') or {}, sort_keys=True))}</code></td></tr>"
+        for e in history
+    )
+    body = (
+        f"{_nav(viewer)}<h1>{escape(client.client_name)}</h1>"
+        f"{secret_block(client, secret, created=created) if secret else ''}"
+        f"{_alerts(notice, error)}{details}"
+        f'<div class="actions">{"".join(actions)}</div>{edit}'
+        "<h2>Recent events</h2><table><thead><tr><th>When</th><th>Event</th><th>Details</th></tr></thead>"
+        f"<tbody>{events}</tbody></table>"
+    )
+    return document(client.client_name, body, wide=True)
+
+
+def user_grants_page(
+    viewer: Viewer,
+    *,
+    username: str,
+    found: bool,
+    apps: Sequence[ConnectedApp],
+    notice: str | None = None,
+) -> str:
+    search = (
+        '<form method="get" action="/admin/users"><label for="username">Username</label>'
+        f'<input id="username" name="username" type="text" value="{escape(username)}">'
+        '<div class="actions"><button type="submit">Show grants</button></div></form>'
+    )
+    result = ""
+    if username and not found:
+        result = f'<p class="error" role="alert">No user named {escape(username)}.</p>'
+    elif username:
+        hidden = {"csrf_token": viewer.csrf_token, "username": username}
+        result = f"<h2>Apps connected to {escape(username)}</h2>" + grants_table(
+            apps, action="/admin/users/revoke", hidden=hidden
+        )
+    body = f"{_nav(viewer)}<h1>Users' grants</h1>{_alerts(notice, None)}{search}{result}"
+    return document("Users' grants", body, wide=True)

@@ -1,0 +1,544 @@
+"""/account and /admin through the real handler: sign-in, connected apps, withdrawing a grant,
+client administration, and the protections every form has (CSRF, Origin, roles)."""
+
+from __future__ import annotations
+
+import base64
+import time
+from urllib.parse import urlencode
+
+import pytest
+
+from devstack.seed import DEMO_PASSWORD, DEMO_USER_ID, DEMO_USERNAME
+from tests.conftest import BASE_URL, cookie_attributes, header, set_cookies
+from tests.forms import parse
+from tests.handlers.oauth_helpers import FORM, REDIRECT, body, exchange, obtain_code, token_request
+from wallet_mcp import aws
+from wallet_mcp.credentials.passwords import hash_password
+from wallet_mcp.storage.audit import AuditLog
+from wallet_mcp.storage.clients import ClientRecord, ClientStore
+from wallet_mcp.storage.consents import ConsentStore
+from wallet_mcp.storage.users import UserRecord, UserStore
+
+APP = "connected-app"
+ORIGIN = {"origin": BASE_URL}
+
+
+@pytest.fixture
+def fns(load_function, aws_stack):
+    ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).put(
+        ClientRecord(
+            client_id=APP,
+            client_name="Budget Buddy",
+            token_endpoint_auth_method="none",
+            grant_types=("authorization_code", "refresh_token"),
+            redirect_uris=(REDIRECT,),
+            scope=("mcp:tools:list", "mcp:tools:call", "wallet:accounts:read"),
+            created_at=0,
+        )
+    )
+    UserStore(aws.dynamodb(), aws_stack.physical_ids["UsersTable"]).create(
+        UserRecord(
+            username="bob",
+            user_id="user-bob",
+            password_hash=hash_password("bob-password"),
+            created_at=0,
+        )
+    )
+    return (
+        load_function("AccountFunction"),
+        load_function("AuthorizeFunction"),
+        load_function("TokenFunction"),
+    )
+
+
+def sign_in(account, username=DEMO_USERNAME, password=DEMO_PASSWORD, next_path=None):
+    page = account.request("GET", "/account", query=urlencode({"next": next_path}) if next_path else "")
+    assert page.status == 200
+    cookies = set_cookies(page)
+    (form,), text = parse(page.body.decode())
+    assert "Sign in" in text
+    response = account.request(
+        "POST",
+        "/account",
+        headers={**FORM, **ORIGIN},
+        body=urlencode(form.submission({"username": username, "password": password})),
+        cookies=cookies,
+    )
+    assert response.status == 303, response.body
+    cookies |= set_cookies(response)
+    return response, {k: v for k, v in cookies.items() if v}
+
+
+def forms_of(response):
+    forms, text = parse(response.body.decode())
+    return forms, text
+
+
+def revoke_from_account_page(account, cookies):
+    """Press the app's Revoke button on /account, as the browser would."""
+    forms = forms_of(account.request("GET", "/account", cookies=cookies))[0]
+    revoke = next(f for f in forms if f.action == "/account/revoke")
+    assert revoke.fields["client_id"] == APP
+    return account.request(
+        "POST", "/account/revoke", headers={**FORM, **ORIGIN}, body=urlencode(revoke.fields), cookies=cookies
+    )
+
+
+def connect(authorize, token):
+    """The demo user approves APP; its token response."""
+    granted = exchange(token, obtain_code(authorize, client_id=APP), APP)
+    assert granted.status == 200, granted.body
+    return body(granted)
+
+
+def refresh(token, refresh_token):
+    return token_request(
+        token, {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": APP}
+    )
+
+
+# --- sign-in ---------------------------------------------------------------------------------------
+
+
+def test_sign_in_page_sets_a_login_csrf_cookie_and_the_session_follows(fns):
+    account, _, _ = fns
+    page = account.request("GET", "/account")
+    assert page.status == 200
+    assert "form-action 'self'" in header(page, "content-security-policy")
+    assert header(page, "x-frame-options") == "DENY"
+    attributes = cookie_attributes(page, "wallet_login")
+    assert attributes and "HttpOnly" in attributes and "SameSite=lax" in attributes
+    response, cookies = sign_in(account)
+    assert header(response, "location") == "/account"
+    assert "wallet_session" in cookies
+    home = account.request("GET", "/account", cookies=cookies)
+    assert "Connected apps" in forms_of(home)[1]
+
+
+def test_sign_in_refuses_a_form_without_its_cookie(fns):
+    account, _, _ = fns
+    page = account.request("GET", "/account")
+    (form,), _ = forms_of(page)
+    response = account.request(
+        "POST",
+        "/account",
+        headers=FORM,
+        body=urlencode(form.submission({"username": DEMO_USERNAME, "password": DEMO_PASSWORD})),
+    )
+    assert response.status == 400
+    assert "wallet_session" not in set_cookies(response)
+
+
+def test_wrong_password_shows_the_form_again(fns):
+    account, _, _ = fns
+    page = account.request("GET", "/account")
+    (form,), _ = forms_of(page)
+    response = account.request(
+        "POST",
+        "/account",
+        headers=FORM,
+        body=urlencode(form.submission({"username": DEMO_USERNAME, "password": "nope"})),
+        cookies=set_cookies(page),
+    )
+    assert response.status == 200
+    assert "Invalid username or password" in forms_of(response)[1]
+    assert "wallet_session" not in set_cookies(response)
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/x", "/oauth/token", "/\\evil.example"]
+)
+def test_next_never_leaves_the_account_pages(fns, target):
+    account, _, _ = fns
+    response, _ = sign_in(account, next_path=target)
+    assert header(response, "location") == "/account"
+
+
+def test_next_returns_to_an_admin_page(fns):
+    account, _, _ = fns
+    response, _ = sign_in(account, next_path="/admin/users?username=bob")
+    assert header(response, "location") == "/admin/users?username=bob"
+
+
+def test_sign_out_ends_the_session(fns):
+    account, _, _ = fns
+    _, cookies = sign_in(account)
+    (sign_out, *_), _ = forms_of(account.request("GET", "/account", cookies=cookies))
+    assert sign_out.action == "/account/sign-out"
+    response = account.request(
+        "POST",
+        "/account/sign-out",
+        headers={**FORM, **ORIGIN},
+        body=urlencode(sign_out.fields),
+        cookies=cookies,
+    )
+    assert response.status == 303
+    again = account.request("GET", "/account", cookies=cookies)
+    assert "to manage the apps connected" in forms_of(again)[1]
+
+
+# --- connected apps ---------------------------------------------------------------------------------
+
+
+def test_connected_apps_lists_the_grant_and_revoke_ends_it(fns, aws_stack):
+    account, authorize, token = fns
+    tokens = connect(authorize, token)
+    _, cookies = sign_in(account)
+    page = account.request("GET", "/account", cookies=cookies)
+    forms, text = forms_of(page)
+    assert "Budget Buddy" in text and "mcp:tools:call" in text
+    revoke = next(f for f in forms if f.action == "/account/revoke")
+    assert revoke.fields["client_id"] == APP
+
+    response = account.request(
+        "POST", "/account/revoke", headers={**FORM, **ORIGIN}, body=urlencode(revoke.fields), cookies=cookies
+    )
+    assert response.status == 303
+    assert header(response, "location") == "/account?done=revoked"
+    after = forms_of(account.request("GET", "/account", query="done=revoked", cookies=cookies))[1]
+    assert "Access revoked" in after and "Budget Buddy" not in after
+
+    refused = refresh(token, tokens["refresh_token"])
+    assert refused.status == 400 and body(refused)["error"] == "invalid_grant"
+    events = AuditLog(aws.dynamodb(), aws_stack.physical_ids["AuditTable"]).of(DEMO_USER_ID)
+    revoked = next(e for e in events if e["event"] == "grant_revoked")
+    assert revoked["client_id"] == APP and revoked["details"]["refresh_tokens"] == 1
+
+
+def test_revoked_access_token_is_inactive(fns):
+    account, authorize, token = fns
+    tokens = connect(authorize, token)
+    _, cookies = sign_in(account)
+    revoke_from_account_page(account, cookies)
+    response = token.request(
+        "POST",
+        "/oauth/introspect",
+        headers={
+            **FORM,
+            "authorization": "Basic " + base64.b64encode(b"mcp-demo-client:demo-secret-123").decode(),
+        },
+        body=urlencode({"token": tokens["access_token"]}),
+    )
+    assert response.status == 200
+    assert body(response) == {"active": False}
+
+
+def test_after_revoking_the_app_must_ask_for_consent_again(fns):
+    account, authorize, token = fns
+    connect(authorize, token)
+    _, cookies = sign_in(account)
+    revoke_from_account_page(account, cookies)
+    # the session is shared with the authorization endpoint: no login, but the consent page again
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": APP,
+            "redirect_uri": REDIRECT,
+            "scope": "mcp:tools:list",
+            "state": "s",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+        }
+    )
+    page = authorize.request("GET", "/oauth/authorize", query=query, cookies=cookies)
+    assert page.status == 200
+    (form,), _ = forms_of(page)
+    assert ("decision", "approve") in form.buttons
+
+
+@pytest.mark.parametrize(
+    ("headers", "drop_csrf", "status"),
+    [
+        ({"origin": "https://evil.example"}, False, 403),
+        ({}, True, 403),
+        ({"origin": "null", "sec-fetch-site": "cross-site"}, False, 403),
+        ({"origin": BASE_URL, "sec-fetch-site": "same-site"}, False, 403),
+    ],
+)
+def test_revoke_is_refused_without_csrf_or_from_another_origin(fns, headers, drop_csrf, status):
+    account, authorize, token = fns
+    tokens = connect(authorize, token)
+    _, cookies = sign_in(account)
+    revoke = next(
+        f
+        for f in forms_of(account.request("GET", "/account", cookies=cookies))[0]
+        if f.action == "/account/revoke"
+    )
+    data = dict(revoke.fields)
+    if drop_csrf:
+        data["csrf_token"] = "forged"
+    response = account.request(
+        "POST", "/account/revoke", headers={**FORM, **headers}, body=urlencode(data), cookies=cookies
+    )
+    assert response.status == status
+    assert refresh(token, tokens["refresh_token"]).status == 200
+
+
+def test_a_same_origin_form_from_a_no_referrer_page_is_accepted(fns):
+    """Our pages send no referrer, so browsers post them with `Origin: null`; the CSRF token and
+    Fetch Metadata decide."""
+    account, authorize, token = fns
+    tokens = connect(authorize, token)
+    _, cookies = sign_in(account)
+    forms = forms_of(account.request("GET", "/account", cookies=cookies))[0]
+    revoke = next(f for f in forms if f.action == "/account/revoke")
+    response = account.request(
+        "POST",
+        "/account/revoke",
+        headers={**FORM, "origin": "null", "sec-fetch-site": "same-origin"},
+        body=urlencode(revoke.fields),
+        cookies=cookies,
+    )
+    assert response.status == 303
+    assert refresh(token, tokens["refresh_token"]).status == 400
+
+
+def test_revoke_without_a_session_is_refused(fns):
+    account, authorize, token = fns
+    tokens = connect(authorize, token)
+    response = account.request(
+        "POST", "/account/revoke", headers=FORM, body=urlencode({"client_id": APP, "csrf_token": "x"})
+    )
+    assert response.status == 401
+    assert refresh(token, tokens["refresh_token"]).status == 200
+
+
+@pytest.mark.parametrize(
+    ("content_type", "payload", "status"),
+    [
+        ("application/json", b'{"client_id": "x"}', 400),
+        (FORM["content-type"], b"a=1&a=2", 400),
+        (FORM["content-type"], b"%ff%fe=\xff", 400),
+        (FORM["content-type"], b"x=" + b"y" * 20_000, 413),
+    ],
+)
+def test_malformed_form_bodies_get_a_clear_error(fns, content_type, payload, status):
+    account, _, _ = fns
+    response = account.request(
+        "POST", "/account/revoke", headers={"content-type": content_type}, body=payload
+    )
+    assert response.status == status
+    assert "text/html" in header(response, "content-type")
+
+
+# --- a grant withdrawn while tokens are in flight ---------------------------------------------------
+
+
+def test_a_code_redeemed_after_the_grant_is_withdrawn_issues_nothing(fns, aws_stack):
+    _, authorize, token = fns
+    code = obtain_code(authorize, client_id=APP)
+    ConsentStore(aws.dynamodb(), aws_stack.physical_ids["ConsentsTable"]).withdraw(DEMO_USER_ID, APP)
+    response = exchange(token, code, APP)
+    assert response.status == 400
+    assert body(response)["error"] == "invalid_grant"
+    assert "withdrawn" in body(response)["error_description"]
+
+
+def test_a_refresh_after_the_grant_is_withdrawn_fails_and_ends_the_family(fns, aws_stack):
+    _, authorize, token = fns
+    tokens = connect(authorize, token)
+    consents = ConsentStore(aws.dynamodb(), aws_stack.physical_ids["ConsentsTable"])
+    consents.withdraw(DEMO_USER_ID, APP)
+    response = refresh(token, tokens["refresh_token"])
+    assert response.status == 400 and body(response)["error"] == "invalid_grant"
+    # approving again does not bring the old refresh token back
+    consents.grant(DEMO_USER_ID, APP, ("mcp:tools:list",), now=int(time.time()))
+    assert body(refresh(token, tokens["refresh_token"]))["error"] == "invalid_grant"
+
+
+# --- /admin -------------------------------------------------------------------------------------------
+
+NEW_CLIENT = [
+    ("client_name", "Reporting job"),
+    ("redirect_uris", "https://reports.example.com/cb"),
+    ("grant_types", "authorization_code"),
+    ("grant_types", "refresh_token"),
+    ("grant_types", "client_credentials"),
+    ("scope", "wallet:accounts:read"),
+    ("scope", "mcp:tools:call"),
+    ("token_endpoint_auth_method", "client_secret_basic"),
+    ("owner", DEMO_USERNAME),
+]
+
+
+def admin_post(account, cookies, path, pairs):
+    csrf = next(
+        f.fields["csrf_token"]
+        for f in forms_of(account.request("GET", "/admin", cookies=cookies))[0]
+        if "csrf_token" in f.fields
+    )
+    return account.request(
+        "POST",
+        path,
+        headers={**FORM, **ORIGIN},
+        body=urlencode([*pairs, ("csrf_token", csrf)]),
+        cookies=cookies,
+    )
+
+
+def client_credentials(token, client_id, secret):
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return token.request(
+        "POST",
+        "/oauth/token",
+        headers={**FORM, "authorization": f"Basic {basic}"},
+        body=urlencode({"grant_type": "client_credentials", "scope": "wallet:accounts:read"}),
+    )
+
+
+def test_admin_requires_a_session_then_the_admin_role(fns):
+    account, _, _ = fns
+    anonymous = account.request("GET", "/admin")
+    assert anonymous.status == 303
+    assert header(anonymous, "location") == "/account?next=%2Fadmin"
+    _, cookies = sign_in(account, "bob", "bob-password")
+    assert account.request("GET", "/admin", cookies=cookies).status == 403
+    assert account.request("GET", "/admin/users", cookies=cookies).status == 403
+    refused = admin_post(account, cookies, "/admin/clients", NEW_CLIENT)
+    assert refused.status == 403
+
+
+def test_admin_creates_rotates_disables_and_deletes_a_client(fns, aws_stack):
+    account, _, token = fns
+    _, cookies = sign_in(account)
+    listing = account.request("GET", "/admin", cookies=cookies)
+    assert listing.status == 200 and "mcp-demo-client" in forms_of(listing)[1]
+
+    created = admin_post(account, cookies, "/admin/clients", NEW_CLIENT)
+    assert created.status == 200, created.body
+    assert header(created, "cache-control") == "no-store"
+    secret = created.body.decode().split('id="client-secret">', 1)[1].split("<", 1)[0]
+    client_id = next(f for f in forms_of(created)[0] if f.action == "/admin/client").fields["client_id"]
+    assert secret.startswith("secret_") and client_id.startswith("mcp_")
+    assert client_credentials(token, client_id, secret).status == 200
+    # the secret is shown once: the client's page does not show it again
+    page = account.request("GET", "/admin/client", query=urlencode({"client_id": client_id}), cookies=cookies)
+    assert secret not in page.body.decode() and "Reporting job" in forms_of(page)[1]
+
+    rotated = admin_post(
+        account, cookies, "/admin/client", [("client_id", client_id), ("action", "rotate_secret")]
+    )
+    assert rotated.status == 200
+    new_secret = rotated.body.decode().split('id="client-secret">', 1)[1].split("<", 1)[0]
+    assert new_secret != secret
+    old = client_credentials(token, client_id, secret)
+    assert old.status == 401 and body(old)["error"] == "invalid_client"
+    assert client_credentials(token, client_id, new_secret).status == 200
+
+    assert (
+        admin_post(
+            account, cookies, "/admin/client", [("client_id", client_id), ("action", "disable")]
+        ).status
+        == 200
+    )
+    assert body(client_credentials(token, client_id, new_secret))["error"] == "invalid_client"
+    assert (
+        admin_post(account, cookies, "/admin/client", [("client_id", client_id), ("action", "enable")]).status
+        == 200
+    )
+    assert client_credentials(token, client_id, new_secret).status == 200
+
+    deleted = admin_post(account, cookies, "/admin/client", [("client_id", client_id), ("action", "delete")])
+    assert deleted.status == 303 and header(deleted, "location") == "/admin?done=deleted"
+    assert body(client_credentials(token, client_id, new_secret))["error"] == "invalid_client"
+
+    events = [
+        e["event"] for e in AuditLog(aws.dynamodb(), aws_stack.physical_ids["AuditTable"]).of(client_id)
+    ]
+    for expected in (
+        "client_created",
+        "client_secret_rotated",
+        "client_disabled",
+        "client_enabled",
+        "client_deleted",
+    ):
+        assert expected in events
+
+
+def test_admin_edits_redirect_uris_and_scopes(fns, aws_stack):
+    account, _, _ = fns
+    _, cookies = sign_in(account)
+    created = admin_post(account, cookies, "/admin/clients", NEW_CLIENT)
+    client_id = next(f for f in forms_of(created)[0] if f.action == "/admin/client").fields["client_id"]
+    edit = [
+        ("client_id", client_id),
+        ("action", "update"),
+        ("client_name", "Reporting job v2"),
+        ("redirect_uris", "https://reports.example.com/cb\r\nhttps://reports.example.com/cb2"),
+        ("grant_types", "authorization_code"),
+        ("scope", "wallet:transactions:read"),
+        ("token_endpoint_auth_method", "client_secret_post"),
+        ("owner", ""),
+    ]
+    saved = admin_post(account, cookies, "/admin/client", edit)
+    assert saved.status == 200 and "Changes saved" in forms_of(saved)[1]
+    record = ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).get_any(client_id)
+    assert record.client_name == "Reporting job v2"
+    assert record.redirect_uris == ("https://reports.example.com/cb", "https://reports.example.com/cb2")
+    assert record.scope == ("wallet:transactions:read",)
+    assert record.grant_types == ("authorization_code",)
+    assert record.token_endpoint_auth_method == "client_secret_post"
+    assert record.owner_user_id is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("redirect_uris", "http://evil.example/cb"), "loopback"),
+        (("redirect_uris", "javascript:alert(1)"), "not allowed"),
+        (("scope", "admin:everything"), "Unknown scope"),
+        (("owner", "nobody-here"), "No user named"),
+        (("client_name", ""), "name"),
+    ],
+)
+def test_admin_form_errors_are_shown_and_nothing_is_created(fns, aws_stack, change, message):
+    account, _, _ = fns
+    _, cookies = sign_in(account)
+    pairs = [p for p in NEW_CLIENT if p[0] != change[0]] + [change]
+    before = len(ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).all())
+    response = admin_post(account, cookies, "/admin/clients", pairs)
+    assert response.status == 400
+    assert message in forms_of(response)[1]
+    assert len(ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).all()) == before
+
+
+def test_admin_sees_and_revokes_a_users_grant(fns):
+    account, authorize, token = fns
+    tokens = connect(authorize, token)
+    _, cookies = sign_in(account)
+    page = account.request("GET", "/admin/users", query="username=demo", cookies=cookies)
+    assert "Budget Buddy" in forms_of(page)[1]
+    revoke = next(f for f in forms_of(page)[0] if f.action == "/admin/users/revoke")
+    response = account.request(
+        "POST",
+        "/admin/users/revoke",
+        headers={**FORM, **ORIGIN},
+        body=urlencode(revoke.fields),
+        cookies=cookies,
+    )
+    assert response.status == 303
+    assert header(response, "location") == "/admin/users?username=demo&done=revoked"
+    assert body(refresh(token, tokens["refresh_token"]))["error"] == "invalid_grant"
+
+
+def test_unknown_client_and_user_pages(fns):
+    account, _, _ = fns
+    _, cookies = sign_in(account)
+    assert account.request("GET", "/admin/client", query="client_id=nope", cookies=cookies).status == 404
+    missing = account.request("GET", "/admin/users", query="username=ghost", cookies=cookies)
+    assert missing.status == 200 and "No user named ghost" in forms_of(missing)[1]
+    action = admin_post(
+        account, cookies, "/admin/client", [("client_id", "nope"), ("action", "rotate_secret")]
+    )
+    assert action.status == 404
+
+
+@pytest.mark.parametrize("username", ["", "   ", "é" * 1500])
+def test_admin_revoke_for_no_such_user_is_a_400(fns, username):
+    account, _, _ = fns
+    _, cookies = sign_in(account)
+    response = admin_post(
+        account, cookies, "/admin/users/revoke", [("username", username), ("client_id", APP)]
+    )
+    assert response.status == 400
