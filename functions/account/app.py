@@ -63,6 +63,7 @@ portal = AccountPortal(
     admin=ClientAdmin(clients, users, audit),
     audit=audit,
     clock=lambda: int(time.time()),
+    upstream=[(provider.id, provider.name) for provider in SETTINGS.identity_providers],
 )
 app = create_app("wallet-mcp account and administration pages", realm=SETTINGS.issuer)
 

@@ -134,3 +134,52 @@ def test_the_upstream_client_secret_never_reaches_the_logs(upstream_stack):
     logs = upstream_stack.stack.log_path.read_text()
     assert UPSTREAM_SECRET not in logs
     assert "id_token" not in logs
+
+
+def account_sign_in_link(page: httpx.Response) -> str:
+    return page.text.split('<a class="button" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+
+
+def test_an_upstream_user_signs_in_to_the_account_pages(upstream_stack):
+    """/account offers the providers too: a user who has no password (created by an upstream
+    sign-in) can still see and revoke the apps connected to their wallet."""
+    base = upstream_stack.stack.base_url
+    with httpx.Client(timeout=30, follow_redirects=False) as browser:
+        page = browser.get(f"{base}/account", params={"next": "/admin"})
+        assert page.status_code == 200
+        (form,), text = parse(page.text)  # the password form stays the only form
+        assert {"username", "password"} <= set(form.fields)
+        assert f"Sign in with {UPSTREAM_NAME}" in text
+        to_provider = browser.get(urljoin(str(page.url), account_sign_in_link(page)))
+        assert to_provider.status_code == 303, to_provider.text
+        assert to_provider.headers["location"].startswith(upstream_stack.oidc.issuer + "/")
+        back = sign_in_upstream(browser, to_provider.headers["location"], "demo-upstream")
+        landed = browser.get(back)
+        assert landed.status_code == 303, landed.text
+        assert landed.headers["location"] == "/admin"  # where the sign-in page said to go next
+        admin = browser.get(f"{base}/admin")
+        assert admin.status_code == 200  # the linked demo user, who is an admin
+        assert "Signed in as" in admin.text and "demo" in admin.text
+
+
+def test_an_account_sign_in_returns_only_to_the_browser_that_started_it(upstream_stack):
+    base = upstream_stack.stack.base_url
+    with httpx.Client(timeout=30, follow_redirects=False) as browser:
+        page = browser.get(f"{base}/account")
+        to_provider = browser.get(urljoin(str(page.url), account_sign_in_link(page)))
+        back = sign_in_upstream(browser, to_provider.headers["location"], "demo-upstream")
+    with httpx.Client(timeout=30, follow_redirects=False) as other:
+        refused = other.get(back)
+    assert refused.status_code == 403
+    assert "wallet_session" not in refused.headers.get("set-cookie", "")
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/oauth/token"])
+def test_an_account_sign_in_never_leaves_the_account_pages(upstream_stack, target):
+    base = upstream_stack.stack.base_url
+    with httpx.Client(timeout=30, follow_redirects=False) as browser:
+        start = browser.get(f"{base}/oauth/authorize/upstream/example", params={"next": target})
+        assert start.status_code == 303
+        back = sign_in_upstream(browser, start.headers["location"], "demo-upstream")
+        landed = browser.get(back)
+    assert landed.status_code == 303 and landed.headers["location"] == "/account"

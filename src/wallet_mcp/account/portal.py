@@ -11,7 +11,7 @@ is read again on every request, so a disabled user or a removed admin role takes
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlencode, urlsplit
@@ -27,6 +27,7 @@ from wallet_mcp.web import account_pages as view
 from wallet_mcp.web import pages
 from wallet_mcp.web.cookies import Cookie, CookieJar
 from wallet_mcp.web.outcomes import Outcome, Page, Redirect
+from wallet_mcp.web.paths import safe_next
 
 ADMIN_ROLE: Final = "admin"
 LOGIN_CSRF_TTL: Final = 3600
@@ -78,18 +79,6 @@ class Refused(Exception):
         self.message = message
 
 
-def safe_next(raw: str | None) -> str:
-    """Where to go after signing in: only this server's /account and /admin pages."""
-    if not raw or len(raw) > 512:
-        return "/account"
-    parts = urlsplit(raw)
-    if parts.scheme or parts.netloc or raw.startswith("//") or "\\" in raw:
-        return "/account"
-    if parts.path in ("/account", "/admin") or parts.path.startswith(("/account/", "/admin/")):
-        return raw
-    return "/account"
-
-
 class AccountPortal:
     def __init__(
         self,
@@ -101,7 +90,9 @@ class AccountPortal:
         admin: ClientAdmin,
         audit: AuditLog,
         clock: Callable[[], int],
+        upstream: Sequence[tuple[str, str]] = (),
     ) -> None:
+        """`upstream`: (id, name) of the OpenID providers the sign-in page offers."""
         self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(issuer))
         self._sign_in = sign_in
         self._users = users
@@ -109,6 +100,7 @@ class AccountPortal:
         self._admin = admin
         self._audit = audit
         self._clock = clock
+        self._upstream = tuple(upstream)
         self.secure = sign_in.secure
         self.login_cookie = "__Host-wallet_login" if sign_in.secure else "wallet_login"
 
@@ -200,7 +192,9 @@ class AccountPortal:
         self, next_path: str, *, error: str | None, username: str = "", status: int = 200
     ) -> Page:
         token = opaque.new_secret()
-        html = view.sign_in_page(csrf_token=token, next_path=next_path, error=error, username=username)
+        html = view.sign_in_page(
+            csrf_token=token, next_path=next_path, error=error, username=username, upstream=self._upstream
+        )
         return Page(html, status, cookies=(Cookie(self.login_cookie, token, "/", LOGIN_CSRF_TTL),))
 
     # --- /admin ---------------------------------------------------------------------------------

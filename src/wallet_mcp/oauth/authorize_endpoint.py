@@ -45,18 +45,21 @@ from wallet_mcp.storage.users import UserRecord, UserStore
 from wallet_mcp.web import pages
 from wallet_mcp.web.cookies import Cookie, CookieJar
 from wallet_mcp.web.outcomes import Outcome, Page, Redirect
+from wallet_mcp.web.paths import HOME, safe_next
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
     from wallet_mcp.oauth.upstream.flow import UpstreamSignIn
     from wallet_mcp.oauth.upstream.providers import IdentityProvider
+    from wallet_mcp.storage.upstream_logins import UpstreamLogin
 
 REQUEST_TTL: Final = 10 * 60
 MAX_STATE: Final = 2048
 MAX_QUERY: Final = 8192
 ENDPOINT_PATH: Final = "/oauth/authorize"
 UPSTREAM_PATH: Final = f"{ENDPOINT_PATH}/upstream"
+ACCOUNT_SIGN_IN_TTL: Final = 10 * 60
 
 
 class LocalError(Exception):
@@ -153,6 +156,7 @@ class AuthorizeEndpoint:
         )
         self.session_cookie = self._sign_in.cookie_name
         self.binding_cookie = "wallet_authz"
+        self.account_binding_cookie = "wallet_upstream"
         self.secure_cookies = secure
 
     # --- GET ------------------------------------------------------------------------------------
@@ -407,7 +411,10 @@ class AuthorizeEndpoint:
         try:
             now = self._clock()
             provider = self._provider(provider_id)
-            pending = self._bound_request(parse_query(query).get("request_id", ""), cookies, now)
+            params = parse_query(query)
+            if "request_id" not in params:
+                return self._account_upstream_start(provider, safe_next(params.get("next")), now)
+            pending = self._bound_request(params["request_id"], cookies, now)
             try:
                 location = self._upstream_flow().begin(provider, pending, now)
             except UpstreamUnavailable as exc:
@@ -433,6 +440,8 @@ class AuthorizeEndpoint:
             login = flow.take(state, now)
             if login is None or login.provider_id != provider.id:
                 raise LocalError("This sign-in has expired or was already used. Start again from the app.")
+            if login.return_to is not None:
+                return self._account_upstream_callback(provider, login, state, params, cookies, source, now)
             # the browser that started it, and no other (login CSRF: RFC 6749 §10.12)
             if not opaque.matches(cookies.get(self.binding_cookie) or "", login.browser_hash):
                 raise LocalError("This sign-in was started in another browser.", status=403)
@@ -453,6 +462,51 @@ class AuthorizeEndpoint:
             return self._signed_in(context, pending, self._rekeyed(pending), signed_in.user, now)
         except LocalError as exc:
             return Page(pages.error_page("Cannot sign in", exc.message), status=exc.status)
+
+    def _account_upstream_start(self, provider: IdentityProvider, return_to: str, now: int) -> Outcome:
+        """`GET /oauth/authorize/upstream/<id>?next=/account`: signing in to the account pages
+        (docs/account.md), with no authorization request behind it. A fresh cookie binds the
+        sign-in to this browser (login CSRF, RFC 6749 §10.12)."""
+        from wallet_mcp.oauth.upstream.fetch import UpstreamUnavailable
+
+        binding = opaque.new_secret()
+        try:
+            location = self._upstream_flow().begin_account(provider, opaque.digest(binding), return_to, now)
+        except UpstreamUnavailable as exc:
+            message = f"Sign-in with {provider.name} is unavailable right now ({exc}). Try again later."
+            return Page(pages.error_page("Cannot sign in", message), status=502)
+        cookie = Cookie(self.account_binding_cookie, binding, UPSTREAM_PATH, ACCOUNT_SIGN_IN_TTL)
+        return Redirect(location, status=303, cookies=(cookie,))
+
+    def _account_upstream_callback(
+        self,
+        provider: IdentityProvider,
+        login: UpstreamLogin,
+        state: str,
+        params: Mapping[str, str],
+        cookies: CookieJar,
+        source: str,
+        now: int,
+    ) -> Outcome:
+        """Back from the provider for the account pages: our session, then the page asked for."""
+        from wallet_mcp.oauth.upstream.fetch import UpstreamUnavailable
+        from wallet_mcp.oauth.upstream.flow import UpstreamRefused
+
+        if not opaque.matches(cookies.get(self.account_binding_cookie) or "", login.browser_hash):
+            raise LocalError("This sign-in was started in another browser.", status=403)
+        spent = Cookie(self.account_binding_cookie, "", UPSTREAM_PATH, 0)
+        try:
+            signed_in = self._upstream_flow().complete(
+                provider, login, state, params, now=now, source=source, client_id=None
+            )
+        except UpstreamRefused as refused:
+            page = pages.error_page("Cannot sign in", refused.message)
+            return Page(page, status=400, cookies=(spent,))
+        except UpstreamUnavailable as exc:
+            message = f"Sign-in with {provider.name} is unavailable right now ({exc}). Try again later."
+            return Page(pages.error_page("Cannot sign in", message), status=502, cookies=(spent,))
+        opened = self._sign_in.open_session(signed_in.user, now)
+        return Redirect(login.return_to or HOME, status=303, cookies=(opened.cookie, spent))
 
     def _provider(self, provider_id: str) -> IdentityProvider:
         provider = self._providers.get(provider_id)

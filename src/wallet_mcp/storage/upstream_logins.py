@@ -37,20 +37,26 @@ class UpstreamLogin:
     """Our callback URL as sent upstream; the token request repeats it (RFC 6749 §4.1.3)."""
     created_at: int
     expires_at: int
+    return_to: str | None = None
+    """For a sign-in to the account pages (no pending authorization, `request_id` is ""): where to
+    go once signed in."""
 
     def to_item(self) -> items.Item:
-        return {
-            "request_id": items.s(KEY_PREFIX + self.state_hash),
-            "kind": items.s("upstream_login"),
-            "provider_id": items.s(self.provider_id),
-            "pending_request_id": items.s(self.request_id),
-            "browser_hash": items.s(self.browser_hash),
-            "nonce_hash": items.s(self.nonce_hash),
-            "sealed_verifier": items.s(self.sealed_verifier),
-            "redirect_uri": items.s(self.redirect_uri),
-            "created_at": items.n(self.created_at),
-            "expires_at": items.n(self.expires_at),
-        }
+        return items.compact(
+            {
+                "request_id": items.s(KEY_PREFIX + self.state_hash),
+                "kind": items.s("upstream_login"),
+                "provider_id": items.s(self.provider_id),
+                "pending_request_id": items.s(self.request_id),
+                "browser_hash": items.s(self.browser_hash),
+                "nonce_hash": items.s(self.nonce_hash),
+                "sealed_verifier": items.s(self.sealed_verifier),
+                "redirect_uri": items.s(self.redirect_uri),
+                "created_at": items.n(self.created_at),
+                "expires_at": items.n(self.expires_at),
+                "return_to": items.s(self.return_to) if self.return_to is not None else None,
+            }
+        )
 
     @classmethod
     def from_item(cls, item: items.Item) -> UpstreamLogin:
@@ -64,6 +70,7 @@ class UpstreamLogin:
             redirect_uri=items.req_s(item, "redirect_uri"),
             created_at=items.req_n(item, "created_at"),
             expires_at=items.req_n(item, "expires_at"),
+            return_to=items.get_s(item, "return_to"),
         )
 
 

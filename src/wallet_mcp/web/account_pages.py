@@ -11,13 +11,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from wallet_mcp.account.grants import ConnectedApp
 from wallet_mcp.oauth.registration import GRANT_TYPES
 from wallet_mcp.oauth.scopes import SCOPE_DESCRIPTIONS, SUPPORTED_SCOPES
 from wallet_mcp.storage.clients import ClientRecord
 from wallet_mcp.web.pages import document, hidden_inputs
+
+UPSTREAM_START = "/oauth/authorize/upstream/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +59,23 @@ def _scopes(scope: Iterable[str]) -> str:
     )
 
 
-def sign_in_page(*, csrf_token: str, next_path: str, error: str | None, username: str = "") -> str:
+def sign_in_page(
+    *,
+    csrf_token: str,
+    next_path: str,
+    error: str | None,
+    username: str = "",
+    upstream: Sequence[tuple[str, str]] = (),
+) -> str:
+    """`upstream`: (id, name) of the configured OpenID providers, offered as links (GETs), so the
+    page keeps one form."""
     alert = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    query = urlencode({"next": next_path})
+    links = "".join(
+        f'<a class="button" href="{escape(f"{UPSTREAM_START}{quote(pid)}?{query}")}">'
+        f"Sign in with {escape(name)}</a>"
+        for pid, name in upstream
+    )
     body = (
         "<h1>Sign in</h1>"
         '<p class="lead">to manage the apps connected to your wallet</p>'
@@ -71,7 +88,7 @@ def sign_in_page(*, csrf_token: str, next_path: str, error: str | None, username
         '<label for="password">Password</label>'
         '<input id="password" name="password" type="password" autocomplete="current-password" required>'
         '<div class="actions"><button class="primary" type="submit">Sign in</button></div>'
-        "</form>"
+        "</form>" + (f'<div class="upstream"><p>or</p>{links}</div>' if links else "")
     )
     return document("Sign in", body)
 

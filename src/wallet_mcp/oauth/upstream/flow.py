@@ -114,6 +114,37 @@ class UpstreamSignIn:
 
     def begin(self, provider: IdentityProvider, pending: PendingAuthorization, now: int) -> str:
         """Where to send the browser; UpstreamUnavailable if the provider's metadata cannot be read."""
+        return self._begin(
+            provider,
+            request_id=pending.request_id,
+            browser_hash=pending.browser_hash,
+            expires_at=min(pending.expires_at, now + LOGIN_TTL),
+            return_to=None,
+            now=now,
+        )
+
+    def begin_account(self, provider: IdentityProvider, browser_hash: str, return_to: str, now: int) -> str:
+        """The same for a sign-in to the account pages: no pending authorization, and once signed
+        in the browser goes to `return_to` (one of our own pages)."""
+        return self._begin(
+            provider,
+            request_id="",
+            browser_hash=browser_hash,
+            expires_at=now + LOGIN_TTL,
+            return_to=return_to,
+            now=now,
+        )
+
+    def _begin(
+        self,
+        provider: IdentityProvider,
+        *,
+        request_id: str,
+        browser_hash: str,
+        expires_at: int,
+        return_to: str | None,
+        now: int,
+    ) -> str:
         metadata = self._directory.metadata(provider)
         state, nonce, verifier = opaque.new_secret(), opaque.new_secret(), opaque.new_secret()
         redirect_uri = self.callback_url(provider)
@@ -121,13 +152,14 @@ class UpstreamSignIn:
             UpstreamLogin(
                 state_hash=opaque.digest(state),
                 provider_id=provider.id,
-                request_id=pending.request_id,
-                browser_hash=pending.browser_hash,
+                request_id=request_id,
+                browser_hash=browser_hash,
                 nonce_hash=opaque.digest(nonce),
                 sealed_verifier=seal(state, _VERIFIER_PURPOSE, verifier.encode("ascii")),
                 redirect_uri=redirect_uri,
                 created_at=now,
-                expires_at=min(pending.expires_at, now + LOGIN_TTL),
+                expires_at=expires_at,
+                return_to=return_to,
             )
         )
         return _with_query(
@@ -161,7 +193,7 @@ class UpstreamSignIn:
         *,
         now: int,
         source: str,
-        client_id: str,
+        client_id: str | None,
     ) -> SignedIn:
         """The local user the provider's answer signs in; UpstreamRefused or UpstreamUnavailable."""
         try:
@@ -288,7 +320,13 @@ class UpstreamSignIn:
     # --- the local user ----------------------------------------------------------------------
 
     def _local_user(
-        self, provider: IdentityProvider, identity: UpstreamIdentity, *, now: int, source: str, client_id: str
+        self,
+        provider: IdentityProvider,
+        identity: UpstreamIdentity,
+        *,
+        now: int,
+        source: str,
+        client_id: str | None,
     ) -> UserRecord:
         for _ in range(3):  # a concurrent first sign-in of the same identity can win a race: read again
             link = self._links.get(identity.issuer, identity.subject)
@@ -367,7 +405,7 @@ class UpstreamSignIn:
         identity: UpstreamIdentity,
         user: UserRecord,
         source: str,
-        client_id: str,
+        client_id: str | None,
         *,
         how: str,
     ) -> None:
@@ -381,7 +419,7 @@ class UpstreamSignIn:
             )
         )
 
-    def _failed(self, provider: IdentityProvider, reason: str, *, source: str, client_id: str) -> None:
+    def _failed(self, provider: IdentityProvider, reason: str, *, source: str, client_id: str | None) -> None:
         count("UpstreamLoginFailures", provider=provider.id)
         self._audit.record(
             AuditEvent(
