@@ -17,7 +17,8 @@ from wallet_mcp.account.grants import ConnectedApp
 from wallet_mcp.oauth.registration import GRANT_TYPES
 from wallet_mcp.oauth.scopes import SCOPE_DESCRIPTIONS, SUPPORTED_SCOPES
 from wallet_mcp.storage.clients import ClientRecord
-from wallet_mcp.web.pages import document, hidden_inputs
+from wallet_mcp.web import pages
+from wallet_mcp.web.pages import UpstreamLink, document, hidden_inputs
 
 UPSTREAM_START = "/oauth/authorize/upstream/"
 
@@ -69,28 +70,16 @@ def sign_in_page(
 ) -> str:
     """`upstream`: (id, name) of the configured OpenID providers, offered as links (GETs), so the
     page keeps one form."""
-    alert = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
     query = urlencode({"next": next_path})
-    links = "".join(
-        f'<a class="button" href="{escape(f"{UPSTREAM_START}{quote(pid)}?{query}")}">'
-        f"Sign in with {escape(name)}</a>"
-        for pid, name in upstream
+    links = [UpstreamLink(name, f"{UPSTREAM_START}{quote(pid)}?{query}") for pid, name in upstream]
+    return pages.sign_in_page(
+        lead="to manage the apps connected to your wallet",
+        action="/account",
+        hidden={"csrf_token": csrf_token, "next": next_path},
+        error=error,
+        username=username,
+        upstream=links,
     )
-    body = (
-        "<h1>Sign in</h1>"
-        '<p class="lead">to manage the apps connected to your wallet</p>'
-        f"{alert}"
-        '<form method="post" action="/account">'
-        f"{hidden_inputs({'csrf_token': csrf_token, 'next': next_path})}"
-        '<label for="username">Username</label>'
-        f'<input id="username" name="username" type="text" autocomplete="username" required '
-        f'autofocus value="{escape(username)}">'
-        '<label for="password">Password</label>'
-        '<input id="password" name="password" type="password" autocomplete="current-password" required>'
-        '<div class="actions"><button class="primary" type="submit">Sign in</button></div>'
-        "</form>" + (f'<div class="upstream"><p>or</p>{links}</div>' if links else "")
-    )
-    return document("Sign in", body)
 
 
 def grants_table(apps: Sequence[ConnectedApp], *, action: str, hidden: dict[str, str]) -> str:

@@ -133,6 +133,23 @@ def login_page(
     username: str = "",
     upstream: Sequence[UpstreamLink] = (),
 ) -> str:
+    lead = f"to continue to <strong>{escape(client.name)}</strong>"
+    return sign_in_page(
+        lead=lead, action=action, hidden=hidden, error=error, username=username, upstream=upstream
+    )
+
+
+def sign_in_page(
+    *,
+    lead: str,
+    action: str,
+    hidden: dict[str, str],
+    error: str | None,
+    username: str = "",
+    upstream: Sequence[UpstreamLink] = (),
+) -> str:
+    """One form (username, password, the hidden fields) and the providers as links. `lead` is
+    markup: escape what goes into it."""
     alert = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
     links = "".join(
         f'<a class="button" href="{escape(link.href)}">Sign in with {escape(link.name)}</a>'
@@ -140,7 +157,7 @@ def login_page(
     )
     body = (
         "<h1>Sign in</h1>"
-        f'<p class="lead">to continue to <strong>{escape(client.name)}</strong></p>'
+        f'<p class="lead">{lead}</p>'
         f"{alert}"
         f'<form method="post" action="{escape(action)}">'
         f"{hidden_inputs(hidden)}"
