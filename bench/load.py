@@ -169,9 +169,8 @@ def main() -> int:
     print(
         f"Load: the local stack on loopback ({WORKERS} workers per function), "
         f"{REQUESTS_PER_LEVEL} requests per level.\n"
-        "  429 = a designed rate-limit answer. 503 = the designed answer to a failing dependency:\n"
-        "  moto_server is not thread-safe under concurrent TransactWriteItems (it fails some with\n"
-        "  'RuntimeError: dictionary changed size during iteration' even after botocore's 3 attempts)."
+        "  429 = a designed rate-limit answer; anything else but 200 is an error. The emulator\n"
+        "  handles one request at a time (devstack/moto_atomic.py), as atomic as DynamoDB."
     )
     print(f"{'operation':36} {'conc.':>5} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9}  answers")
     with LocalStack("TokenRequestsPerClientPerMinute=1000000") as stack:

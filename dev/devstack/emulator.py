@@ -1,4 +1,5 @@
-"""The embedded AWS: `moto_server` in a child process, for DynamoDB and KMS."""
+"""The embedded AWS: `moto_server` in a child process, for DynamoDB and KMS (and SSM, Secrets
+Manager), each request handled atomically as DynamoDB would (devstack/moto_atomic.py)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ class MotoServer:
                 f"AWS_ENDPOINT_URL={self.url} to use it as the emulator"
             )
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            [sys.executable, "-m", "devstack.moto_atomic", self.host, str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=die_with_parent,
