@@ -8,23 +8,20 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from devstack.emulator import MotoServer
 from devstack.local import AWS_ENV
 from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from tests.support.local_stack import ROOT, LocalStack, free_port
+from tests.support.local_stack import ROOT, LocalStack, running_stack
 
 WALLET_MCP = str(Path(sys.executable).with_name("wallet-mcp"))
 HEADLESS_BROWSER = Path(__file__).with_name("headless_browser.py")
@@ -144,57 +141,11 @@ def children_running(marker: str) -> list[int]:
     return found
 
 
-@contextmanager
-def stack_with(tmp: Path, parameters: str) -> Iterator[LocalStack]:
-    """A second local stack, started as tests/support/local_stack.py starts the shared one, with
-    template parameter overrides (`STACK_PARAMETERS`), e.g. a 4-second access-token lifetime."""
-    emulator = MotoServer("127.0.0.1", free_port())
-    emulator.start()
-    port = free_port()
-    base_url = f"http://localhost:{port}"
-    log_path = tmp / "dev.log"
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "AWS_ENDPOINT_URL": emulator.url,
-        "PYTHONUNBUFFERED": "1",
-        "STACK_PARAMETERS": parameters,
-    }
-    env.pop("PUBLIC_BASE_URL", None)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devstack", "dev"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the local stack exited:\n{log_path.read_text()}")
-            try:
-                if (
-                    httpx.get(f"{base_url}/.well-known/oauth-authorization-server", timeout=2).status_code
-                    == 200
-                ):
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the local stack did not come up:\n{log_path.read_text()}")
-            time.sleep(0.2)
-        yield LocalStack(base_url=base_url, endpoint_url=emulator.url, log_path=log_path)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        emulator.stop()
-
-
 @pytest.fixture(scope="module")
 def short_lived_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """Access tokens live 4 seconds; rotated refresh tokens have no grace window."""
-    with stack_with(
-        tmp_path_factory.mktemp("short-stack"), "AccessTokenTtlSeconds=4,RefreshTokenReuseGraceSeconds=0"
+    with running_stack(
+        tmp_path_factory.mktemp("short-stack"),
+        parameters={"AccessTokenTtlSeconds": "4", "RefreshTokenReuseGraceSeconds": "0"},
     ) as stack:
         yield stack

@@ -11,13 +11,20 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from wallet_mcp.mcp_server.tools import ToolError, ToolOutcome, ToolSpec
 from wallet_mcp.tokens.access_tokens import AccessToken
-from wallet_mcp.wallet.model import ACCOUNT_TYPES, CATEGORIES, MAX_DESCRIPTION, MAX_NAME, Account, Transaction
+from wallet_mcp.wallet.model import (
+    MAX_DESCRIPTION,
+    MAX_NAME,
+    Account,
+    AccountType,
+    Category,
+    Transaction,
+)
 from wallet_mcp.wallet.money import CURRENCIES, format_money, to_decimal_string
 from wallet_mcp.wallet.owners import OwnerResolver
 from wallet_mcp.wallet.service import PERIODS, WalletError, WalletService
@@ -29,27 +36,7 @@ Amount = Annotated[
     str | int | float,
     Field(description='Exact decimal amount, e.g. "-12.50" (a string is best; numbers are read as written)'),
 ]
-AccountTypeName = Literal["checking", "savings", "credit_card", "cash", "investment"]
-CategoryName = Literal[
-    "income",
-    "groceries",
-    "dining",
-    "transport",
-    "housing",
-    "utilities",
-    "entertainment",
-    "shopping",
-    "health",
-    "travel",
-    "education",
-    "subscriptions",
-    "transfer",
-    "fees",
-    "other",
-]
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD")]
-assert set(ACCOUNT_TYPES) == set(AccountTypeName.__args__)  # type: ignore[attr-defined]
-assert set(CATEGORIES) == set(CategoryName.__args__)  # type: ignore[attr-defined]
 
 
 class _Args(BaseModel):
@@ -68,7 +55,7 @@ class RecentTransactionsArgs(_Args):
 
 class CreateAccountArgs(_Args):
     name: str = Field(min_length=1, max_length=MAX_NAME, description="Account name, e.g. Holiday fund")
-    type: AccountTypeName = Field(description="Kind of account")
+    type: AccountType = Field(description="Kind of account")
     currency: CurrencyCode = "USD"
     openingBalance: Amount = "0"
     idempotencyKey: str | None = Field(
@@ -79,7 +66,7 @@ class CreateAccountArgs(_Args):
 class CreateTransactionArgs(_Args):
     accountId: str = Field(max_length=64, description="The account's id (see getUserAccounts)")
     amount: Amount = Field(description='Signed: negative for spending ("-12.50"), positive for income')
-    category: CategoryName
+    category: Category
     description: str = Field(min_length=1, max_length=MAX_DESCRIPTION)
     occurredAt: str | None = Field(
         None, max_length=40, description="ISO 8601 date-time, e.g. 2026-11-26T12:30:00Z (default: now)"
