@@ -26,7 +26,7 @@ from wallet_mcp.tokens.keys import KmsPublicKeys
 from wallet_mcp.wallet.owners import OwnerResolver
 from wallet_mcp.wallet.service import WalletService
 from wallet_mcp.wallet.store import WalletStore
-from wallet_mcp.web.app import create_app
+from wallet_mcp.web.asgi import create_plain_app
 
 SETTINGS = settings()
 logger = Logger()
@@ -55,13 +55,13 @@ endpoint = McpEndpoint(
     ).is_revoked,
     owners=owners,
 )
-app = create_app(
-    "wallet-mcp MCP endpoint",
+# a bare Starlette app: the one route is the SDK's transport, and FastAPI would only add import time
+app = create_plain_app(
+    [Route("/mcp", endpoint, methods=["GET", "POST", "DELETE"])],
     realm=SETTINGS.issuer,
     cors_origins=SETTINGS.allowed_origins,
     cors_methods=("GET", "POST", "DELETE"),
 )
-app.router.routes.append(Route("/mcp", endpoint, methods=["GET", "POST", "DELETE"]))
 
 lambda_handler = traced(
     logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(

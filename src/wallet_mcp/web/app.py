@@ -1,61 +1,22 @@
-"""The FastAPI application every function starts from: error handling, response headers, CORS."""
+"""The FastAPI application the functions with FastAPI routes start from (all but MCP)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
 
-from fastapi import FastAPI
-from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.responses import JSONResponse
 
-from wallet_mcp.web.errors import install_error_handlers
+from wallet_mcp.web.asgi import ANY_ORIGIN, harden
+from wallet_mcp.web.errors import validation_error_response
 
-ANY_ORIGIN: Final = ("*",)
-"""For endpoints a browser-based MCP client calls with no ambient credentials (no cookies):
-discovery, registration, token, revocation. Their answers depend only on what the request carries."""
-
-_REQUEST_HEADERS: Final = (
-    "authorization",
-    "content-type",
-    "mcp-protocol-version",
-    "mcp-session-id",
-    "mcp-method",
-    "mcp-name",
-    "last-event-id",
-    "idempotency-key",
-)
-_EXPOSED_HEADERS: Final = (
-    "www-authenticate",
-    "mcp-session-id",
-    "mcp-protocol-version",
-    "retry-after",
-    "location",
-)
+__all__ = ["ANY_ORIGIN", "create_app"]
 
 
-class SecurityHeaders:
-    """`nosniff` on every response, and HSTS when the issuer is https (RFC 6797)."""
-
-    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
-        self._app = app
-        self._headers = [(b"x-content-type-options", b"nosniff")]
-        if hsts:
-            self._headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in self._headers if k not in present]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
-
-        await self._app(scope, receive, with_headers)
+async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return validation_error_response(exc.errors())
 
 
 def create_app(
@@ -66,24 +27,14 @@ def create_app(
     cors_origins: Sequence[str] = (),
     cors_methods: Sequence[str] = ("GET", "POST"),
 ) -> FastAPI:
-    """A FastAPI app with the shared error handling and headers; interactive docs only where asked
-    for; CORS (preflight answered without a token) for `cors_origins`."""
+    """A FastAPI app with the shared error handling and headers (`web.asgi.harden`); interactive
+    docs only where asked for; a request FastAPI cannot parse is a 400 `invalid_request`."""
     app = FastAPI(
         title=title,
         openapi_url="/api/openapi.json" if openapi else None,
         docs_url=None,
         redoc_url=None,
     )
-    install_error_handlers(app, realm=realm)
-    if cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=list(cors_origins),
-            allow_methods=list(cors_methods),
-            allow_headers=list(_REQUEST_HEADERS),
-            expose_headers=list(_EXPOSED_HEADERS),
-            allow_credentials=False,
-            max_age=600,
-        )
-    app.add_middleware(SecurityHeaders, hsts=realm.startswith("https://"))
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    harden(app, realm=realm, cors_origins=cors_origins, cors_methods=cors_methods)
     return app

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from wallet_mcp.aws import is_transient
 from wallet_mcp.oauth.errors import OAuthError, TemporarilyUnavailable, TooManyRequests
@@ -36,7 +36,19 @@ def oauth_error_response(exc: OAuthError, *, realm: str) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
 
-def install_error_handlers(app: FastAPI, *, realm: str) -> None:
+def validation_error_response(errors: Sequence[Any]) -> JSONResponse:
+    """A 400 `invalid_request` naming the first problem of a request FastAPI could not parse."""
+    return JSONResponse(
+        {"error": "invalid_request", "error_description": _describe_validation(errors)},
+        status_code=400,
+        headers=NO_STORE,
+    )
+
+
+def install_error_handlers(app: Starlette, *, realm: str) -> None:
+    """Handlers shared by every function. FastAPI apps add the request-validation handler
+    (`web.app.create_app`); this module stays free of FastAPI so the MCP function need not import it."""
+
     async def on_oauth_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, OAuthError)
         if isinstance(exc, TooManyRequests):
@@ -44,13 +56,6 @@ def install_error_handlers(app: FastAPI, *, realm: str) -> None:
         else:
             count("OAuthErrors", error=exc.error)
         return oauth_error_response(exc, realm=realm)
-
-    async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
-        detail = _describe_validation(exc.errors())
-        return JSONResponse(
-            {"error": "invalid_request", "error_description": detail}, status_code=400, headers=NO_STORE
-        )
 
     async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
@@ -78,7 +83,6 @@ def install_error_handlers(app: FastAPI, *, realm: str) -> None:
         return _server_error()
 
     app.add_exception_handler(OAuthError, on_oauth_error)
-    app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(ClientError, on_aws_error)
     app.add_exception_handler(BotoCoreError, on_aws_error)
