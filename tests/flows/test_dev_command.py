@@ -74,7 +74,13 @@ def test_the_whole_stack_comes_up_and_stops_on_a_signal_leaving_no_process(tmp_p
             assert time.monotonic() < deadline, (tmp_path / "dev.log").read_text()
             time.sleep(0.2)
         assert response.json()["issuer"] == f"http://localhost:{port}"
+        # the banner follows the socket's first listen by up to one poll of uvicorn's `started` flag,
+        # so a request can be answered a moment before it is printed
+        deadline = time.monotonic() + 5
         output = (tmp_path / "dev.log").read_text()
+        while "demo-password" not in output and time.monotonic() < deadline:
+            time.sleep(0.1)
+            output = (tmp_path / "dev.log").read_text()
         assert f"http://localhost:{port}/mcp" in output and "demo-password" in output
         processes = descendants(process.pid)
         assert len(processes) >= 6  # the emulator and one worker per function at least
