@@ -41,6 +41,7 @@ db = aws.dynamodb()
 users = UserStore(db, SETTINGS.tables.require("users"))
 audit = AuditLog(db, SETTINGS.tables.require("audit"))
 clients = ClientStore(db, SETTINGS.tables.require("clients"))
+revocations = RevocationList(db, SETTINGS.tables.require("revoked_tokens"))
 portal = AccountPortal(
     issuer=SETTINGS.issuer,
     sign_in=SignIn(
@@ -55,12 +56,12 @@ portal = AccountPortal(
     grants=Grants(
         consents=ConsentStore(db, SETTINGS.tables.require("consents")),
         refresh_tokens=RefreshTokenStore(db, SETTINGS.tables.require("refresh_tokens")),
-        revocations=RevocationList(db, SETTINGS.tables.require("revoked_tokens")),
+        revocations=revocations,
         clients=clients,
         audit=audit,
         access_token_ttl=SETTINGS.access_token_ttl,
     ),
-    admin=ClientAdmin(clients, users, audit),
+    admin=ClientAdmin(clients, users, audit, revocations, access_token_ttl=SETTINGS.access_token_ttl),
     audit=audit,
     clock=lambda: int(time.time()),
     upstream=[(provider.id, provider.name) for provider in SETTINGS.identity_providers],

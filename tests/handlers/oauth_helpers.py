@@ -88,3 +88,20 @@ def claims(response) -> dict:
 
 def body(response) -> dict:
     return json.loads(response.body)
+
+
+def mcp_call(mcp_fn: Function, access_token: str, method: str = "tools/list", params: dict | None = None):
+    """One MCP JSON-RPC request to the MCP function with a bearer token."""
+    message: dict = {"jsonrpc": "2.0", "id": 1, "method": method}
+    if params is not None:
+        message["params"] = params
+    return mcp_fn.request(
+        "POST",
+        "/mcp",
+        headers={
+            "authorization": f"Bearer {access_token}",
+            "content-type": "application/json",
+            "accept": "application/json, text/event-stream",
+        },
+        body=message,
+    )

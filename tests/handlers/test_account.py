@@ -12,7 +12,7 @@ import pytest
 from devstack.seed import DEMO_PASSWORD, DEMO_USER_ID, DEMO_USERNAME
 from tests.conftest import BASE_URL, cookie_attributes, header, set_cookies
 from tests.forms import parse
-from tests.handlers.oauth_helpers import FORM, REDIRECT, body, exchange, obtain_code, token_request
+from tests.handlers.oauth_helpers import FORM, REDIRECT, body, exchange, mcp_call, obtain_code, token_request
 from wallet_mcp import aws
 from wallet_mcp.credentials.passwords import hash_password
 from wallet_mcp.storage.audit import AuditLog
@@ -454,6 +454,58 @@ def test_admin_creates_rotates_disables_and_deletes_a_client(fns, aws_stack):
         "client_deleted",
     ):
         assert expected in events
+
+
+def test_disabling_or_deleting_a_client_revokes_every_access_token_it_holds(fns, load_function):
+    account, _, token = fns
+    mcp = load_function("McpFunction")
+    _, cookies = sign_in(account)
+    created = admin_post(account, cookies, "/admin/clients", NEW_CLIENT)
+    secret = created.body.decode().split('id="client-secret">', 1)[1].split("<", 1)[0]
+    client_id = next(f for f in forms_of(created)[0] if f.action == "/admin/client").fields["client_id"]
+
+    def issue() -> str:
+        form = {"grant_type": "client_credentials", "scope": "mcp:tools:call"}
+        response = token_request(token, form, basic=(client_id, secret))
+        assert response.status == 200, response.body
+        return str(body(response)["access_token"])
+
+    def introspect(access_token: str) -> dict:
+        basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        response = token.request(
+            "POST",
+            "/oauth/introspect",
+            headers={**FORM, "authorization": f"Basic {basic}"},
+            body=urlencode({"token": access_token}),
+        )
+        assert response.status == 200, response.body
+        return body(response)
+
+    def ping(access_token: str):
+        mcp.module.endpoint._is_revoked.__self__._fetched_at = None  # skip the poll interval
+        return mcp_call(mcp, access_token, "tools/call", {"name": "ping", "arguments": {}})
+
+    def act(action: str) -> None:
+        pairs = [("client_id", client_id), ("action", action)]
+        response = admin_post(account, cookies, "/admin/client", pairs)
+        assert response.status in (200, 303), response.body
+
+    held = issue()
+    assert ping(held).status == 200
+    act("disable")
+    refused = ping(held)
+    assert refused.status == 401
+    assert 'error="invalid_token"' in header(refused, "www-authenticate")
+
+    act("enable")
+    assert ping(held).status == 401  # enabling again does not bring the cut-off tokens back
+    time.sleep(1.05)  # token times are whole seconds: the cut-off covers its own second
+    after = issue()
+    assert ping(after).status == 200
+    assert introspect(held) == {"active": False}  # the authorization server agrees
+    assert introspect(after)["active"] is True
+    act("delete")
+    assert ping(after).status == 401
 
 
 def test_admin_edits_redirect_uris_and_scopes(fns, aws_stack):

@@ -15,6 +15,7 @@ from tests.handlers.oauth_helpers import (
     body,
     claims,
     exchange,
+    mcp_call,
     obtain_code,
     token_request,
 )
@@ -49,19 +50,6 @@ def fns(load_function, aws_stack):
         )
     )
     return load_function("AuthorizeFunction"), load_function("TokenFunction"), load_function("McpFunction")
-
-
-def mcp_call(mcp_fn, access_token):
-    return mcp_fn.request(
-        "POST",
-        "/mcp",
-        headers={
-            "authorization": f"Bearer {access_token}",
-            "content-type": "application/json",
-            "accept": "application/json, text/event-stream",
-        },
-        body={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
-    )
 
 
 def test_code_exchange_issues_user_tokens(fns):

@@ -6,12 +6,18 @@ A new or rotated secret is returned once and stored only as its digest; a rotati
 at once (the old secret stops working with the next token request). Clients that describe
 themselves (Client ID Metadata Documents) are refreshed from their documents, so they may be
 disabled or deleted here but not edited.
+
+Disabling or deleting a client cuts it off at once: its secret and refresh tokens stop at the token
+endpoint (which refuses a disabled or unknown client), and every access token it holds is revoked
+(`RevocationList.revoke_client`), so resource servers refuse them within one revocation poll.
+Enabling it again does not bring those tokens back.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -23,6 +29,7 @@ from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
 from wallet_mcp.storage import items
 from wallet_mcp.storage.audit import AuditEvent, AuditLog, Event
 from wallet_mcp.storage.clients import ClientAlreadyExists, ClientRecord, ClientStore
+from wallet_mcp.storage.revocations import RevocationList
 from wallet_mcp.storage.users import UserStore
 
 if TYPE_CHECKING:
@@ -109,10 +116,22 @@ class CreatedClient:
 
 
 class ClientAdmin:
-    def __init__(self, clients: ClientStore, users: UserStore, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        clients: ClientStore,
+        users: UserStore,
+        audit: AuditLog,
+        revocations: RevocationList,
+        *,
+        access_token_ttl: int,
+        clock: Callable[[], int] = lambda: int(time.time()),
+    ) -> None:
         self._clients = clients
         self._users = users
         self._audit = audit
+        self._revocations = revocations
+        self._access_ttl = access_token_ttl
+        self._clock = clock
 
     def all(self) -> list[ClientRecord]:
         """Every client, newest first."""
@@ -193,14 +212,20 @@ class ClientAdmin:
         self.get(client_id)
         if not self._clients.update(client_id, {"disabled": items.boolean(disabled)}):
             raise ClientNotFound(client_id)
+        if disabled:
+            self._cut_off(client_id)
         self._record("client_disabled" if disabled else "client_enabled", client_id, actor, source, {})
 
     def delete(self, client_id: str, *, actor: str, source: str) -> ClientRecord:
         record = self._clients.delete(client_id)
         if record is None:
             raise ClientNotFound(client_id)
+        self._cut_off(client_id)
         self._record("client_deleted", client_id, actor, source, {"client_name": record.client_name})
         return record
+
+    def _cut_off(self, client_id: str) -> None:
+        self._revocations.revoke_client(client_id, now=self._clock(), access_token_ttl=self._access_ttl)
 
     def history(self, client_id: str, limit: int = 20) -> list[dict[str, object]]:
         return self._audit.of(client_id, limit=limit)

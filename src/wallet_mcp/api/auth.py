@@ -56,7 +56,7 @@ class BearerAuth(SecurityBase):
         *,
         audience: str,
         resource_metadata_url: str,
-        is_revoked: Callable[[str], bool] = lambda _jti: False,
+        is_revoked: Callable[[AccessToken], bool] = lambda _token: False,
         personal_tokens: PersonalTokenStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -95,7 +95,7 @@ class BearerAuth(SecurityBase):
                 principal = self._verifier.verify(raw)
             except InvalidAccessToken as exc:
                 raise self._invalid(str(exc)) from exc
-            if self._is_revoked(principal.jti):
+            if self._is_revoked(principal):
                 raise self._invalid("token revoked")
         if not principal.has_scopes(needed):
             raise BearerChallenge(bearer.insufficient_scope(self._resource_metadata_url, needed))

@@ -28,7 +28,7 @@ from wallet_mcp.mcp_server.principal import bound_principal
 from wallet_mcp.mcp_server.tools import LIST_SCOPE, ToolRegistry
 from wallet_mcp.mcp_server.wallet_resources import scopes_for_uri
 from wallet_mcp.oauth import bearer
-from wallet_mcp.tokens.access_tokens import AccessTokenVerifier, InvalidAccessToken
+from wallet_mcp.tokens.access_tokens import AccessToken, AccessTokenVerifier, InvalidAccessToken
 from wallet_mcp.wallet.owners import OwnerResolver
 from wallet_mcp.wallet.service import WalletError
 
@@ -79,7 +79,7 @@ class McpEndpoint:
         initial_scopes: Iterable[str],
         allowed_hosts: list[str],
         allowed_origins: list[str],
-        is_revoked: Callable[[str], bool] = lambda _jti: False,
+        is_revoked: Callable[[AccessToken], bool] = lambda _token: False,
         owners: OwnerResolver | None = None,
     ) -> None:
         self._is_revoked = is_revoked
@@ -113,7 +113,7 @@ class McpEndpoint:
             return await self._challenge(challenge, send)
         try:
             principal = self._verifier.verify(raw)
-            revoked = self._is_revoked(principal.jti)
+            revoked = self._is_revoked(principal)
         except InvalidAccessToken as exc:
             return await self._challenge(bearer.invalid_token(self._resource_metadata_url, str(exc)), send)
         except (ClientError, BotoCoreError) as exc:

@@ -105,9 +105,7 @@ class TokenManagement:
         token = self._token(form)
         access = self._access_token(token)
         if access is not None:
-            if access.client_id != client.client_id or self._stores.revocations.is_revoked(
-                access.jti, now=now
-            ):
+            if access.client_id != client.client_id or self._stores.revocations.is_revoked(access, now=now):
                 return dict(_INACTIVE)
             return {
                 "active": True,
