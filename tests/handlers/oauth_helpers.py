@@ -63,11 +63,20 @@ def obtain_code(
     return parse_qs(urlsplit(header(consent, "location")).query)["code"][0]
 
 
-def token_request(token_fn: Function, data: dict[str, str], basic: tuple[str, str] | None = None):
+def token_request(
+    token_fn: Function, data: dict[str, str], basic: tuple[str, str] | None = None, path: str = "/oauth/token"
+):
+    """A form POST to the token function (`/oauth/token` unless `path` says otherwise), with HTTP Basic
+    client authentication when `basic` is given."""
     headers = dict(FORM)
     if basic:
         headers["authorization"] = "Basic " + base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
-    return token_fn.request("POST", "/oauth/token", headers=headers, body=urlencode(data))
+    return token_fn.request("POST", path, headers=headers, body=urlencode(data))
+
+
+def introspect(token_fn: Function, value: str, basic: tuple[str, str] | None):
+    """RFC 7662 introspection of `value`, authenticated as `basic`."""
+    return token_request(token_fn, {"token": value}, basic, path="/oauth/introspect")
 
 
 def exchange(token_fn: Function, code: str, client_id: str, *, verifier: str = VERIFIER, **extra: str):

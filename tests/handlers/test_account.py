@@ -3,7 +3,6 @@ client administration, and the protections every form has (CSRF, Origin, roles).
 
 from __future__ import annotations
 
-import base64
 import time
 from urllib.parse import urlencode
 
@@ -12,7 +11,16 @@ import pytest
 from devstack.seed import DEMO_PASSWORD, DEMO_USER_ID, DEMO_USERNAME
 from tests.conftest import BASE_URL, cookie_attributes, header, set_cookies
 from tests.forms import parse
-from tests.handlers.oauth_helpers import FORM, REDIRECT, body, exchange, mcp_call, obtain_code, token_request
+from tests.handlers.oauth_helpers import (
+    FORM,
+    REDIRECT,
+    body,
+    exchange,
+    introspect,
+    mcp_call,
+    obtain_code,
+    token_request,
+)
 from wallet_mcp import aws
 from wallet_mcp.credentials.passwords import hash_password
 from wallet_mcp.storage.audit import AuditLog
@@ -211,15 +219,7 @@ def test_revoked_access_token_is_inactive(fns):
     tokens = connect(authorize, token)
     _, cookies = sign_in(account)
     revoke_from_account_page(account, cookies)
-    response = token.request(
-        "POST",
-        "/oauth/introspect",
-        headers={
-            **FORM,
-            "authorization": "Basic " + base64.b64encode(b"mcp-demo-client:demo-secret-123").decode(),
-        },
-        body=urlencode({"token": tokens["access_token"]}),
-    )
+    response = introspect(token, tokens["access_token"], ("mcp-demo-client", "demo-secret-123"))
     assert response.status == 200
     assert body(response) == {"active": False}
 
@@ -377,14 +377,9 @@ def admin_post(account, cookies, path, pairs):
     )
 
 
-def client_credentials(token, client_id, secret):
-    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    return token.request(
-        "POST",
-        "/oauth/token",
-        headers={**FORM, "authorization": f"Basic {basic}"},
-        body=urlencode({"grant_type": "client_credentials", "scope": "wallet:accounts:read"}),
-    )
+def client_credentials(token, client_id, secret, scope="wallet:accounts:read"):
+    form = {"grant_type": "client_credentials", "scope": scope}
+    return token_request(token, form, basic=(client_id, secret))
 
 
 def test_admin_requires_a_session_then_the_admin_role(fns):
@@ -465,19 +460,12 @@ def test_disabling_or_deleting_a_client_revokes_every_access_token_it_holds(fns,
     client_id = next(f for f in forms_of(created)[0] if f.action == "/admin/client").fields["client_id"]
 
     def issue() -> str:
-        form = {"grant_type": "client_credentials", "scope": "mcp:tools:call"}
-        response = token_request(token, form, basic=(client_id, secret))
+        response = client_credentials(token, client_id, secret, scope="mcp:tools:call")
         assert response.status == 200, response.body
         return str(body(response)["access_token"])
 
-    def introspect(access_token: str) -> dict:
-        basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-        response = token.request(
-            "POST",
-            "/oauth/introspect",
-            headers={**FORM, "authorization": f"Basic {basic}"},
-            body=urlencode({"token": access_token}),
-        )
+    def introspected(access_token: str) -> dict:
+        response = introspect(token, access_token, (client_id, secret))
         assert response.status == 200, response.body
         return body(response)
 
@@ -502,8 +490,8 @@ def test_disabling_or_deleting_a_client_revokes_every_access_token_it_holds(fns,
     time.sleep(1.05)  # token times are whole seconds: the cut-off covers its own second
     after = issue()
     assert ping(after).status == 200
-    assert introspect(held) == {"active": False}  # the authorization server agrees
-    assert introspect(after)["active"] is True
+    assert introspected(held) == {"active": False}  # the authorization server agrees
+    assert introspected(after)["active"] is True
     act("delete")
     assert ping(after).status == 401
 

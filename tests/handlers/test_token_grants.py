@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import time
 
 import pytest
 
 from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_USER_ID
 from tests.conftest import BASE_URL, header
+from tests.handlers import oauth_helpers
 from tests.handlers.oauth_helpers import (
     REDIRECT,
     VERIFIER,
@@ -266,10 +266,7 @@ def test_revocation_needs_client_authentication(fns):
 
 
 def introspect(token_fn, value, basic=(CONFIDENTIAL, SECRET)):
-    headers = {"content-type": "application/x-www-form-urlencoded"}
-    if basic:
-        headers["authorization"] = "Basic " + base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
-    return token_fn.request("POST", "/oauth/introspect", headers=headers, body=f"token={value}")
+    return oauth_helpers.introspect(token_fn, value, basic)
 
 
 def test_introspection(fns):
