@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from wallet_mcp import coldstart  # isort: skip  (first: the GC rests while the rest loads)
+
 import time
 from collections.abc import Awaitable, Callable
 
@@ -159,3 +161,5 @@ lambda_handler = traced(
         Mangum(app, lifespan="off")
     )
 )
+
+coldstart.loaded()

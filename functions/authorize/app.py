@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from wallet_mcp import coldstart  # isort: skip  (first: the GC rests while the rest loads)
+
 import functools
 import time
 from typing import TYPE_CHECKING
@@ -134,3 +136,5 @@ lambda_handler = traced(
         Mangum(app, lifespan="off")
     )
 )
+
+coldstart.loaded()

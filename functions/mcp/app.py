@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from wallet_mcp import coldstart  # isort: skip  (first: the GC rests while the rest loads)
+
 import logging
 from urllib.parse import urlsplit
 
@@ -68,3 +70,5 @@ lambda_handler = traced(
         Mangum(app, lifespan="off")
     )
 )
+
+coldstart.loaded()

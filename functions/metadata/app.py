@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from wallet_mcp import coldstart  # isort: skip  (first: the GC rests while the rest loads)
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from fastapi.responses import JSONResponse
@@ -58,3 +60,5 @@ lambda_handler = traced(
         Mangum(app, lifespan="off")
     )
 )
+
+coldstart.loaded()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from wallet_mcp import coldstart  # isort: skip  (first: the GC rests while the rest loads)
+
 import time
 
 from aws_lambda_powertools import Logger
@@ -60,3 +62,5 @@ lambda_handler = traced(
         Mangum(app, lifespan="off")
     )
 )
+
+coldstart.loaded()

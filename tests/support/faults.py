@@ -70,7 +70,7 @@ def aws_fault(
 
     event = f"{'before-send' if retried else 'before-call'}.{service}.{operation}"
     handler = before_send if retried else before_call
-    emitters = [aws.session().events, *(c.meta.events for c in aws._clients.values())]
+    emitters = [aws.session_events(), *(c.meta.events for c in aws._clients.values())]
     for emitter in emitters:
         emitter.register_first(event, handler)
     try:

@@ -1,13 +1,21 @@
-"""The MCP function's cold start: the shared modules it imports must not pull in FastAPI."""
+"""Cold start weight: what each function imports, and the collector's pause while it loads.
+
+The MCP function must not pull in FastAPI; no function may pull in boto3 (botocore is enough);
+every function's `app.py` pauses the cyclic GC first and resumes it last (`wallet_mcp.coldstart`).
+"""
 
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 
 
 def _project_imports(app_file: Path) -> list[str]:
@@ -36,3 +44,50 @@ def test_fastapi_functions_still_get_the_validation_handler() -> None:
 
     app = create_app("t", realm="http://localhost:3000")
     assert RequestValidationError in app.exception_handlers
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_no_function_imports_boto3(function: str) -> None:
+    modules = _project_imports(ROOT / "functions" / function / "app.py")
+    code = "import sys\n" + "".join(f"import {m}\n" for m in modules) + "print('boto3' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", f"functions/{function}/app.py's imports pull in boto3: {modules}"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_function_rests_the_gc_while_its_handler_loads(function: str) -> None:
+    body = ast.parse((ROOT / "functions" / function / "app.py").read_text()).body
+    statements = [
+        node
+        for node in body
+        if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))  # the docstring
+        and not (isinstance(node, ast.ImportFrom) and node.module == "__future__")
+    ]
+    first, last = statements[0], statements[-1]
+    assert isinstance(first, ast.ImportFrom)
+    assert (first.module, first.names[0].name) == ("wallet_mcp", "coldstart")
+    assert ast.unparse(last) == "coldstart.loaded()"
+
+
+PROBE = """
+import gc
+from wallet_mcp import coldstart
+during = gc.isenabled()
+coldstart.loaded()
+print(during, gc.isenabled(), gc.get_freeze_count() > 0)
+"""
+
+
+def _probe(env: dict[str, str]) -> str:
+    out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_coldstart_pauses_then_freezes_and_resumes_in_a_lambda_environment() -> None:
+    env = {**os.environ, "AWS_LAMBDA_FUNCTION_NAME": "McpFunction"}
+    assert _probe(env) == "False True True"
+
+
+def test_coldstart_leaves_the_gc_alone_outside_lambda() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "AWS_LAMBDA_FUNCTION_NAME"}
+    assert _probe(env) == "True True False"
