@@ -54,7 +54,7 @@ typecheck: $(STAMP)
 	@for f in functions/*/app.py; do $(VENV)/bin/mypy --strict $$f || exit 1; done
 
 unit: $(STAMP)
-	$(PY) -m pytest
+	LAMBDA_PYTHON="$(if $(LAMBDA_PY_DIR),$(LAMBDA_PY_DIR)/python3.13)" $(PY) -m pytest
 
 template-check: $(TOOLS_STAMP)
 	$(SAM) validate --lint --template infra/template.yaml --region us-east-1
@@ -66,7 +66,8 @@ template-check: $(TOOLS_STAMP)
 test: lint typecheck unit template-check
 
 bench: $(STAMP)
-	@$(PY) bench/run.py
+	@test -n "$(LAMBDA_PY_DIR)" || { echo "error: make bench needs python3.13 (the Lambda runtime) on PATH" >&2; exit 1; }
+	@LAMBDA_PYTHON="$(LAMBDA_PY_DIR)/python3.13" $(PY) bench/run.py
 
 clean:
 	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,121 @@
+"""The shared layer as `sam build` makes it (src/Makefile): complete, and compiled ahead of time.
+
+A deployed layer is read-only, so a module without valid bytecode in it is compiled from source
+on every cold start. The layer is built here for this machine's platform with the Lambda
+runtime's Python, then every function's imports are loaded from it while an audit hook counts
+`compile` events for its files: there must be none.
+"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import os
+import platform
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from devstack.template import load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+MAKEFILE = ROOT / "src" / "Makefile"
+
+
+def _lambda_python() -> str | None:
+    candidates = [os.environ.get("LAMBDA_PYTHON"), shutil.which("python3.13")]
+    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.13*/bin/python3.13")))
+    for candidate in filter(None, candidates):  # a pyenv shim without that version installed fails
+        check = [candidate, "-c", "import sys; sys.exit(sys.version_info[:2] != (3, 13))"]
+        if subprocess.run(check, capture_output=True, check=False).returncode == 0:
+            return candidate
+    return None
+
+
+def _make_variable(name: str) -> str:
+    match = re.search(rf"^{name} \?= (.+)$", MAKEFILE.read_text(), re.MULTILINE)
+    assert match, f"{name} not set in src/Makefile"
+    return match.group(1).strip()
+
+
+def test_the_layer_build_follows_the_template_runtime_and_architecture() -> None:
+    template = load_template()
+    function_globals = template["Globals"]["Function"]
+    layer = template["Resources"]["CoreLayer"]
+    runtime, (architecture,) = function_globals["Runtime"], function_globals["Architectures"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert layer["Metadata"]["BuildArchitecture"] == architecture
+    assert layer["Properties"]["CompatibleRuntimes"] == [runtime]
+    assert runtime == "python" + _make_variable("LAMBDA_PYTHON_VERSION")
+    assert _make_variable("LAMBDA_PYTHON") == runtime
+    machine = {"arm64": "aarch64", "x86_64": "x86_64"}[architecture]
+    platforms = _make_variable("LAMBDA_PLATFORMS").split()
+    assert platforms and all(p.endswith("_" + machine) for p in platforms)
+
+
+def _function_imports() -> list[str]:
+    modules = {"mangum", "aws_lambda_powertools", "aws_lambda_powertools.logging.correlation_paths"}
+    for app in (ROOT / "functions").glob("*/app.py"):
+        for node in ast.walk(ast.parse(app.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module != "__future__":
+                modules.add(node.module)
+            elif isinstance(node, ast.Import):
+                modules.update(alias.name for alias in node.names)
+    return sorted(modules)
+
+
+CHECK = """
+import importlib, sys
+layer = sys.argv[1]
+compiled = []
+def hook(event, args):
+    # the import system compiling a module's source (not, say, a library parsing itself to an AST)
+    if event == "compile" and str(args[1]).startswith(layer):
+        callers = {sys._getframe(depth).f_code.co_name for depth in (1, 2, 3)}
+        if "source_to_code" in callers:
+            compiled.append(args[1])
+sys.addaudithook(hook)
+for name in sys.argv[2:]:
+    importlib.import_module(name)
+print(len([m for m in sys.modules.values() if (getattr(m, "__file__", None) or "").startswith(layer)]))
+print("\\n".join(compiled))
+"""
+
+
+def test_the_built_layer_loads_every_function_import_without_compiling(tmp_path: Path) -> None:
+    python = _lambda_python()
+    if python is None:
+        pytest.fail("python3.13 (the Lambda runtime, needed by sam build) is not installed")
+    machine = platform.machine()
+    subprocess.run(
+        [
+            "make",
+            "-s",
+            "-C",
+            str(ROOT / "src"),
+            "build-CoreLayer",
+            f"ARTIFACTS_DIR={tmp_path}",
+            f"LAMBDA_PYTHON={python}",
+            f"LAMBDA_PLATFORMS=manylinux2014_{machine} manylinux_2_28_{machine} manylinux_2_34_{machine}",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    layer = tmp_path / "python"
+    assert not (layer / "bin").exists()
+    assert (layer / "wallet_mcp" / "coldstart.py").exists()
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(layer), "PYTHONDONTWRITEBYTECODE": "1"}
+    out = subprocess.run(
+        [python, "-c", CHECK, str(layer), *_function_imports()],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    loaded, *compiled = out.stdout.splitlines()
+    assert int(loaded) > 500  # the SDK, pydantic, botocore, ... all came from the layer
+    assert [c for c in compiled if c] == [], "modules compiled from source at import (no valid bytecode)"
