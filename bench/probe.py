@@ -28,6 +28,7 @@ def main() -> None:
     calls: Counter[str] = Counter()
 
     started = time.perf_counter()
+    cpu_started = time.process_time()
     sys.path.insert(0, code_dir)
     spec = importlib.util.spec_from_file_location("app", Path(code_dir) / "app.py")
     assert spec and spec.loader
@@ -69,6 +70,7 @@ def main() -> None:
         return elapsed
 
     first = invoke()
+    cpu_ms = (time.process_time() - cpu_started) * 1000
     first_calls = dict(calls)
     calls.clear()
     units.clear()
@@ -79,6 +81,7 @@ def main() -> None:
             {
                 "import_ms": (imported - started) * 1000,
                 "first_ms": first * 1000,
+                "cpu_ms": cpu_ms,
                 "warm_ms": [w * 1000 for w in warm],
                 "warm_own_ms": [o * 1000 for o in own[1:]],
                 "first_calls": first_calls,

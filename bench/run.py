@@ -4,6 +4,10 @@ Everything runs against the embedded emulator (moto_server) on loopback, with ea
 environment taken from the template, exactly as the local gateway runs them. Cold start is a
 fresh Python process that imports the handler and serves one request (median of 5); warm
 latency is measured in that same process afterwards. Figures are printed, never asserted.
+
+The probes run the code as deployed: the Lambda runtime's Python (python3.13), the CoreLayer
+built by the same `src/Makefile` target `sam build` runs (for this machine's platform), each
+function's `app.py` copied on its own, and no bytecode written (a deployed package is read-only).
 """
 
 from __future__ import annotations
@@ -11,11 +15,14 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -55,17 +62,69 @@ _code_batches: list[str] = []
 """Comma-separated authorization codes, one batch per probe that exchanges codes (each is single-use)."""
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """Where the probes run: the Lambda runtime's Python, the built layer, the functions' code."""
+
+    python: str
+    version: str
+    layer: Path
+    functions: Path
+
+
+_runtime: list[Runtime] = []
+
+
+def _lambda_python() -> str:
+    python = os.environ.get("LAMBDA_PYTHON") or shutil.which("python3.13")
+    if not python:
+        raise SystemExit("make bench needs python3.13 (the Lambda runtime) on PATH or in LAMBDA_PYTHON")
+    return python
+
+
+def _deployed_code(stack, workdir: Path) -> Runtime:
+    """The CoreLayer as `sam build` makes it (src/Makefile), for this machine, and each app.py."""
+    python = _lambda_python()
+    machine = platform.machine()
+    subprocess.run(
+        [
+            "make",
+            "-s",
+            "-C",
+            str(ROOT / "src"),
+            "build-CoreLayer",
+            f"ARTIFACTS_DIR={workdir / 'layer'}",
+            f"LAMBDA_PYTHON={python}",
+            f"LAMBDA_PLATFORMS=manylinux2014_{machine} manylinux_2_28_{machine} manylinux_2_34_{machine}",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    for name, spec in stack.functions().items():
+        (workdir / "functions" / name).mkdir(parents=True)
+        shutil.copy2(Path(spec.code_uri) / "app.py", workdir / "functions" / name / "app.py")
+    version = subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return Runtime(python, version, workdir / "layer" / "python", workdir / "functions")
+
+
 def _probe(stack, operation_name: str, warm_runs: int, extra_env: dict[str, str]) -> dict:
     operation = OPERATIONS[operation_name]
     if operation_name == "token: authorization_code":
         extra_env = {**extra_env, "BENCH_CODES": _code_batches.pop()}
-    spec = stack.functions()[operation.function]
+    runtime = _runtime[0]
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", ""),
+        "PYTHONPATH": os.pathsep.join([str(runtime.layer), str(ROOT / "dev")]),
+        "PYTHONDONTWRITEBYTECODE": "1",
         **AWS_ENV,
         **extra_env,
-        **spec.environment,
+        **stack.functions()[operation.function].environment,
         # the benchmark measures handlers, not the registration limits (55 registrations from one address)
         "RATE_LIMIT_REGISTRATIONS_PER_ADDRESS_PER_HOUR": "1000000",
         "RATE_LIMIT_REGISTRATIONS_PER_HOUR": "1000000",
@@ -74,9 +133,9 @@ def _probe(stack, operation_name: str, warm_runs: int, extra_env: dict[str, str]
     }
     out = subprocess.run(
         [
-            sys.executable,
+            runtime.python,
             str(ROOT / "bench" / "probe.py"),
-            str(spec.code_uri),
+            str(runtime.functions / operation.function),
             operation_name,
             str(warm_runs),
         ],
@@ -99,11 +158,13 @@ def _fmt_calls(calls: dict[str, float]) -> str:
 def main() -> int:
     emulator = MotoServer("127.0.0.1", _free_port())
     emulator.start()
+    workdir = tempfile.TemporaryDirectory(prefix="wallet-mcp-bench-")
     try:
         os.environ.update(AWS_ENV)
         os.environ["AWS_ENDPOINT_URL"] = emulator.url
         stack = local_stack("http://localhost:3000")
         bring_up(stack, emulator.url)
+        _runtime.append(_deployed_code(stack, Path(workdir.name)))
         extra = {"AWS_ENDPOINT_URL": emulator.url, "BENCH_HOST": "localhost:3000"}
         extra["BENCH_CC_FORM"] = (
             f"grant_type=client_credentials&client_id={DEMO_CLIENT_ID}&client_secret={DEMO_CLIENT_SECRET}"
@@ -114,24 +175,27 @@ def main() -> int:
         extra["BENCH_REFRESH_TOKEN"] = json.loads(first)["refresh_token"]
 
         print(
-            f"wallet-mcp benchmark — {platform.python_implementation()} {platform.python_version()}, "
-            f"{os.cpu_count()} CPUs, emulator {emulator.url}, {time.strftime('%Y-%m-%d %H:%M')}"
+            f"wallet-mcp benchmark — functions on CPython {_runtime[0].version} with the layer as built "
+            f"for deployment (src/Makefile), {os.cpu_count()} CPUs, emulator {emulator.url}, "
+            f"{time.strftime('%Y-%m-%d %H:%M')}"
         )
         print()
         print(f"Cold start: fresh process, import then first request, median of {COLD_RUNS}")
+        print("(cpu ms: the process's own CPU time for both; the wall-clock total adds waits and host noise)")
         print(
             f"{'function':18} {'first request':28} {'import ms':>10} {'first ms':>9} {'total ms':>9} "
-            f"{'budget':>8}  AWS calls in first request"
+            f"{'cpu ms':>7} {'budget':>7}  AWS calls in first request"
         )
         for function, operation_name in COLD_START.items():
             runs = [_probe(stack, operation_name, 0, extra) for _ in range(COLD_RUNS)]
             imp = statistics.median(r["import_ms"] for r in runs)
             first = statistics.median(r["first_ms"] for r in runs)
             total = statistics.median(r["import_ms"] + r["first_ms"] for r in runs)
+            cpu = statistics.median(r["cpu_ms"] for r in runs)
             budget = BUDGETS_MS.get(function)
             print(
-                f"{function:18} {operation_name:28} {imp:10.0f} {first:9.0f} {total:9.0f} "
-                f"{(str(budget) if budget else '-'):>8}  {_fmt_calls(runs[-1]['first_calls'])}"
+                f"{function:18} {operation_name:28} {imp:10.0f} {first:9.0f} {total:9.0f} {cpu:7.0f} "
+                f"{(str(budget) if budget else '-'):>7}  {_fmt_calls(runs[-1]['first_calls'])}"
             )
         print()
         print(f"Warm, in-process (handler call with a payload 2.0 event), {WARM_RUNS} runs after the first")
@@ -148,6 +212,7 @@ def main() -> int:
         _scale(stack, extra)
     finally:
         emulator.stop()
+        workdir.cleanup()
     print()
     return load.main()
 

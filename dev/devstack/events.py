@@ -17,7 +17,8 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from devstack.template import ACCOUNT_ID
+ACCOUNT_ID = "123456789012"
+"""The emulated AWS account (events' requestContext, the template's ARNs)."""
 
 _TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml", "application/xhtml")
 

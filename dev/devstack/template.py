@@ -18,10 +18,11 @@ from typing import Any
 
 import yaml
 
+from devstack.events import ACCOUNT_ID
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = ROOT / "infra" / "template.yaml"
 
-ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 NO_VALUE = object()
 
