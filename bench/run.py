@@ -86,7 +86,7 @@ def _deployed_code(stack, workdir: Path) -> Runtime:
     """The CoreLayer as `sam build` makes it (src/Makefile), for this machine, and each app.py."""
     python = _lambda_python()
     machine = platform.machine()
-    subprocess.run(
+    built = subprocess.run(
         [
             "make",
             "-s",
@@ -97,9 +97,12 @@ def _deployed_code(stack, workdir: Path) -> Runtime:
             f"LAMBDA_PYTHON={python}",
             f"LAMBDA_PLATFORMS=manylinux2014_{machine} manylinux_2_28_{machine} manylinux_2_34_{machine}",
         ],
-        check=True,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    if built.returncode != 0:
+        raise SystemExit(f"building the layer (src/Makefile) failed:\n{built.stderr[-3000:]}")
     for name, spec in stack.functions().items():
         (workdir / "functions" / name).mkdir(parents=True)
         shutil.copy2(Path(spec.code_uri) / "app.py", workdir / "functions" / name / "app.py")
