@@ -599,6 +599,41 @@ def test_a_body_that_is_not_json_is_refused(api, token, demo_account_id):
     assert demo_state(api, token) == SEEDED
 
 
+MALFORMED_BODIES = ['{"amount": ', "not json", b"\xff\xfe{}"]
+
+
+@pytest.mark.parametrize("body", MALFORMED_BODIES)
+@pytest.mark.parametrize(
+    ("path", "scope"),
+    [("/api/transactions", "wallet:transactions:write"), ("/api/accounts", "wallet:accounts:write")],
+)
+def test_a_malformed_body_without_a_token_is_401_not_400(api, token, path, scope, body):
+    response = call(api, "POST", path, None, body=body)
+    refused(response, 401, "unauthorized")
+    assert header(response, "www-authenticate") == f'Bearer scope="{scope}", resource_metadata="{PRM}"'
+    assert demo_state(api, token) == SEEDED
+
+
+@pytest.mark.parametrize("body", MALFORMED_BODIES)
+def test_a_malformed_body_with_a_bad_token_is_401_invalid_token(api, token, body):
+    refused(call(api, "POST", "/api/transactions", "a.b.c", body=body), 401, "invalid_token")
+    assert demo_state(api, token) == SEEDED
+
+
+def test_a_malformed_body_with_a_token_short_of_the_scope_is_403(api, token_fn, token):
+    reader = get_token(token_fn, scope="wallet:accounts:read wallet:transactions:read")
+    response = call(api, "POST", "/api/transactions", reader, body='{"amount": ')
+    refused(response, 403, "insufficient_scope")
+    assert 'scope="wallet:transactions:write"' in header(response, "www-authenticate")
+    assert demo_state(api, token) == SEEDED
+
+
+@pytest.mark.parametrize("body", MALFORMED_BODIES)
+def test_a_malformed_body_with_a_good_token_is_400(api, token, body):
+    refused(call(api, "POST", "/api/transactions", token, body=body), 400, "invalid_request")
+    assert demo_state(api, token) == SEEDED
+
+
 # --- idempotency ----------------------------------------------------------------------------------
 
 

@@ -10,13 +10,17 @@ module's globals only, and each route's security dependency is the `BearerAuth` 
 `api_router`.
 """
 
+import json
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Security
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
+from fastapi.security import SecurityScopes
+from starlette.concurrency import run_in_threadpool
 
 from wallet_mcp.api.auth import BearerAuth, Caller
 from wallet_mcp.api.schemas import (
@@ -97,24 +101,55 @@ def _page(page: Page) -> JSONResponse:
 
 
 class BoundedBodyRoute(APIRoute):
-    """A route that refuses a body over `MAX_BODY_BYTES` with a 413 before parsing it.
+    """A route that refuses a body over `MAX_BODY_BYTES` with a 413 before parsing it, and checks
+    the bearer token before it reports a body that is not JSON.
 
     Rather than FastAPI's `max_body_size`, whose 413 is plain text without `no-store` when the
     request declares a Content-Length: this one goes through the shared JSON error handler. Under
     Lambda the body is in memory already (API Gateway buffers it), so reading it costs nothing.
+
+    FastAPI decodes a JSON body before it runs the route's dependencies, so a malformed body would
+    be answered 400 before the security dependency could answer 401/403. RFC 6750 wants the
+    challenge first for a request that is not authorised, whatever else is wrong with it: here
+    the route's own `BearerAuth`, with the route's scopes, runs first for such a body (for any
+    other request it runs once, as the route's dependency).
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        requirement = _bearer_requirement(self.dependant)
 
         async def bounded(request: Request) -> Response:
             declared = request.headers.get("content-length", "")
             too_large = declared.isdigit() and int(declared) > MAX_BODY_BYTES
-            if too_large or len(await request.body()) > MAX_BODY_BYTES:
+            body = b"" if too_large else await request.body()
+            if too_large or len(body) > MAX_BODY_BYTES:
                 raise HTTPException(413, f"the request body must be at most {MAX_BODY_BYTES} bytes")
+            if requirement is not None and body and not _is_json(body):
+                auth, scopes = requirement
+                await run_in_threadpool(auth, request, SecurityScopes(scopes))  # raises its challenge
             return await handler(request)
 
         return bounded
+
+
+def _bearer_requirement(dependant: Dependant) -> tuple[BearerAuth, list[str]] | None:
+    """The route's `Security(auth, scopes=...)` dependency: the `BearerAuth` and its scopes."""
+    for dependency in dependant.dependencies:
+        if isinstance(dependency.call, BearerAuth):
+            return dependency.call, [
+                *(dependency.parent_oauth_scopes or []),
+                *(dependency.own_oauth_scopes or []),
+            ]
+    return None
+
+
+def _is_json(body: bytes) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+        return False
+    return True
 
 
 def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
