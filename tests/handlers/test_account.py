@@ -411,8 +411,19 @@ def test_admin_creates_rotates_disables_and_deletes_a_client(fns, aws_stack):
     page = account.request("GET", "/admin/client", query=urlencode({"client_id": client_id}), cookies=cookies)
     assert secret not in page.body.decode() and "Reporting job" in forms_of(page)[1]
 
-    rotated = admin_post(
+    # rotating and deleting ask first, on a page of their own; asking changes nothing
+    asked = admin_post(
         account, cookies, "/admin/client", [("client_id", client_id), ("action", "rotate_secret")]
+    )
+    assert asked.status == 200 and "Yes, rotate the secret" in asked.body.decode()
+    confirm = next(f for f in forms_of(asked)[0] if f.fields.get("confirm") == "yes")
+    assert confirm.fields["action"] == "rotate_secret" and confirm.fields["client_id"] == client_id
+    assert client_credentials(token, client_id, secret).status == 200
+    rotated = admin_post(
+        account,
+        cookies,
+        "/admin/client",
+        [("client_id", client_id), ("action", "rotate_secret"), ("confirm", "yes")],
     )
     assert rotated.status == 200
     new_secret = rotated.body.decode().split('id="client-secret">', 1)[1].split("<", 1)[0]
@@ -434,7 +445,15 @@ def test_admin_creates_rotates_disables_and_deletes_a_client(fns, aws_stack):
     )
     assert client_credentials(token, client_id, new_secret).status == 200
 
-    deleted = admin_post(account, cookies, "/admin/client", [("client_id", client_id), ("action", "delete")])
+    asked = admin_post(account, cookies, "/admin/client", [("client_id", client_id), ("action", "delete")])
+    assert asked.status == 200 and "Yes, delete the client" in asked.body.decode()
+    assert client_credentials(token, client_id, new_secret).status == 200
+    deleted = admin_post(
+        account,
+        cookies,
+        "/admin/client",
+        [("client_id", client_id), ("action", "delete"), ("confirm", "yes")],
+    )
     assert deleted.status == 303 and header(deleted, "location") == "/admin?done=deleted"
     assert body(client_credentials(token, client_id, new_secret))["error"] == "invalid_client"
 
@@ -474,7 +493,7 @@ def test_disabling_or_deleting_a_client_revokes_every_access_token_it_holds(fns,
         return mcp_call(mcp, access_token, "tools/call", {"name": "ping", "arguments": {}})
 
     def act(action: str) -> None:
-        pairs = [("client_id", client_id), ("action", action)]
+        pairs = [("client_id", client_id), ("action", action), ("confirm", "yes")]
         response = admin_post(account, cookies, "/admin/client", pairs)
         assert response.status in (200, 303), response.body
 

@@ -55,6 +55,9 @@ def test_admin_creates_a_client_and_rotates_its_secret(stack, page, screenshot):
     assert client_credentials(stack, client_id, secret).status_code == 200
 
     page.click("button:has-text('Rotate secret')")
+    screenshot("confirm-rotate")
+    assert client_credentials(stack, client_id, secret).status_code == 200  # asking changes nothing
+    page.click("button:has-text('Yes, rotate the secret')")
     rotated = page.inner_text("#client-secret")
     assert rotated != secret
     screenshot("rotated")
@@ -67,6 +70,11 @@ def test_admin_creates_a_client_and_rotates_its_secret(stack, page, screenshot):
     assert page.get_by_role("status").inner_text() == "Client disabled."
     assert client_credentials(stack, client_id, rotated).status_code == 401
     page.click("button:has-text('Delete')")
+    page.click("text=Cancel")  # back to the client's page, nothing deleted
+    assert "disabled" in page.inner_text("main")
+    page.click("button:has-text('Delete')")
+    screenshot("confirm-delete")
+    page.click("button:has-text('Yes, delete the client')")
     page.wait_for_url(f"{stack.base_url}/admin?done=deleted")
     assert client_id not in page.inner_text("main")
 

@@ -253,6 +253,9 @@ class AccountPortal:
         action = form.fields.get("action", "")
         actor = visitor.user.user_id
         try:
+            if action in view.CONFIRMATIONS and form.fields.get("confirm") != "yes":
+                record = self._admin.get(client_id)  # nothing changes until the admin confirms
+                return Page(view.confirm_client_action_page(visitor.viewer, record, action))
             match action:
                 case "rotate_secret":
                     secret = self._admin.rotate_secret(client_id, actor=actor, source=source)

@@ -314,6 +314,43 @@ def client_page(
     return document(client.client_name, body, wide=True)
 
 
+CONFIRMATIONS: dict[str, tuple[str, str, str]] = {
+    "rotate_secret": (
+        "Rotate the secret of {name}?",
+        "The current secret stops working at once: whatever uses it fails until it is given the new one, "
+        "which is shown once, on the next page.",
+        "Yes, rotate the secret",
+    ),
+    "delete": (
+        "Delete {name}?",
+        "The registration is removed, every access and refresh token the client holds stops working, "
+        "and users' consents to it are dropped. This cannot be undone; disabling the client can be.",
+        "Yes, delete the client",
+    ),
+}
+"""The client actions that cannot be taken back: each asks first, on a page of its own."""
+
+
+def confirm_client_action_page(viewer: Viewer, client: ClientRecord, action: str) -> str:
+    title, consequence, label = CONFIRMATIONS[action]
+    back = "/admin/client?" + urlencode({"client_id": client.client_id})
+    fields = {
+        "csrf_token": viewer.csrf_token,
+        "client_id": client.client_id,
+        "action": action,
+        "confirm": "yes",
+    }
+    body = (
+        f"{_nav(viewer)}<h1>{escape(title.format(name=client.client_name))}</h1>"
+        f"<p>{escape(consequence)}</p>"
+        f"<dl><dt>client_id</dt><dd><code>{escape(client.client_id)}</code></dd></dl>"
+        f'<form method="post" action="/admin/client">{hidden_inputs(fields)}'
+        f'<div class="actions"><button class="danger" type="submit">{escape(label)}</button>'
+        f'<a class="button" href="{escape(back)}">Cancel</a></div></form>'
+    )
+    return document(title.format(name=client.client_name), body)
+
+
 def user_grants_page(
     viewer: Viewer,
     *,
