@@ -411,20 +411,17 @@ def test_admin_creates_rotates_disables_and_deletes_a_client(fns, aws_stack):
     page = account.request("GET", "/admin/client", query=urlencode({"client_id": client_id}), cookies=cookies)
     assert secret not in page.body.decode() and "Reporting job" in forms_of(page)[1]
 
+    def act(action: str, *, confirm: bool = False):
+        pairs = [("client_id", client_id), ("action", action)] + ([("confirm", "yes")] if confirm else [])
+        return admin_post(account, cookies, "/admin/client", pairs)
+
     # rotating and deleting ask first, on a page of their own; asking changes nothing
-    asked = admin_post(
-        account, cookies, "/admin/client", [("client_id", client_id), ("action", "rotate_secret")]
-    )
+    asked = act("rotate_secret")
     assert asked.status == 200 and "Yes, rotate the secret" in asked.body.decode()
     confirm = next(f for f in forms_of(asked)[0] if f.fields.get("confirm") == "yes")
     assert confirm.fields["action"] == "rotate_secret" and confirm.fields["client_id"] == client_id
     assert client_credentials(token, client_id, secret).status == 200
-    rotated = admin_post(
-        account,
-        cookies,
-        "/admin/client",
-        [("client_id", client_id), ("action", "rotate_secret"), ("confirm", "yes")],
-    )
+    rotated = act("rotate_secret", confirm=True)
     assert rotated.status == 200
     new_secret = rotated.body.decode().split('id="client-secret">', 1)[1].split("<", 1)[0]
     assert new_secret != secret
@@ -432,28 +429,15 @@ def test_admin_creates_rotates_disables_and_deletes_a_client(fns, aws_stack):
     assert old.status == 401 and body(old)["error"] == "invalid_client"
     assert client_credentials(token, client_id, new_secret).status == 200
 
-    assert (
-        admin_post(
-            account, cookies, "/admin/client", [("client_id", client_id), ("action", "disable")]
-        ).status
-        == 200
-    )
+    assert act("disable").status == 200
     assert body(client_credentials(token, client_id, new_secret))["error"] == "invalid_client"
-    assert (
-        admin_post(account, cookies, "/admin/client", [("client_id", client_id), ("action", "enable")]).status
-        == 200
-    )
+    assert act("enable").status == 200
     assert client_credentials(token, client_id, new_secret).status == 200
 
-    asked = admin_post(account, cookies, "/admin/client", [("client_id", client_id), ("action", "delete")])
+    asked = act("delete")
     assert asked.status == 200 and "Yes, delete the client" in asked.body.decode()
     assert client_credentials(token, client_id, new_secret).status == 200
-    deleted = admin_post(
-        account,
-        cookies,
-        "/admin/client",
-        [("client_id", client_id), ("action", "delete"), ("confirm", "yes")],
-    )
+    deleted = act("delete", confirm=True)
     assert deleted.status == 303 and header(deleted, "location") == "/admin?done=deleted"
     assert body(client_credentials(token, client_id, new_secret))["error"] == "invalid_client"
 
