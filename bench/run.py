@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -32,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from bench import load  # noqa: E402
 from bench.operations import COLD_START, OPERATIONS, SCALE_OPERATIONS  # noqa: E402
 from devstack.emulator import MotoServer  # noqa: E402
+from devstack.layer import build_layer, lambda_python  # noqa: E402
 from devstack.local import AWS_ENV, bring_up, local_stack  # noqa: E402
 from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_USER_ID  # noqa: E402
 from wallet_mcp import aws  # noqa: E402
@@ -75,34 +75,15 @@ class Runtime:
 _runtime: list[Runtime] = []
 
 
-def _lambda_python() -> str:
-    python = os.environ.get("LAMBDA_PYTHON") or shutil.which("python3.13")
-    if not python:
-        raise SystemExit("make bench needs python3.13 (the Lambda runtime) on PATH or in LAMBDA_PYTHON")
-    return python
-
-
 def _deployed_code(stack, workdir: Path) -> Runtime:
     """The CoreLayer as `sam build` makes it (src/Makefile), for this machine, and each app.py."""
-    python = _lambda_python()
-    machine = platform.machine()
-    built = subprocess.run(
-        [
-            "make",
-            "-s",
-            "-C",
-            str(ROOT / "src"),
-            "build-CoreLayer",
-            f"ARTIFACTS_DIR={workdir / 'layer'}",
-            f"LAMBDA_PYTHON={python}",
-            f"LAMBDA_PLATFORMS=manylinux2014_{machine} manylinux_2_28_{machine} manylinux_2_34_{machine}",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if built.returncode != 0:
-        raise SystemExit(f"building the layer (src/Makefile) failed:\n{built.stderr[-3000:]}")
+    python = lambda_python()
+    if python is None:
+        raise SystemExit("make bench needs python3.13 (the Lambda runtime) on PATH or in LAMBDA_PYTHON")
+    try:
+        layer = build_layer(workdir / "layer", python)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from exc
     for name, spec in stack.functions().items():
         (workdir / "functions" / name).mkdir(parents=True)
         shutil.copy2(Path(spec.code_uri) / "app.py", workdir / "functions" / name / "app.py")
@@ -112,7 +93,7 @@ def _deployed_code(stack, workdir: Path) -> Runtime:
         text=True,
         check=True,
     ).stdout.strip()
-    return Runtime(python, version, workdir / "layer" / "python", workdir / "functions")
+    return Runtime(python, version, layer, workdir / "functions")
 
 
 def _probe(stack, operation_name: str, warm_runs: int, extra_env: dict[str, str]) -> dict:

@@ -9,30 +9,18 @@ runtime's Python, then every function's imports are loaded from it while an audi
 from __future__ import annotations
 
 import ast
-import glob
 import os
-import platform
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from devstack.layer import RUNTIME_VERSION, build_layer, lambda_python
 from devstack.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 MAKEFILE = ROOT / "src" / "Makefile"
-
-
-def _lambda_python() -> str | None:
-    candidates = [os.environ.get("LAMBDA_PYTHON"), shutil.which("python3.13")]
-    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.13*/bin/python3.13")))
-    for candidate in filter(None, candidates):  # a pyenv shim without that version installed fails
-        check = [candidate, "-c", "import sys; sys.exit(sys.version_info[:2] != (3, 13))"]
-        if subprocess.run(check, capture_output=True, check=False).returncode == 0:
-            return candidate
-    return None
 
 
 def _make_variable(name: str) -> str:
@@ -49,7 +37,11 @@ def test_the_layer_build_follows_the_template_runtime_and_architecture() -> None
     assert layer["Metadata"]["BuildMethod"] == "makefile"
     assert layer["Metadata"]["BuildArchitecture"] == architecture
     assert layer["Properties"]["CompatibleRuntimes"] == [runtime]
-    assert runtime == "python" + _make_variable("LAMBDA_PYTHON_VERSION")
+    assert (
+        runtime
+        == "python" + _make_variable("LAMBDA_PYTHON_VERSION")
+        == "python{}.{}".format(*RUNTIME_VERSION)
+    )
     assert _make_variable("LAMBDA_PYTHON") == runtime
     machine = {"arm64": "aarch64", "x86_64": "x86_64"}[architecture]
     platforms = _make_variable("LAMBDA_PLATFORMS").split()
@@ -86,25 +78,10 @@ print("\\n".join(compiled))
 
 
 def test_the_built_layer_loads_every_function_import_without_compiling(tmp_path: Path) -> None:
-    python = _lambda_python()
+    python = lambda_python()
     if python is None:
         pytest.fail("python3.13 (the Lambda runtime, needed by sam build) is not installed")
-    machine = platform.machine()
-    subprocess.run(
-        [
-            "make",
-            "-s",
-            "-C",
-            str(ROOT / "src"),
-            "build-CoreLayer",
-            f"ARTIFACTS_DIR={tmp_path}",
-            f"LAMBDA_PYTHON={python}",
-            f"LAMBDA_PLATFORMS=manylinux2014_{machine} manylinux_2_28_{machine} manylinux_2_34_{machine}",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    layer = tmp_path / "python"
+    layer = build_layer(tmp_path, python)
     assert not (layer / "bin").exists()
     assert (layer / "wallet_mcp" / "coldstart.py").exists()
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(layer), "PYTHONDONTWRITEBYTECODE": "1"}
