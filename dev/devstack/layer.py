@@ -24,7 +24,8 @@ def lambda_python() -> str | None:
     """A Python of the Lambda runtime's version: `LAMBDA_PYTHON`, then PATH, then pyenv's."""
     name = "python{}.{}".format(*RUNTIME_VERSION)
     candidates = [os.environ.get("LAMBDA_PYTHON"), shutil.which(name)]
-    candidates += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/3.13*/bin/{name}")))
+    pyenv = "~/.pyenv/versions/{}.{}*/bin/".format(*RUNTIME_VERSION) + name
+    candidates += sorted(glob.glob(os.path.expanduser(pyenv)))
     check = f"import sys; sys.exit(sys.version_info[:2] != {RUNTIME_VERSION!r})"
     for candidate in filter(None, candidates):  # a pyenv shim without that version installed fails
         if subprocess.run([candidate, "-c", check], capture_output=True, check=False).returncode == 0:

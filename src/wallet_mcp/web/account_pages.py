@@ -323,8 +323,9 @@ CONFIRMATIONS: dict[str, tuple[str, str, str]] = {
     ),
     "delete": (
         "Delete {name}?",
-        "The registration is removed, every access and refresh token the client holds stops working, "
-        "and users' consents to it are dropped. This cannot be undone; disabling the client can be.",
+        "The registration is removed and every token the client holds stops working: its access tokens "
+        "are cut off and its refresh tokens can no longer be redeemed. Users who connected it see it marked "
+        "deleted among their apps. This cannot be undone; disabling the client can be.",
         "Yes, delete the client",
     ),
 }
