@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.conftest import header, response_json
+from devstack.template import Stack
+from tests.conftest import Function, header, response_json
 from wallet_mcp import aws
 from wallet_mcp.credentials import opaque
 
@@ -147,3 +148,79 @@ def test_client_credentials_registration(register_fn):
     )
     assert response.status == 201
     assert response_json(response)["response_types"] == []
+
+
+_OFF_GRAMMAR_REDIRECT_URIS: list[str] = [
+    "https://exämple.com/cb",  # non-ASCII host: was 201, then /oauth/authorize answered 500
+    "https://example.com/café",
+    "https://example.com/c\tb",
+    "https://example.com/cb\n",
+    "https://example.com/c\x7fb",
+    "https://example.com/c b",
+    'https://example.com/c"b',
+    "https://example.com/c<b>",
+    "https://example.com/c\\b",
+    "https://example.com/c^b",
+    "https://example.com/c`b",
+    "https://example.com/c{b}",
+    "https://example.com/c|b",
+    "https://example.com/c%zzb",
+    "https://acc.example;acc-injected/cb",  # was stored, then injected into the login page's CSP
+    "https://acc.example,x/cb",
+    "https://a!b.example/cb",
+    "https://a$b.example/cb",
+    "https://a'b.example/cb",
+    "https://a(b).example/cb",
+    "https://a*b.example/cb",
+    "https://a+b.example/cb",
+    "https://a=b.example/cb",
+    "https://exa%6dple.com/cb",
+    "https://example.com:/cb",
+    "https://example.com:0/cb",
+    "https://example.com:80a/cb",
+    "https://example.com:99999/cb",
+    "https://-app.example.com/cb",
+    "https://app-.example.com/cb",
+    "https://app..example.com/cb",
+    "https://app_1.example.com/cb",
+    f"https://{'a' * 64}.example.com/cb",
+    f"https://{'.'.join(['a' * 60] * 5)}/cb",
+    "https://1.2.3.256/cb",
+    "https://127.1/cb",
+    "https://[v1.x]/cb",
+    "https://[fe80::1%25eth0]/cb",
+    "https://[::1/cb",
+    "http://[::1]x/cb",
+]
+
+
+@pytest.mark.parametrize("uri", _OFF_GRAMMAR_REDIRECT_URIS)
+def test_redirect_uris_outside_the_strict_grammar_are_refused_and_nothing_is_stored(
+    register_fn: Function, aws_stack: Stack, uri: str
+) -> None:
+    table = aws_stack.physical_ids["ClientsTable"]
+    before = aws.dynamodb().scan(TableName=table)["Count"]
+    response = post(register_fn, {**GOOD, "redirect_uris": [uri]})
+    assert response.status == 400, response.body
+    assert response_json(response)["error"] == "invalid_redirect_uri"
+    assert aws.dynamodb().scan(TableName=table)["Count"] == before
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://app.example.com/cb",
+        "https://APP.Example.com:8443/cb?x=1&y=%20",
+        "https://93.184.216.34/cb",
+        "https://[2001:db8::1]:8443/cb",
+        "http://127.0.0.1:53124/callback",
+        "http://[::1]/callback",
+        "http://localhost/cb;v=1",
+        "com.example.wallet:/oauth/cb",
+        "com.example.wallet://callback/path",
+    ],
+)
+def test_redirect_uris_inside_the_grammar_are_still_registered(register_fn: Function, uri: str) -> None:
+    response = post(register_fn, {**GOOD, "application_type": "native", "redirect_uris": [uri]})
+    assert response.status == 201, response.body
+    assert response_json(response)["redirect_uris"] == [uri]

@@ -7,18 +7,19 @@ import hashlib
 import hmac
 import re
 
-_VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
+# Used with fullmatch: "$" would also match before a trailing "\n", which neither grammar allows.
+_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 """RFC 7636 §4.1: 43-128 characters of [A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~"."""
-_CHALLENGE = re.compile(r"^[A-Za-z0-9\-_]{43}$")
+_CHALLENGE = re.compile(r"[A-Za-z0-9\-_]{43}")
 """BASE64URL(SHA256(verifier)) without padding is always 43 characters."""
 
 
 def is_valid_challenge(challenge: str) -> bool:
-    return bool(_CHALLENGE.match(challenge))
+    return _CHALLENGE.fullmatch(challenge) is not None
 
 
 def is_valid_verifier(verifier: str) -> bool:
-    return bool(_VERIFIER.match(verifier))
+    return _VERIFIER.fullmatch(verifier) is not None
 
 
 def s256(verifier: str) -> str:
