@@ -72,7 +72,9 @@ class Function:
         body: bytes | str | dict[str, Any] = b"",
         query: str = "",
         cookies: dict[str, str] | None = None,
+        source_ip: str = "127.0.0.1",
     ) -> HttpResponse:
+        """`source_ip` is the socket address API Gateway saw (`requestContext.http.sourceIp`)."""
         hdrs = {"host": "localhost:3000", "user-agent": "pytest", **(headers or {})}
         if cookies:
             hdrs["cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
@@ -85,7 +87,7 @@ class Function:
         matched = next((r for r in route if r.path == path and r.method in (method, "ANY")), None)
         route_key = matched.route_key if matched else "$default"
         event = build_event(
-            HttpRequest(method, path, query, list(hdrs.items()), body),
+            HttpRequest(method, path, query, list(hdrs.items()), body, source_ip=source_ip),
             route_key=route_key,
             path_parameters=None,
             forwarded_proto="http",

@@ -65,9 +65,17 @@ def dev() -> int:
             forwarded_proto=urlsplit(base_url).scheme,
             max_workers=int(os.environ.get("GATEWAY_MAX_WORKERS", "4")),
         )
+        # the caller's address is the socket's, as API Gateway's sourceIp is: uvicorn's default
+        # proxy_headers would take it from a client-sent X-Forwarded-For and dodge per-address limits
         server = uvicorn.Server(
             uvicorn.Config(
-                gateway, host=host, port=port, lifespan="on", log_level="warning", access_log=False
+                gateway,
+                host=host,
+                port=port,
+                lifespan="on",
+                log_level="warning",
+                access_log=False,
+                proxy_headers=False,
             )
         )
 

@@ -54,8 +54,14 @@ class RateLimitSettings:
     registrations_per_hour: int = 1000
     introspections_per_client_per_minute: int = 600
     login_failures_per_user: int = 5
-    """Consecutive failed sign-ins before the account is locked, for longer after each further one."""
+    """Consecutive failed sign-ins of one user from one address before that address is locked out
+    for that user, for longer after each further one (other addresses are not)."""
+    login_failures_per_user_per_hour: int = 50
+    """Failed sign-ins of one user from every address together, per hour: bounds distributed guessing."""
     login_failures_per_address_per_hour: int = 100
+    metadata_fetches_per_host_per_minute: int = 20
+    """Client ID Metadata Document fetches from one host: whoever starts an authorization request
+    picks the URL, so no host can be hammered (or this server held) through it."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RateLimitSettings:

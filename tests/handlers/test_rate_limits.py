@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 import pytest
 
+from devstack.events import HttpResponse
 from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD, DEMO_USERNAME
 from devstack.template import Stack
-from tests.conftest import header, response_json, set_cookies
+from tests.conftest import Function, header, response_json, set_cookies
 from tests.forms import parse
 from tests.handlers.oauth_helpers import FORM, REDIRECT
 from wallet_mcp import aws
@@ -124,7 +126,7 @@ def test_repeated_wrong_passwords_lock_the_account_with_growing_backoff(authoriz
     # once the backoff has passed, the right password works and clears the count
     table = aws_stack.physical_ids["RateLimitsTable"]
     for item in aws.dynamodb().scan(TableName=table)["Items"]:
-        if item["bucket"]["S"].startswith("login-fail-user#"):
+        if item["bucket"]["S"].startswith("login-fail-user-ip#"):
             aws.dynamodb().update_item(
                 TableName=table,
                 Key={"bucket": item["bucket"]},
@@ -138,7 +140,7 @@ def test_repeated_wrong_passwords_lock_the_account_with_growing_backoff(authoriz
     assert not [
         i
         for i in aws.dynamodb().scan(TableName=table)["Items"]
-        if i["bucket"]["S"].startswith("login-fail-user#")
+        if i["bucket"]["S"].startswith("login-fail-user-ip#")
     ]
 
 
@@ -151,3 +153,101 @@ def test_lockout_backoff_doubles_and_is_capped():
     assert lockout_remaining(7, 1000, 5, 1010) == 110
     assert lockout_remaining(30, 1000, 5, 1000) == 900
     assert lockout_remaining(6, 1000, 5, 1061) == 0
+
+
+# --- sign-in lockouts: per (username, address), per username in all, per address ----------------
+
+ADDRESS_A, ADDRESS_B, ADDRESS_C = "203.0.113.7", "198.51.100.23", "192.0.2.44"
+
+
+def attempt(
+    function: Function, password: str, source_ip: str, *, username: str = DEMO_USERNAME
+) -> HttpResponse:
+    """One sign-in from `source_ip` through the login form `function` serves: the authorization
+    endpoint's (AuthorizeFunction) or the account pages' (AccountFunction)."""
+    if function.logical_id == "AccountFunction":
+        page = function.request("GET", "/account", source_ip=source_ip)
+        path = "/account"
+    else:
+        page = function.request("GET", "/oauth/authorize", query=_authorize_query(), source_ip=source_ip)
+        path = "/oauth/authorize"
+    assert page.status == 200, page.body
+    (form,), _ = parse(page.body.decode())
+    body = urlencode(form.submission({"username": username, "password": password}))
+    return function.request(
+        "POST", path, headers=FORM, body=body, cookies=set_cookies(page), source_ip=source_ip
+    )
+
+
+def _authorize_query() -> str:
+    return urlencode(
+        {
+            "response_type": "code",
+            "client_id": "web-app",
+            "redirect_uri": REDIRECT,
+            "code_challenge": pkce.s256("v" * 50),
+            "code_challenge_method": "S256",
+        }
+    )
+
+
+def refused_as_wrong(response: HttpResponse) -> bool:
+    return response.status == 200 and "Invalid username or password" in response.body.decode()
+
+
+def signed_in(response: HttpResponse) -> bool:
+    return response.status in (200, 303) and "wallet_session" in set_cookies(response)
+
+
+@pytest.fixture(params=["AuthorizeFunction", "AccountFunction"])
+def login_form(
+    request: pytest.FixtureRequest, authorize_fn: Function, load_function: Callable[..., Function]
+) -> Function:
+    """Each function that signs people in with a password."""
+    return authorize_fn if request.param == "AuthorizeFunction" else load_function("AccountFunction")
+
+
+def test_failures_from_one_address_lock_out_that_address_only(login_form: Function) -> None:
+    for _ in range(5):
+        assert refused_as_wrong(attempt(login_form, "wrong", ADDRESS_A))
+    locked = attempt(login_form, DEMO_PASSWORD, ADDRESS_A)  # even the right password waits there
+    assert locked.status == 429
+    assert 25 <= int(header(locked, "retry-after") or 0) <= 30
+    assert "Too many failed sign-ins" in locked.body.decode()
+    # whoever failed from A cannot lock the user out from B
+    assert signed_in(attempt(login_form, DEMO_PASSWORD, ADDRESS_B))
+
+
+def test_failures_for_one_username_from_every_address_together_are_capped(
+    load_function: Callable[..., Function], aws_stack: Stack
+) -> None:
+    account = load_function("AccountFunction", limited(aws_stack, LoginFailuresPerUserPerHour="3"))
+    for address in (ADDRESS_A, ADDRESS_B, ADDRESS_C):  # one failure each: no address is locked out
+        assert refused_as_wrong(attempt(account, "wrong", address))
+    refused = attempt(account, DEMO_PASSWORD, "192.0.2.99")  # a fresh address, the right password
+    assert refused.status == 429
+    assert "Too many failed sign-ins" in refused.body.decode()
+    assert 1 <= int(header(refused, "retry-after") or 0) <= 3600
+    assert "wallet_session" not in set_cookies(refused)
+    # another username is not affected
+    assert refused_as_wrong(attempt(account, "wrong", "192.0.2.99", username="someone-else"))
+
+
+def test_a_success_clears_the_failures_of_its_own_address_only(authorize_fn: Function) -> None:
+    for address in (ADDRESS_A, ADDRESS_B):
+        for _ in range(4):
+            assert refused_as_wrong(attempt(authorize_fn, "wrong", address))
+    assert signed_in(attempt(authorize_fn, DEMO_PASSWORD, ADDRESS_A))
+    # A starts again from zero: four more failures there still do not lock it
+    for _ in range(4):
+        assert refused_as_wrong(attempt(authorize_fn, "wrong", ADDRESS_A))
+    assert signed_in(attempt(authorize_fn, DEMO_PASSWORD, ADDRESS_A))
+    # B's count was not cleared by A's success: its fifth failure locks B
+    assert refused_as_wrong(attempt(authorize_fn, "wrong", ADDRESS_B))
+    assert attempt(authorize_fn, DEMO_PASSWORD, ADDRESS_B).status == 429
+
+
+def test_failures_for_a_username_that_does_not_exist_lock_out_the_same_way(authorize_fn: Function) -> None:
+    for _ in range(5):
+        assert refused_as_wrong(attempt(authorize_fn, "wrong", ADDRESS_A, username="nobody-here"))
+    assert attempt(authorize_fn, "wrong", ADDRESS_A, username="nobody-here").status == 429

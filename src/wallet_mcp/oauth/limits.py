@@ -19,8 +19,12 @@ class Rules:
     register_address: Rule
     register_all: Rule
     introspect_client: Rule
+    login_user_address_failures: Rule
+    """Consecutive failures of one username from one address (exponential back-off)."""
     login_user_failures: Rule
+    """Failures of one username from every address together."""
     login_address_failures: Rule
+    metadata_fetch_host: Rule
 
     @classmethod
     def from_settings(cls, limits: RateLimitSettings) -> Rules:
@@ -52,9 +56,20 @@ class Rules:
                 60,
                 "too many introspection requests for this client",
             ),
-            login_user_failures=Rule("login-fail-user", limits.login_failures_per_user, LOCKOUT_MAX_SECONDS),
+            login_user_address_failures=Rule(
+                "login-fail-user-ip", limits.login_failures_per_user, LOCKOUT_MAX_SECONDS
+            ),
+            login_user_failures=Rule(
+                "login-fail-user", limits.login_failures_per_user_per_hour, 3600, "too many failed sign-ins"
+            ),
             login_address_failures=Rule(
                 "login-fail-ip", limits.login_failures_per_address_per_hour, 3600, "too many failed sign-ins"
+            ),
+            metadata_fetch_host=Rule(
+                "cimd-host",
+                limits.metadata_fetches_per_host_per_minute,
+                60,
+                "too many client metadata document fetches from this host",
             ),
         )
 

@@ -25,18 +25,22 @@ from wallet_mcp.storage.users import UserRecord, UserStore, normalize_username
 from wallet_mcp.web.cookies import Cookie, CookieJar
 
 SESSION_TTL: Final = 8 * 3600
+DISABLED: Final = "This account has been disabled by an administrator. Contact them to have it enabled again."
 
 
 class SignInRefused(Exception):
     """What the sign-in page should say; `retry_after` when the user or address is locked out."""
 
-    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: int | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        self._status = status
 
     @property
     def status(self) -> int:
+        if self._status is not None:
+            return self._status
         return 429 if self.retry_after else 200
 
 
@@ -79,12 +83,19 @@ class SignIn:
                 f"Too many failed sign-ins. Try again in {locked} seconds.", retry_after=locked
             )
         user = self._users.get(username) if username else None
-        if user is None or user.disabled or user.password_hash is None:
+        if user is None or user.password_hash is None:
             burn_verification(password)
             verified = False
         else:
             verified = verify_password(password, user.password_hash)
+        if user is not None and user.disabled and verified:
+            # only someone who knows the password learns that the account is disabled
+            self._audit.record(
+                AuditEvent("login_failed", subject=user.user_id, client_id=client_id, source=source)
+            )
+            raise SignInRefused(DISABLED, status=403)
         if user is None or not verified:
+            self._rates.record(self._rules.login_user_address_failures, _attempt(username, source), now)
             self._rates.record(self._rules.login_user_failures, username, now)
             self._rates.record(self._rules.login_address_failures, source, now)
             count("LoginFailures")
@@ -93,7 +104,7 @@ class SignIn:
                 AuditEvent("login_failed", subject=subject, client_id=client_id, source=source)
             )
             raise SignInRefused("Invalid username or password.")
-        self._rates.clear(self._rules.login_user_failures, username, now)
+        self._rates.clear(self._rules.login_user_address_failures, _attempt(username, source), now)
         self._audit.record(
             AuditEvent("login_succeeded", subject=user.user_id, client_id=client_id, source=source)
         )
@@ -137,12 +148,25 @@ class SignIn:
         return bool(expected) and presented is not None and hmac.compare_digest(expected, presented)
 
     def _lockout(self, username: str, source: str, now: int) -> int:
-        """Seconds before another sign-in may be tried for this user or from this address (0: now)."""
-        user_rule, address_rule = self._rules.login_user_failures, self._rules.login_address_failures
-        user_item = self._rates.read(user_rule, username, now)
-        address_item = self._rates.read(address_rule, source, now)
-        failures, last = self._rates.count(user_item), self._rates.last_at(user_item)
-        waits = [lockout_remaining(failures, last, user_rule.limit, now)]
-        if self._rates.count(address_item) >= address_rule.limit:
-            waits.append(address_rule.retry_after(now))
+        """Seconds before this user may try again from this address (0: now). Consecutive failures
+        lock out only the address they came from (with back-off), so no one can lock a user out from
+        everywhere; the hourly caps per user (from every address) and per address bound guessing
+        spread over many addresses or many users."""
+        pair_rule = self._rules.login_user_address_failures
+        pair_item = self._rates.read(pair_rule, _attempt(username, source), now)
+        failures, last = self._rates.count(pair_item), self._rates.last_at(pair_item)
+        waits = [lockout_remaining(failures, last, pair_rule.limit, now)]
+        for rule, subject in (
+            (self._rules.login_user_failures, username),
+            (self._rules.login_address_failures, source),
+        ):
+            if self._rates.count(self._rates.read(rule, subject, now)) >= rule.limit:
+                waits.append(rule.retry_after(now))
         return max(waits)
+
+
+def _attempt(username: str, source: str) -> str:
+    """The subject counting one username's failures from one address. The address comes first: it
+    holds no `#`, so the subject is unambiguous, and the 256-character cut of a bucket's subject can
+    only shorten the username."""
+    return f"{source}#{username}"
