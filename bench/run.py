@@ -218,8 +218,9 @@ def _grant_fixtures(stack) -> dict[str, str]:
         )
     )
     # the demo user approved the bench client (codes and refreshes check the grant still stands)
+    scope = ("mcp:tools:list", "mcp:tools:call")
     ConsentStore(db, stack.physical_ids["ConsentsTable"]).grant(
-        DEMO_USER_ID, BENCH_CLIENT, ("mcp:tools:list", "mcp:tools:call"), now=now
+        DEMO_USER_ID, BENCH_CLIENT, scope, "http://localhost:3000/mcp", order=scope, now=now
     )
     codes = AuthCodeStore(db, stack.physical_ids["AuthCodesTable"])
     values = []

@@ -114,6 +114,7 @@ def seed(dynamodb: Any, tables: SeedTables, *, wallet: bool = True) -> None:
             created_at=now,
             application_type="web",
             owner_user_id=DEMO_USER_ID,
+            verified=True,
         )
     )
 

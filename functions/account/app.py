@@ -22,11 +22,13 @@ from wallet_mcp.config import settings
 from wallet_mcp.oauth.errors import OAuthError
 from wallet_mcp.oauth.forms import PageForm, parse_page_form
 from wallet_mcp.oauth.limits import Rules
+from wallet_mcp.oauth.revocation import Revoker
 from wallet_mcp.oauth.sign_in import SignIn
 from wallet_mcp.observability import traced
 from wallet_mcp.storage.audit import AuditLog
 from wallet_mcp.storage.clients import ClientStore
 from wallet_mcp.storage.consents import ConsentStore
+from wallet_mcp.storage.personal_tokens import PersonalTokenStore
 from wallet_mcp.storage.rate_limits import RateLimits
 from wallet_mcp.storage.refresh_tokens import RefreshTokenStore
 from wallet_mcp.storage.revocations import RevocationList
@@ -44,11 +46,33 @@ users = UserStore(db, SETTINGS.tables.require("users"))
 audit = AuditLog(db, SETTINGS.tables.require("audit"))
 clients = ClientStore(db, SETTINGS.tables.require("clients"))
 revocations = RevocationList(db, SETTINGS.tables.require("revoked_tokens"))
+sessions = SessionStore(db, SETTINGS.tables.require("sessions"))
+consents = ConsentStore(db, SETTINGS.tables.require("consents"))
+refresh_tokens = RefreshTokenStore(db, SETTINGS.tables.require("refresh_tokens"))
+personal_tokens = PersonalTokenStore(db, SETTINGS.tables.require("personal_tokens"))
+
+
+def clock() -> int:
+    return int(time.time())
+
+
+revoker = Revoker(
+    refresh_tokens=refresh_tokens,
+    revocations=revocations,
+    audit=audit,
+    access_token_ttl=SETTINGS.access_token_ttl,
+    clock=clock,
+    consents=consents,
+    clients=clients,
+    users=users,
+    sessions=sessions,
+    personal_tokens=personal_tokens,
+)
 portal = AccountPortal(
     issuer=SETTINGS.issuer,
     sign_in=SignIn(
         users=users,
-        sessions=SessionStore(db, SETTINGS.tables.require("sessions")),
+        sessions=sessions,
         rates=RateLimits(db, SETTINGS.tables.require("rate_limits")),
         audit=audit,
         rules=Rules.from_settings(SETTINGS.rate_limits),
@@ -56,16 +80,18 @@ portal = AccountPortal(
     ),
     users=users,
     grants=Grants(
-        consents=ConsentStore(db, SETTINGS.tables.require("consents")),
-        refresh_tokens=RefreshTokenStore(db, SETTINGS.tables.require("refresh_tokens")),
-        revocations=revocations,
+        consents=consents,
+        refresh_tokens=refresh_tokens,
         clients=clients,
-        audit=audit,
-        access_token_ttl=SETTINGS.access_token_ttl,
+        personal_tokens=personal_tokens,
+        revoker=revoker,
     ),
-    admin=ClientAdmin(clients, users, audit, revocations, access_token_ttl=SETTINGS.access_token_ttl),
+    admin=ClientAdmin(
+        clients, users, audit, revocations, revoker, access_token_ttl=SETTINGS.access_token_ttl, clock=clock
+    ),
+    revoker=revoker,
     audit=audit,
-    clock=lambda: int(time.time()),
+    clock=clock,
     upstream=[(provider.id, provider.name) for provider in SETTINGS.identity_providers],
 )
 app = create_app("wallet-mcp account and administration pages", realm=SETTINGS.issuer)
@@ -148,12 +174,28 @@ app.add_api_route(
 app.add_api_route(
     "/account/revoke", _post(lambda f, c, o, s: portal.revoke_own(f.fields, c, o, s)), methods=["POST"]
 )
+app.add_api_route(
+    "/account/tokens/revoke",
+    _post(lambda f, c, o, s: portal.revoke_own_token(f.fields, c, o, s)),
+    methods=["POST"],
+)
 app.add_api_route("/admin/clients", _post(portal.create_client), methods=["POST"])
 app.add_api_route("/admin/client", _post(portal.client_action), methods=["POST"])
 app.add_api_route(
     "/admin/users/revoke",
     _post(lambda f, c, o, s: portal.revoke_user_grant(f.fields, c, o, s)),
     methods=["POST"],
+)
+app.add_api_route(
+    "/admin/users/tokens/revoke",
+    _post(lambda f, c, o, s: portal.revoke_user_token(f.fields, c, o, s)),
+    methods=["POST"],
+)
+app.add_api_route(
+    "/admin/users/disable", _post(lambda f, c, o, s: portal.disable_user(f.fields, c, o, s)), methods=["POST"]
+)
+app.add_api_route(
+    "/admin/users/enable", _post(lambda f, c, o, s: portal.enable_user(f.fields, c, o, s)), methods=["POST"]
 )
 
 lambda_handler = traced(

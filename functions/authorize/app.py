@@ -27,6 +27,7 @@ from wallet_mcp.storage.auth_requests import AuthRequestStore
 from wallet_mcp.storage.clients import ClientStore
 from wallet_mcp.storage.consents import ConsentStore
 from wallet_mcp.storage.rate_limits import RateLimits
+from wallet_mcp.storage.revocations import RevocationList
 from wallet_mcp.storage.sessions import SessionStore
 from wallet_mcp.storage.users import UserStore
 from wallet_mcp.web import pages
@@ -69,6 +70,7 @@ endpoint = AuthorizeEndpoint(
     audit=audit,
     clock=lambda: int(time.time()),
     dynamodb=db,
+    revocations=RevocationList(db, SETTINGS.tables.require("revoked_tokens")),
     upstream=upstream,
 )
 app = create_app("wallet-mcp authorization endpoint", realm=SETTINGS.issuer)

@@ -21,6 +21,7 @@ from wallet_mcp.mcp_server.wallet_resources import WalletResources
 from wallet_mcp.mcp_server.wallet_tools import wallet_tools
 from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
 from wallet_mcp.observability import traced
+from wallet_mcp.resource.authenticate import ResourceGuard
 from wallet_mcp.storage.clients import ClientStore
 from wallet_mcp.storage.revocations import CachedRevocations, RevocationList
 from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
@@ -37,25 +38,31 @@ logging.getLogger("mcp").setLevel(logging.WARNING)  # the SDK logs every statele
 db = aws.dynamodb()
 store = WalletStore(db, SETTINGS.tables.require("wallet"))
 service = WalletService(store)
-owners = OwnerResolver(ClientStore(db, SETTINGS.tables.require("clients")))
+owners = OwnerResolver(
+    ClientStore(db, SETTINGS.tables.require("clients")), ttl=SETTINGS.revocation_poll_seconds
+)
 tools = build_registry(wallet_tools(service, store, owners))
+revocations = CachedRevocations(
+    RevocationList(db, SETTINGS.tables.require("revoked_tokens")),
+    poll_seconds=SETTINGS.revocation_poll_seconds,
+)
 endpoint = McpEndpoint(
     build_server(tools, WalletResources(service, store, owners)),
     tools,
-    AccessTokenVerifier(
-        KmsPublicKeys(aws.kms(), SETTINGS.verification_key_ids),
-        issuer=SETTINGS.issuer,
+    ResourceGuard(
+        AccessTokenVerifier(
+            KmsPublicKeys(aws.kms(), SETTINGS.verification_key_ids),
+            issuer=SETTINGS.issuer,
+            audience=SETTINGS.mcp_resource,
+        ),
         audience=SETTINGS.mcp_resource,
+        resource_metadata_url=SETTINGS.mcp_resource_metadata_url,
+        revoked=revocations.current,
+        owners=owners,
     ),
-    resource_metadata_url=SETTINGS.mcp_resource_metadata_url,
     initial_scopes=[s for s in SUPPORTED_SCOPES if s.endswith(":read") or s.startswith("mcp:tools:")],
     allowed_hosts=[urlsplit(SETTINGS.issuer).netloc],
     allowed_origins=list(SETTINGS.allowed_origins),
-    is_revoked=CachedRevocations(
-        RevocationList(db, SETTINGS.tables.require("revoked_tokens")),
-        poll_seconds=SETTINGS.revocation_poll_seconds,
-    ).is_revoked,
-    owners=owners,
 )
 # a bare Starlette app: the one route is the SDK's transport, and FastAPI would only add import time
 app = create_plain_app(

@@ -15,6 +15,7 @@ from mangum import Mangum
 from wallet_mcp import aws
 from wallet_mcp.config import settings
 from wallet_mcp.oauth.forms import parse_form
+from wallet_mcp.oauth.revocation import Revoker
 from wallet_mcp.oauth.token_endpoint import TokenEndpoint, TokenStores
 from wallet_mcp.oauth.token_management import TokenManagement
 from wallet_mcp.observability import traced
@@ -40,14 +41,24 @@ def clock() -> int:
 
 
 keys = KmsPublicKeys(aws.kms(), SETTINGS.verification_key_ids)
+refresh_tokens = RefreshTokenStore(aws.dynamodb(), SETTINGS.tables.require("refresh_tokens"))
+revocations = RevocationList(aws.dynamodb(), SETTINGS.tables.require("revoked_tokens"))
+audit = AuditLog(aws.dynamodb(), SETTINGS.tables.require("audit"))
 stores = TokenStores(
     clients=ClientStore(aws.dynamodb(), SETTINGS.tables.require("clients")),
     codes=AuthCodeStore(aws.dynamodb(), SETTINGS.tables.require("auth_codes")),
-    refresh_tokens=RefreshTokenStore(aws.dynamodb(), SETTINGS.tables.require("refresh_tokens")),
-    revocations=RevocationList(aws.dynamodb(), SETTINGS.tables.require("revoked_tokens")),
+    refresh_tokens=refresh_tokens,
+    revocations=revocations,
     rates=RateLimits(aws.dynamodb(), SETTINGS.tables.require("rate_limits")),
-    audit=AuditLog(aws.dynamodb(), SETTINGS.tables.require("audit")),
+    audit=audit,
     consents=ConsentStore(aws.dynamodb(), SETTINGS.tables.require("consents")),
+    revoker=Revoker(
+        refresh_tokens=refresh_tokens,
+        revocations=revocations,
+        audit=audit,
+        access_token_ttl=SETTINGS.access_token_ttl,
+        clock=clock,
+    ),
 )
 tokens = TokenEndpoint(
     SETTINGS, aws.dynamodb(), stores, KmsJwtSigner(aws.kms(), keys, SETTINGS.require_signing_key()), clock
@@ -55,7 +66,6 @@ tokens = TokenEndpoint(
 management = TokenManagement(
     stores,
     AccessTokenVerifier(keys, issuer=SETTINGS.issuer, audience=SETTINGS.known_resources),
-    tokens,
     SETTINGS.issuer,
     clock,
     SETTINGS.rate_limits,

@@ -14,6 +14,7 @@ from wallet_mcp.api.errors import install_api_error_handlers
 from wallet_mcp.api.routes import api_router
 from wallet_mcp.config import settings
 from wallet_mcp.observability import traced
+from wallet_mcp.resource.authenticate import ResourceGuard
 from wallet_mcp.storage.clients import ClientStore
 from wallet_mcp.storage.personal_tokens import PersonalTokenStore
 from wallet_mcp.storage.revocations import CachedRevocations, RevocationList
@@ -27,21 +28,27 @@ from wallet_mcp.web.app import create_app
 SETTINGS = settings()
 logger = Logger()
 wallet = WalletService(WalletStore(aws.dynamodb(), SETTINGS.tables.require("wallet")))
+revocations = CachedRevocations(
+    RevocationList(aws.dynamodb(), SETTINGS.tables.require("revoked_tokens")),
+    poll_seconds=SETTINGS.revocation_poll_seconds,
+)
 auth = BearerAuth(
-    # exactly the API's audience: a token minted for the MCP server is refused here
-    AccessTokenVerifier(
-        KmsPublicKeys(aws.kms(), SETTINGS.verification_key_ids),
-        issuer=SETTINGS.issuer,
+    ResourceGuard(
+        # exactly the API's audience: a token minted for the MCP server is refused here
+        AccessTokenVerifier(
+            KmsPublicKeys(aws.kms(), SETTINGS.verification_key_ids),
+            issuer=SETTINGS.issuer,
+            audience=SETTINGS.api_resource,
+        ),
         audience=SETTINGS.api_resource,
-    ),
-    OwnerResolver(ClientStore(aws.dynamodb(), SETTINGS.tables.require("clients"))),
-    audience=SETTINGS.api_resource,
-    resource_metadata_url=SETTINGS.api_resource_metadata_url,
-    personal_tokens=PersonalTokenStore(aws.dynamodb(), SETTINGS.tables.require("personal_tokens")),
-    is_revoked=CachedRevocations(
-        RevocationList(aws.dynamodb(), SETTINGS.tables.require("revoked_tokens")),
-        poll_seconds=SETTINGS.revocation_poll_seconds,
-    ).is_revoked,
+        resource_metadata_url=SETTINGS.api_resource_metadata_url,
+        revoked=revocations.current,
+        owners=OwnerResolver(
+            ClientStore(aws.dynamodb(), SETTINGS.tables.require("clients")),
+            ttl=SETTINGS.revocation_poll_seconds,
+        ),
+        personal_tokens=PersonalTokenStore(aws.dynamodb(), SETTINGS.tables.require("personal_tokens")),
+    )
 )
 app = create_app(
     "wallet-mcp wallet API",

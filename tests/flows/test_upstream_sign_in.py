@@ -13,11 +13,13 @@ import httpx
 import jwt
 import pytest
 
-from devstack.seed import DEMO_USER_ID
+from devstack.seed import DEMO_PASSWORD, DEMO_USER_ID, DEMO_USERNAME
 from tests.flows.test_foundation import MCP_HEADERS
 from tests.forms import parse
+from tests.support.site import USERS_TABLE, Browser, Person
 from tests.support.upstream_oidc import UPSTREAM_NAME, UPSTREAM_SECRET, UpstreamStack, sign_in_upstream
 from wallet_mcp.oauth import pkce
+from wallet_mcp.storage.users import UserStore
 
 pytestmark = pytest.mark.flow
 
@@ -183,3 +185,45 @@ def test_an_account_sign_in_never_leaves_the_account_pages(upstream_stack, targe
         back = sign_in_upstream(browser, start.headers["location"], "demo-upstream")
         landed = browser.get(back)
     assert landed.status_code == 303 and landed.headers["location"] == "/account"
+
+
+def test_a_user_an_admin_disabled_is_refused_at_upstream_sign_in_with_a_clear_page(upstream_stack):
+    """Issue 13: after an administrator disables a person, the provider's sign-in no longer lets
+    them in — a page that says so, never a code."""
+    stack = upstream_stack.stack
+    upstream_stack.oidc.set_account("leaver", email="leaver@example.org", email_verified=True, name="Leaver")
+    user_id = subject(str(sign_in_through_upstream(upstream_stack, "leaver")["access_token"]))
+    user = UserStore(stack.client("dynamodb"), USERS_TABLE).get_by_id(user_id)
+    assert user is not None
+
+    admin = Browser(stack.base_url)
+    admin.sign_in(Person(DEMO_USERNAME, DEMO_PASSWORD, DEMO_USER_ID))
+    done = admin.press(
+        f"/admin/users?{urlencode({'username': user.username})}",
+        "/admin/users/disable",
+        username=user.username,
+    )
+    admin.close()
+    assert done.status == 200, done.text[:500]
+
+    base = stack.base_url
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": register(base),
+            "redirect_uri": CALLBACK,
+            "scope": SCOPE,
+            "state": "client-state",
+            "code_challenge": pkce.s256(secrets.token_urlsafe(48)),
+            "code_challenge_method": "S256",
+        }
+    )
+    with httpx.Client(timeout=30, follow_redirects=False) as browser:
+        login = browser.get(f"{base}/oauth/authorize?{query}")
+        href = login.text.split('<a class="button" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+        to_provider = browser.get(urljoin(str(login.url), href))
+        back = sign_in_upstream(browser, to_provider.headers["location"], "leaver")
+        refused = browser.get(back)
+    assert "location" not in refused.headers
+    assert refused.status_code in (400, 403)
+    assert "This account is disabled." in refused.text

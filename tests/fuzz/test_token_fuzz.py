@@ -315,18 +315,34 @@ GRANT_PARAMETERS = {
 
 @dataclass(frozen=True)
 class Browser:
-    """A signed-in browser that consented once: every authorization request now answers with a code."""
+    """A signed-in browser: every authorization request shows the consent page (a public client's
+    remembered consent is asked again, RFC 8252 §8.6), which it approves."""
 
     authorize: Function
     token: Function
     session: str
 
     def code(self) -> str:
-        """A code just issued, from remembered consent."""
+        """A code just issued, from the consent page approved again."""
         query = urlencode(AUTHORIZE_QUERY)
-        cookie = [("cookie", f"wallet_session={self.session}")]
-        response = send(self.authorize, "GET", "/oauth/authorize", query=query, headers=cookie)
-        assert response.status == 302, describe(response)
+        page = send(
+            self.authorize,
+            "GET",
+            "/oauth/authorize",
+            query=query,
+            headers=[("cookie", f"wallet_session={self.session}")],
+        )
+        assert page.status == 200, describe(page)
+        cookies = {"wallet_session": self.session} | set_cookies(page)
+        (form,), _ = parse(page.body.decode())
+        response = send(
+            self.authorize,
+            "POST",
+            "/oauth/authorize",
+            headers=[("content-type", FORM), ("cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()))],
+            body=urlencode({**form.fields, "decision": "approve"}).encode(),
+        )
+        assert response.status == 303, describe(response)
         return parse_qs(urlsplit(header(response, "location")).query)["code"][0]
 
     def refresh_token(self) -> str:

@@ -1,10 +1,13 @@
 """/account and /admin through the real handler: sign-in, connected apps, withdrawing a grant,
-client administration, and the protections every form has (CSRF, Origin, roles)."""
+personal access tokens, client administration (paging, verifying, disabling, deleting), disabling
+and enabling users, and the protections every form has (CSRF, Origin, roles)."""
 
 from __future__ import annotations
 
+import re
 import time
-from urllib.parse import urlencode
+from html import unescape
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -23,13 +26,17 @@ from tests.handlers.oauth_helpers import (
 )
 from wallet_mcp import aws
 from wallet_mcp.credentials.passwords import hash_password
+from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
 from wallet_mcp.storage.audit import AuditLog
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
 from wallet_mcp.storage.consents import ConsentStore
+from wallet_mcp.storage.personal_tokens import PersonalTokenStore
 from wallet_mcp.storage.users import UserRecord, UserStore
+from wallet_mcp.web.account_pages import when
 
 APP = "connected-app"
 ORIGIN = {"origin": BASE_URL}
+MCP_RESOURCE = f"{BASE_URL}/mcp"
 
 
 @pytest.fixture
@@ -60,7 +67,8 @@ def fns(load_function, aws_stack):
     )
 
 
-def sign_in(account, username=DEMO_USERNAME, password=DEMO_PASSWORD, next_path=None):
+def attempt_sign_in(account, username=DEMO_USERNAME, password=DEMO_PASSWORD, next_path=None):
+    """Fill in and submit the sign-in form; the response and the cookies the browser then holds."""
     page = account.request("GET", "/account", query=urlencode({"next": next_path}) if next_path else "")
     assert page.status == 200
     cookies = set_cookies(page)
@@ -73,9 +81,14 @@ def sign_in(account, username=DEMO_USERNAME, password=DEMO_PASSWORD, next_path=N
         body=urlencode(form.submission({"username": username, "password": password})),
         cookies=cookies,
     )
-    assert response.status == 303, response.body
     cookies |= set_cookies(response)
     return response, {k: v for k, v in cookies.items() if v}
+
+
+def sign_in(account, username=DEMO_USERNAME, password=DEMO_PASSWORD, next_path=None):
+    response, cookies = attempt_sign_in(account, username, password, next_path)
+    assert response.status == 303, response.body
+    return response, cookies
 
 
 def forms_of(response):
@@ -104,6 +117,46 @@ def refresh(token, refresh_token):
     return token_request(
         token, {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": APP}
     )
+
+
+def authorization_page(authorize, cookies, client_id=APP):
+    """What the signed-in browser is shown when `client_id` sends it to the authorization endpoint."""
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": REDIRECT,
+            "scope": "mcp:tools:list",
+            "state": "s",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+        }
+    )
+    return authorize.request("GET", "/oauth/authorize", query=query, cookies=cookies)
+
+
+def post_form(account, form, cookies, values=None):
+    """Submit a form of a page as the browser would (same origin)."""
+    return account.request(
+        "POST",
+        form.action,
+        headers={**FORM, **ORIGIN},
+        body=urlencode(form.submission(values)),
+        cookies=cookies,
+    )
+
+
+def personal_token_store(aws_stack) -> PersonalTokenStore:
+    return PersonalTokenStore(aws.dynamodb(), aws_stack.physical_ids["PersonalTokensTable"])
+
+
+def wallet_balance(api, bearer):
+    return api.request("GET", "/api/balance", headers={"authorization": f"Bearer {bearer}"})
+
+
+def audit_events(aws_stack, subject, event):
+    log = AuditLog(aws.dynamodb(), aws_stack.physical_ids["AuditTable"])
+    return [e for e in log.of(subject) if e["event"] == event]
 
 
 # --- sign-in ---------------------------------------------------------------------------------------
@@ -230,18 +283,7 @@ def test_after_revoking_the_app_must_ask_for_consent_again(fns):
     _, cookies = sign_in(account)
     revoke_from_account_page(account, cookies)
     # the session is shared with the authorization endpoint: no login, but the consent page again
-    query = urlencode(
-        {
-            "response_type": "code",
-            "client_id": APP,
-            "redirect_uri": REDIRECT,
-            "scope": "mcp:tools:list",
-            "state": "s",
-            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-            "code_challenge_method": "S256",
-        }
-    )
-    page = authorize.request("GET", "/oauth/authorize", query=query, cookies=cookies)
+    page = authorization_page(authorize, cookies)
     assert page.status == 200
     (form,), _ = forms_of(page)
     assert ("decision", "approve") in form.buttons
@@ -322,6 +364,98 @@ def test_malformed_form_bodies_get_a_clear_error(fns, content_type, payload, sta
     assert "text/html" in header(response, "content-type")
 
 
+# --- personal access tokens -------------------------------------------------------------------------
+
+
+def test_personal_access_tokens_are_listed_and_revoking_one_stops_it(fns, aws_stack, load_function):
+    account, _, _ = fns
+    api = load_function("WalletFunction")
+    store = personal_token_store(aws_stack)
+    created = int(time.time()) - 3 * 86400
+    script, record = store.create(
+        user_id=DEMO_USER_ID,
+        name="Budget script",
+        scope=("wallet:accounts:read",),
+        now=created,
+        expires_at=created + 90 * 86400,
+    )
+    _, kept = store.create(
+        user_id=DEMO_USER_ID,
+        name="Nightly export",
+        scope=("wallet:transactions:read",),
+        now=created,
+        expires_at=None,
+    )
+    assert wallet_balance(api, script).status == 200  # its use is noted
+    (used,) = [t.last_used_at for t in store.of_user(DEMO_USER_ID) if t.token_id == record.token_id]
+    assert used is not None
+
+    _, cookies = sign_in(account)
+    forms, text = forms_of(account.request("GET", "/account", cookies=cookies))
+    assert "Personal access tokens" in text
+    assert f"Budget script {record.token_id} wallet:accounts:read active {when(created)} {when(used)}" in text
+    assert f"Nightly export {kept.token_id} wallet:transactions:read active {when(created)} — never" in text
+    revoke = next(
+        f for f in forms if f.action == "/account/tokens/revoke" and f.fields["token_id"] == record.token_id
+    )
+    assert revoke.fields["csrf_token"]
+    response = post_form(account, revoke, cookies)
+    assert response.status == 303
+    assert header(response, "location") == "/account?done=token_revoked"
+
+    forms, text = forms_of(account.request("GET", "/account", query="done=token_revoked", cookies=cookies))
+    assert "Personal access token revoked" in text
+    assert f"Budget script {record.token_id} wallet:accounts:read revoked" in text
+    # a revoked token has no Revoke button; the other one still has
+    assert [f.fields["token_id"] for f in forms if f.action == "/account/tokens/revoke"] == [kept.token_id]
+    refused = wallet_balance(api, script)
+    assert refused.status == 401 and 'error="invalid_token"' in header(refused, "www-authenticate")
+    (event,) = audit_events(aws_stack, DEMO_USER_ID, "personal_token_revoked")
+    assert event["details"] == {"by": DEMO_USER_ID, "token_id": record.token_id}
+
+
+@pytest.mark.parametrize(
+    ("whose", "headers", "forge_csrf", "status"),
+    [
+        ("user-bob", ORIGIN, False, 404),  # not theirs: as if it did not exist
+        ("nobody", ORIGIN, False, 404),
+        (DEMO_USER_ID, ORIGIN, True, 403),
+        (DEMO_USER_ID, {"origin": "https://evil.example"}, False, 403),
+    ],
+    ids=["another-users-token", "no-such-token", "forged-csrf", "another-origin"],
+)
+def test_a_personal_token_is_revoked_only_by_its_owner_through_their_form(
+    fns, aws_stack, load_function, whose, headers, forge_csrf, status
+):
+    account, _, _ = fns
+    api = load_function("WalletFunction")
+    store = personal_token_store(aws_stack)
+    secret, record = store.create(
+        user_id=DEMO_USER_ID if whose == "nobody" else whose,
+        name="Script",
+        scope=("wallet:accounts:read",),
+        now=int(time.time()),
+        expires_at=None,
+    )
+    _, cookies = sign_in(account)
+    csrf = next(
+        f.fields["csrf_token"]
+        for f in forms_of(account.request("GET", "/account", cookies=cookies))[0]
+        if "csrf_token" in f.fields
+    )
+    token_id = "0000deadbeef" if whose == "nobody" else record.token_id
+    response = account.request(
+        "POST",
+        "/account/tokens/revoke",
+        headers={**FORM, **headers},
+        body=urlencode({"token_id": token_id, "csrf_token": "forged" if forge_csrf else csrf}),
+        cookies=cookies,
+    )
+    assert response.status == status
+    assert wallet_balance(api, secret).status == 200  # still works
+    assert not store.of_user(record.user_id)[0].revoked
+
+
 # --- a grant withdrawn while tokens are in flight ---------------------------------------------------
 
 
@@ -343,7 +477,9 @@ def test_a_refresh_after_the_grant_is_withdrawn_fails_and_ends_the_family(fns, a
     response = refresh(token, tokens["refresh_token"])
     assert response.status == 400 and body(response)["error"] == "invalid_grant"
     # approving again does not bring the old refresh token back
-    consents.grant(DEMO_USER_ID, APP, ("mcp:tools:list",), now=int(time.time()))
+    consents.grant(
+        DEMO_USER_ID, APP, ("mcp:tools:list",), MCP_RESOURCE, order=SUPPORTED_SCOPES, now=int(time.time())
+    )
     assert body(refresh(token, tokens["refresh_token"]))["error"] == "invalid_grant"
 
 
@@ -375,6 +511,25 @@ def admin_post(account, cookies, path, pairs):
         body=urlencode([*pairs, ("csrf_token", csrf)]),
         cookies=cookies,
     )
+
+
+def client_store(aws_stack) -> ClientStore:
+    return ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"])
+
+
+def all_client_ids(aws_stack) -> list[str]:
+    store = client_store(aws_stack)
+    found, after = store.page(limit=100)
+    while after is not None:
+        more, after = store.page(limit=100, after=after)
+        found += more
+    return sorted(c.client_id for c in found)
+
+
+def wait_past(second: int) -> None:
+    """Token times are whole seconds and a cut-off covers its own second: wait for the next."""
+    while int(time.time()) <= second:
+        time.sleep(0.05)
 
 
 def client_credentials(token, client_id, secret, scope="wallet:accounts:read"):
@@ -429,9 +584,16 @@ def test_admin_creates_rotates_disables_and_deletes_a_client(fns, aws_stack):
     assert old.status == 401 and body(old)["error"] == "invalid_client"
     assert client_credentials(token, client_id, new_secret).status == 200
 
-    assert act("disable").status == 200
+    disabled = act("disable")
+    assert disabled.status == 200 and "Client disabled." in forms_of(disabled)[1]
     assert body(client_credentials(token, client_id, new_secret))["error"] == "invalid_client"
-    assert act("enable").status == 200
+    enabled = act("enable")
+    assert enabled.status == 200 and "Client enabled." in forms_of(enabled)[1]
+    # the cut-off outlives re-enabling: the client works again, but only for what is issued after
+    # the second it was disabled in
+    record = client_store(aws_stack).get_any(client_id)
+    assert not record.disabled and record.grants_valid_after is not None
+    wait_past(record.grants_valid_after)
     assert client_credentials(token, client_id, new_secret).status == 200
 
     asked = act("delete")
@@ -439,6 +601,20 @@ def test_admin_creates_rotates_disables_and_deletes_a_client(fns, aws_stack):
     assert client_credentials(token, client_id, new_secret).status == 200
     deleted = act("delete", confirm=True)
     assert deleted.status == 303 and header(deleted, "location") == "/admin?done=deleted"
+    assert (
+        "Client deleted."
+        in forms_of(account.request("GET", "/admin", query="done=deleted", cookies=cookies))[1]
+    )
+    assert body(client_credentials(token, client_id, new_secret))["error"] == "invalid_client"
+    # a deleted client is a tombstone: no secret, still shown (marked deleted), beyond every action
+    tombstone = client_store(aws_stack).get_any(client_id)
+    assert tombstone.is_deleted and tombstone.disabled and tombstone.client_secret_hash is None
+    page = account.request("GET", "/admin/client", query=urlencode({"client_id": client_id}), cookies=cookies)
+    forms, text = forms_of(page)
+    assert page.status == 200 and "Deleted: nothing can bring it back." in text
+    assert not [f for f in forms if f.action == "/admin/client"]
+    revived = act("enable")
+    assert revived.status == 400 and "This client was deleted." in forms_of(revived)[1]
     assert body(client_credentials(token, client_id, new_secret))["error"] == "invalid_client"
 
     events = [
@@ -454,7 +630,7 @@ def test_admin_creates_rotates_disables_and_deletes_a_client(fns, aws_stack):
         assert expected in events
 
 
-def test_disabling_or_deleting_a_client_revokes_every_access_token_it_holds(fns, load_function):
+def test_disabling_or_deleting_a_client_revokes_every_access_token_it_holds(fns, load_function, aws_stack):
     account, _, token = fns
     mcp = load_function("McpFunction")
     _, cookies = sign_in(account)
@@ -473,7 +649,7 @@ def test_disabling_or_deleting_a_client_revokes_every_access_token_it_holds(fns,
         return body(response)
 
     def ping(access_token: str):
-        mcp.module.endpoint._is_revoked.__self__._fetched_at = None  # skip the poll interval
+        mcp.module.revocations._fetched_at = None  # skip the poll interval
         return mcp_call(mcp, access_token, "tools/call", {"name": "ping", "arguments": {}})
 
     def act(action: str) -> None:
@@ -487,10 +663,11 @@ def test_disabling_or_deleting_a_client_revokes_every_access_token_it_holds(fns,
     refused = ping(held)
     assert refused.status == 401
     assert 'error="invalid_token"' in header(refused, "www-authenticate")
+    assert "ended by an administrator" in header(refused, "www-authenticate")
 
     act("enable")
     assert ping(held).status == 401  # enabling again does not bring the cut-off tokens back
-    time.sleep(1.05)  # token times are whole seconds: the cut-off covers its own second
+    wait_past(client_store(aws_stack).get_any(client_id).grants_valid_after)
     after = issue()
     assert ping(after).status == 200
     assert introspected(held) == {"active": False}  # the authorization server agrees
@@ -525,6 +702,45 @@ def test_admin_edits_redirect_uris_and_scopes(fns, aws_stack):
     assert record.owner_user_id is None
 
 
+def active_sessions(text: str, app_name: str) -> str:
+    """The "Active sessions" cell of an app's row on /account (the last cell before its button)."""
+    return text.split(f"{app_name} ", 1)[1].split(" Revoke", 1)[0].split()[-1]
+
+
+def test_a_disabled_or_deleted_client_shows_no_active_sessions_on_the_account_page(fns, aws_stack):
+    account, authorize, token = fns
+    tokens = connect(authorize, token)
+    _, cookies = sign_in(account)
+    assert (
+        active_sessions(forms_of(account.request("GET", "/account", cookies=cookies))[1], "Budget Buddy")
+        == "1"
+    )
+
+    def act(action: str) -> None:
+        pairs = [("client_id", APP), ("action", action), ("confirm", "yes")]
+        assert admin_post(account, cookies, "/admin/client", pairs).status in (200, 303)
+
+    act("disable")
+    act("enable")
+    # the cut-off outlives enabling: the refresh token is dead (though nothing has presented it
+    # since), and the page does not count it
+    text = forms_of(account.request("GET", "/account", cookies=cookies))[1]
+    assert (
+        "Budget Buddy connected-app mcp:tools:list" in text and active_sessions(text, "Budget Buddy") == "0"
+    )
+    assert body(refresh(token, tokens["refresh_token"]))["error"] == "invalid_grant"
+
+    wait_past(client_store(aws_stack).get_any(APP).grants_valid_after)
+    connect(authorize, token)  # approved again: a new grant, after the cut-off, counts
+    text = forms_of(account.request("GET", "/account", cookies=cookies))[1]
+    assert active_sessions(text, "Budget Buddy") == "1"
+
+    act("delete")
+    text = forms_of(account.request("GET", "/account", cookies=cookies))[1]
+    assert "Budget Buddy connected-app deleted" in text  # the consent is still there to withdraw
+    assert active_sessions(text, "Budget Buddy") == "0"
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -539,11 +755,11 @@ def test_admin_form_errors_are_shown_and_nothing_is_created(fns, aws_stack, chan
     account, _, _ = fns
     _, cookies = sign_in(account)
     pairs = [p for p in NEW_CLIENT if p[0] != change[0]] + [change]
-    before = len(ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).all())
+    before = all_client_ids(aws_stack)
     response = admin_post(account, cookies, "/admin/clients", pairs)
     assert response.status == 400
     assert message in forms_of(response)[1]
-    assert len(ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).all()) == before
+    assert all_client_ids(aws_stack) == before
 
 
 def test_admin_sees_and_revokes_a_users_grant(fns):
@@ -577,11 +793,178 @@ def test_unknown_client_and_user_pages(fns):
     assert action.status == 404
 
 
-@pytest.mark.parametrize("username", ["", "   ", "é" * 1500])
-def test_admin_revoke_for_no_such_user_is_a_400(fns, username):
+@pytest.mark.parametrize("path", ["/admin/users/revoke", "/admin/users/disable", "/admin/users/enable"])
+@pytest.mark.parametrize("username", ["", "   ", "ghost", "é" * 1500])
+def test_an_admin_post_naming_no_such_user_is_a_404(fns, path, username):
+    account, authorize, token = fns
+    tokens = connect(authorize, token)
+    _, cookies = sign_in(account)
+    response = admin_post(account, cookies, path, [("username", username), ("client_id", APP)])
+    assert response.status == 404
+    assert "No such user." in forms_of(response)[1]
+    assert refresh(token, tokens["refresh_token"]).status == 200  # nothing was ended
+
+
+# --- admin: the client list, verified clients ----------------------------------------------------------
+
+CLIENT_LINK = re.compile(r'href="/admin/client\?client_id=([^"]+)"')
+NEXT_LINK = re.compile(r'<a rel="next" href="([^"]+)"')
+
+
+def listed(page) -> tuple[list[str], str | None]:
+    """The client ids a page of /admin lists, and the query of its next page (None: the last)."""
+    html = page.body.decode()
+    ids = [parse_qs("client_id=" + unescape(m))["client_id"][0] for m in CLIENT_LINK.findall(html)]
+    found = NEXT_LINK.search(html)
+    if found is None:
+        return ids, None
+    target = urlsplit(unescape(found.group(1)))
+    assert target.path == "/admin"
+    return ids, target.query
+
+
+def test_the_client_list_is_paged_with_a_next_link(fns, aws_stack):
+    account, _, _ = fns
+    for n in range(5):
+        client_store(aws_stack).put(
+            ClientRecord(
+                client_id=f"paged-{n}",
+                client_name=f"Paged {n}",
+                token_endpoint_auth_method="none",
+                grant_types=("authorization_code",),
+                redirect_uris=(REDIRECT,),
+                scope=("mcp:tools:list",),
+                created_at=0,
+            )
+        )
+    everyone = all_client_ids(aws_stack)
+    _, cookies = sign_in(account)
+
+    seen: list[str] = []
+    query: str | None = "limit=2"
+    pages_read = 0
+    while query is not None:
+        page = account.request("GET", "/admin", query=query, cookies=cookies)
+        assert page.status == 200
+        ids, query = listed(page)
+        assert len(ids) <= 2
+        if query is not None:
+            assert len(ids) == 2
+            assert parse_qs(query) == {"after": [ids[-1]], "limit": ["2"]}
+        seen += ids
+        pages_read += 1
+        assert pages_read <= len(everyone), "the next link does not move on"
+    assert pages_read >= len(everyone) // 2
+    assert sorted(seen) == everyone  # every client once, none twice
+
+    # without a (usable) limit, one page of up to 50: all of them here, and no next link
+    for query in ("", "limit=abc", "after=%00&limit="):
+        ids, after = listed(account.request("GET", "/admin", query=query, cookies=cookies))
+        assert sorted(ids) == everyone and after is None
+
+
+def test_admin_marks_a_client_verified_and_the_consent_page_says_so(fns, aws_stack):
+    account, authorize, _ = fns
+    _, cookies = sign_in(account)
+    here = urlencode({"client_id": APP})
+    forms, text = forms_of(account.request("GET", "/admin/client", query=here, cookies=cookies))
+    assert "Identity unverified" in text
+    assert (
+        "Verified by this server's administrator" not in forms_of(authorization_page(authorize, cookies))[1]
+    )
+
+    verify = next(f for f in forms if f.fields.get("action") == "verify")
+    response = post_form(account, verify, cookies)
+    forms, text = forms_of(response)
+    assert response.status == 200 and "Client marked verified." in text
+    assert "Identity verified by an administrator" in text
+    assert client_store(aws_stack).get_any(APP).verified
+    assert "Verified by this server's administrator" in forms_of(authorization_page(authorize, cookies))[1]
+    (event,) = audit_events(aws_stack, APP, "client_verified")
+    assert event["details"]["by"] == DEMO_USER_ID
+
+    unverify = next(f for f in forms if f.fields.get("action") == "unverify")
+    response = post_form(account, unverify, cookies)
+    assert response.status == 200 and "Client no longer verified." in forms_of(response)[1]
+    assert not client_store(aws_stack).get_any(APP).verified
+    assert audit_events(aws_stack, APP, "client_unverified")
+
+
+def test_only_an_admin_may_mark_a_client_verified(fns, aws_stack):
+    account, _, _ = fns
+    _, cookies = sign_in(account, "bob", "bob-password")
+    refused = admin_post(account, cookies, "/admin/client", [("client_id", APP), ("action", "verify")])
+    assert refused.status == 403
+    assert not client_store(aws_stack).get_any(APP).verified
+
+
+# --- admin: disabling and enabling a user ----------------------------------------------------------------
+
+
+def user_form(account, cookies, username, action):
+    page = account.request("GET", "/admin/users", query=urlencode({"username": username}), cookies=cookies)
+    assert page.status == 200
+    return next(f for f in forms_of(page)[0] if f.action == action)
+
+
+def test_admin_disables_a_user_ending_everything_then_enables_them(fns, aws_stack, load_function):
+    account, _, _ = fns
+    api = load_function("WalletFunction")
+    script, _ = personal_token_store(aws_stack).create(
+        user_id="user-bob",
+        name="Bob's script",
+        scope=("wallet:accounts:read",),
+        now=int(time.time()),
+        expires_at=None,
+    )
+    assert wallet_balance(api, script).status == 200
+    _, bob = sign_in(account, "bob", "bob-password")
+    _, cookies = sign_in(account)
+
+    disable = user_form(account, cookies, "bob", "/admin/users/disable")
+    assert disable.fields["username"] == "bob" and "reason" in disable.fields
+    response = post_form(account, disable, cookies, {"reason": "  laptop\nstolen  "})
+    assert response.status == 303
+    assert header(response, "location") == "/admin/users?username=bob&done=disabled"
+    forms, text = forms_of(
+        account.request("GET", "/admin/users", query="username=bob&done=disabled", cookies=cookies)
+    )
+    assert "User disabled." in text and "Status disabled" in text
+    assert {f.action for f in forms} >= {"/admin/users/enable"}
+    assert "/admin/users/disable" not in {f.action for f in forms}
+
+    # their session is over, they cannot sign in, their personal access token stopped
+    assert "to manage the apps connected" in forms_of(account.request("GET", "/account", cookies=bob))[1]
+    refused, _ = attempt_sign_in(account, "bob", "bob-password")
+    assert refused.status == 403 and "disabled by an administrator" in forms_of(refused)[1]
+    assert wallet_balance(api, script).status == 401
+    (event,) = audit_events(aws_stack, "user-bob", "user_disabled")
+    assert event["details"]["by"] == DEMO_USER_ID and event["details"]["reason"] == "laptop stolen"
+    assert event["details"]["sessions"] == 1 and event["details"]["personal_tokens"] == 1
+
+    enable = user_form(account, cookies, "bob", "/admin/users/enable")
+    response = post_form(account, enable, cookies, {"reason": "laptop found"})
+    assert response.status == 303
+    assert header(response, "location") == "/admin/users?username=bob&done=enabled"
+    text = forms_of(
+        account.request("GET", "/admin/users", query="username=bob&done=enabled", cookies=cookies)
+    )[1]
+    assert "User enabled." in text and "Status enabled" in text
+    (event,) = audit_events(aws_stack, "user-bob", "user_enabled")
+    assert event["details"] == {"by": DEMO_USER_ID, "reason": "laptop found"}
+    sign_in(account, "bob", "bob-password")  # they may sign in again
+    assert wallet_balance(api, script).status == 401  # but nothing they had comes back
+
+
+def test_an_admin_cannot_disable_themselves_and_others_cannot_disable_anyone(fns, aws_stack):
     account, _, _ = fns
     _, cookies = sign_in(account)
-    response = admin_post(
-        account, cookies, "/admin/users/revoke", [("username", username), ("client_id", APP)]
-    )
-    assert response.status == 400
+    itself = admin_post(account, cookies, "/admin/users/disable", [("username", DEMO_USERNAME)])
+    assert itself.status == 400 and "cannot disable your own account" in forms_of(itself)[1]
+    assert account.request("GET", "/admin", cookies=cookies).status == 200  # still signed in
+
+    _, bob = sign_in(account, "bob", "bob-password")
+    for path in ("/admin/users/disable", "/admin/users/enable"):
+        assert admin_post(account, bob, path, [("username", DEMO_USERNAME)]).status == 403
+    assert not audit_events(aws_stack, DEMO_USER_ID, "user_disabled")
+    assert not UserStore(aws.dynamodb(), aws_stack.physical_ids["UsersTable"]).get(DEMO_USERNAME).disabled

@@ -6,11 +6,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from devstack.seed import DEMO_PASSWORD, DEMO_USER_ID, DEMO_USERNAME
+from devstack.seed import DEMO_CLIENT_ID, DEMO_PASSWORD, DEMO_REDIRECT_URI, DEMO_USER_ID, DEMO_USERNAME
 from tests.conftest import BASE_URL, cookie_attributes, header, set_cookies
 from tests.forms import parse
 from wallet_mcp import aws
 from wallet_mcp.oauth import pkce
+from wallet_mcp.oauth.authorize_endpoint import ERROR_DESCRIPTIONS
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
 
 REDIRECT = "https://app.example.com/callback"
@@ -99,34 +100,87 @@ def test_untrusted_client_or_redirect_renders_a_local_error_page(authorize_fn, q
     assert "Cannot authorize" in response.body.decode()
 
 
-# --- errors after: back to the client with error, state and iss ----------------------------------
+# --- errors after: our page before sign-in, then back to the client with error, state and iss ----
+
+REQUEST_ERRORS = [
+    (params(response_type="token"), "unsupported_response_type"),
+    (params(response_type=None), "unsupported_response_type"),
+    (params(code_challenge=None), "invalid_request"),
+    (params(code_challenge_method="plain"), "invalid_request"),
+    (params(code_challenge_method=None), "invalid_request"),
+    (params(code_challenge="short"), "invalid_request"),
+    (params(scope="admin:all"), "invalid_scope"),
+    (params(scope="wallet:transactions:write"), "invalid_scope"),
+    (params(resource="https://evil.example.com/mcp"), "invalid_target"),
+    (urlencode(params()) + "&scope=mcp:tools:list", "invalid_request"),
+]
 
 
-@pytest.mark.parametrize(
-    ("query", "error"),
-    [
-        (params(response_type="token"), "unsupported_response_type"),
-        (params(response_type=None), "unsupported_response_type"),
-        (params(code_challenge=None), "invalid_request"),
-        (params(code_challenge_method="plain"), "invalid_request"),
-        (params(code_challenge_method=None), "invalid_request"),
-        (params(code_challenge="short"), "invalid_request"),
-        (params(scope="admin:all"), "invalid_scope"),
-        (params(scope="wallet:transactions:write"), "invalid_scope"),
-        (params(resource="https://evil.example.com/mcp"), "invalid_target"),
-        (urlencode(params()) + "&scope=mcp:tools:list", "invalid_request"),
-        (params(prompt="none"), "login_required"),
-    ],
-)
-def test_request_errors_redirect_with_error_state_and_iss(authorize_fn, query, error):
+@pytest.mark.parametrize(("query", "error"), REQUEST_ERRORS)
+def test_request_errors_before_sign_in_stay_on_our_page(authorize_fn, query, error):
+    """RFC 9700 §4.11.2: an attacker's link must not turn this server into a redirector."""
     response = get(authorize_fn, query)
+    assert response.status == 400
+    assert header(response, "location") is None
+    assert "Cannot authorize" in response.body.decode()
+    assert ERROR_DESCRIPTIONS[error] in response.body.decode()
+
+
+def signed_in(fn):
+    first = get(fn, params())
+    cookies = set_cookies(first)
+    return cookies | set_cookies(login(fn, cookies, first.body.decode()))
+
+
+@pytest.mark.parametrize(("query", "error"), REQUEST_ERRORS)
+def test_request_errors_after_sign_in_redirect_with_a_fixed_description_state_and_iss(
+    authorize_fn, query, error
+):
+    response = get(authorize_fn, query, cookies=signed_in(authorize_fn))
     assert response.status == 302
     target, returned = redirect_params(response)
     assert target == REDIRECT
     assert returned["error"] == error
+    assert returned["error_description"] == ERROR_DESCRIPTIONS[error]  # never request text
     assert returned["state"] == "xyz-state"
     assert returned["iss"] == BASE_URL
     assert "code" not in returned
+
+
+def test_silent_authentication_without_a_session_redirects_login_required_to_a_registered_client(
+    authorize_fn,
+):
+    response = get(authorize_fn, params(prompt="none"))
+    assert response.status == 302
+    _, returned = redirect_params(response)
+    assert returned["error"] == "login_required"
+    assert returned["state"] == "xyz-state"
+
+
+def test_silent_authentication_for_a_self_registered_client_stays_on_our_page(authorize_fn, aws_stack):
+    ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).put(
+        ClientRecord(
+            client_id="mcp_self",
+            client_name="Claude",
+            token_endpoint_auth_method="none",
+            grant_types=("authorization_code",),
+            redirect_uris=("https://evil.example/cb",),
+            scope=("mcp:tools:list",),
+            created_at=0,
+            self_registered=True,
+        )
+    )
+    response = get(
+        authorize_fn,
+        params(
+            client_id="mcp_self",
+            redirect_uri="https://evil.example/cb",
+            scope="mcp:tools:list",
+            prompt="none",
+        ),
+    )
+    assert response.status == 400
+    assert header(response, "location") is None
 
 
 # --- the pages ---------------------------------------------------------------------------------
@@ -193,16 +247,38 @@ def test_full_login_and_consent_issues_a_code(authorize_fn):
     assert again.status == 400
     assert header(again, "location") is None
 
-    # remembered consent: the next request for the same scopes goes straight back with a code
-    direct = get(authorize_fn, params(state="second"), cookies=cookies)
-    assert direct.status == 302
-    assert redirect_params(direct)[1]["state"] == "second"
-    assert "code" in redirect_params(direct)[1]
+    # a public client's id anyone can present: remembered consent is asked again (RFC 8252 §8.6)
+    again = get(authorize_fn, params(state="second"), cookies=cookies)
+    assert again.status == 200
+    assert "You allowed this before" in again.body.decode()
+    assert ("decision", "approve") in parse(again.body.decode())[0][0].buttons
 
     # a new scope asks again
     more = get(authorize_fn, params(scope="mcp:tools:call wallet:accounts:write"), cookies=cookies)
     assert more.status == 200
     assert ("decision", "approve") in parse(more.body.decode())[0][0].buttons
+
+
+def test_remembered_consent_is_silent_only_for_a_confidential_client_and_never_for_moving_money(authorize_fn):
+    demo = {"client_id": DEMO_CLIENT_ID, "redirect_uri": DEMO_REDIRECT_URI}
+    first = get(authorize_fn, params(**demo))
+    cookies = set_cookies(first)
+    consent = login(authorize_fn, cookies, first.body.decode())
+    cookies |= set_cookies(consent)
+    assert decide(authorize_fn, cookies, consent.body.decode(), "approve").status == 303
+
+    direct = get(authorize_fn, params(state="second", **demo), cookies=cookies)
+    assert direct.status == 302
+    target, returned = redirect_params(direct)
+    assert target == DEMO_REDIRECT_URI and returned["state"] == "second" and "code" in returned
+
+    money = get(authorize_fn, params(scope="wallet:transactions:write", **demo), cookies=cookies)
+    assert money.status == 200
+    consent = money.body.decode()
+    assert decide(authorize_fn, cookies, consent, "approve").status == 303
+    again = get(authorize_fn, params(scope="wallet:transactions:write", **demo), cookies=cookies)
+    assert again.status == 200  # asked every time
+    assert "You allowed this before" in again.body.decode()
 
 
 def test_deny_redirects_access_denied(authorize_fn):

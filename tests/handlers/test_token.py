@@ -130,12 +130,18 @@ def test_a_client_without_the_grant_is_unauthorized_client(token_fn, aws_stack):
     assert response_json(response)["error"] == "unauthorized_client"
 
 
-def test_warm_issuance_costs_one_kms_call_one_read_and_one_count(token_fn):
+def test_warm_issuance_costs_one_kms_call_two_reads_and_one_count(token_fn):
     token_fn.request("POST", "/oauth/token", headers=FORM, body=CC)  # warm: public key fetched
     calls: list[tuple[str, str]] = []
     aws.on_api_call(lambda service, operation: calls.append((service, operation)))
     response = token_fn.request("POST", "/oauth/token", headers=FORM, body=CC)
     assert response.status == 200
-    # one read of the client and its rate-limit counters, one signature, then one transaction that
-    # counts the request and writes the audit record
-    assert calls == [("dynamodb", "BatchGetItem"), ("kms", "Sign"), ("dynamodb", "TransactWriteItems")]
+    # one read of the client and its rate-limit counters; a client acting for its owner: one
+    # consistent read of the revocation entries for owner and client (is the grant alive?); one
+    # signature; then one transaction that counts the request and writes the audit record
+    assert calls == [
+        ("dynamodb", "BatchGetItem"),
+        ("dynamodb", "BatchGetItem"),
+        ("kms", "Sign"),
+        ("dynamodb", "TransactWriteItems"),
+    ]

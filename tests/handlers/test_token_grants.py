@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 
 from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_USER_ID
-from tests.conftest import BASE_URL, header
+from tests.conftest import BASE_URL, Function, header
 from tests.handlers import oauth_helpers
 from tests.handlers.oauth_helpers import (
     REDIRECT,
@@ -29,7 +30,8 @@ SECRET = "s3cret-value"
 
 
 @pytest.fixture
-def fns(load_function, aws_stack):
+def clients(aws_stack):
+    """The public and the confidential client these tests use."""
     store = ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"])
     common = {
         "grant_types": ("authorization_code", "refresh_token"),
@@ -49,7 +51,17 @@ def fns(load_function, aws_stack):
             **common,
         )
     )
+
+
+@pytest.fixture
+def fns(load_function, clients):
     return load_function("AuthorizeFunction"), load_function("TokenFunction"), load_function("McpFunction")
+
+
+@pytest.fixture
+def code_fns(load_function: Callable[..., Function], clients: None) -> tuple[Function, Function]:
+    """The authorize and token functions only, for tests that never reach the MCP function."""
+    return load_function("AuthorizeFunction"), load_function("TokenFunction")
 
 
 def test_code_exchange_issues_user_tokens(fns):
@@ -77,6 +89,7 @@ def test_resource_is_carried_into_the_audience(fns):
     ("change", "status", "error"),
     [
         ({"verifier": "wrong-" + "y" * 50}, 400, "invalid_grant"),
+        ({"verifier": VERIFIER + "\n"}, 400, "invalid_grant"),
         ({"redirect_uri": "https://app.example.com/other"}, 400, "invalid_grant"),
         ({"client_id": CONFIDENTIAL, "client_secret": SECRET}, 400, "invalid_grant"),
         ({"code": "not-a-code"}, 400, "invalid_grant"),
@@ -108,6 +121,18 @@ def test_code_exchange_errors(fns, change, status, error):
     assert body(response)["error"] == error
 
 
+@pytest.mark.parametrize("suffix", ["\n", "\r\n", " ", "\t"])
+def test_a_verifier_outside_the_rfc7636_grammar_is_invalid_grant_even_when_its_hash_matches(
+    code_fns: tuple[Function, Function], suffix: str
+) -> None:
+    authorize, token = code_fns
+    verifier = VERIFIER + suffix  # the challenge is its true S256, so only the grammar can refuse it
+    code = obtain_code(authorize, client_id=PUBLIC, verifier=verifier)
+    response = exchange(token, code, PUBLIC, verifier=verifier)
+    assert response.status == 400, response.body
+    assert body(response)["error"] == "invalid_grant"
+
+
 def test_an_expired_code_is_invalid_grant(fns, aws_stack):
     authorize, token, _ = fns
     code = obtain_code(authorize, client_id=PUBLIC)
@@ -132,7 +157,7 @@ def test_a_replayed_code_revokes_the_tokens_issued_from_it(fns):
         token, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": PUBLIC}
     )
     assert body(refreshed)["error"] == "invalid_grant"
-    mcp.module.endpoint._is_revoked.__self__._fetched_at = None  # skip the poll interval
+    mcp.module.revocations._fetched_at = None  # skip the poll interval
     assert mcp_call(mcp, first["access_token"]).status == 401
 
 
@@ -207,10 +232,13 @@ def test_grant_costs(fns):
     aws.on_api_call(lambda service, op: calls.append(f"{service}:{op}"))
     exchanged = exchange(token, code, PUBLIC)
     assert exchanged.status == 200
-    assert sorted(calls) == ["dynamodb:BatchGetItem", "dynamodb:TransactWriteItems", "kms:Sign"]
+    # the code with its client, then the revocation entries of that user and client (a second
+    # read: the user is known only from the code), a signature, one transaction
+    expected = ["dynamodb:BatchGetItem", "dynamodb:BatchGetItem", "kms:Sign", "dynamodb:TransactWriteItems"]
+    assert calls == expected
     calls.clear()
     assert refresh(token, first["refresh_token"]).status == 200
-    assert sorted(calls) == ["dynamodb:BatchGetItem", "dynamodb:TransactWriteItems", "kms:Sign"]
+    assert calls == expected
 
 
 def test_revoking_a_refresh_token_ends_its_family_and_access_tokens(fns):
@@ -238,7 +266,7 @@ def test_revoking_an_access_token(fns):
         body=f"token={first['access_token']}&client_id={PUBLIC}",
     )
     assert response.status == 200
-    mcp.module.endpoint._is_revoked.__self__._fetched_at = None  # skip the poll interval
+    mcp.module.revocations._fetched_at = None  # skip the poll interval
     response = mcp_call(mcp, first["access_token"])
     assert response.status == 401
     assert "revoked" in header(response, "www-authenticate")

@@ -406,7 +406,7 @@ def test_a_revoked_token_is_invalid_token(api, token_fn, token):
         body=f"token={token}&client_id={DEMO_CLIENT_ID}&client_secret={DEMO_CLIENT_SECRET}",
     )
     assert revoked.status == 200
-    api.module.auth._is_revoked.__self__._fetched_at = None  # skip the poll interval
+    api.module.revocations._fetched_at = None  # skip the poll interval
     assert refused(call(api, "GET", "/api/balance", token), 401, "invalid_token") == "token revoked"
 
 

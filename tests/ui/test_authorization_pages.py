@@ -124,5 +124,5 @@ def test_pages_cannot_be_framed(stack, page):
 def test_an_unknown_client_gets_a_local_error_page(stack, page, screenshot):
     page.goto(authorize_url(stack, "no-such-client"))
     assert page.title() == "Cannot authorize"
-    assert "Unknown client" in page.inner_text("main")
+    assert "This application is unknown here" in page.inner_text("main")
     screenshot("error")

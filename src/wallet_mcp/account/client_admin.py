@@ -1,16 +1,19 @@
 """Client administration for the /admin pages: create confidential clients, rotate secrets, edit
-redirect URIs, grants and scopes, disable, enable and delete. Every change is audited under the
-client's id (with the administrator in `details.by`), so a client's history reads with one Query.
+redirect URIs, grants and scopes, vouch for a client (verified), disable, enable and delete.
+Every change is audited under the client's id (with the administrator in `details.by`), so a
+client's history reads with one Query.
 
 A new or rotated secret is returned once and stored only as its digest; a rotation takes effect
 at once (the old secret stops working with the next token request). Clients that describe
-themselves (Client ID Metadata Documents) are refreshed from their documents, so they may be
-disabled or deleted here but not edited.
+themselves (Client ID Metadata Documents) are refreshed from their documents, so only what an
+administrator decides — the scopes they may be granted, verified, disabled, deleted — is edited
+here, and no fetch of the document undoes it.
 
-Disabling or deleting a client cuts it off at once: its secret and refresh tokens stop at the token
-endpoint (which refuses a disabled or unknown client), and every access token it holds is revoked
-(`RevocationList.revoke_client`), so resource servers refuse them within one revocation poll.
-Enabling it again does not bring those tokens back.
+Disabling or deleting a client ends every grant it holds (`Revoker.end_client`): its secret and
+refresh tokens stop at the token endpoint, its codes and remembered consents are void, and every
+access token it holds stops at the resource servers within one revocation poll. Enabling it again
+brings none of that back. Narrowing its scopes applies at its next refresh, and its outstanding
+access tokens that carry a scope it may no longer have stop within one poll as well.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from wallet_mcp.credentials import opaque
 from wallet_mcp.oauth.errors import InvalidRedirectUri
 from wallet_mcp.oauth.redirect_uris import infer_application_type, validate_redirect_uri
 from wallet_mcp.oauth.registration import GRANT_TYPES, MAX_CLIENT_NAME, MAX_REDIRECT_URIS, clean_name
+from wallet_mcp.oauth.revocation import Actor, Revoker
 from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
 from wallet_mcp.storage import items
 from wallet_mcp.storage.audit import AuditEvent, AuditLog, Event
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 AUTH_METHODS: Final = ("client_secret_basic", "client_secret_post")
+PAGE_SIZE: Final = 50
 
 
 class InvalidClientForm(Exception):
@@ -122,6 +127,7 @@ class ClientAdmin:
         users: UserStore,
         audit: AuditLog,
         revocations: RevocationList,
+        revoker: Revoker,
         *,
         access_token_ttl: int,
         clock: Callable[[], int] = lambda: int(time.time()),
@@ -130,12 +136,13 @@ class ClientAdmin:
         self._users = users
         self._audit = audit
         self._revocations = revocations
+        self._revoker = revoker
         self._access_ttl = access_token_ttl
         self._clock = clock
 
-    def all(self) -> list[ClientRecord]:
-        """Every client, newest first."""
-        return sorted(self._clients.all(), key=lambda c: (-c.created_at, c.client_id))
+    def page(self, *, after: str | None, limit: int = PAGE_SIZE) -> tuple[list[ClientRecord], str | None]:
+        """One page of clients, and where the next one starts (None: the last page)."""
+        return self._clients.page(limit=max(1, min(limit, 100)), after=after)
 
     def get(self, client_id: str) -> ClientRecord:
         record = self._clients.get_any(client_id)
@@ -163,6 +170,7 @@ class ClientAdmin:
             created_at=now,
             application_type=infer_application_type(wanted.redirect_uris),
             owner_user_id=wanted.owner_user_id,
+            verified=True,  # an administrator made it
         )
         try:
             self._clients.create(record)
@@ -172,7 +180,7 @@ class ClientAdmin:
         return CreatedClient(record, secret)
 
     def update(self, client_id: str, wanted: ClientSettings, *, actor: str, source: str) -> ClientRecord:
-        current = self.get(client_id)
+        current = self._editable(client_id)
         if current.metadata_document:
             raise InvalidClientForm("This client is described by its metadata document; it cannot be edited.")
         if "client_credentials" in wanted.grant_types and not current.is_confidential:
@@ -192,14 +200,57 @@ class ClientAdmin:
             changes["default_scope"] = items.ss(narrowed) if narrowed else None
         if current.is_confidential:
             changes["token_endpoint_auth_method"] = items.s(wanted.token_endpoint_auth_method)
-        if not self._clients.update(client_id, changes):
-            raise ClientNotFound(client_id)
-        updated = self.get(client_id)
-        self._record("client_updated", client_id, actor, source, _summary(updated))
+        return self._apply(current, changes, wanted.scope, actor=actor, source=source)
+
+    def narrow(self, client_id: str, scope: Sequence[str], *, actor: str, source: str) -> ClientRecord:
+        """The scopes a metadata-document client may be granted (all its document may change)."""
+        current = self._editable(client_id)
+        allowed = tuple(s for s in SUPPORTED_SCOPES if s in scope)
+        if not allowed:
+            raise InvalidClientForm("Choose at least one scope.")
+        changes: dict[str, AttributeValueTypeDef | None] = {"scope": items.ss(allowed)}
+        return self._apply(current, changes, allowed, actor=actor, source=source)
+
+    def _apply(
+        self,
+        current: ClientRecord,
+        changes: dict[str, AttributeValueTypeDef | None],
+        scope: Sequence[str],
+        *,
+        actor: str,
+        source: str,
+    ) -> ClientRecord:
+        if current.metadata_document:
+            changes["expires_at"] = None  # an administrator's decision outlives the document's cache
+        updated = self._clients.update(current.client_id, changes)
+        if updated is None:
+            raise ClientNotFound(current.client_id)
+        if not set(current.scope) <= set(scope):
+            # narrowed: its tokens carrying a scope it may no longer have stop at the resources
+            self._revocations.narrow_client(
+                current.client_id, scope, now=self._clock(), access_token_ttl=self._access_ttl
+            )
+        self._record("client_updated", current.client_id, actor, source, _summary(updated))
         return updated
 
-    def rotate_secret(self, client_id: str, *, actor: str, source: str) -> str:
+    def set_verified(self, client_id: str, verified: bool, *, actor: str, source: str) -> None:
+        """An administrator vouches (or stops vouching) for the client's name and identity."""
+        current = self._editable(client_id)
+        changes: dict[str, AttributeValueTypeDef | None] = {"verified": items.boolean(verified)}
+        if current.metadata_document:
+            changes["expires_at"] = None
+        if self._clients.update(client_id, changes) is None:
+            raise ClientNotFound(client_id)
+        self._record("client_verified" if verified else "client_unverified", client_id, actor, source, {})
+
+    def _editable(self, client_id: str) -> ClientRecord:
         current = self.get(client_id)
+        if current.is_deleted:
+            raise InvalidClientForm("This client was deleted.")
+        return current
+
+    def rotate_secret(self, client_id: str, *, actor: str, source: str) -> str:
+        current = self._editable(client_id)
         if not current.is_confidential:
             raise InvalidClientForm("This is a public client: it has no secret.")
         secret = opaque.new_secret("secret_")
@@ -209,23 +260,20 @@ class ClientAdmin:
         return secret
 
     def set_disabled(self, client_id: str, disabled: bool, *, actor: str, source: str) -> None:
-        self.get(client_id)
-        if not self._clients.update(client_id, {"disabled": items.boolean(disabled)}):
-            raise ClientNotFound(client_id)
+        current = self._editable(client_id)
         if disabled:
-            self._cut_off(client_id)
+            if self._revoker.end_client(current, Actor(actor, source), delete=False) is None:
+                raise ClientNotFound(client_id)
+        elif self._clients.update(client_id, {"disabled": items.boolean(False)}) is None:
+            raise ClientNotFound(client_id)
         self._record("client_disabled" if disabled else "client_enabled", client_id, actor, source, {})
 
     def delete(self, client_id: str, *, actor: str, source: str) -> ClientRecord:
-        record = self._clients.delete(client_id)
-        if record is None:
+        current = self._editable(client_id)
+        if self._revoker.end_client(current, Actor(actor, source), delete=True) is None:
             raise ClientNotFound(client_id)
-        self._cut_off(client_id)
-        self._record("client_deleted", client_id, actor, source, {"client_name": record.client_name})
-        return record
-
-    def _cut_off(self, client_id: str) -> None:
-        self._revocations.revoke_client(client_id, now=self._clock(), access_token_ttl=self._access_ttl)
+        self._record("client_deleted", client_id, actor, source, {"client_name": current.client_name})
+        return current
 
     def history(self, client_id: str, limit: int = 20) -> list[dict[str, object]]:
         return self._audit.of(client_id, limit=limit)

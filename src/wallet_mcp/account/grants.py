@@ -1,21 +1,23 @@
-"""A user's grants: the applications they approved, and withdrawing one.
+"""A person's grants: the applications they approved, the clients that act on their wallet, their
+personal access tokens; and withdrawing any of them.
 
-A grant is the user's consent for a client (ConsentsTable) plus the refresh tokens issued on it
-(RefreshTokensTable `user-client-index`). Withdrawing it deletes the consent, revokes every refresh
-token of that user and client, and lists the access tokens that may still be live as revoked. The
-token endpoint checks in its issuing transaction that the consent still exists, so a code or
-refresh token in flight while the grant is withdrawn issues nothing afterwards.
+A grant is the person's consent for a client (ConsentsTable) plus the tokens issued on it: refresh
+tokens (RefreshTokensTable `user-client-index`), and access tokens, with or without a refresh
+token. A client-credentials client an administrator made the person the owner of acts on their
+wallet without a consent: it is listed too. Withdrawing either is `Revoker.end_grant` — consent,
+refresh tokens, every access token of the grant (within one revocation poll), and the client's
+ownership of the wallet.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wallet_mcp.storage.audit import AuditEvent, AuditLog
-from wallet_mcp.storage.clients import ClientStore
+from wallet_mcp.oauth.revocation import Actor, Ended, Revoker
+from wallet_mcp.storage.clients import ClientRecord, ClientStore
 from wallet_mcp.storage.consents import ConsentStore
+from wallet_mcp.storage.personal_tokens import PersonalToken, PersonalTokenStore
 from wallet_mcp.storage.refresh_tokens import GrantToken, RefreshTokenStore
-from wallet_mcp.storage.revocations import RevocationList
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,19 +26,14 @@ class ConnectedApp:
     client_name: str
     scope: tuple[str, ...]
     granted_at: int | None
-    """When the user first approved it (None: tokens outlive a consent that is gone)."""
+    """When the user first approved it (None: tokens outlive a consent that is gone, or a client
+    they own that needs no consent)."""
     last_used_at: int | None
     """When it last obtained tokens on this grant (None: not since it was approved)."""
     active_refresh_tokens: int
     client_exists: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Withdrawal:
-    client_id: str
-    had_consent: bool
-    refresh_tokens_revoked: int
-    access_tokens_revoked: int
+    acts_as_owner: bool = False
+    """A client-credentials client acting on the person's wallet (no consent, no refresh token)."""
 
 
 class Grants:
@@ -45,80 +42,76 @@ class Grants:
         *,
         consents: ConsentStore,
         refresh_tokens: RefreshTokenStore,
-        revocations: RevocationList,
         clients: ClientStore,
-        audit: AuditLog,
-        access_token_ttl: int,
+        personal_tokens: PersonalTokenStore,
+        revoker: Revoker,
     ) -> None:
         self._consents = consents
         self._refresh_tokens = refresh_tokens
-        self._revocations = revocations
         self._clients = clients
-        self._audit = audit
-        self._access_ttl = access_token_ttl
+        self._personal_tokens = personal_tokens
+        self._revoker = revoker
 
     def connected_apps(self, user_id: str, *, now: int) -> list[ConnectedApp]:
-        """Every app the user approved, or that still holds a live refresh token of theirs; most
-        recently used first. Three reads: the consents, the user's tokens, the clients."""
+        """Every app the user approved, that still holds a live refresh token of theirs, or that
+        acts on their wallet as its owner; most recently used first. Four reads: the consents, the
+        user's tokens, the clients they own, the clients."""
         consents = {c.client_id: c for c in self._consents.of_user(user_id)}
         tokens: dict[str, list[GrantToken]] = {}
         for token in self._refresh_tokens.of_user(user_id):
             tokens.setdefault(token.client_id, []).append(token)
-        live = {
+        active = {
             client_id: [t for t in found if t.status == "active" and t.expires_at > now]
             for client_id, found in tokens.items()
         }
+        owned = {c.client_id: c for c in self._clients.owned_by(user_id)}
+        wanted = set(consents) | {c for c, found in active.items() if found}
+        clients = {**self._clients.get_many(wanted - set(owned)), **owned}
+        # an administrator's cut-off ends refresh tokens without touching them: not live any more
+        live = {
+            client_id: [t for t in found if _outlives_cut_off(t, clients.get(client_id))]
+            for client_id, found in active.items()
+        }
         client_ids = set(consents) | {c for c, found in live.items() if found}
-        clients = self._clients.get_many(client_ids)
         apps = []
-        for client_id in client_ids:
+        for client_id in client_ids | set(owned):
             consent = consents.get(client_id)
             client = clients.get(client_id)
             issued = [t.issued_at for t in tokens.get(client_id, [])]
+            last_used = max(issued) if issued else None
+            if client_id in owned:
+                last_used = client.last_used_at if client else None
             apps.append(
                 ConnectedApp(
                     client_id=client_id,
                     client_name=client.client_name if client else client_id,
-                    scope=consent.scope if consent else (),
+                    scope=consent.scope
+                    if consent
+                    else (client.scope if client_id in owned and client else ()),
                     granted_at=consent.granted_at if consent else None,
-                    last_used_at=max(issued) if issued else None,
+                    last_used_at=last_used,
                     active_refresh_tokens=len(live.get(client_id, [])),
-                    client_exists=client is not None,
+                    client_exists=client is not None and not client.is_deleted,
+                    acts_as_owner=client_id in owned,
                 )
             )
         return sorted(apps, key=lambda a: (-(a.last_used_at or a.granted_at or 0), a.client_name))
 
-    def withdraw(self, user_id: str, client_id: str, *, actor: str, source: str, now: int) -> Withdrawal:
-        """End the client's access to the user's wallet at once: consent, refresh tokens, and the
-        access tokens issued with them that have not expired yet."""
-        consent = self._consents.withdraw(user_id, client_id)
-        refresh_revoked = access_revoked = 0
-        for token in self._refresh_tokens.of_user(user_id, client_id):
-            if token.status == "revoked":
-                continue
-            # a rotated token is dead already, but the access token issued with it may be live
-            if token.status != "active" and token.issued_at + self._access_ttl <= now:
-                continue
-            record = self._refresh_tokens.revoke(token.token_hash)
-            if record is None:
-                continue
-            if record.status == "active":
-                refresh_revoked += 1
-            if record.access_expires_at > now:
-                self._revocations.revoke(record.access_jti, record.access_expires_at, now=now)
-                access_revoked += 1
-        withdrawal = Withdrawal(client_id, consent is not None, refresh_revoked, access_revoked)
-        self._audit.record(
-            AuditEvent(
-                "grant_revoked",
-                subject=user_id,
-                client_id=client_id,
-                source=source,
-                details={
-                    "by": actor,
-                    "refresh_tokens": refresh_revoked,
-                    "access_tokens": access_revoked,
-                },
-            )
-        )
-        return withdrawal
+    def withdraw(self, user_id: str, client_id: str, actor: Actor) -> Ended:
+        """End the client's access to the user's wallet at once."""
+        return self._revoker.end_grant(user_id, client_id, actor)
+
+    def personal_tokens(self, user_id: str) -> list[PersonalToken]:
+        return self._personal_tokens.of_user(user_id)
+
+    def revoke_personal_token(self, user_id: str, token_id: str, actor: Actor) -> bool:
+        return self._revoker.end_personal_token(user_id, token_id, actor)
+
+
+def _outlives_cut_off(token: GrantToken, client: ClientRecord | None) -> bool:
+    """Whether a refresh token may still be redeemed as far as its client is concerned: the client
+    exists, is not deleted, and was not disabled after the token was issued (`grants_valid_after`
+    outlives enabling it again; a token issued before it continues a grant from before it)."""
+    if client is None or client.is_deleted:
+        return False
+    return client.grants_valid_after is None or token.issued_at > client.grants_valid_after

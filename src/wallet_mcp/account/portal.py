@@ -20,6 +20,7 @@ from wallet_mcp.account.client_admin import ClientAdmin, ClientNotFound, ClientS
 from wallet_mcp.account.grants import Grants
 from wallet_mcp.credentials import opaque
 from wallet_mcp.oauth.forms import PageForm
+from wallet_mcp.oauth.revocation import Actor, Revoker
 from wallet_mcp.oauth.sign_in import SignIn, SignInRefused
 from wallet_mcp.storage.audit import AuditEvent, AuditLog
 from wallet_mcp.storage.users import UserRecord, UserStore
@@ -32,9 +33,13 @@ from wallet_mcp.web.paths import safe_next
 ADMIN_ROLE: Final = "admin"
 LOGIN_CSRF_TTL: Final = 3600
 CLIENT_GROUPS: Final = ("grant_types", "scope")
+MAX_REASON: Final = 500
 _NOTICES: Final = {
     "revoked": "Access revoked. The application must ask you again before it can use your wallet.",
     "deleted": "Client deleted.",
+    "token_revoked": "Personal access token revoked. It stopped working at once.",
+    "disabled": "User disabled. Their sessions, grants and personal access tokens have ended.",
+    "enabled": "User enabled. They may sign in again; nothing they had before comes back.",
 }
 
 
@@ -88,6 +93,7 @@ class AccountPortal:
         users: UserStore,
         grants: Grants,
         admin: ClientAdmin,
+        revoker: Revoker,
         audit: AuditLog,
         clock: Callable[[], int],
         upstream: Sequence[tuple[str, str]] = (),
@@ -98,6 +104,7 @@ class AccountPortal:
         self._users = users
         self._grants = grants
         self._admin = admin
+        self._revoker = revoker
         self._audit = audit
         self._clock = clock
         self._upstream = tuple(upstream)
@@ -137,8 +144,9 @@ class AccountPortal:
         if visitor is None:
             return self._sign_in_page(safe_next(query.get("next")), error=None)
         apps = self._grants.connected_apps(visitor.user.user_id, now=self._clock())
+        tokens = self._grants.personal_tokens(visitor.user.user_id)
         notice = _NOTICES.get(query.get("done", "")) or None
-        return Page(view.account_page(visitor.viewer, apps, notice=notice))
+        return Page(view.account_page(visitor.viewer, apps, tokens, now=self._clock(), notice=notice))
 
     def submit_sign_in(
         self, form: Mapping[str, str], cookies: CookieJar, sent_from: Provenance, source: str
@@ -185,8 +193,18 @@ class AccountPortal:
         if not client_id:
             raise Refused(400, "The form is incomplete.")
         user_id = visitor.user.user_id
-        self._grants.withdraw(user_id, client_id, actor=user_id, source=source, now=self._clock())
+        self._grants.withdraw(user_id, client_id, Actor(user_id, source))
         return Redirect("/account?done=revoked", status=303)
+
+    def revoke_own_token(
+        self, form: Mapping[str, str], cookies: CookieJar, sent_from: Provenance, source: str
+    ) -> Outcome:
+        visitor = self.check_post(sent_from, cookies, form)
+        token_id = form.get("token_id", "")
+        user_id = visitor.user.user_id
+        if not token_id or not self._grants.revoke_personal_token(user_id, token_id, Actor(user_id, source)):
+            raise Refused(404, "You have no such personal access token.")
+        return Redirect("/account?done=token_revoked", status=303)
 
     def _sign_in_page(
         self, next_path: str, *, error: str | None, username: str = "", status: int = 200
@@ -212,7 +230,12 @@ class AccountPortal:
         if not isinstance(visitor, Visitor):
             return visitor
         notice = _NOTICES.get(query.get("done", "")) or None
-        return Page(view.clients_page(visitor.viewer, self._admin.all(), notice=notice))
+        try:
+            limit = int(query.get("limit", "") or 50)
+        except ValueError:
+            limit = 50
+        clients, after = self._admin.page(after=query.get("after") or None, limit=limit)
+        return Page(view.clients_page(visitor.viewer, clients, next_after=after, limit=limit, notice=notice))
 
     def new_client(self, cookies: CookieJar) -> Outcome:
         visitor = self._admin_visitor(cookies, "/admin/clients/new")
@@ -270,6 +293,13 @@ class AccountPortal:
                     wanted = ClientSettings.from_form(form.fields, form.groups, self._users)
                     self._admin.update(client_id, wanted, actor=actor, source=source)
                     return self._client_page(visitor, client_id, notice="Changes saved.")
+                case "update_scope":
+                    self._admin.narrow(client_id, form.groups.get("scope", ()), actor=actor, source=source)
+                    return self._client_page(visitor, client_id, notice="Changes saved.")
+                case "verify" | "unverify":
+                    self._admin.set_verified(client_id, action == "verify", actor=actor, source=source)
+                    notice = "Client marked verified." if action == "verify" else "Client no longer verified."
+                    return self._client_page(visitor, client_id, notice=notice)
                 case _:
                     raise Refused(400, "Unknown action.")
         except InvalidClientForm as exc:
@@ -297,29 +327,74 @@ class AccountPortal:
         visitor = self._admin_visitor(cookies, here)
         if not isinstance(visitor, Visitor):
             return visitor
-        user = self._users.get(username) if username else None
-        apps = self._grants.connected_apps(user.user_id, now=self._clock()) if user else []
         notice = _NOTICES.get(query.get("done", "")) or None
-        html = view.user_grants_page(
-            visitor.viewer, username=username, found=user is not None, apps=apps, notice=notice
+        return Page(self._user_page(visitor, username, notice=notice))
+
+    def _user_page(self, visitor: Visitor, username: str, *, notice: str | None = None) -> str:
+        user = self._users.get(username) if username else None
+        if user is None:
+            return view.user_grants_page(visitor.viewer, username=username, user=None, notice=notice)
+        return view.user_grants_page(
+            visitor.viewer,
+            username=user.username,
+            user=user,
+            apps=self._grants.connected_apps(user.user_id, now=self._clock()),
+            tokens=self._grants.personal_tokens(user.user_id),
+            history=self._audit.of(user.user_id, limit=20),
+            now=self._clock(),
+            notice=notice,
         )
-        return Page(html)
+
+    def _admin_user_post(
+        self, form: Mapping[str, str], cookies: CookieJar, sent_from: Provenance
+    ) -> tuple[Visitor, UserRecord]:
+        visitor = self.check_post(sent_from, cookies, form)
+        self._require_admin(visitor)
+        user = self._users.get(form.get("username", "")[:256])
+        if user is None:
+            raise Refused(404, "No such user.")
+        return visitor, user
+
+    def _back_to_user(self, user: UserRecord, done: str) -> Redirect:
+        return Redirect("/admin/users?" + urlencode({"username": user.username, "done": done}), status=303)
 
     def revoke_user_grant(
         self, form: Mapping[str, str], cookies: CookieJar, sent_from: Provenance, source: str
     ) -> Outcome:
-        visitor = self.check_post(sent_from, cookies, form)
-        self._require_admin(visitor)
-        user = self._users.get(form.get("username", "")[:256])
+        visitor, user = self._admin_user_post(form, cookies, sent_from)
         client_id = form.get("client_id", "")
-        if user is None or not client_id:
+        if not client_id:
             raise Refused(400, "The form is incomplete.")
-        self._grants.withdraw(
-            user.user_id, client_id, actor=visitor.user.user_id, source=source, now=self._clock()
-        )
-        return Redirect(
-            "/admin/users?" + urlencode({"username": user.username, "done": "revoked"}), status=303
-        )
+        self._grants.withdraw(user.user_id, client_id, Actor(visitor.user.user_id, source))
+        return self._back_to_user(user, "revoked")
+
+    def revoke_user_token(
+        self, form: Mapping[str, str], cookies: CookieJar, sent_from: Provenance, source: str
+    ) -> Outcome:
+        visitor, user = self._admin_user_post(form, cookies, sent_from)
+        actor = Actor(visitor.user.user_id, source)
+        if not self._grants.revoke_personal_token(user.user_id, form.get("token_id", ""), actor):
+            raise Refused(404, "That user has no such personal access token.")
+        return self._back_to_user(user, "token_revoked")
+
+    def disable_user(
+        self, form: Mapping[str, str], cookies: CookieJar, sent_from: Provenance, source: str
+    ) -> Outcome:
+        """Disable a person: sign-in refused, sessions, grants and personal tokens ended at once."""
+        visitor, user = self._admin_user_post(form, cookies, sent_from)
+        reason = " ".join(form.get("reason", "").split())[:MAX_REASON]
+        if user.user_id == visitor.user.user_id:
+            raise Refused(400, "You cannot disable your own account.")
+        self._revoker.end_user(user, Actor(visitor.user.user_id, source, reason or None))
+        return self._back_to_user(user, "disabled")
+
+    def enable_user(
+        self, form: Mapping[str, str], cookies: CookieJar, sent_from: Provenance, source: str
+    ) -> Outcome:
+        visitor, user = self._admin_user_post(form, cookies, sent_from)
+        reason = " ".join(form.get("reason", "").split())[:MAX_REASON]
+        self._revoker.restore_user(user, Actor(visitor.user.user_id, source, reason or None))
+        return self._back_to_user(user, "enabled")
 
 
 def refused_page(exc: Refused) -> Page:

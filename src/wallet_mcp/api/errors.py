@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from wallet_mcp.api.auth import BearerChallenge
+from wallet_mcp.resource.authenticate import BearerChallenge
 from wallet_mcp.wallet.service import WalletError
 from wallet_mcp.web.errors import NO_STORE
 

@@ -1,9 +1,10 @@
 """The `/mcp` endpoint: bearer authentication and per-call scopes in front of the SDK transport.
 
-Order of checks: a valid access token for this resource (401 otherwise, with the RFC 9728
-`resource_metadata` challenge), then the scopes the JSON-RPC call needs (403
-`insufficient_scope` naming all of them, so a client can step up), then the SDK's Streamable
-HTTP transport in stateless JSON-response mode. Under Mangum every invocation is a fresh event
+Order of checks: Host and Origin (DNS rebinding), then the resource's one bearer pipeline
+(`resource/authenticate.py`: a valid access token for this resource whose grant is still alive,
+401 otherwise with the RFC 9728 `resource_metadata` challenge), then the scopes the JSON-RPC call
+needs (403 `insufficient_scope` naming all of them, so a client can step up), then the SDK's
+Streamable HTTP transport in stateless JSON-response mode. Under Mangum every invocation is a fresh event
 loop, and `StreamableHTTPSessionManager.run()` runs once per instance, so a manager is built per
 request around the server that was built once per cold start.
 """
@@ -11,10 +12,9 @@ request around the server that was built once per cold start.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Final
 
-import anyio.to_thread
 from botocore.exceptions import BotoCoreError, ClientError
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
@@ -28,8 +28,7 @@ from wallet_mcp.mcp_server.principal import bound_principal
 from wallet_mcp.mcp_server.tools import LIST_SCOPE, ToolRegistry
 from wallet_mcp.mcp_server.wallet_resources import scopes_for_uri
 from wallet_mcp.oauth import bearer
-from wallet_mcp.tokens.access_tokens import AccessToken, AccessTokenVerifier, InvalidAccessToken
-from wallet_mcp.wallet.owners import OwnerResolver
+from wallet_mcp.resource.authenticate import BearerChallenge, ResourceGuard
 from wallet_mcp.wallet.service import WalletError
 
 MAX_BODY_BYTES: Final = 1024 * 1024
@@ -73,21 +72,15 @@ class McpEndpoint:
         self,
         server: Server[Any],
         tools: ToolRegistry,
-        verifier: AccessTokenVerifier,
+        guard: ResourceGuard,
         *,
-        resource_metadata_url: str,
         initial_scopes: Iterable[str],
         allowed_hosts: list[str],
         allowed_origins: list[str],
-        is_revoked: Callable[[AccessToken], bool] = lambda _token: False,
-        owners: OwnerResolver | None = None,
     ) -> None:
-        self._is_revoked = is_revoked
-        self._owners = owners
         self._server = server
         self._tools = tools
-        self._verifier = verifier
-        self._resource_metadata_url = resource_metadata_url
+        self._guard = guard
         self._initial_scopes = tuple(initial_scopes)
         self._security = TransportSecuritySettings(
             enable_dns_rebinding_protection=True, allowed_hosts=allowed_hosts, allowed_origins=allowed_origins
@@ -105,26 +98,15 @@ class McpEndpoint:
                 403, "invalid_request", "this origin may not call the MCP endpoint", scope, receive, send
             )
         try:
-            raw = bearer.bearer_token(headers.get("authorization"))
-        except bearer.MalformedAuthorization as exc:
-            return await self._challenge(bearer.invalid_token(self._resource_metadata_url, str(exc)), send)
-        if raw is None:
-            challenge = bearer.missing_token(self._resource_metadata_url, self._initial_scopes)
-            return await self._challenge(challenge, send)
-        try:
-            principal = self._verifier.verify(raw)
-            revoked = self._is_revoked(principal)
-        except InvalidAccessToken as exc:
-            return await self._challenge(bearer.invalid_token(self._resource_metadata_url, str(exc)), send)
+            caller = self._guard.authenticate(headers.get("authorization"), self._initial_scopes)
+        except BearerChallenge as exc:
+            return await self._challenge(exc.challenge, send)
         except (ClientError, BotoCoreError) as exc:
-            # the keys or the revocation list could not be read: say so, and that a retry may work
+            # the keys, the revocation list or the client's owner could not be read: say so, and
+            # that a retry may work
             if not is_transient(exc):
                 raise
             return await _unavailable(scope, receive, send)
-        if revoked:
-            return await self._challenge(
-                bearer.invalid_token(self._resource_metadata_url, "token revoked"), send
-            )
 
         body = await _read_body(receive, MAX_BODY_BYTES)
         if body is None:
@@ -138,28 +120,25 @@ class McpEndpoint:
             )
             return await response(scope, receive, send)
         needed = required_scopes(_json_or_none(body), self._tools)
-        if not principal.has_scopes(needed):
-            return await self._challenge(bearer.insufficient_scope(self._resource_metadata_url, needed), send)
-        if self._owners is not None and any(s.startswith(("wallet:", "mcp:resources:")) for s in needed):
-            # a client-credentials token reaches a wallet only through its client's owner
-            try:
-                await anyio.to_thread.run_sync(self._owners.owner_of, principal)
-            except (ClientError, BotoCoreError) as exc:
-                if not is_transient(exc):
-                    raise
-                return await _unavailable(scope, receive, send)
-            except WalletError as exc:
-                response = JSONResponse(
-                    {"error": exc.code, "error_description": exc.message},
-                    status_code=exc.status,
-                    headers={"Cache-Control": "no-store"},
-                )
-                return await response(scope, receive, send)
+        try:
+            self._guard.require_scopes(caller, needed)
+            if any(s.startswith(("wallet:", "mcp:resources:")) for s in needed):
+                # a client-credentials token reaches a wallet only through its client's owner
+                caller.wallet_owner()
+        except BearerChallenge as exc:
+            return await self._challenge(exc.challenge, send)
+        except WalletError as exc:
+            response = JSONResponse(
+                {"error": exc.code, "error_description": exc.message},
+                status_code=exc.status,
+                headers={"Cache-Control": "no-store"},
+            )
+            return await response(scope, receive, send)
 
         manager = StreamableHTTPSessionManager(
             app=self._server, json_response=True, stateless=True, security_settings=self._security
         )
-        with bound_principal(principal):
+        with bound_principal(caller.principal):
             async with manager.run():
                 await manager.handle_request(scope, _replay(body, receive), send)
 

@@ -1,12 +1,14 @@
 """The authorization endpoint (RFC 6749 §3.1, §4.1; OAuth 2.1 §4.1; RFC 9207; RFC 8707).
 
-`GET /oauth/authorize` validates the request; until the client and its redirect URI are known,
-errors are shown on a local page and never redirected (an attacker must not turn this server into
-an open redirector, RFC 6749 §4.1.2.1); after that they go back to the client with `error`,
-`state` and `iss`. A valid request is stored server-side and the user signs in (login page) and
-approves (consent page); both pages post back here with the request id and a CSRF token, from
-the browser that started the request. Remembered consent for the same scopes skips the consent
-page. The response carries `code`, `state` and `iss`.
+`GET /oauth/authorize` validates the request. Errors are shown on this server's own page unless
+the person is signed in here: only then do they go back to the client, to a redirect URI
+registered for an enabled client, with `error`, a fixed `error_description` of ours (never text
+from the request), `state` and `iss` — so nobody can turn this endpoint into an open redirector
+or a phishing relay (RFC 6749 §4.1.2.1, RFC 9700 §4.11.2). A valid request is stored server-side
+and the user signs in (login page) and approves (consent page); both pages post back here with the
+request id and a CSRF token, from the browser that started the request. Remembered consent skips
+the consent page only where `oauth.rules.consent` allows it, and only while the grant is alive
+(`oauth.rules.grants`). The response carries `code`, `state` and `iss`.
 
 Instead of a password, the user may sign in with a configured upstream OpenID provider (links on
 the login page, never a second form): `GET /oauth/authorize/upstream/<id>?request_id=…` sends the
@@ -17,6 +19,7 @@ callback the request continues exactly as after a password sign-in.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,10 +30,12 @@ from wallet_mcp.config import Settings
 from wallet_mcp.credentials import opaque
 from wallet_mcp.oauth import client_id_metadata as cimd
 from wallet_mcp.oauth import pkce
-from wallet_mcp.oauth.errors import InvalidScope, InvalidTarget
+from wallet_mcp.oauth.errors import InvalidScope, InvalidTarget, TooManyRequests
 from wallet_mcp.oauth.limits import Rules
 from wallet_mcp.oauth.redirect_uris import redirect_uri_matches
 from wallet_mcp.oauth.resources import select_audience
+from wallet_mcp.oauth.rules.consent import approved_before, may_skip_consent
+from wallet_mcp.oauth.rules.grants import Grant, refusal
 from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES, grant_scope, parse_scope
 from wallet_mcp.oauth.sign_in import SignIn, SignInRefused
 from wallet_mcp.storage.audit import AuditEvent, AuditLog
@@ -39,6 +44,7 @@ from wallet_mcp.storage.auth_requests import AuthRequestStore, PendingAuthorizat
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
 from wallet_mcp.storage.consents import ConsentStore
 from wallet_mcp.storage.rate_limits import RateLimits
+from wallet_mcp.storage.revocations import RevocationList
 from wallet_mcp.storage.sessions import LoginSession, SessionStore
 from wallet_mcp.storage.transactions import commit
 from wallet_mcp.storage.users import UserRecord, UserStore
@@ -60,6 +66,21 @@ MAX_QUERY: Final = 8192
 ENDPOINT_PATH: Final = "/oauth/authorize"
 UPSTREAM_PATH: Final = f"{ENDPOINT_PATH}/upstream"
 ACCOUNT_SIGN_IN_TTL: Final = 10 * 60
+UNUSABLE_CLIENT: Final = "This application is unknown here, or an administrator has disabled or removed it."
+UNUSABLE_DOCUMENT: Final = "The application's metadata document could not be fetched or is not valid."
+"""One answer for every failure of a metadata-document fetch: no oracle for what an address said."""
+ERROR_DESCRIPTIONS: Final = {
+    "invalid_request": "The authorization request is missing a parameter or has an invalid one.",
+    "unsupported_response_type": "Only the authorization code flow (response_type=code) is supported.",
+    "invalid_scope": "The requested scope is unknown or not available to this application.",
+    "invalid_target": "The requested resource is not one this server protects.",
+    "access_denied": "The user denied the request.",
+    "login_required": "The user must sign in.",
+    "consent_required": "The user must approve the request.",
+}
+"""The only texts an error carries: never anything taken from the request (RFC 9700 §4.11.2)."""
+
+logger = logging.getLogger(__name__)
 
 
 class LocalError(Exception):
@@ -81,11 +102,19 @@ class _Context:
 
 
 class _RedirectError(Exception):
-    def __init__(self, context: _Context, error: str, description: str) -> None:
-        super().__init__(description)
+    """An error about a request whose client and redirect URI are known: redirected to the client
+    when the person is signed in, shown here otherwise."""
+
+    def __init__(self, context: _Context, error: str) -> None:
+        self.description = ERROR_DESCRIPTIONS.get(error, ERROR_DESCRIPTIONS["invalid_request"])
+        super().__init__(self.description)
         self.context = context
         self.error = error
-        self.description = description
+
+
+def _trusted_redirect(client: ClientRecord) -> bool:
+    """Registered or verified by an administrator: its redirect URIs are not anyone's choice."""
+    return client.verified or not (client.self_registered or client.metadata_document)
 
 
 def _origin(uri: str) -> str:
@@ -130,6 +159,7 @@ class AuthorizeEndpoint:
         audit: AuditLog,
         clock: Callable[[], int],
         dynamodb: DynamoDBClient,
+        revocations: RevocationList,
         fetch_metadata: Callable[[str], cimd.FetchedDocument] | None = None,
         upstream: Callable[[], UpstreamSignIn] | None = None,
     ) -> None:
@@ -144,6 +174,7 @@ class AuthorizeEndpoint:
         self._requests = requests
         self._consents = consents
         self._codes = codes
+        self._revocations = revocations
         self._clock = clock
         policy = cimd.FetchPolicy(allow_loopback=settings.allow_loopback_client_metadata)
         self._fetch_metadata = fetch_metadata or (lambda url: cimd.fetch_client_metadata(url, policy))
@@ -167,25 +198,29 @@ class AuthorizeEndpoint:
         except LocalError as exc:
             return Page(pages.error_page("Cannot authorize", exc.message), status=exc.status)
         except _RedirectError as exc:
+            # RFC 9700 §4.11.2: back to the client only once the person has signed in here; an
+            # error on a request nobody signed in for (an attacker's link) is shown on our page.
+            # The exception it names, silent authentication (`prompt=none`), answers
+            # `login_required` by redirect, and only to a client an administrator vouches for.
+            signed_in = self._session(cookies, self._clock()) is not None
+            silent = exc.error == "login_required" and _trusted_redirect(exc.context.client)
+            if not (signed_in or silent):
+                return Page(pages.error_page("Cannot authorize", exc.description), status=400)
             return self._error_redirect(exc, status=302)
 
     def _start(self, params: dict[str, str], cookies: CookieJar) -> Outcome:
         now = self._clock()
         context = self._context(params, now)
-        duplicated = sorted(k for k, v in params.items() if v == "\0duplicate")
-        if duplicated:
-            raise _RedirectError(
-                context, "invalid_request", f"parameter sent more than once: {duplicated[0]}"
-            )
+        if any(v == "\0duplicate" for v in params.values()):
+            raise _RedirectError(context, "invalid_request")
         if params.get("response_type") != "code":
-            raise _RedirectError(context, "unsupported_response_type", "response_type must be code")
+            raise _RedirectError(context, "unsupported_response_type")
         challenge = params.get("code_challenge")
-        if challenge is None:
-            raise _RedirectError(context, "invalid_request", "code_challenge is required (PKCE)")
-        if params.get("code_challenge_method") != "S256":
-            raise _RedirectError(context, "invalid_request", "code_challenge_method must be S256")
+        # PKCE S256 (RFC 7636, OAuth 2.1 §4.1.1)
+        if challenge is None or params.get("code_challenge_method") != "S256":
+            raise _RedirectError(context, "invalid_request")
         if not pkce.is_valid_challenge(challenge):
-            raise _RedirectError(context, "invalid_request", "code_challenge is malformed")
+            raise _RedirectError(context, "invalid_request")
         try:
             scope = grant_scope(
                 parse_scope(params.get("scope")), context.client.scope, context.client.default_scope
@@ -194,19 +229,20 @@ class AuthorizeEndpoint:
                 params.get("resource"), self._settings.known_resources, self._settings.mcp_resource
             )
         except (InvalidScope, InvalidTarget) as exc:
-            raise _RedirectError(context, exc.error, exc.description) from exc
+            raise _RedirectError(context, exc.error) from exc
         prompt = set((params.get("prompt") or "").split())
 
         session = None if "login" in prompt else self._session(cookies, now)
-        if session is not None and "consent" not in prompt:
-            consent = self._consents.get(session.user_id, context.client.client_id)
-            if consent is not None and consent.covers(scope):
-                location = self._issue_code(context, scope, challenge, resource, session, now)
-                if location is not None:  # always, without a pending request to lose
-                    return Redirect(location)
+        if (
+            session is not None
+            and "consent" not in prompt
+            and self._silently_approved(context, scope, resource, session.user_id, now)
+        ):
+            location = self._issue_code(context, scope, challenge, resource, session, now)
+            if location is not None:  # always, without a pending request to lose
+                return Redirect(location)
         if "none" in prompt:
-            error = "login_required" if session is None else "consent_required"
-            raise _RedirectError(context, error, "user interaction is required")
+            raise _RedirectError(context, "login_required" if session is None else "consent_required")
 
         binding = cookies.get(self.binding_cookie) or opaque.new_secret()
         csrf = opaque.new_secret()
@@ -255,26 +291,39 @@ class AuthorizeEndpoint:
             return self._metadata_document_client(client_id, now)
         client = self._clients.get(client_id, now=now)
         if client is None:
-            raise LocalError("Unknown client.")
+            raise LocalError(UNUSABLE_CLIENT)
         return client
 
     def _metadata_document_client(self, url: str, now: int) -> ClientRecord:
-        """A CIMD client: the cached record while fresh, else the document fetched again."""
-        cached = self._clients.get(url, now=now)
-        if cached is not None and cached.metadata_document and (cached.metadata_fresh_until or 0) > now:
-            return cached
+        """A CIMD client: the stored record while its document is fresh, else the document fetched
+        again — never for a client an administrator disabled or deleted, whose state no fetch
+        changes (`ClientStore.save_metadata_document`)."""
+        stored = self._clients.get_any(url)
+        if stored is not None and (stored.disabled or stored.is_deleted):
+            raise LocalError(UNUSABLE_CLIENT)
+        if stored is not None and (not stored.metadata_document or (stored.metadata_fresh_until or 0) > now):
+            return stored
+        try:
+            # whoever starts a request picks the URL: fetches per host are bounded
+            self._rates.hit(self._rules.metadata_fetch_host, cimd.fetch_host(url), now)
+        except TooManyRequests as exc:
+            raise LocalError(
+                "Too many sign-ins for applications of this host just now. Try again in a minute.", status=429
+            ) from exc
         try:
             fetched = self._fetch_metadata(url)
             metadata = cimd.validate_client_metadata(url, fetched.document)
         except cimd.ClientMetadataError as exc:
-            raise LocalError(f"The client's metadata document cannot be used: {exc}") from exc
+            logger.info("client metadata document refused", extra={"reason": str(exc)})
+            raise LocalError(UNUSABLE_DOCUMENT) from exc
         record = ClientRecord(
             client_id=url,
             client_name=metadata.client_name,
             token_endpoint_auth_method="none",
             grant_types=metadata.grant_types,
             redirect_uris=metadata.redirect_uris,
-            # the user's consent gates each scope; the document's scope is what to ask for by default
+            # the user's consent gates each scope; the document's scope is what to ask for by
+            # default. An administrator may narrow `scope` later; a fetch never widens it again.
             scope=SUPPORTED_SCOPES,
             default_scope=metadata.scope,
             created_at=now,
@@ -287,8 +336,24 @@ class AuthorizeEndpoint:
             metadata_fresh_until=now + fetched.cache_seconds,
             expires_at=now + max(fetched.cache_seconds, 3600),
         )
-        self._clients.put(record)
-        return record
+        saved = self._clients.save_metadata_document(record)
+        if saved is None:  # disabled or deleted meanwhile
+            raise LocalError(UNUSABLE_CLIENT)
+        return saved
+
+    def _silently_approved(
+        self, context: _Context, scope: tuple[str, ...], resource: str, user_id: str, now: int
+    ) -> bool:
+        """Remembered consent may stand in for the page (`oauth.rules.consent`) and the grant is
+        alive (`oauth.rules.grants`, on a consistent read of the person's entries)."""
+        consent = self._consents.get(user_id, context.client.client_id)
+        if not may_skip_consent(context.client, context.redirect_uri, consent, scope, resource):
+            return False
+        entries = self._revocations.entries(
+            jti="-", client_id=context.client.client_id, user_ids=[user_id], now=now
+        )
+        grant = Grant(context.client.client_id, user_id, frozenset(scope), now)
+        return refusal(grant, entries, context.client) is None
 
     # --- POST -----------------------------------------------------------------------------------
 
@@ -313,7 +378,7 @@ class AuthorizeEndpoint:
             raise LocalError("This form was not submitted from the page this server showed.", status=403)
         client = self._clients.get(pending.client_id, now=now)
         if client is None:
-            raise LocalError("Unknown client.")
+            raise LocalError(UNUSABLE_CLIENT)
         context = _Context(client=client, redirect_uri=pending.redirect_uri, state=pending.state)
         hidden = {"request_id": pending.request_id, "csrf_token": csrf}
 
@@ -328,8 +393,15 @@ class AuthorizeEndpoint:
         if decision == "deny":
             if not self._requests.consume(pending.request_id):
                 raise LocalError("This sign-in request was already used. Start again from the app.")
-            raise _RedirectError(context, "access_denied", "the user denied the request")
-        self._consents.grant(session.user_id, client.client_id, pending.scope, now=now)
+            raise _RedirectError(context, "access_denied")
+        self._consents.grant(
+            session.user_id,
+            client.client_id,
+            pending.scope,
+            pending.resource,
+            order=SUPPORTED_SCOPES,
+            now=now,
+        )
         self._audit.record(
             AuditEvent(
                 "consent_granted",
@@ -385,8 +457,7 @@ class AuthorizeEndpoint:
         """After a sign-in (password or upstream): the consent page, or the code if already consented."""
         opened = self._sign_in.open_session(user, now)
         session, cookie = opened.session, opened.cookie
-        consent = self._consents.get(user.user_id, context.client.client_id)
-        if consent is not None and consent.covers(pending.scope):
+        if self._silently_approved(context, pending.scope, pending.resource, user.user_id, now):
             location = self._issue_code(
                 context,
                 pending.scope,
@@ -448,7 +519,7 @@ class AuthorizeEndpoint:
             pending = self._bound_request(login.request_id, cookies, now)
             client = self._clients.get(pending.client_id, now=now)
             if client is None:
-                raise LocalError("Unknown client.")
+                raise LocalError(UNUSABLE_CLIENT)
             try:
                 signed_in = flow.complete(
                     provider, login, state, params, now=now, source=source, client_id=client.client_id
@@ -542,7 +613,7 @@ class AuthorizeEndpoint:
         """The login page again with what went wrong, so the user can try another way."""
         client = self._clients.get(pending.client_id, now=now)
         if client is None:
-            raise LocalError("Unknown client.")
+            raise LocalError(UNUSABLE_CLIENT)
         page = self._login(client, pending, self._rekeyed(pending), error=message)
         return Page(page.html, status, page.form_targets)
 
@@ -553,8 +624,28 @@ class AuthorizeEndpoint:
 
     def _view(self, client: ClientRecord, redirect_uri: str) -> pages.ClientView:
         parts = urlsplit(redirect_uri)
-        host = parts.netloc if parts.scheme in ("http", "https") else f"{parts.scheme}:"
-        return pages.ClientView(name=client.client_name, redirect_host=host, client_id=client.client_id)
+        host = (
+            parts.netloc
+            if parts.scheme in ("http", "https")
+            else f"{parts.scheme}: (an application on your device)"
+        )
+        if client.verified:
+            identity = "Verified by this server's administrator"
+        elif client.metadata_document:
+            identity = (
+                f"Described by its metadata document at {urlsplit(client.client_id).netloc}; not verified"
+            )
+        elif client.self_registered:
+            identity = "Unverified: self-registered, under a name of its own choosing"
+        else:
+            identity = "Registered by this server's administrator; not verified"
+        return pages.ClientView(
+            name=client.client_name,
+            redirect_host=host,
+            client_id=client.client_id,
+            identity=identity,
+            verified=client.verified,
+        )
 
     def _login(
         self,
@@ -588,12 +679,15 @@ class AuthorizeEndpoint:
         hidden: dict[str, str],
         session: LoginSession,
     ) -> Page:
+        consent = self._consents.get(session.user_id, client.client_id)
         html = pages.consent_page(
             action=ENDPOINT_PATH,
             hidden=hidden,
             client=self._view(client, pending.redirect_uri),
             scopes=pending.scope,
             username=session.username,
+            resource=pending.resource,
+            approved_before=approved_before(consent, pending.scope, pending.resource),
         )
         return Page(html, form_targets=(_origin(pending.redirect_uri),))
 

@@ -164,6 +164,13 @@ def is_client_id_metadata_url(client_id: str) -> bool:
 # --- Fetching (§4, §6.5, §6.6) ----------------------------------------------------------------------
 
 
+def fetch_host(url: str) -> str:
+    """The host a fetch of `url` goes to (what fetches are counted by, so that no host can be made
+    a target through this server)."""
+    parts = _split_client_id(url)
+    return (parts.hostname or "") if parts is not None else ""
+
+
 def fetch_client_metadata(url: str, policy: FetchPolicy) -> FetchedDocument:
     """GET the document at `url`, guarded against SSRF; ClientMetadataError for any failure."""
     parts = _split_client_id(url)

@@ -173,5 +173,6 @@ def register(metadata: Mapping[str, Any], *, now: int, unused_ttl: int) -> Regis
         client_uri=_url(metadata, "client_uri"),
         logo_uri=_url(metadata, "logo_uri"),
         expires_at=now + unused_ttl,
+        self_registered=True,
     )
     return Registration(record=record, client_secret=client_secret)

@@ -27,7 +27,11 @@ SCOPE_DESCRIPTIONS: Final[dict[str, str]] = {
 
 SUPPORTED_SCOPES: Final[tuple[str, ...]] = tuple(SCOPE_DESCRIPTIONS)
 
-_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+MONEY_MOVING_SCOPES: Final = frozenset({"wallet:accounts:write", "wallet:transactions:write"})
+"""Scopes that create accounts (with an opening balance) or record transactions: a person is asked
+every time an app wants them, remembered consent notwithstanding."""
+
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # fullmatch: "$" would let a trailing "\n" in
 _MAX_SCOPE_LENGTH: Final = 1024
 
 
@@ -44,7 +48,7 @@ def parse_scope(raw: str | None) -> tuple[str, ...]:
     for token in raw.split(" "):
         if token == "":
             continue
-        if not _SCOPE_TOKEN.match(token):
+        if _SCOPE_TOKEN.fullmatch(token) is None:
             raise InvalidScope("scope contains characters RFC 6749 §3.3 does not allow")
         if token not in tokens:
             tokens.append(token)

@@ -1,10 +1,11 @@
 """The token endpoint (RFC 6749 §3.2 and §4-6, OAuth 2.1 §3.2): parse, authenticate, grant.
 
-Costs per grant (one KMS call each, the signature): client credentials reads the client
-(1 DynamoDB call); the authorization-code and refresh-token grants read the client and the code or
-token in one BatchGetItem and commit with one TransactWriteItems (2 calls). The access token is
-signed before anything is committed, so a signing failure leaves the code or refresh token
-unspent and the client can retry.
+Costs per grant (one KMS call each, the signature): one BatchGetItem reads the client, its rate
+counters and the code or refresh token; a second, consistent, reads the revocation-list entries
+of the person the grant acts for (disabled? withdrawn?), so that `oauth.rules.grants.refusal`
+decides as it does at the resource servers; one TransactWriteItems commits (3 calls; client
+credentials without an owner: 2). The access token is signed before anything is committed, so a
+signing failure leaves the code or refresh token unspent and the client can retry.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from wallet_mcp.config import Settings
 from wallet_mcp.credentials import opaque, sealing
@@ -32,6 +33,8 @@ from wallet_mcp.oauth.errors import (
 )
 from wallet_mcp.oauth.limits import Rules
 from wallet_mcp.oauth.resources import canonical_resource, select_audience
+from wallet_mcp.oauth.revocation import Revoker
+from wallet_mcp.oauth.rules.grants import WITHDRAWN, Grant, refusal
 from wallet_mcp.oauth.scopes import format_scope, grant_scope, parse_scope, require_known
 from wallet_mcp.observability import count
 from wallet_mcp.storage.audit import AuditEvent, AuditLog
@@ -42,7 +45,7 @@ from wallet_mcp.storage.consents import ConsentStore
 from wallet_mcp.storage.items import Item
 from wallet_mcp.storage.rate_limits import RateLimits
 from wallet_mcp.storage.refresh_tokens import RefreshToken, RefreshTokenStore
-from wallet_mcp.storage.revocations import RevocationList
+from wallet_mcp.storage.revocations import RevocationList, Revoked
 from wallet_mcp.storage.transactions import commit, first_lost
 from wallet_mcp.tokens.access_tokens import access_token_claims, issue_access_token
 from wallet_mcp.tokens.signer import KmsJwtSigner
@@ -144,9 +147,7 @@ class TokenStores:
     rates: RateLimits
     audit: AuditLog
     consents: ConsentStore
-
-
-WITHDRAWN: Final = "the user has withdrawn this application's access"
+    revoker: Revoker
 
 
 class TokenEndpoint:
@@ -218,8 +219,28 @@ class TokenEndpoint:
         except OAuthError:
             self._count_failure(source, now)
             raise
-        self._stores.clients.touch(client, now)
+        self._stores.clients.touch(client, now, idle_ttl=self._client_idle_ttl)
         return response
+
+    @property
+    def _client_idle_ttl(self) -> int:
+        """How long a self-registered client lives past its last use."""
+        return max(self._settings.unused_client_ttl, self._settings.refresh_token_idle_ttl)
+
+    def _alive(self, grant: Grant, client: ClientRecord, now: int) -> None:
+        """The one rule (`oauth.rules.grants`), on a consistent read of the entries that concern
+        the grant: what a resource server would decide about its tokens, decided before issuing.
+        A grant that acts for nobody needs no read: the client record holds its cut-off."""
+        entries = (
+            Revoked()
+            if grant.user_id is None
+            else self._stores.revocations.entries(
+                jti=grant.jti or "-", client_id=grant.client_id, user_ids=[grant.user_id], now=now
+            )
+        )
+        reason = refusal(grant, entries, client)
+        if reason is not None:
+            raise InvalidGrant(reason)
 
     def _count_failure(self, source: str, now: int) -> None:
         self._stores.rates.record(self._rules.token_address_failures, source, now)
@@ -244,6 +265,8 @@ class TokenEndpoint:
         audience = select_audience(
             request.resource, self._settings.known_resources, self._settings.mcp_resource
         )
+        # the owner's wallet is what the token reaches: not while the owner is disabled
+        self._alive(Grant(client.client_id, client.owner_user_id, frozenset(scope), now), client, now)
         # RFC 9068 §2.2: with no resource owner, `sub` identifies the client itself.
         token, jti, _ = self._access_token(client.client_id, client.client_id, scope, audience, now)
         issued = self._issued(client.client_id, client, "client_credentials", jti, scope)
@@ -281,6 +304,7 @@ class TokenEndpoint:
         if not pkce.verify(request.code_verifier, code.code_challenge):
             raise InvalidGrant("code_verifier does not match the code_challenge")
         self._check_resource(request.resource, code.resource)
+        self._alive(Grant(client.client_id, code.user_id, frozenset(code.scope), code.issued_at), client, now)
 
         access, jti, access_exp = self._access_token(
             code.user_id, client.client_id, code.scope, code.resource, now
@@ -305,6 +329,7 @@ class TokenEndpoint:
                         auth_time=code.auth_time,
                         access_jti=jti,
                         access_expires_at=access_exp,
+                        granted_at=now,
                     )
                 )
             )
@@ -335,13 +360,25 @@ class TokenEndpoint:
             return self._rotated_again(request, token, now)
         if token.expires_at <= now:
             raise InvalidGrant("refresh token is invalid, expired or revoked")
-        # the new access token may be narrower; the new refresh token keeps the grant (RFC 6749 §6)
+        # the new access token may be narrower; the new refresh token keeps the grant (RFC 6749 §6),
+        # less whatever an administrator no longer allows the client
         if request.scope:
             require_known(request.scope)
             if not set(request.scope) <= set(token.scope):
                 raise InvalidScope("a refresh may only narrow the scope of the grant")
-        scope = request.scope or token.scope
+        allowed = tuple(s for s in token.scope if s in client.scope)
+        scope = tuple(s for s in (request.scope or token.scope) if s in client.scope)
+        if not scope:
+            self._stores.revoker.end_family(token.family_id, now=now)
+            raise InvalidGrant("no scope of this grant is allowed for the client any more")
         self._check_resource(request.resource, token.resource)
+        try:
+            self._alive(
+                Grant(client.client_id, token.user_id, frozenset(scope), token.grant_issued_at), client, now
+            )
+        except InvalidGrant:
+            self._stores.revoker.end_family(token.family_id, now=now)
+            raise
 
         access, jti, access_exp = self._access_token(
             token.user_id, client.client_id, scope, token.resource, now
@@ -349,6 +386,7 @@ class TokenEndpoint:
         refresh = opaque.new_secret(REFRESH_TOKEN_PREFIX)
         successor = token.successor(
             token_hash=opaque.digest(refresh),
+            scope=allowed,
             issued_at=now,
             expires_at=now + self._settings.refresh_token_idle_ttl,
             access_jti=jti,
@@ -370,7 +408,7 @@ class TokenEndpoint:
             return response
         if lost == len(rotation) - 1:
             # the user withdrew this client's access while the token was in flight
-            self.revoke_family(token.family_id, now)
+            self._stores.revoker.end_family(token.family_id, now=now)
             raise InvalidGrant(WITHDRAWN)
         # a concurrent refresh of the same token rotated it first: answer what it answered
         current = store.get(token.token_hash)
@@ -393,7 +431,7 @@ class TokenEndpoint:
                     return previous
                 raise InvalidGrant("refresh token was just rotated; retry with the new one")
         # RFC 9700 §4.14.2: reuse of a rotated refresh token means it leaked; end the whole grant
-        self.revoke_family(token.family_id, now)
+        self._stores.revoker.end_family(token.family_id, now=now)
         count("RefreshTokenReuse")
         self._stores.audit.record(
             AuditEvent(
@@ -404,12 +442,6 @@ class TokenEndpoint:
             )
         )
         raise InvalidGrant("refresh token was already used; the grant has been revoked")
-
-    # --- revocation shared with /oauth/revoke --------------------------------------------------
-
-    def revoke_family(self, family_id: str, now: int) -> None:
-        for record in self._stores.refresh_tokens.revoke_family(family_id):
-            self._stores.revocations.revoke(record.access_jti, record.access_expires_at, now=now)
 
     def _detect_code_replay(self, code_hash: str, now: int) -> None:
         """RFC 6749 §4.1.2: a code used twice revokes what was issued from it."""
@@ -427,7 +459,7 @@ class TokenEndpoint:
         )
         self._stores.revocations.revoke(redemption.access_jti, redemption.access_expires_at, now=now)
         if redemption.family_id:
-            self.revoke_family(redemption.family_id, now)
+            self._stores.revoker.end_family(redemption.family_id, now=now)
 
     # --- helpers ---------------------------------------------------------------------------------
 

@@ -2,7 +2,10 @@
 
 Access tokens are JWTs we signed: they are recognised by their signature, revoked by listing their
 `jti` until they expire. Refresh tokens are opaque: looked up by digest; revoking one ends its
-whole family, and with it the access tokens issued from the family (RFC 7009 §2.1).
+whole family, and with it every access token issued from the family (RFC 7009 §2.1: "all access
+tokens based on the same authorization grant"). Introspection answers `active` only while the
+grant is alive by the same rule the resource servers apply (`oauth.rules.grants`), on a consistent
+read of the revocation entries that concern the token.
 
 A client may revoke or introspect only tokens issued to it; anything else answers as an unknown
 token would (revocation: 200; introspection: `{"active": false}`), so neither endpoint tells a
@@ -19,8 +22,9 @@ from wallet_mcp.credentials import opaque
 from wallet_mcp.oauth.client_auth import authenticate_client, presented_client
 from wallet_mcp.oauth.errors import InvalidClient, InvalidRequest
 from wallet_mcp.oauth.limits import Rules
+from wallet_mcp.oauth.rules.grants import NOT_READ, Grant, refusal
 from wallet_mcp.oauth.scopes import format_scope
-from wallet_mcp.oauth.token_endpoint import REFRESH_TOKEN_PREFIX, TokenEndpoint, TokenStores
+from wallet_mcp.oauth.token_endpoint import REFRESH_TOKEN_PREFIX, TokenStores
 from wallet_mcp.storage.audit import AuditEvent
 from wallet_mcp.tokens.access_tokens import AccessToken, AccessTokenVerifier, InvalidAccessToken
 
@@ -37,7 +41,6 @@ class TokenManagement:
         self,
         stores: TokenStores,
         verifier: AccessTokenVerifier,
-        tokens: TokenEndpoint,
         issuer: str,
         clock: Callable[[], int],
         rate_limits: RateLimitSettings,
@@ -45,7 +48,6 @@ class TokenManagement:
         self._stores = stores
         self._rules = Rules.from_settings(rate_limits)
         self._verifier = verifier
-        self._tokens = tokens
         self._issuer = issuer
         self._clock = clock
 
@@ -86,7 +88,7 @@ class TokenManagement:
             return
         refresh = self._refresh_token(token)
         if refresh is not None and refresh.client_id == client.client_id:
-            self._tokens.revoke_family(refresh.family_id, now)
+            self._stores.revoker.end_family(refresh.family_id, now=now)
             self._audit_revocation(refresh.user_id, client.client_id, "refresh_token", refresh.family_id)
 
     def _audit_revocation(self, subject: str, client_id: str, token_type: str, reference: str) -> None:
@@ -94,6 +96,13 @@ class TokenManagement:
         self._stores.audit.record(
             AuditEvent("token_revoked", subject=subject, client_id=client_id, details=details)
         )
+
+    def _alive(self, grant: Grant, client: ClientRecord | None, now: int) -> bool:
+        """`client`: judge against the client record as well (a refresh token's grant)."""
+        entries = self._stores.revocations.entries(
+            jti=grant.jti or "-", client_id=grant.client_id, user_ids=[grant.user_id or ""], now=now
+        )
+        return refusal(grant, entries, NOT_READ if client is None else client) is None
 
     def introspect(self, form: Mapping[str, str], authorization: str | None) -> dict[str, Any]:
         """RFC 7662 §2. Only confidential clients may ask (§2.1: the caller must be authorized)."""
@@ -105,7 +114,8 @@ class TokenManagement:
         token = self._token(form)
         access = self._access_token(token)
         if access is not None:
-            if access.client_id != client.client_id or self._stores.revocations.is_revoked(access, now=now):
+            owner = client.owner_user_id if access.subject == access.client_id else access.subject
+            if access.client_id != client.client_id or not self._alive(Grant.of(access, owner), None, now):
                 return dict(_INACTIVE)
             return {
                 "active": True,
@@ -127,10 +137,15 @@ class TokenManagement:
             or refresh.expires_at <= now
         ):
             return dict(_INACTIVE)
+        # what a refresh would get: the grant's scopes the client may still be granted
+        scope = frozenset(refresh.scope) & frozenset(client.scope)
+        grant = Grant(client.client_id, refresh.user_id, scope, refresh.grant_issued_at)
+        if not scope or not self._alive(grant, client, now):
+            return dict(_INACTIVE)
         return {
             "active": True,
             "token_type": "refresh_token",
-            "scope": format_scope(refresh.scope),
+            "scope": format_scope(scope),
             "client_id": refresh.client_id,
             "sub": refresh.user_id,
             "aud": refresh.resource,

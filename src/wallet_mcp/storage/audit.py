@@ -44,6 +44,11 @@ Event = Literal[
     "upstream_login_failed",
     "upstream_identity_linked",
     "user_created",
+    "user_disabled",
+    "user_enabled",
+    "personal_token_revoked",
+    "client_verified",
+    "client_unverified",
 ]
 
 

@@ -1,4 +1,4 @@
-"""OAuth clients (ClientsTable, key `client_id`)."""
+"""OAuth clients (ClientsTable, key `client_id`; `owner-index` by `owner_user_id`)."""
 
 from __future__ import annotations
 
@@ -47,10 +47,24 @@ class ClientRecord:
     client_uri: str | None = None
     logo_uri: str | None = None
     last_used_at: int | None = None
+    grants_valid_after: int | None = None
+    """Set when an administrator disables or deletes the client: refresh tokens, codes and
+    remembered consent from before it stay dead even if the client is enabled again."""
+    deleted_at: int | None = None
+    """A tombstone: the client was deleted and nothing (a metadata document fetched again, a
+    registration) brings it back."""
+    verified: bool = False
+    """An administrator vouches for this client's identity (shown on the consent page)."""
+    self_registered: bool = False
+    """Registered dynamically (RFC 7591) by whoever asked: its name proves nothing."""
 
     @property
     def is_confidential(self) -> bool:
         return self.token_endpoint_auth_method != "none" and self.client_secret_hash is not None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
 
     def to_item(self) -> items.Item:
         return items.compact(
@@ -76,6 +90,12 @@ class ClientRecord:
                 "client_uri": items.s(self.client_uri) if self.client_uri else None,
                 "logo_uri": items.s(self.logo_uri) if self.logo_uri else None,
                 "last_used_at": items.n(self.last_used_at) if self.last_used_at is not None else None,
+                "grants_valid_after": (
+                    items.n(self.grants_valid_after) if self.grants_valid_after is not None else None
+                ),
+                "deleted_at": items.n(self.deleted_at) if self.deleted_at is not None else None,
+                "verified": items.boolean(True) if self.verified else None,
+                "self_registered": items.boolean(True) if self.self_registered else None,
             }
         )
 
@@ -108,21 +128,22 @@ class ClientRecord:
             client_uri=items.get_s(item, "client_uri"),
             logo_uri=items.get_s(item, "logo_uri"),
             last_used_at=items.get_n(item, "last_used_at"),
+            grants_valid_after=items.get_n(item, "grants_valid_after"),
+            deleted_at=items.get_n(item, "deleted_at"),
+            verified=items.get_bool(item, "verified"),
+            self_registered=items.get_bool(item, "self_registered"),
         )
 
 
 def usable_client(item: items.Item | None, *, now: int) -> ClientRecord | None:
-    """The client an item describes, or None if there is none, it expired (TTL deletes lazily) or it
-    is disabled."""
+    """The client an item describes, or None if there is none, it expired (TTL deletes lazily), it
+    is disabled or it was deleted (a tombstone)."""
     if item is None:
         return None
     record = ClientRecord.from_item(item)
-    if record.disabled or (record.expires_at is not None and record.expires_at <= now):
+    if record.disabled or record.is_deleted or (record.expires_at is not None and record.expires_at <= now):
         return None
     return record
-
-
-_UNUSED_REGISTRATION = "attribute_exists(expires_at) AND attribute_not_exists(metadata_document)"
 
 
 MAX_KEY_BYTES: Final = 2048
@@ -155,24 +176,69 @@ class ClientStore:
         response = self._db.get_item(TableName=self.table, Key=self.key(client_id), ConsistentRead=True)
         return usable_client(response.get("Item"), now=now)
 
-    def touch(self, client: ClientRecord, now: int) -> None:
+    def touch(self, client: ClientRecord, now: int, *, idle_ttl: int) -> None:
         """Note that the client obtained a token: `last_used_at` moves at most once an hour (one
-        write per client per hour, not per token), and a dynamic registration that obtained a
-        token no longer expires for being unused."""
-        unused = client.expires_at is not None and not client.metadata_document
+        write per client per hour, not per token). A self-registered client lives `idle_ttl` past
+        its last use (hosts register again on every connect: the ones nobody uses go away); one
+        registered before that rule, that obtained a token, no longer expires."""
         fresh = client.last_used_at is not None and now - client.last_used_at < LAST_USED_RESOLUTION
-        if fresh and not unused:
+        if fresh:
             return
-        update = "SET last_used_at = :now" + (" REMOVE expires_at" if unused else "")
+        values = {":now": items.n(now)}
+        if client.self_registered:
+            update = "SET last_used_at = :now, expires_at = :expires"
+            values[":expires"] = items.n(now + idle_ttl)
+        elif client.expires_at is not None and not client.metadata_document:
+            update = "SET last_used_at = :now REMOVE expires_at"
+        else:
+            update = "SET last_used_at = :now"
         # deleted meanwhile: nothing to note (and no half item to create)
         with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
             self._db.update_item(
                 TableName=self.table,
                 Key=self.key(client.client_id),
                 UpdateExpression=update,
-                ConditionExpression="attribute_exists(client_id)",
-                ExpressionAttributeValues={":now": items.n(now)},
+                ConditionExpression="attribute_exists(client_id) AND attribute_not_exists(deleted_at)",
+                ExpressionAttributeValues=values,
             )
+
+    def save_metadata_document(self, record: ClientRecord) -> ClientRecord | None:
+        """Store a metadata-document client as its document describes it now, keeping everything an
+        administrator decided (disabled, deleted, the scopes it may be granted, verified): the
+        stored record, or None when the client is disabled or deleted (the fetch changes nothing).
+
+        A record an administrator acted on has no `expires_at` (it must not disappear with the
+        cache and come back as new): the refresh then leaves it without one."""
+        if items.put_new(self._db, self.table, record.to_item(), "client_id"):
+            return record
+        document = {
+            "client_name": items.s(record.client_name),
+            "grant_types": items.ss(record.grant_types),
+            "redirect_uris": items.ss(record.redirect_uris),
+            "application_type": items.s(record.application_type),
+            "default_scope": items.ss(record.default_scope) if record.default_scope is not None else None,
+            "client_uri": items.s(record.client_uri) if record.client_uri else None,
+            "logo_uri": items.s(record.logo_uri) if record.logo_uri else None,
+            "metadata_fresh_until": (
+                items.n(record.metadata_fresh_until) if record.metadata_fresh_until is not None else None
+            ),
+        }
+        usable = (
+            "attribute_exists(metadata_document) AND attribute_not_exists(deleted_at)"
+            " AND (attribute_not_exists(disabled) OR disabled = :false)"
+        )
+        extra = {":false": items.boolean(False)}
+        if record.expires_at is not None:
+            with_expiry = {**document, "expires_at": items.n(record.expires_at)}
+            updated = self.update(
+                record.client_id,
+                with_expiry,
+                condition=f"{usable} AND attribute_exists(expires_at)",
+                values=extra,
+            )
+            if updated is not None:
+                return updated
+        return self.update(record.client_id, document, condition=usable, values=extra)
 
     # --- administration (the /admin pages) ------------------------------------------------------
 
@@ -183,6 +249,22 @@ class ClientStore:
         response = self._db.get_item(TableName=self.table, Key=self.key(client_id), ConsistentRead=True)
         item = response.get("Item")
         return ClientRecord.from_item(item) if item else None
+
+    def owned_by(self, user_id: str) -> list[ClientRecord]:
+        """The clients whose client-credentials tokens act on this user's wallet (`owner-index`)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "owner-index",
+            "KeyConditionExpression": "owner_user_id = :u",
+            "ExpressionAttributeValues": {":u": items.s(user_id)},
+        }
+        found: list[ClientRecord] = []
+        while True:
+            response = self._db.query(**kwargs)
+            found.extend(ClientRecord.from_item(i) for i in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return [c for c in found if not c.is_deleted]
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def get_many(self, client_ids: Iterable[str]) -> dict[str, ClientRecord]:
         """Clients by id (BatchGetItem, 100 keys a call), disabled or not; missing ids are absent."""
@@ -196,23 +278,38 @@ class ClientStore:
                     found[record.client_id] = record
         return found
 
-    def all(self) -> list[ClientRecord]:
-        """Every client (a Scan: for the administration pages only, never a request path)."""
+    def page(self, *, limit: int, after: str | None = None) -> tuple[list[ClientRecord], str | None]:
+        """Up to `limit` clients in the table's order, starting after the client id `after`, and
+        the id to continue after (None: no more). For the administration pages only: a Scan,
+        one page per request, never the whole table at once."""
+        kwargs: dict[str, Any] = {"TableName": self.table, "Limit": limit}
+        if after is not None and storable_id(after):
+            kwargs["ExclusiveStartKey"] = self.key(after)
         found: list[ClientRecord] = []
-        kwargs: dict[str, Any] = {"TableName": self.table}
-        while True:
+        while len(found) < limit:
             response = self._db.scan(**kwargs)
             found.extend(ClientRecord.from_item(i) for i in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
-                return found
+                return found, None
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            kwargs["Limit"] = limit - len(found)
+        return found, found[-1].client_id
 
-    def update(self, client_id: str, changes: Mapping[str, AttributeValueTypeDef | None]) -> bool:
-        """Set (or, for None, remove) attributes of an existing client; False if it does not exist."""
+    def update(
+        self,
+        client_id: str,
+        changes: Mapping[str, AttributeValueTypeDef | None],
+        *,
+        condition: str = "attribute_not_exists(deleted_at)",
+        values: Mapping[str, AttributeValueTypeDef] | None = None,
+    ) -> ClientRecord | None:
+        """Set (or, for None, remove) attributes of an existing client that is not deleted (or
+        meets `condition`): the record as updated, or None if there is no such client."""
         names = {f"#a{i}": name for i, name in enumerate(changes)}
         sets = [f"#a{i} = :v{i}" for i, value in enumerate(changes.values()) if value is not None]
         removes = [f"#a{i}" for i, value in enumerate(changes.values()) if value is None]
-        values = {f":v{i}": value for i, value in enumerate(changes.values()) if value is not None}
+        expression_values = {f":v{i}": value for i, value in enumerate(changes.values()) if value is not None}
+        expression_values.update(values or {})
         expression = " ".join(
             part
             for part in (
@@ -225,24 +322,33 @@ class ClientStore:
             "TableName": self.table,
             "Key": self.key(client_id),
             "UpdateExpression": expression,
-            "ConditionExpression": "attribute_exists(client_id)",
+            "ConditionExpression": f"attribute_exists(client_id) AND ({condition})",
             "ExpressionAttributeNames": names,
+            "ReturnValues": "ALL_NEW",
         }
-        if values:
-            kwargs["ExpressionAttributeValues"] = values
+        if expression_values:
+            kwargs["ExpressionAttributeValues"] = expression_values
         try:
-            self._db.update_item(**kwargs)
+            response = self._db.update_item(**kwargs)
         except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+            return None
+        return ClientRecord.from_item(response["Attributes"])
 
-    def delete(self, client_id: str) -> ClientRecord | None:
-        """Delete a client; the record as it was, or None if there was none."""
+    def delete(self, client_id: str, *, now: int, keep_tombstone: int | None) -> ClientRecord | None:
+        """Delete a client: what identifies it stays as a tombstone (disabled, `deleted_at`, no
+        secret) so that nothing brings it back; the tombstone, or None if there was no client.
+        `keep_tombstone`: seconds the tombstone is kept (None: for good — a metadata-document
+        client, whose URL anyone may present again)."""
         if not storable_id(client_id):
             return None
-        response = self._db.delete_item(TableName=self.table, Key=self.key(client_id), ReturnValues="ALL_OLD")
-        item = response.get("Attributes")
-        return ClientRecord.from_item(item) if item else None
+        changes: dict[str, AttributeValueTypeDef | None] = {
+            "deleted_at": items.n(now),
+            "disabled": items.boolean(True),
+            "grants_valid_after": items.n(now),
+            "client_secret_hash": None,
+            "expires_at": items.n(now + keep_tombstone) if keep_tombstone is not None else None,
+        }
+        return self.update(client_id, changes)
 
     def create(self, record: ClientRecord) -> None:
         if not items.put_new(self._db, self.table, record.to_item(), "client_id"):

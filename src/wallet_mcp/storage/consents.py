@@ -1,15 +1,18 @@
 """Remembered consent (ConsentsTable: partition `user_id`, sort key `client_id`).
 
-One item per user and client holds every scope the user has approved for that client; a request
-within it skips the consent page, a request for anything more asks again.
+One item per user and client: `scope`, every scope the user ever approved for that client (what
+/account shows), and `resources`, a map from each resource (RFC 8707) to the scopes the user saw
+and approved for it. Whether a remembered approval may stand in for the consent page is a policy
+(`oauth.rules.consent`); an item written before `resources` existed remembers nothing per
+resource, so it never does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
 from wallet_mcp.storage import items
 
 if TYPE_CHECKING:
@@ -23,18 +26,22 @@ class Consent:
     scope: tuple[str, ...]
     granted_at: int
     updated_at: int
+    resources: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Resource → the scopes approved for it."""
 
-    def covers(self, scope: tuple[str, ...]) -> bool:
-        return set(scope) <= set(self.scope)
+    def approved(self, resource: str) -> frozenset[str]:
+        return frozenset(self.resources.get(resource, ()))
 
 
 def _consent(item: items.Item) -> Consent:
+    resources = item.get("resources", {}).get("M", {})
     return Consent(
         user_id=items.req_s(item, "user_id"),
         client_id=items.req_s(item, "client_id"),
         scope=items.get_list(item, "scope"),
         granted_at=items.req_n(item, "granted_at"),
         updated_at=items.req_n(item, "updated_at"),
+        resources={name: items.get_list(resources, name) for name in resources},
     )
 
 
@@ -88,17 +95,30 @@ class ConsentStore:
             }
         }
 
-    def grant(self, user_id: str, client_id: str, scope: tuple[str, ...], *, now: int) -> Consent:
-        """Add `scope` to what the user has approved for the client."""
+    def grant(
+        self,
+        user_id: str,
+        client_id: str,
+        scope: tuple[str, ...],
+        resource: str,
+        *,
+        order: Sequence[str],
+        now: int,
+    ) -> Consent:
+        """Add `scope`, for `resource`, to what the user has approved for the client (`order`:
+        the order scopes are listed in)."""
         previous = self.get(user_id, client_id)
         merged = set(scope) | set(previous.scope if previous else ())
-        ordered = tuple(s for s in SUPPORTED_SCOPES if s in merged)
+        resources = dict(previous.resources if previous else {})
+        for_resource = set(scope) | set(resources.get(resource, ()))
+        resources[resource] = tuple(s for s in order if s in for_resource)
         consent = Consent(
             user_id=user_id,
             client_id=client_id,
-            scope=ordered,
+            scope=tuple(s for s in order if s in merged),
             granted_at=previous.granted_at if previous else now,
             updated_at=now,
+            resources=resources,
         )
         self._db.put_item(
             TableName=self._table,
@@ -107,6 +127,7 @@ class ConsentStore:
                 "scope": items.ss(consent.scope),
                 "granted_at": items.n(consent.granted_at),
                 "updated_at": items.n(consent.updated_at),
+                "resources": {"M": {name: items.ss(scopes) for name, scopes in resources.items()}},
             },
         )
         return consent

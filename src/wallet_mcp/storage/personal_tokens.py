@@ -1,21 +1,28 @@
 """Personal access tokens (PersonalTokensTable, key `token_hash`; `user-index` by `user_id`).
 
-The seed's `BACKEND_AUTH_TOKEN` made real: a long-lived, scoped, revocable credential for the wallet
-API, created by an administrator for one user (`wallet-mcp admin create-token`), for callers that
+The seed's `BACKEND_AUTH_TOKEN` made real: a scoped, revocable credential for the wallet API,
+created by an administrator for one user (`wallet-mcp admin create-token`), for callers that
 cannot run an OAuth flow yet. Only its SHA-256 digest is stored; the token itself (`wpat_` + 256
-random bits) is shown once. The MCP endpoint never accepts one: it is a migration path for the
-Backend API only.
+random bits) is shown once. It expires (90 days unless the administrator chooses otherwise; never
+only by an explicit choice), its owner sees it on /account (name, scopes, created, last used) and
+may revoke it there, as may an administrator. The MCP endpoint never accepts one: it is a
+migration path for the Backend API only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from wallet_mcp.credentials import opaque
 from wallet_mcp.storage import items
 from wallet_mcp.tokens.access_tokens import AccessToken
+
+LAST_USED_RESOLUTION: Final = 3600
+"""`last_used_at` is written at most this often (seconds): one write per token per hour."""
+DEFAULT_LIFETIME_DAYS: Final = 90
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -34,6 +41,7 @@ class PersonalToken:
     created_at: int
     expires_at: int | None = None
     revoked: bool = False
+    last_used_at: int | None = None
 
     def to_item(self) -> items.Item:
         return items.compact(
@@ -46,6 +54,7 @@ class PersonalToken:
                 "created_at": items.n(self.created_at),
                 "expires_at": items.n(self.expires_at) if self.expires_at is not None else None,
                 "revoked": items.boolean(self.revoked),
+                "last_used_at": items.n(self.last_used_at) if self.last_used_at is not None else None,
             }
         )
 
@@ -60,6 +69,7 @@ class PersonalToken:
             created_at=items.req_n(item, "created_at"),
             expires_at=items.get_n(item, "expires_at"),
             revoked=items.get_bool(item, "revoked"),
+            last_used_at=items.get_n(item, "last_used_at"),
         )
 
     def usable(self, now: int) -> bool:
@@ -129,14 +139,38 @@ class PersonalTokenStore:
                 return sorted(found, key=lambda t: t.created_at)
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    def touch(self, record: PersonalToken, now: int) -> None:
+        """Note a use (at most once an hour per token)."""
+        if record.last_used_at is not None and now - record.last_used_at < LAST_USED_RESOLUTION:
+            return
+        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
+            self._db.update_item(
+                TableName=self._table,
+                Key={"token_hash": items.s(record.token_hash)},
+                UpdateExpression="SET last_used_at = :now",
+                ConditionExpression="attribute_exists(token_hash)",
+                ExpressionAttributeValues={":now": items.n(now)},
+            )
+
     def revoke(self, user_id: str, token_id: str) -> bool:
+        """Revoke one of the user's tokens; False if the user has no such token."""
         for record in self.of_user(user_id):
             if record.token_id == token_id:
-                self._db.update_item(
-                    TableName=self._table,
-                    Key={"token_hash": items.s(record.token_hash)},
-                    UpdateExpression="SET revoked = :yes",
-                    ExpressionAttributeValues={":yes": items.boolean(True)},
-                )
+                self._revoke(record)
                 return True
         return False
+
+    def revoke_all(self, user_id: str) -> int:
+        """Revoke every live token of the user; how many."""
+        live = [record for record in self.of_user(user_id) if not record.revoked]
+        for record in live:
+            self._revoke(record)
+        return len(live)
+
+    def _revoke(self, record: PersonalToken) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key={"token_hash": items.s(record.token_hash)},
+            UpdateExpression="SET revoked = :yes",
+            ExpressionAttributeValues={":yes": items.boolean(True)},
+        )

@@ -39,6 +39,14 @@ class RefreshToken:
     status: Status = "active"
     rotated_at: int | None = None
     sealed_successor: str | None = None
+    granted_at: int | None = None
+    """When the family began (the code was redeemed); the successors keep it."""
+
+    @property
+    def grant_issued_at(self) -> int:
+        """When the grant this token continues was issued (before `granted_at` was recorded, the
+        sign-in's time, which is never later)."""
+        return self.granted_at if self.granted_at is not None else self.auth_time
 
     def to_item(self) -> items.Item:
         return items.compact(
@@ -57,6 +65,7 @@ class RefreshToken:
                 "status": items.s(self.status),
                 "rotated_at": items.n(self.rotated_at) if self.rotated_at is not None else None,
                 "sealed_successor": items.s(self.sealed_successor) if self.sealed_successor else None,
+                "granted_at": items.n(self.granted_at) if self.granted_at is not None else None,
             }
         )
 
@@ -80,6 +89,7 @@ class RefreshToken:
             status=status,  # type: ignore[arg-type]
             rotated_at=items.get_n(item, "rotated_at"),
             sealed_successor=items.get_s(item, "sealed_successor"),
+            granted_at=items.get_n(item, "granted_at"),
         )
 
     def successor(self, **changes: Any) -> RefreshToken:

@@ -1,47 +1,84 @@
-"""Revoked access tokens (RevokedTokensTable: partition `kind`, sort key `jti`; TTL `expires_at`).
+"""The revocation list (RevokedTokensTable: partition `kind`, sort key `jti`; TTL `expires_at`).
 
-Access tokens are self-contained JWTs; revoking one before it expires means listing its `jti`
-until its `exp` (kind `access_token`). Disabling or deleting a client revokes every access token
-it holds at once: one item of kind `client` (sort key = the client_id) with `not_before`, the time
-of the cut-off, kept for one access-token lifetime; a token of that client issued at or before
-`not_before` is refused. Resource servers keep both lists in memory and refresh them with one
-Query each at most every `poll_seconds` (default 5 s): revocation reaches them within that bound
-and the hot path makes no AWS call.
+Access tokens are self-contained JWTs: ending them before they expire means listing what ended
+until the last of them has expired. Three partitions:
+
+- `access_token`: one token, by its `jti`, until its `exp`.
+- `client`: a client disabled or deleted (sort key: the client_id) with `not_before`, the time of
+  the cut-off: its tokens issued at or before it are refused. Kept one access-token lifetime.
+- `cutoff`: everything else that ends many tokens at once, by sort key:
+  - `user#<user_id>`: a user disabled by an administrator. `not_before` is when; while `disabled`
+    is set the item has no `expires_at` (it stays until the user is enabled again) and every token
+    of the user is refused, whenever issued; once enabled, it expires one access-token lifetime later.
+  - `grant#<user_id>#<client_id>`: a person withdrew an app's access (or an admin did for them):
+    that user's tokens of that client issued at or before `not_before`.
+  - `scope#<client_id>`: an administrator narrowed what a client may be granted: its tokens issued
+    at or before `not_before` that carry a scope outside `allowed` are refused.
+
+Storage only: what the entries mean for a token is `oauth.rules.grants`. Resource servers keep the
+list in memory and refresh it with one Query per partition at most every `poll_seconds` (default
+5 s): an ending reaches them within that bound and their hot path makes no AWS call.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from wallet_mcp.storage import items
+from wallet_mcp.storage.batch import get_items
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
-
-    from wallet_mcp.tokens.access_tokens import AccessToken
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
 KIND: Final = "access_token"
 CLIENT_KIND: Final = "client"
+CUTOFF_KIND: Final = "cutoff"
+_LIVE: Final = "attribute_not_exists(expires_at) OR expires_at > :now"
+
+
+@dataclass(frozen=True, slots=True)
+class UserCutoff:
+    not_before: int
+    disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeCutoff:
+    not_before: int
+    allowed: frozenset[str]
 
 
 @dataclass(frozen=True)
 class Revoked:
-    """What is revoked and not yet expired: token ids, and clients cut off at a time."""
+    """What the list says now (all of it, or the entries that concern one token)."""
 
     jtis: frozenset[str] = frozenset()
     clients: Mapping[str, int] = field(default_factory=dict)
-    """client_id → `not_before`: that client's tokens issued at or before it are revoked."""
+    """client_id → `not_before`."""
+    users: Mapping[str, UserCutoff] = field(default_factory=dict)
+    grants: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """(user_id, client_id) → `not_before`."""
+    scopes: Mapping[str, ScopeCutoff] = field(default_factory=dict)
 
-    def covers(self, token: AccessToken) -> bool:
-        if token.jti in self.jtis:
-            return True
-        cut_off = self.clients.get(token.client_id)
-        return cut_off is not None and token.issued_at <= cut_off
+
+def user_key(user_id: str) -> str:
+    return f"user#{user_id}"
+
+
+def grant_key(user_id: str, client_id: str) -> str:
+    # user ids never contain '#': the first one separates the two ids
+    return f"grant#{user_id}#{client_id}"
+
+
+def scope_key(client_id: str) -> str:
+    return f"scope#{client_id}"
 
 
 logger = logging.getLogger(__name__)
@@ -52,63 +89,103 @@ class RevocationList:
         self._db = dynamodb
         self.table = table
 
+    @staticmethod
+    def key(kind: str, sort: str) -> items.Item:
+        return {"kind": items.s(kind), "jti": items.s(sort)}
+
+    def _put(self, kind: str, sort: str, attributes: Mapping[str, AttributeValueTypeDef]) -> None:
+        self._db.put_item(TableName=self.table, Item={**self.key(kind, sort), **attributes})
+
     def revoke(self, jti: str, expires_at: int, *, now: int) -> None:
         if expires_at <= now:
             return  # expired already: nothing to deny
-        self._db.put_item(
-            TableName=self.table,
-            Item={"kind": items.s(KIND), "jti": items.s(jti), "expires_at": items.n(expires_at)},
-        )
+        self._put(KIND, jti, {"expires_at": items.n(expires_at)})
 
     def revoke_client(self, client_id: str, *, now: int, access_token_ttl: int) -> None:
         """Every access token of the client issued until now stops working (within a poll)."""
-        self._db.put_item(
-            TableName=self.table,
-            Item={
-                "kind": items.s(CLIENT_KIND),
-                "jti": items.s(client_id),
+        self._put(
+            CLIENT_KIND,
+            client_id,
+            {"not_before": items.n(now), "expires_at": items.n(now + access_token_ttl)},
+        )
+
+    def disable_user(self, user_id: str, *, now: int) -> None:
+        """Every token of the user stops working, and stays refused while the user is disabled."""
+        self._put(
+            CUTOFF_KIND, user_key(user_id), {"not_before": items.n(now), "disabled": items.boolean(True)}
+        )
+
+    def enable_user(self, user_id: str, *, now: int, access_token_ttl: int) -> None:
+        """The user may be issued tokens again; those from before stay refused until they expire."""
+        # never disabled (or long expired): nothing to end
+        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
+            self._db.update_item(
+                TableName=self.table,
+                Key=self.key(CUTOFF_KIND, user_key(user_id)),
+                UpdateExpression="REMOVE disabled SET expires_at = :expires",
+                ConditionExpression="attribute_exists(jti)",
+                ExpressionAttributeValues={":expires": items.n(now + access_token_ttl)},
+            )
+
+    def end_grant(self, user_id: str, client_id: str, *, now: int, access_token_ttl: int) -> None:
+        """The user's tokens of this client issued until now stop working (within a poll)."""
+        self._put(
+            CUTOFF_KIND,
+            grant_key(user_id, client_id),
+            {"not_before": items.n(now), "expires_at": items.n(now + access_token_ttl)},
+        )
+
+    def narrow_client(
+        self, client_id: str, allowed: Iterable[str], *, now: int, access_token_ttl: int
+    ) -> None:
+        """The client's tokens issued until now that carry a scope outside `allowed` stop working."""
+        self._put(
+            CUTOFF_KIND,
+            scope_key(client_id),
+            {
                 "not_before": items.n(now),
+                "allowed": items.ss(sorted(set(allowed))),
                 "expires_at": items.n(now + access_token_ttl),
             },
         )
 
-    def is_revoked(self, token: AccessToken, *, now: int) -> bool:
-        """A consistent read of the token's own entry and its client's cut-off (introspection)."""
-        keys = [
-            {"kind": items.s(KIND), "jti": items.s(token.jti)},
-            {"kind": items.s(CLIENT_KIND), "jti": items.s(token.client_id)},
-        ]
-        response = self._db.batch_get_item(RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}})
-        found = response.get("Responses", {}).get(self.table, [])
-        while response.get("UnprocessedKeys"):
-            response = self._db.batch_get_item(RequestItems=response["UnprocessedKeys"])
-            found.extend(response.get("Responses", {}).get(self.table, []))
-        jtis: set[str] = set()
-        clients: dict[str, int] = {}
-        for item in found:
-            if items.req_n(item, "expires_at") <= now:
-                continue
-            if items.req_s(item, "kind") == CLIENT_KIND:
-                clients[items.req_s(item, "jti")] = items.req_n(item, "not_before")
-            else:
-                jtis.add(items.req_s(item, "jti"))
-        return Revoked(frozenset(jtis), clients).covers(token)
+    # --- reading ---------------------------------------------------------------------------------
 
     def live(self, *, now: int) -> Revoked:
-        """Every revoked jti, and every client cut-off, whose tokens have not expired yet."""
-        jtis = {items.req_s(i, "jti") for i in self._query(KIND, "jti", now)}
-        clients = {
-            items.req_s(i, "jti"): items.req_n(i, "not_before")
-            for i in self._query(CLIENT_KIND, "jti, not_before", now)
-        }
-        return Revoked(frozenset(jtis), clients)
+        """Every entry that still ends something: one Query per partition."""
+        found = [
+            *self._query(KIND, "kind, jti", now),
+            *self._query(CLIENT_KIND, "kind, jti, not_before", now),
+            *self._query(CUTOFF_KIND, "kind, jti, not_before, disabled, allowed", now),
+        ]
+        return _revoked(found)
+
+    def entries(
+        self,
+        *,
+        jti: str,
+        client_id: str,
+        user_ids: Iterable[str] = (),
+        now: int,
+    ) -> Revoked:
+        """The entries that concern one token (a consistent read: introspection, token issuance)."""
+        users = list(dict.fromkeys(u for u in user_ids if u))
+        keys = [
+            self.key(KIND, jti),
+            self.key(CLIENT_KIND, client_id),
+            self.key(CUTOFF_KIND, scope_key(client_id)),
+            *(self.key(CUTOFF_KIND, user_key(u)) for u in users),
+            *(self.key(CUTOFF_KIND, grant_key(u, client_id)) for u in users),
+        ]
+        found = get_items(self._db, [(self.table, key) for key in keys])
+        return _revoked(i for i in found if i is not None and _is_live(i, now))
 
     def _query(self, kind: str, projection: str, now: int) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "kind = :k",
-            "FilterExpression": "expires_at > :now",
+            "FilterExpression": _LIVE,
             "ExpressionAttributeValues": {":k": items.s(kind), ":now": items.n(now)},
             "ProjectionExpression": projection,
         }
@@ -118,6 +195,36 @@ class RevocationList:
             if "LastEvaluatedKey" not in response:
                 return found
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def _is_live(item: Mapping[str, Any], now: int) -> bool:
+    expires_at = items.get_n(item, "expires_at")
+    return expires_at is None or expires_at > now
+
+
+def _revoked(found: Iterable[Mapping[str, Any]]) -> Revoked:
+    jtis: set[str] = set()
+    clients: dict[str, int] = {}
+    users: dict[str, UserCutoff] = {}
+    grants: dict[tuple[str, str], int] = {}
+    scopes: dict[str, ScopeCutoff] = {}
+    for item in found:
+        kind, sort = items.req_s(item, "kind"), items.req_s(item, "jti")
+        if kind == KIND:
+            jtis.add(sort)
+        elif kind == CLIENT_KIND:
+            clients[sort] = items.req_n(item, "not_before")
+        elif kind == CUTOFF_KIND:
+            what, _, rest = sort.partition("#")
+            not_before = items.req_n(item, "not_before")
+            if what == "user":
+                users[rest] = UserCutoff(not_before, items.get_bool(item, "disabled"))
+            elif what == "grant":
+                user_id, _, client_id = rest.partition("#")
+                grants[(user_id, client_id)] = not_before
+            elif what == "scope":
+                scopes[rest] = ScopeCutoff(not_before, frozenset(items.get_list(item, "allowed")))
+    return Revoked(frozenset(jtis), clients, users, grants, scopes)
 
 
 class CachedRevocations:
@@ -137,13 +244,13 @@ class CachedRevocations:
         self._fetched_at: float | None = None
         self._lock = threading.Lock()
 
-    def is_revoked(self, token: AccessToken) -> bool:
+    def current(self) -> Revoked:
         now = self._clock()
         if self._fetched_at is None or now - self._fetched_at >= self._poll:
             with self._lock:
                 if self._fetched_at is None or now - self._fetched_at >= self._poll:
                     self._refresh(now)
-        return self._revoked.covers(token)
+        return self._revoked
 
     def _refresh(self, now: float) -> None:
         try:

@@ -1,4 +1,5 @@
-"""Login sessions of the authorization endpoint (SessionsTable, key `session_hash`; TTL `expires_at`).
+"""Login sessions of the authorization endpoint (SessionsTable, key `session_hash`; `user-index` by
+`user_id`; TTL `expires_at`).
 
 The browser holds the random session id in an HttpOnly cookie; the table holds only its digest.
 """
@@ -6,7 +7,7 @@ The browser holds the random session id in an HttpOnly cookie; the table holds o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wallet_mcp.storage import items
 
@@ -60,3 +61,22 @@ class SessionStore:
 
     def delete(self, session_hash: str) -> None:
         self._db.delete_item(TableName=self._table, Key={"session_hash": items.s(session_hash)})
+
+    def end_all(self, user_id: str) -> int:
+        """End every session of the user (an administrator disabled them); how many there were."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "user-index",
+            "KeyConditionExpression": "user_id = :u",
+            "ExpressionAttributeValues": {":u": items.s(user_id)},
+            "ProjectionExpression": "session_hash",
+        }
+        ended = 0
+        while True:
+            response = self._db.query(**kwargs)
+            for item in response.get("Items", []):
+                self.delete(items.req_s(item, "session_hash"))
+                ended += 1
+            if "LastEvaluatedKey" not in response:
+                return ended
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]

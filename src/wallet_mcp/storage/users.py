@@ -87,3 +87,18 @@ class UserStore:
     def create(self, user: UserRecord) -> None:
         if not items.put_new(self._db, self._table, user.to_item(), "username"):
             raise UserAlreadyExists(user.username)
+
+    def set_disabled(self, username: str, disabled: bool) -> UserRecord | None:
+        """The user as updated, or None if there is no such user."""
+        try:
+            response = self._db.update_item(
+                TableName=self._table,
+                Key={"username": items.s(normalize_username(username))},
+                UpdateExpression="SET disabled = :d",
+                ConditionExpression="attribute_exists(username)",
+                ExpressionAttributeValues={":d": items.boolean(disabled)},
+                ReturnValues="ALL_NEW",
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return None
+        return UserRecord.from_item(response["Attributes"])

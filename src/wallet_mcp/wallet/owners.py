@@ -16,12 +16,20 @@ class NoWalletOwner(WalletError):
     status = 403
     code = "access_denied"
 
+    def __init__(self) -> None:
+        super().__init__(
+            "this client acts without a user and no wallet owner is configured for it; "
+            "sign in as a user (authorization code) or ask an administrator to assign an owner"
+        )
+
 
 class OwnerResolver:
-    """Caches client owners for `ttl` seconds: a client-credentials call costs one read per minute."""
+    """Caches client owners for `ttl` seconds (by default the revocation poll's 5 s, so an owner
+    removed from a client stops reaching the wallet within the same bound as a revocation): a
+    client-credentials call costs one read per client and interval."""
 
     def __init__(
-        self, clients: ClientStore, *, ttl: float = 60.0, clock: Callable[[], float] = time.monotonic
+        self, clients: ClientStore, *, ttl: float = 5.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._clients = clients
         self._ttl = ttl
@@ -34,6 +42,13 @@ class OwnerResolver:
         return principal.subject == principal.client_id
 
     def owner_of(self, principal: AccessToken) -> str:
+        owner = self.lookup(principal)
+        if owner is None:
+            raise NoWalletOwner
+        return owner
+
+    def lookup(self, principal: AccessToken) -> str | None:
+        """The person the token acts for: its subject, or its client's owner (None: nobody)."""
         if not self.is_client_token(principal):
             return principal.subject
         now = self._clock()
@@ -43,9 +58,4 @@ class OwnerResolver:
             cached = (now, client.owner_user_id if client else None)
             with self._lock:
                 self._cache[principal.client_id] = cached
-        if cached[1] is None:
-            raise NoWalletOwner(
-                "this client acts without a user and no wallet owner is configured for it; "
-                "sign in as a user (authorization code) or ask an administrator to assign an owner"
-            )
         return cached[1]

@@ -17,6 +17,8 @@ from wallet_mcp.account.grants import ConnectedApp
 from wallet_mcp.oauth.registration import GRANT_TYPES
 from wallet_mcp.oauth.scopes import SCOPE_DESCRIPTIONS, SUPPORTED_SCOPES
 from wallet_mcp.storage.clients import ClientRecord
+from wallet_mcp.storage.personal_tokens import PersonalToken
+from wallet_mcp.storage.users import UserRecord
 from wallet_mcp.web import pages
 from wallet_mcp.web.pages import UpstreamLink, document, hidden_inputs
 
@@ -88,7 +90,8 @@ def grants_table(apps: Sequence[ConnectedApp], *, action: str, hidden: dict[str,
     rows = "".join(
         "<tr>"
         f"<td><strong>{escape(app.client_name)}</strong><br><code>{escape(app.client_id)}</code>"
-        f"{'' if app.client_exists else ' <span class=tag>deleted</span>'}</td>"
+        f"{'' if app.client_exists else ' <span class=tag>deleted</span>'}"
+        f"{' <span class=tag>acts on your wallet as its owner</span>' if app.acts_as_owner else ''}</td>"
         f"<td>{_scopes(app.scope) or '<span class=muted>none remembered</span>'}</td>"
         f"<td>{when(app.granted_at)}</td><td>{when(app.last_used_at)}</td>"
         f"<td>{app.active_refresh_tokens}</td>"
@@ -104,13 +107,58 @@ def grants_table(apps: Sequence[ConnectedApp], *, action: str, hidden: dict[str,
     )
 
 
-def account_page(viewer: Viewer, apps: Sequence[ConnectedApp], *, notice: str | None = None) -> str:
+def _token_status(token: PersonalToken, now: int) -> str:
+    if token.revoked:
+        return "revoked"
+    return "active" if token.usable(now) else "expired"
+
+
+def tokens_table(tokens: Sequence[PersonalToken], *, action: str, hidden: dict[str, str], now: int) -> str:
+    if not tokens:
+        return '<p class="muted">No personal access tokens.</p>'
+    rows = "".join(
+        "<tr>"
+        f"<td><strong>{escape(t.name)}</strong><br><code>{escape(t.token_id)}</code></td>"
+        f"<td>{_scopes(t.scope)}</td><td>{_token_status(t, now)}</td>"
+        f"<td>{when(t.created_at)}</td><td>{when(t.last_used_at)}</td>"
+        f"<td>{when(t.expires_at) if t.expires_at else 'never'}</td>"
+        "<td>"
+        + (
+            f'<form method="post" action="{escape(action)}">'
+            f"{hidden_inputs({**hidden, 'token_id': t.token_id})}"
+            f'<button class="danger" type="submit" aria-label="Revoke {escape(t.name)}">Revoke</button>'
+            "</form>"
+            if t.usable(now)
+            else ""
+        )
+        + "</td></tr>"
+        for t in tokens
+    )
+    return (
+        "<table><thead><tr><th>Token</th><th>Scopes</th><th>Status</th><th>Created</th>"
+        f"<th>Last used</th><th>Expires</th><th></th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def account_page(
+    viewer: Viewer,
+    apps: Sequence[ConnectedApp],
+    tokens: Sequence[PersonalToken] = (),
+    *,
+    now: int = 0,
+    notice: str | None = None,
+) -> str:
+    hidden = {"csrf_token": viewer.csrf_token}
     body = (
         f"{_nav(viewer)}<h1>Connected apps</h1>"
         '<p class="lead">Applications you have allowed to use your wallet. Revoking one ends its '
         "access at once; it must ask you again to come back.</p>"
         f"{_alerts(notice, None)}"
-        f"{grants_table(apps, action='/account/revoke', hidden={'csrf_token': viewer.csrf_token})}"
+        f"{grants_table(apps, action='/account/revoke', hidden=hidden)}"
+        "<h2>Personal access tokens</h2>"
+        '<p class="lead">Tokens an administrator made for your scripts to call the wallet API. '
+        "Revoking one stops it at once.</p>"
+        f"{tokens_table(tokens, action='/account/tokens/revoke', hidden=hidden, now=now)}"
     )
     return document("Connected apps", body, wide=True)
 
@@ -135,7 +183,20 @@ def _client_kind(client: ClientRecord) -> str:
     if client.metadata_document:
         return "metadata document"
     kind = "confidential" if client.is_confidential else "public"
-    return kind + (" · registered" if client.expires_at is not None else "")
+    return kind + (" · registered" if client.self_registered or client.expires_at is not None else "")
+
+
+def _client_tags(client: ClientRecord) -> str:
+    tags = [
+        name
+        for name, present in (
+            ("deleted", client.is_deleted),
+            ("disabled", client.disabled and not client.is_deleted),
+            ("verified", client.verified),
+        )
+        if present
+    ]
+    return "".join(f" <span class=tag>{name}</span>" for name in tags)
 
 
 def _client_link(client: ClientRecord) -> str:
@@ -143,11 +204,17 @@ def _client_link(client: ClientRecord) -> str:
     return f'<a href="{escape(href)}">{escape(client.client_name)}</a>'
 
 
-def clients_page(viewer: Viewer, clients: Sequence[ClientRecord], *, notice: str | None = None) -> str:
+def clients_page(
+    viewer: Viewer,
+    clients: Sequence[ClientRecord],
+    *,
+    next_after: str | None = None,
+    limit: int = 50,
+    notice: str | None = None,
+) -> str:
     rows = "".join(
         "<tr>"
-        f"<td>{_client_link(c)}<br><code>{escape(c.client_id)}</code>"
-        f"{' <span class=tag>disabled</span>' if c.disabled else ''}</td>"
+        f"<td>{_client_link(c)}<br><code>{escape(c.client_id)}</code>{_client_tags(c)}</td>"
         f"<td>{escape(_client_kind(c))}</td>"
         f"<td>{'<br>'.join(escape(u) for u in c.redirect_uris) or '—'}</td>"
         f"<td>{'<br>'.join(escape(g) for g in c.grant_types)}</td>"
@@ -163,6 +230,9 @@ def clients_page(viewer: Viewer, clients: Sequence[ClientRecord], *, notice: str
         "<table><thead><tr><th>Client</th><th>Type</th><th>Redirect URIs</th><th>Grants</th>"
         f"<th>Scopes</th><th>Created</th><th>Last used</th></tr></thead><tbody>{rows}</tbody></table>"
     )
+    if next_after is not None:
+        href = "/admin?" + urlencode({"after": next_after, "limit": str(limit)})
+        body += f'<p><a rel="next" href="{escape(href)}">Next page</a></p>'
     return document("Clients", body, wide=True)
 
 
@@ -264,26 +334,47 @@ def client_page(
         )
 
     actions = []
-    if client.is_confidential:
-        actions.append(action_button("rotate_secret", "Rotate secret"))
-    actions.append(
-        action_button("enable", "Enable")
-        if client.disabled
-        else action_button("disable", "Disable", "danger")
-    )
-    actions.append(action_button("delete", "Delete", "danger"))
+    if not client.is_deleted:
+        if client.is_confidential:
+            actions.append(action_button("rotate_secret", "Rotate secret"))
+        actions.append(
+            action_button("unverify", "Stop vouching for it")
+            if client.verified
+            else action_button("verify", "Mark verified")
+        )
+        actions.append(
+            action_button("enable", "Enable")
+            if client.disabled
+            else action_button("disable", "Disable", "danger")
+        )
+        actions.append(action_button("delete", "Delete", "danger"))
     details = (
         f"<dl><dt>client_id</dt><dd><code>{escape(client.client_id)}</code></dd>"
         f"<dt>Type</dt><dd>{escape(_client_kind(client))}</dd>"
-        f"<dt>Status</dt><dd>{'disabled' if client.disabled else 'enabled'}</dd>"
+        f"<dt>Status</dt><dd>{_status(client)}</dd>"
+        f"<dt>Identity</dt><dd>{'verified by an administrator' if client.verified else 'unverified'}</dd>"
         f"<dt>Authentication</dt><dd>{escape(client.token_endpoint_auth_method)}</dd>"
         f"<dt>Owner</dt><dd>{escape(owner or '—')}</dd>"
         f"<dt>Created</dt><dd>{when(client.created_at)}</dd>"
         f"<dt>Last used</dt><dd>{when(client.last_used_at)}</dd>"
         f"<dt>Expires unused</dt><dd>{when(client.expires_at)}</dd></dl>"
     )
-    if client.metadata_document:
-        edit = '<p class="muted">Described by its metadata document: not editable here.</p>'
+    if client.is_deleted:
+        edit = '<p class="muted">Deleted: nothing can bring it back.</p>'
+    elif client.metadata_document:
+        scopes = "".join(
+            f'<label title="{escape(SCOPE_DESCRIPTIONS[s])}"><input type="checkbox" name="scope" value="{s}"'
+            f"{' checked' if s in client.scope else ''}>{s}</label>"
+            for s in SUPPORTED_SCOPES
+        )
+        edit = (
+            '<h2>Settings</h2><p class="muted">Described by its metadata document: only what this server '
+            "allows it is set here, and no fetch of the document changes it.</p>"
+            '<form method="post" action="/admin/client">'
+            f"{hidden_inputs({**csrf, 'action': 'update_scope'})}"
+            f"<fieldset><legend>Scopes it may be granted</legend>{scopes}</fieldset>"
+            '<div class="actions"><button class="primary" type="submit">Save changes</button></div></form>'
+        )
     else:
         fields = _settings_fields(
             name=client.client_name,
@@ -312,6 +403,12 @@ def client_page(
         f"<tbody>{events}</tbody></table>"
     )
     return document(client.client_name, body, wide=True)
+
+
+def _status(client: ClientRecord) -> str:
+    if client.is_deleted:
+        return "deleted"
+    return "disabled" if client.disabled else "enabled"
 
 
 CONFIRMATIONS: dict[str, tuple[str, str, str]] = {
@@ -352,26 +449,67 @@ def confirm_client_action_page(viewer: Viewer, client: ClientRecord, action: str
     return document(title.format(name=client.client_name), body)
 
 
+def _history(history: Sequence[dict[str, object]]) -> str:
+    events = "".join(
+        f"<tr><td class=nowrap>{when(int(str(e['at'])) // 1000)}</td><td>{escape(str(e['event']))}</td>"
+        f"<td><code>{escape(json.dumps(e.get('details') or {}, sort_keys=True))}</code></td></tr>"
+        for e in history
+    )
+    return (
+        "<h2>Recent events</h2><table><thead><tr><th>When</th><th>Event</th><th>Details</th></tr></thead>"
+        f"<tbody>{events}</tbody></table>"
+    )
+
+
 def user_grants_page(
     viewer: Viewer,
     *,
     username: str,
-    found: bool,
-    apps: Sequence[ConnectedApp],
+    user: UserRecord | None,
+    apps: Sequence[ConnectedApp] = (),
+    tokens: Sequence[PersonalToken] = (),
+    history: Sequence[dict[str, object]] = (),
+    now: int = 0,
     notice: str | None = None,
 ) -> str:
     search = (
         '<form method="get" action="/admin/users"><label for="username">Username</label>'
         f'<input id="username" name="username" type="text" value="{escape(username)}">'
-        '<div class="actions"><button type="submit">Show grants</button></div></form>'
+        '<div class="actions"><button type="submit">Show user</button></div></form>'
     )
     result = ""
-    if username and not found:
+    if username and user is None:
         result = f'<p class="error" role="alert">No user named {escape(username)}.</p>'
-    elif username:
-        hidden = {"csrf_token": viewer.csrf_token, "username": username}
-        result = f"<h2>Apps connected to {escape(username)}</h2>" + grants_table(
-            apps, action="/admin/users/revoke", hidden=hidden
+    elif user is not None:
+        hidden = {"csrf_token": viewer.csrf_token, "username": user.username}
+        if user.disabled:
+            status = (
+                '<form method="post" action="/admin/users/enable">'
+                f"{hidden_inputs(hidden)}"
+                '<label for="reason">Reason (kept in the audit trail)</label>'
+                '<input id="reason" name="reason" type="text" maxlength="500">'
+                '<div class="actions"><button type="submit">Enable</button></div></form>'
+            )
+        else:
+            status = (
+                '<form method="post" action="/admin/users/disable">'
+                f"{hidden_inputs(hidden)}"
+                '<label for="reason">Reason (kept in the audit trail)</label>'
+                '<input id="reason" name="reason" type="text" maxlength="500">'
+                '<p class="muted">Disabling ends their sessions, every app\'s access and their personal '
+                "access tokens at once, and refuses their sign-in until enabled again.</p>"
+                '<div class="actions"><button class="danger" type="submit">Disable</button></div></form>'
+            )
+        result = (
+            f"<h2>{escape(user.username)}</h2>"
+            f"<dl><dt>User id</dt><dd><code>{escape(user.user_id)}</code></dd>"
+            f"<dt>Status</dt><dd>{'disabled' if user.disabled else 'enabled'}</dd>"
+            f"<dt>Roles</dt><dd>{escape(' '.join(user.roles) or '—')}</dd></dl>{status}"
+            "<h2>Connected apps</h2>"
+            + grants_table(apps, action="/admin/users/revoke", hidden=hidden)
+            + "<h2>Personal access tokens</h2>"
+            + tokens_table(tokens, action="/admin/users/tokens/revoke", hidden=hidden, now=now)
+            + _history(history)
         )
-    body = f"{_nav(viewer)}<h1>Users' grants</h1>{_alerts(notice, None)}{search}{result}"
-    return document("Users' grants", body, wide=True)
+    body = f"{_nav(viewer)}<h1>Users</h1>{_alerts(notice, None)}{search}{result}"
+    return document("Users", body, wide=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -16,6 +17,7 @@ from typing import Final
 
 from fastapi.responses import HTMLResponse
 
+from wallet_mcp.oauth.redirect_uris import is_valid_host
 from wallet_mcp.oauth.scopes import SCOPE_DESCRIPTIONS
 
 _CSS: Final = """
@@ -63,14 +65,31 @@ fieldset label { display: inline-flex; gap: 6px; font-weight: 400; margin: 4px 1
 .muted { color: var(--muted); } .nowrap { white-space: nowrap; }
 .tag { font-size: .8em; padding: 1px 6px; border-radius: 6px; border: 1px solid var(--border);
   white-space: nowrap; }
+.tag.verified { border-color: #15803d; color: #15803d; }
+.tag.unverified { border-color: #b45309; color: #b45309; }
 """
 _CSS_HASH: Final = base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
 
 
+_FORM_TARGET: Final = re.compile(
+    r"[a-z][a-z0-9+.\-]*:(?://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(?::[0-9]{1,5})?)?"
+)
+"""An origin as a CSP source expression: `scheme:` or `scheme://host[:port]` (CSP3 §2.3.1)."""
+
+
 def page_headers(*, form_targets: Iterable[str] = (), secure: bool) -> dict[str, str]:
     """Security headers for an HTML page. `form_targets` are the origins a form on this page (or the
-    redirect answering it: Chromium applies form-action to redirects) may lead to."""
-    targets = " ".join(["'self'", *form_targets])
+    redirect answering it: Chromium applies form-action to redirects) may lead to.
+
+    A target that is not such an origin is dropped: it comes from a request (a redirect URI), and
+    a `;`, a space or a non-latin-1 character would add CSP directives or break the header."""
+    origins = (
+        target
+        for target in form_targets
+        if (origin := _FORM_TARGET.fullmatch(target)) is not None
+        and (origin["host"] is None or is_valid_host(origin["host"]))
+    )
+    targets = " ".join(["'self'", *origins])
     headers = {
         "Content-Security-Policy": (
             f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; img-src 'self' data:; "
@@ -109,11 +128,15 @@ def hidden_inputs(fields: dict[str, str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ClientView:
-    """What the user is shown about the client asking for access."""
+    """What the user is shown about the client asking for access: enough to tell an impostor from
+    the real application (anyone can register a client named "Claude")."""
 
     name: str
     redirect_host: str
     client_id: str
+    identity: str = "Unverified: the application registered itself, under a name of its choosing"
+    """Who vouches for the name: an administrator, a metadata document's host, or nobody."""
+    verified: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,21 +196,38 @@ def sign_in_page(
 
 
 def consent_page(
-    *, action: str, hidden: dict[str, str], client: ClientView, scopes: Sequence[str], username: str
+    *,
+    action: str,
+    hidden: dict[str, str],
+    client: ClientView,
+    scopes: Sequence[str],
+    username: str,
+    resource: str,
+    approved_before: bool = False,
 ) -> str:
     items = "".join(
         f"<li>{escape(SCOPE_DESCRIPTIONS.get(scope, scope))} <code>{escape(scope)}</code></li>"
         for scope in scopes
     )
+    badge = "verified" if client.verified else "unverified"
+    before = (
+        '<p class="notice" role="status">You allowed this before. It is asked again because the '
+        "application cannot prove it is the one you allowed, or it wants to move money.</p>"
+        if approved_before
+        else ""
+    )
     body = (
         f"<h1>Allow {escape(client.name)} to access your wallet?</h1>"
         f'<p class="lead">Signed in as <strong>{escape(username)}</strong></p>'
+        f"{before}"
         f'<form method="post" action="{escape(action)}">'
         f"{hidden_inputs(hidden)}"
         "<dl>"
-        f"<dt>Application</dt><dd>{escape(client.name)}</dd>"
+        f'<dt>Application</dt><dd>{escape(client.name)} <span class="tag {badge}">{badge}</span></dd>'
+        f"<dt>Identity</dt><dd>{escape(client.identity)}</dd>"
         f"<dt>Client ID</dt><dd><code>{escape(client.client_id)}</code></dd>"
         f"<dt>Returns to</dt><dd><strong>{escape(client.redirect_host)}</strong></dd>"
+        f"<dt>Access to</dt><dd><code>{escape(resource)}</code></dd>"
         "</dl>"
         f'<p>It will be able to:</p><ul class="scopes">{items}</ul>'
         '<div class="actions">'
