@@ -37,7 +37,7 @@ async def test_login_saves_private_tokens_the_bridge_uses_and_logout_revokes_the
     assert signed_in.returncode == 0, signed_in.stderr
 
     (visit,) = [json.loads(line) for line in cli.browser_visits()]
-    assert visit == {"pages": ["login", "consent"], "callback_status": 200}
+    assert visit == {"pages": ["login", "consent"], "notices": [], "callback_status": 200}
     (token_file,) = cli.config_dir.glob("login-*.json")
     assert mode(token_file) == 0o600
     assert mode(cli.config_dir) == 0o700
@@ -71,7 +71,10 @@ async def test_login_saves_private_tokens_the_bridge_uses_and_logout_revokes_the
     assert not JWT.search(logs) and not OPAQUE_SECRETS.search(logs)
 
 
-async def test_a_second_login_reuses_the_registered_client_and_the_remembered_consent(stack, cli):
+async def test_a_second_login_reuses_the_registered_client_but_asks_for_consent_again(stack, cli):
+    """The command is a public native client on a loopback redirect URI: anyone can present its
+    client_id, so remembered consent is never replayed silently (RFC 8252 §8.6, RFC 9700 §2.6).
+    The consent page comes again, saying it was allowed before, and must be approved again."""
     first = await cli.arun("login", "--server", stack.base_url, "--timeout", "60")
     assert first.returncode == 0, first.stderr
     registered = json.loads((cli.config_dir / "clients.json").read_text())
@@ -79,8 +82,12 @@ async def test_a_second_login_reuses_the_registered_client_and_the_remembered_co
     assert second.returncode == 0, second.stderr
 
     assert json.loads((cli.config_dir / "clients.json").read_text()) == registered
-    pages = [json.loads(line)["pages"] for line in cli.browser_visits()]
-    assert pages == [["login", "consent"], ["login"]]
+    first_visit, second_visit = [json.loads(line) for line in cli.browser_visits()]
+    assert first_visit["pages"] == second_visit["pages"] == ["login", "consent"]
+    assert first_visit["notices"] == []
+    (notice,) = second_visit["notices"]
+    assert notice.startswith("You allowed this before.")
+    assert second_visit["callback_status"] == 200
     assert "registered this command as client" in first.stderr
     assert "registered" not in second.stderr
     assert (await cli.arun("logout", "--server", stack.base_url)).returncode == 0

@@ -5,6 +5,15 @@ tables are `<prefix><LogicalId>` (default prefix `wallet-mcp-local-`, the local 
 physical names CloudFormation reports for `--stack-name`. `create-user` is how a deployed stack
 gets its first (admin) user: the password is read from stdin or a prompt, never from the command
 line (process listings, shell history), and stored as the project's scrypt hash.
+
+Ending access goes through the same `oauth.revocation.Revoker` as the administration pages:
+`disable-user` ends a person's sessions, consents, refresh tokens and personal access tokens and
+refuses their access tokens while they stay disabled; `enable-user` lets them sign in again with
+nothing of it back; `revoke-token` ends one personal access token. Each is audited with
+`by: operator` and `source: cli` (and the reason given).
+
+Personal access tokens expire after `DEFAULT_LIFETIME_DAYS` (90) days unless `--expires-in-days`
+says otherwise; one that never expires only with an explicit `--never-expires`.
 """
 
 from __future__ import annotations
@@ -27,8 +36,14 @@ from wallet_mcp.cli.settings import CliSettings
 from wallet_mcp.credentials.passwords import hash_password
 from wallet_mcp.oauth.errors import InvalidScope
 from wallet_mcp.oauth.redirect_uris import is_loopback_host
+from wallet_mcp.oauth.revocation import Actor, Revoker
 from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES, format_scope, parse_scope, require_known
-from wallet_mcp.storage.personal_tokens import PersonalToken, PersonalTokenStore
+from wallet_mcp.storage.audit import AuditLog
+from wallet_mcp.storage.consents import ConsentStore
+from wallet_mcp.storage.personal_tokens import DEFAULT_LIFETIME_DAYS, PersonalToken, PersonalTokenStore
+from wallet_mcp.storage.refresh_tokens import RefreshTokenStore
+from wallet_mcp.storage.revocations import RevocationList
+from wallet_mcp.storage.sessions import SessionStore
 from wallet_mcp.storage.users import UserAlreadyExists, UserRecord, UserStore, normalize_username
 
 if TYPE_CHECKING:
@@ -38,9 +53,28 @@ DEFAULT_TABLE_PREFIX: Final = "wallet-mcp-local-"
 DEFAULT_REGION: Final = "us-east-1"
 EMULATOR_KEY: Final = "testing"
 """The local emulator accepts any key; used only for a loopback endpoint when none is configured."""
-TABLES: Final = ("UsersTable", "PersonalTokensTable")
+TABLES: Final = (
+    "UsersTable",
+    "PersonalTokensTable",
+    "SessionsTable",
+    "ConsentsTable",
+    "RefreshTokensTable",
+    "RevokedTokensTable",
+    "AuditTable",
+)
+"""The template's logical ids of the tables the commands read or write (all in one stack)."""
+ACCESS_TOKEN_TTL_PARAMETER: Final = "AccessTokenTtlSeconds"
+MAX_ACCESS_TOKEN_TTL: Final = 86400
+"""The template's MaxValue of `AccessTokenTtlSeconds`: the lifetime assumed when the stack does not
+say. It only bounds how long a revocation entry is kept after a user is enabled again (an entry
+must outlive every access token it refuses), so a longer guess costs nothing but a longer entry."""
+OPERATOR: Final = "operator"
+"""Who the audit trail says ended access (`details.by`) when it was this command; `source` is `cli`."""
+SOURCE: Final = "cli"
 MIN_PASSWORD: Final = 8
 MAX_PASSWORD: Final = 1024
+MAX_TOKEN_DAYS: Final = 3650
+MAX_REASON: Final = 500
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,63}$")
 
 
@@ -56,6 +90,7 @@ class AdminTarget:
 class Tables:
     users: UserStore
     personal_tokens: PersonalTokenStore
+    revoker: Revoker
 
 
 def connect(target: AdminTarget, settings: CliSettings) -> Tables:
@@ -78,12 +113,38 @@ def connect(target: AdminTarget, settings: CliSettings) -> Tables:
         missing = [name for name in TABLES if name not in physical]
         if missing:
             raise CliError(f"stack {target.stack_name} has no {', '.join(missing)}")
+        access_token_ttl = _stack_access_token_ttl(cloudformation, target.stack_name)
     else:
         physical = {name: f"{target.table_prefix}{name}" for name in TABLES}
-    return Tables(
-        users=UserStore(dynamodb, physical["UsersTable"]),
-        personal_tokens=PersonalTokenStore(dynamodb, physical["PersonalTokensTable"]),
+        access_token_ttl = MAX_ACCESS_TOKEN_TTL
+    users = UserStore(dynamodb, physical["UsersTable"])
+    personal_tokens = PersonalTokenStore(dynamodb, physical["PersonalTokensTable"])
+    revoker = Revoker(
+        refresh_tokens=RefreshTokenStore(dynamodb, physical["RefreshTokensTable"]),
+        revocations=RevocationList(dynamodb, physical["RevokedTokensTable"]),
+        audit=AuditLog(dynamodb, physical["AuditTable"]),
+        access_token_ttl=access_token_ttl,
+        clock=lambda: int(time.time()),
+        consents=ConsentStore(dynamodb, physical["ConsentsTable"]),
+        users=users,
+        sessions=SessionStore(dynamodb, physical["SessionsTable"]),
+        personal_tokens=personal_tokens,
     )
+    return Tables(users=users, personal_tokens=personal_tokens, revoker=revoker)
+
+
+def _stack_access_token_ttl(cloudformation: Any, stack_name: str) -> int:
+    """The stack's `AccessTokenTtlSeconds`, else the longest the template allows."""
+    try:
+        (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except (BotoCoreError, ClientError, ValueError) as exc:
+        raise CliError(f"cannot read the parameters of stack {stack_name}: {exc}") from exc
+    for parameter in stack.get("Parameters", []):
+        if parameter.get("ParameterKey") == ACCESS_TOKEN_TTL_PARAMETER:
+            value = str(parameter.get("ResolvedValue") or parameter.get("ParameterValue") or "")
+            if value.isdigit() and int(value) > 0:
+                return int(value)
+    return MAX_ACCESS_TOKEN_TTL
 
 
 def _user(tables: Tables, username: str) -> UserRecord:
@@ -133,7 +194,19 @@ def create_user(tables: Tables, username: str, *, admin: bool) -> int:
     return 0
 
 
-def create_token(tables: Tables, username: str, *, scope: str, name: str, expires_in_days: int | None) -> int:
+def create_token(
+    tables: Tables,
+    username: str,
+    *,
+    scope: str,
+    name: str,
+    expires_in_days: int | None = None,
+    never_expires: bool = False,
+) -> int:
+    """A personal access token, printed once: it expires in `expires_in_days` days (default
+    `DEFAULT_LIFETIME_DAYS`), never only with `never_expires`."""
+    if never_expires and expires_in_days is not None:
+        raise ConfigurationError("--expires-in-days and --never-expires exclude each other")
     user = _user(tables, username)
     if user.disabled:
         raise CliError(f"user {user.username!r} is disabled")
@@ -147,15 +220,16 @@ def create_token(tables: Tables, username: str, *, scope: str, name: str, expire
     label = " ".join(name.split())
     if not 1 <= len(label) <= 64:
         raise ConfigurationError("--name must be 1-64 characters")
-    if expires_in_days is not None and not 1 <= expires_in_days <= 3650:
-        raise ConfigurationError("--expires-in-days must be 1-3650")
+    days = None if never_expires else (DEFAULT_LIFETIME_DAYS if expires_in_days is None else expires_in_days)
+    if days is not None and not 1 <= days <= MAX_TOKEN_DAYS:
+        raise ConfigurationError(f"--expires-in-days must be 1-{MAX_TOKEN_DAYS}")
     now = int(time.time())
     token, record = tables.personal_tokens.create(
         user_id=user.user_id,
         name=label,
         scope=tuple(format_scope(scopes).split()),
         now=now,
-        expires_at=now + expires_in_days * 86400 if expires_in_days else None,
+        expires_at=None if days is None else now + days * 86400,
     )
     print(token)
     print(
@@ -179,20 +253,76 @@ def list_tokens(tables: Tables, username: str) -> int:
         print(f"{user.username} has no personal access tokens.", file=sys.stderr)
         return 0
     now = int(time.time())
-    rows = [("ID", "NAME", "STATUS", "CREATED", "EXPIRES", "SCOPE")]
+    rows = [("ID", "NAME", "STATUS", "CREATED", "EXPIRES", "LAST USED", "SCOPE")]
     rows += [
-        (t.token_id, t.name, _status(t, now), _day(t.created_at), _day(t.expires_at), " ".join(t.scope))
+        (
+            t.token_id,
+            t.name,
+            _status(t, now),
+            _day(t.created_at),
+            _day(t.expires_at),
+            _day(t.last_used_at),
+            " ".join(t.scope),
+        )
         for t in tokens
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    last = len(rows[0]) - 1
+    widths = [max(len(row[i]) for row in rows) for i in range(last)]
     for row in rows:
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:5])) + "  " + row[5])
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:last])) + "  " + row[last])
     return 0
 
 
 def revoke_token(tables: Tables, username: str, token_id: str) -> int:
     user = _user(tables, username)
-    if not tables.personal_tokens.revoke(user.user_id, token_id):
+    if not tables.revoker.end_personal_token(user.user_id, token_id, Actor(OPERATOR, SOURCE)):
         raise CliError(f"{user.username} has no personal access token {token_id!r}")
     print(f"Revoked personal access token {token_id} of {user.username}.", file=sys.stderr)
+    return 0
+
+
+def _reason(reason: str | None) -> str | None:
+    if reason is None:
+        return None
+    text = " ".join(reason.split())
+    if not 1 <= len(text) <= MAX_REASON:
+        raise ConfigurationError(f"--reason must be 1-{MAX_REASON} characters")
+    return text
+
+
+def _counted(count: int, what: str) -> str:
+    return f"{count} {what}{'' if count == 1 else 's'}"
+
+
+def disable_user(tables: Tables, username: str, *, reason: str) -> int:
+    """Disable a person and end everything they have: sessions, consents (and the refresh and access
+    tokens of those grants), personal access tokens; sign-in refused until `enable-user`."""
+    why = _reason(reason)
+    user = _user(tables, username)
+    if user.disabled:
+        raise CliError(f"user {user.username!r} is disabled already")
+    ended = tables.revoker.end_user(user, Actor(OPERATOR, SOURCE, why))
+    print(
+        f"Disabled user {user.username} (id {user.user_id}). Ended "
+        f"{_counted(ended.sessions, 'session')}, {_counted(ended.refresh_tokens, 'refresh token')}, "
+        f"{_counted(ended.consents, 'consent')} and "
+        f"{_counted(ended.personal_tokens, 'personal access token')}; "
+        "their access tokens are refused (within a revocation poll) while they stay disabled.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def enable_user(tables: Tables, username: str, *, reason: str | None = None) -> int:
+    """Let a disabled person sign in again; nothing that was ended comes back."""
+    why = _reason(reason)
+    user = _user(tables, username)
+    if not user.disabled:
+        raise CliError(f"user {user.username!r} is not disabled")
+    tables.revoker.restore_user(user, Actor(OPERATOR, SOURCE, why))
+    print(
+        f"Enabled user {user.username} (id {user.user_id}). They may sign in again; their earlier "
+        "sessions, grants and personal access tokens stay ended.",
+        file=sys.stderr,
+    )
     return 0

@@ -70,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("--timeout", type=float, metavar="SECONDS", help="wait this long for a browser sign-in")
 
     admin = commands.add_parser(
-        "admin", parents=[common], help="manage users and personal access tokens in the stack's tables"
+        "admin",
+        parents=[common],
+        help="manage users (create, disable, enable) and personal access tokens in the stack's tables",
     )
     where = admin.add_mutually_exclusive_group()
     where.add_argument(
@@ -89,7 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     create_token.add_argument("--username", required=True)
     create_token.add_argument("--scope", required=True, help='space-separated, e.g. "wallet:accounts:read"')
     create_token.add_argument("--name", required=True, help="what the token is for")
-    create_token.add_argument("--expires-in-days", type=int, metavar="D", help="default: never expires")
+    lifetime = create_token.add_mutually_exclusive_group()
+    lifetime.add_argument(
+        "--expires-in-days", type=int, metavar="D", help="expire after D days (default: 90, at most 3650)"
+    )
+    lifetime.add_argument("--never-expires", action="store_true", help="a token that never expires")
 
     list_tokens = actions.add_parser("list-tokens", help="a user's personal access tokens")
     list_tokens.add_argument("--username", required=True)
@@ -97,6 +103,19 @@ def _parser() -> argparse.ArgumentParser:
     revoke_token = actions.add_parser("revoke-token", help="revoke one personal access token")
     revoke_token.add_argument("--username", required=True)
     revoke_token.add_argument("--id", required=True, dest="token_id")
+
+    disable_user = actions.add_parser(
+        "disable-user",
+        help="disable a user: end their sessions, grants and personal access tokens; refuse sign-in",
+    )
+    disable_user.add_argument("--username", required=True)
+    disable_user.add_argument("--reason", required=True, help="why (kept in the audit trail)")
+
+    enable_user = actions.add_parser(
+        "enable-user", help="let a disabled user sign in again (nothing that was ended comes back)"
+    )
+    enable_user.add_argument("--username", required=True)
+    enable_user.add_argument("--reason", help="why (kept in the audit trail)")
     return parser
 
 
@@ -158,10 +177,19 @@ def _admin(args: argparse.Namespace, settings: CliSettings) -> int:
             return admin.create_user(tables, args.username, admin=args.admin)
         if args.action == "create-token":
             return admin.create_token(
-                tables, args.username, scope=args.scope, name=args.name, expires_in_days=args.expires_in_days
+                tables,
+                args.username,
+                scope=args.scope,
+                name=args.name,
+                expires_in_days=args.expires_in_days,
+                never_expires=args.never_expires,
             )
         if args.action == "list-tokens":
             return admin.list_tokens(tables, args.username)
+        if args.action == "disable-user":
+            return admin.disable_user(tables, args.username, reason=args.reason)
+        if args.action == "enable-user":
+            return admin.enable_user(tables, args.username, reason=args.reason)
         return admin.revoke_token(tables, args.username, args.token_id)
     except (BotoCoreError, ClientError) as exc:
         raise CliError(f"AWS: {exc}") from exc
