@@ -17,11 +17,12 @@ SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
 LAMBDA_PY_DIR ?= $(shell for p in python3.13 $$(ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | sort -V | tail -1); do \
 	if $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1; then dirname $$(command -v $$p); break; fi; done)
 
-.PHONY: help dev test bench lint typecheck unit template-check sam-env clean
+.PHONY: help dev test test-fast bench lint typecheck unit template-check sam-env clean
 
 help:
 	@echo "make dev    - run the whole stack locally at http://localhost:$${PORT:-3000} (Ctrl-C stops it)"
 	@echo "make test   - lint, type-check, unit + handler + flow tests, template checks and sam build"
+	@echo "make test-fast - the unit tests only, for the edit loop"
 	@echo "make bench  - cold start, warm latency and AWS calls per operation"
 
 $(STAMP): pyproject.toml src/requirements.txt
@@ -53,8 +54,17 @@ typecheck: $(STAMP)
 	@# each function is a top-level `app` module of its own, so each is checked on its own
 	@for f in functions/*/app.py; do $(VENV)/bin/mypy --strict $$f || exit 1; done
 
+# extra pytest arguments, e.g. `make unit PYTEST_ARGS="-k access_ends"`
+PYTEST_ARGS ?=
+
 unit: $(STAMP)
-	LAMBDA_PYTHON="$(if $(LAMBDA_PY_DIR),$(LAMBDA_PY_DIR)/python3.13)" $(PY) -m pytest
+	@# a headless Chromium and Node.js with npm, set up when missing (dev/devstack/toolchain.py)
+	@set -e; eval "$$($(PY) -m devstack toolchain)"; \
+	LAMBDA_PYTHON="$(if $(LAMBDA_PY_DIR),$(LAMBDA_PY_DIR)/python3.13)" $(PY) -m pytest $(PYTEST_ARGS)
+
+# the pure unit tests, for the edit loop (the layer build, ~20 s, runs in `make test`)
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit --ignore tests/unit/test_layer_build.py
 
 template-check: $(TOOLS_STAMP)
 	$(SAM) validate --lint --template infra/template.yaml --region us-east-1
@@ -63,7 +73,13 @@ template-check: $(TOOLS_STAMP)
 	@test -n "$(LAMBDA_PY_DIR)" || { echo "error: sam build needs python3.13 (the Lambda runtime) on PATH" >&2; exit 1; }
 	PATH="$(LAMBDA_PY_DIR):$$PATH" $(SAM) build --template infra/template.yaml --build-dir .aws-sam/build --parallel
 
-test: lint typecheck unit template-check
+test:
+	@start=$$(date +%s); \
+	if $(MAKE) --no-print-directory lint typecheck unit template-check; then \
+		echo "make test: lint, types, tests and template checks passed in $$(( $$(date +%s) - start )) s wall"; \
+	else \
+		echo "make test: FAILED after $$(( $$(date +%s) - start )) s wall" >&2; exit 1; \
+	fi
 
 bench: $(STAMP)
 	@test -n "$(LAMBDA_PY_DIR)" || { echo "error: make bench needs python3.13 (the Lambda runtime) on PATH" >&2; exit 1; }

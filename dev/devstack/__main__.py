@@ -119,11 +119,23 @@ def routes() -> int:
     return 0
 
 
+def toolchain() -> int:
+    """Set up the browser and Node.js the tests need; print the `export` lines that find them."""
+    from devstack.toolchain import ToolchainError, exports
+
+    try:
+        print(exports())
+    except ToolchainError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack")
-    parser.add_argument("command", choices=["dev", "sam-env", "routes"])
+    parser.add_argument("command", choices=["dev", "sam-env", "routes", "toolchain"])
     args = parser.parse_args()
-    return {"dev": dev, "sam-env": sam_env, "routes": routes}[args.command]()
+    return {"dev": dev, "sam-env": sam_env, "routes": routes, "toolchain": toolchain}[args.command]()
 
 
 if __name__ == "__main__":

@@ -3,12 +3,14 @@ environment winning, the config directory, and `--arg key=value` values."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from tests.support.local_stack import ROOT
 from wallet_mcp.cli.errors import CliError, ConfigurationError
+from wallet_mcp.cli.login import DEFAULT_SCOPE
 from wallet_mcp.cli.main import main
 from wallet_mcp.cli.remote import parse_arguments
 from wallet_mcp.cli.settings import CliSettings, config_directory, merged_environment, parse_env_file
@@ -124,7 +126,12 @@ def test_a_bad_env_file_is_a_usage_error(tmp_path: Path, capsys):
     assert f"wallet-mcp: {bad}, line 1: expected KEY=value" in capsys.readouterr().err
 
 
-def test_the_env_example_is_the_seeds_configuration_for_the_local_stack():
+def test_the_env_example_is_the_seeds_configuration_with_every_scope_the_cli_asks_for():
     settings = CliSettings.from_env(parse_env_file((ROOT / ".env.example").read_text()))
+    seed = CliSettings.from_env(parse_env_file(SEED_ENV))
 
-    assert settings == CliSettings.from_env(parse_env_file(SEED_ENV))
+    assert dataclasses.replace(settings, scope=seed.scope) == seed
+    assert settings.scope is not None and seed.scope is not None
+    asked = set(settings.scope.split())
+    assert set(seed.scope.split()) <= asked
+    assert set(DEFAULT_SCOPE.split()) <= asked  # wallet:analytics:read included
