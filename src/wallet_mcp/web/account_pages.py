@@ -40,12 +40,23 @@ def when(epoch: int | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _when(epoch: int | None) -> str:
+    """`when` in a table cell: it may wrap before the time, never inside the date."""
+    date, _, time = when(epoch).partition(" ")
+    return f'<span class="nowrap">{date}</span> {time}' if time else date
+
+
+def plural(count: int, noun: str) -> str:
+    """`noun` as it follows `count`: "1 session", "2 sessions", "0 sessions"."""
+    return noun if count == 1 else f"{noun}s"
+
+
 def _nav(viewer: Viewer) -> str:
     admin = '<a href="/admin">Clients</a><a href="/admin/users">Users</a>' if viewer.is_admin else ""
     return (
         f'<nav><a href="/account">Connected apps</a>{admin}'
         f'<span class="who">Signed in as <strong>{escape(viewer.username)}</strong></span>'
-        '<form method="post" action="/account/sign-out">'
+        '<form id="sign-out" method="post" action="/account/sign-out">'
         f"{hidden_inputs({'csrf_token': viewer.csrf_token})}"
         '<button type="submit">Sign out</button></form></nav>'
     )
@@ -89,12 +100,15 @@ def grants_table(apps: Sequence[ConnectedApp], *, action: str, hidden: dict[str,
         return '<p class="muted">No applications have access.</p>'
     rows = "".join(
         "<tr>"
-        f"<td><strong>{escape(app.client_name)}</strong><br><code>{escape(app.client_id)}</code>"
+        f'<td class="name"><strong>{escape(app.client_name)}</strong><br><code>{escape(app.client_id)}</code>'
         f"{'' if app.client_exists else ' <span class=tag>deleted</span>'}"
         f"{' <span class=tag>acts on your wallet as its owner</span>' if app.acts_as_owner else ''}</td>"
-        f"<td>{_scopes(app.scope) or '<span class=muted>none remembered</span>'}</td>"
-        f"<td>{when(app.granted_at)}</td><td>{when(app.last_used_at)}</td>"
-        f"<td>{app.active_refresh_tokens}</td>"
+        f'<td data-label="Scopes">{_scopes(app.scope) or "<span class=muted>none remembered</span>"}</td>'
+        f'<td data-label="Granted">{_when(app.granted_at)}</td>'
+        f'<td data-label="Last used">{_when(app.last_used_at)}</td>'
+        # the number alone (under its column's header); stacked on a narrow screen, its noun follows
+        f'<td data-unit="{plural(app.active_refresh_tokens, "active session")}">'
+        f"{app.active_refresh_tokens}</td>"
         f'<td><form method="post" action="{escape(action)}">'
         f"{hidden_inputs({**hidden, 'client_id': app.client_id})}"
         f'<button class="danger" type="submit" aria-label="Revoke {escape(app.client_name)}">Revoke</button>'
@@ -118,10 +132,12 @@ def tokens_table(tokens: Sequence[PersonalToken], *, action: str, hidden: dict[s
         return '<p class="muted">No personal access tokens.</p>'
     rows = "".join(
         "<tr>"
-        f"<td><strong>{escape(t.name)}</strong><br><code>{escape(t.token_id)}</code></td>"
-        f"<td>{_scopes(t.scope)}</td><td>{_token_status(t, now)}</td>"
-        f"<td>{when(t.created_at)}</td><td>{when(t.last_used_at)}</td>"
-        f"<td>{when(t.expires_at) if t.expires_at else 'never'}</td>"
+        f'<td class="name"><strong>{escape(t.name)}</strong><br><code>{escape(t.token_id)}</code></td>'
+        f'<td data-label="Scopes">{_scopes(t.scope)}</td>'
+        f'<td data-label="Status">{_token_status(t, now)}</td>'
+        f'<td data-label="Created">{_when(t.created_at)}</td>'
+        f'<td data-label="Last used">{_when(t.last_used_at)}</td>'
+        f'<td data-label="Expires">{_when(t.expires_at) if t.expires_at else "never"}</td>'
         "<td>"
         + (
             f'<form method="post" action="{escape(action)}">'
@@ -214,12 +230,14 @@ def clients_page(
 ) -> str:
     rows = "".join(
         "<tr>"
-        f"<td>{_client_link(c)}<br><code>{escape(c.client_id)}</code>{_client_tags(c)}</td>"
-        f"<td>{escape(_client_kind(c))}</td>"
-        f"<td>{'<br>'.join(escape(u) for u in c.redirect_uris) or '—'}</td>"
-        f"<td>{'<br>'.join(escape(g) for g in c.grant_types)}</td>"
-        f"<td>{_scopes(c.scope)}</td>"
-        f"<td>{when(c.created_at)}</td><td>{when(c.last_used_at)}</td>"
+        f'<td class="name">{_client_link(c)}<br><code>{escape(c.client_id)}</code>{_client_tags(c)}</td>'
+        f'<td data-label="Type">{escape(_client_kind(c))}</td>'
+        f'<td class="uris" data-label="Redirect URIs">'
+        f"{'<br>'.join(escape(u) for u in c.redirect_uris) or '—'}</td>"
+        f'<td data-label="Grants">{"<br>".join(escape(g) for g in c.grant_types)}</td>'
+        f'<td data-label="Scopes">{_scopes(c.scope)}</td>'
+        f'<td data-label="Created">{_when(c.created_at)}</td>'
+        f'<td data-label="Last used">{_when(c.last_used_at)}</td>'
         "</tr>"
         for c in clients
     )
@@ -389,18 +407,11 @@ def client_page(
             f"{hidden_inputs({**csrf, 'action': 'update'})}{fields}"
             '<div class="actions"><button class="primary" type="submit">Save changes</button></div></form>'
         )
-    events = "".join(
-        f"<tr><td class=nowrap>{when(int(str(e['at'])) // 1000)}</td><td>{escape(str(e['event']))}</td>"
-        f"<td><code>{escape(json.dumps(e.get('details') or {}, sort_keys=True))}</code></td></tr>"
-        for e in history
-    )
     body = (
         f"{_nav(viewer)}<h1>{escape(client.client_name)}</h1>"
         f"{secret_block(client, secret, created=created) if secret else ''}"
         f"{_alerts(notice, error)}{details}"
-        f'<div class="actions">{"".join(actions)}</div>{edit}'
-        "<h2>Recent events</h2><table><thead><tr><th>When</th><th>Event</th><th>Details</th></tr></thead>"
-        f"<tbody>{events}</tbody></table>"
+        f'<div class="actions">{"".join(actions)}</div>{edit}{_history(history)}'
     )
     return document(client.client_name, body, wide=True)
 
@@ -451,8 +462,10 @@ def confirm_client_action_page(viewer: Viewer, client: ClientRecord, action: str
 
 def _history(history: Sequence[dict[str, object]]) -> str:
     events = "".join(
-        f"<tr><td class=nowrap>{when(int(str(e['at'])) // 1000)}</td><td>{escape(str(e['event']))}</td>"
-        f"<td><code>{escape(json.dumps(e.get('details') or {}, sort_keys=True))}</code></td></tr>"
+        f'<tr><td class="nowrap" data-label="When">{when(int(str(e["at"])) // 1000)}</td>'
+        f'<td data-label="Event">{escape(str(e["event"]))}</td>'
+        f'<td data-label="Details"><code>{escape(json.dumps(e.get("details") or {}, sort_keys=True))}'
+        "</code></td></tr>"
         for e in history
     )
     return (

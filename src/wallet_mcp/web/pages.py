@@ -25,34 +25,39 @@ _CSS: Final = """
 * { box-sizing: border-box; }
 body { margin: 0; min-height: 100vh; display: grid; place-items: center; background: Canvas;
   font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: CanvasText; }
-main { width: min(440px, calc(100vw - 32px)); padding: 32px; border: 1px solid var(--border);
-  border-radius: 12px; box-shadow: 0 10px 30px rgba(0,0,0,.08); }
+main { width: min(440px, calc(100% - 32px)); padding: 32px; border: 1px solid var(--border);
+  border-radius: 12px; box-shadow: 0 10px 30px rgba(0,0,0,.08); overflow-wrap: break-word; }
 h1 { font-size: 1.35rem; margin: 0 0 4px; }
-p.lead { margin: 0 0 20px; color: var(--muted); }
+h1, h2, p, dd, li, legend, .who, td code, td strong, td a, td.uris { overflow-wrap: anywhere; }
+.brand { margin: 0 0 16px; font-weight: 700; letter-spacing: .02em; color: var(--accent); }
+p.lead { margin: 0 0 20px; color: var(--muted); } p.lead a { white-space: nowrap; }
 label { display: block; font-weight: 600; margin: 14px 0 6px; }
 input[type=text], input[type=password] { width: 100%; padding: 10px 12px; font: inherit;
   border: 1px solid var(--border); border-radius: 8px; background: Field; color: FieldText; }
-.actions { display: flex; gap: 12px; margin-top: 24px; }
+.actions { display: flex; flex-wrap: wrap; gap: 12px; margin-top: 24px; }
+.actions > form { display: flex; flex: 1 1 auto; margin: 0; }
 button { flex: 1; padding: 10px 14px; font: inherit; font-weight: 600; border-radius: 8px;
   border: 1px solid var(--border); background: ButtonFace; color: ButtonText; cursor: pointer; }
 button.primary { background: var(--accent); border-color: var(--accent); color: #fff; }
 .error { padding: 10px 12px; border-radius: 8px; background: #fee2e2; color: #991b1b; margin: 0 0 16px; }
 ul.scopes { padding-left: 20px; margin: 8px 0 0; } ul.scopes li { margin: 4px 0; }
 code { font-size: .85em; color: var(--muted); }
-dl { display: grid; grid-template-columns: auto 1fr; gap: 4px 12px; margin: 0 0 16px; }
-dt { color: var(--muted); } dd { margin: 0; word-break: break-all; }
+dl { display: grid; grid-template-columns: auto minmax(0, 1fr); gap: 4px 12px; margin: 0 0 16px; }
+dt { color: var(--muted); } dd { margin: 0; min-width: 0; }
 .upstream { margin-top: 20px; display: grid; gap: 10px; }
 .upstream p { margin: 0; text-align: center; color: var(--muted); }
 a.button { display: block; padding: 10px 14px; border-radius: 8px; border: 1px solid var(--border);
   text-align: center; text-decoration: none; font-weight: 600; background: ButtonFace; color: ButtonText; }
-main.wide { width: min(1100px, calc(100vw - 32px)); }
-nav { display: flex; gap: 16px; align-items: center; margin: 0 0 20px; flex-wrap: wrap; }
-nav .who { margin-left: auto; color: var(--muted); }
+main.wide { width: min(1100px, calc(100% - 32px)); }
+nav { display: flex; gap: 8px 16px; align-items: center; margin: 0 0 20px; flex-wrap: wrap; }
+nav .who { margin-left: auto; color: var(--muted); min-width: 0; }
 nav form { margin: 0; } nav button { flex: none; padding: 4px 10px; font-weight: 400; }
+nav form:target button { outline: 2px solid var(--accent); outline-offset: 2px; }
 a { color: var(--accent); }
 table { width: 100%; border-collapse: collapse; margin: 8px 0 20px; font-size: .92rem; }
-th, td { text-align: left; vertical-align: top; padding: 8px; border-bottom: 1px solid var(--border); }
+th, td { text-align: left; vertical-align: top; padding: 8px 6px; border-bottom: 1px solid var(--border); }
 th { color: var(--muted); font-weight: 600; }
+td.name { min-width: 12rem; } td.uris { width: 30%; min-width: 10rem; }
 td form { margin: 0; } td button { flex: none; padding: 4px 10px; }
 button.danger { border-color: #b91c1c; color: #b91c1c; }
 .notice { padding: 10px 12px; border-radius: 8px; background: #dcfce7; color: #166534; margin: 0 0 16px; }
@@ -60,15 +65,43 @@ button.danger { border-color: #b91c1c; color: #b91c1c; }
   font: 1rem ui-monospace, monospace; word-break: break-all; user-select: all; margin: 8px 0; }
 textarea, select { width: 100%; padding: 8px 10px; font: inherit; border: 1px solid var(--border);
   border-radius: 8px; background: Field; color: FieldText; }
-fieldset { border: 1px solid var(--border); border-radius: 8px; margin: 14px 0 0; }
+fieldset { min-width: 0; border: 1px solid var(--border); border-radius: 8px; margin: 14px 0 0; }
 fieldset label { display: inline-flex; gap: 6px; font-weight: 400; margin: 4px 16px 4px 0; }
 .muted { color: var(--muted); } .nowrap { white-space: nowrap; }
 .tag { font-size: .8em; padding: 1px 6px; border-radius: 6px; border: 1px solid var(--border);
   white-space: nowrap; }
 .tag.verified { border-color: #15803d; color: #15803d; }
 .tag.unverified { border-color: #b45309; color: #b45309; }
+@media (max-width: 1099px) {
+  table, tbody, tr, td { display: block; width: 100%; }
+  thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
+    white-space: nowrap; }
+  tr { padding: 10px 0; border-bottom: 1px solid var(--border); }
+  td, td.name, td.uris { min-width: 0; padding: 2px 0; border: 0; overflow-wrap: anywhere; }
+  td.nowrap { white-space: normal; }
+  td[data-label]::before { content: attr(data-label); display: block; font-size: .8em;
+    font-weight: 600; color: var(--muted); }
+  td[data-unit]::after { content: " " attr(data-unit); }
+  td button { margin-top: 6px; }
+  .tag { white-space: normal; }
+}
+@media (max-width: 640px) {
+  main, main.wide { width: 100%; min-height: 100vh; padding: 20px 16px; border: 0; border-radius: 0;
+    box-shadow: none; }
+  dl { grid-template-columns: minmax(0, 1fr); gap: 0; }
+  dd { margin: 0 0 8px; }
+}
 """
 _CSS_HASH: Final = base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
+
+PRODUCT_NAME: Final = "Wallet"
+"""What the sign-in and consent pages call this service (as the protected resources do: "Wallet
+MCP server", "Wallet API")."""
+
+SIGN_OUT_HREF: Final = "/account#sign-out"
+"""Where "Not you? Sign out" leads: the account page, whose Sign out button (a POST carrying the
+session's CSRF token) it highlights. A button on the consent page itself would be a second form
+and need the account pages' CSRF token there."""
 
 
 _FORM_TARGET: Final = re.compile(
@@ -179,6 +212,7 @@ def sign_in_page(
         for link in upstream
     )
     body = (
+        f'<p class="brand">{escape(PRODUCT_NAME)}</p>'
         "<h1>Sign in</h1>"
         f'<p class="lead">{lead}</p>'
         f"{alert}"
@@ -217,8 +251,10 @@ def consent_page(
         else ""
     )
     body = (
+        f'<p class="brand">{escape(PRODUCT_NAME)}</p>'
         f"<h1>Allow {escape(client.name)} to access your wallet?</h1>"
-        f'<p class="lead">Signed in as <strong>{escape(username)}</strong></p>'
+        f'<p class="lead">Signed in as <strong>{escape(username)}</strong> · '
+        f'<a href="{SIGN_OUT_HREF}">Not you? Sign out</a></p>'
         f"{before}"
         f'<form method="post" action="{escape(action)}">'
         f"{hidden_inputs(hidden)}"
