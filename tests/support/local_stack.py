@@ -61,9 +61,14 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, pki: TestPki) -> Iterator[LocalStack]:
-    # the functions trust the test CA, for metadata documents served over HTTPS on loopback
+    # the functions trust the test CA, for metadata documents served over HTTPS on loopback. Every
+    # flow and UI module shares this stack: with the default 20 registrations an hour from one
+    # address, whether a module could still register depended on how many ran before it (the
+    # limit itself is tested in tests/handlers/test_rate_limits.py).
     with running_stack(
-        tmp_path_factory.mktemp("stack"), env={"SSL_CERT_FILE": str(pki.bundle_file)}
+        tmp_path_factory.mktemp("stack"),
+        parameters={"RegistrationsPerAddressPerHour": "10000"},
+        env={"SSL_CERT_FILE": str(pki.bundle_file)},
     ) as local:
         yield local
 
