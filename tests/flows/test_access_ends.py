@@ -8,11 +8,8 @@ Each test is one row of the table in docs/security.md: who ends what, and everyt
 from __future__ import annotations
 
 import json
-import ssl
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlencode
 
 import httpx
@@ -20,6 +17,7 @@ import pytest
 
 from devstack.seed import DEMO_PASSWORD, DEMO_USER_ID, DEMO_USERNAME
 from tests.support.local_stack import LocalStack, free_port, running_stack
+from tests.support.metadata_document import serving_document
 from tests.support.site import (
     Browser,
     Client,
@@ -99,50 +97,23 @@ def user_page(username: str) -> str:
 # --- a client ID metadata document served on this machine -------------------------------------------
 
 
-class _Document(BaseHTTPRequestHandler):
-    body = b"{}"
-    hits = 0
-
-    def do_GET(self) -> None:
-        type(self).hits += 1
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Cache-Control", "max-age=60")
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def metadata_document(pki, site: LocalStack) -> Iterator[Client]:
     port = free_port()
     url = f"https://localhost:{port}/client.json"
     redirect = "https://app.example.com/cimd-cb"
-
-    class Handler(_Document):
-        body = json.dumps(
-            {
-                "client_id": url,
-                "client_name": "Metadata document app",
-                "redirect_uris": [redirect],
-                "grant_types": ["authorization_code", "refresh_token"],
-                "response_types": ["code"],
-                "token_endpoint_auth_method": "none",
-            }
-        ).encode()
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki.cert_file, pki.key_file)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    document = json.dumps(
+        {
+            "client_id": url,
+            "client_name": "Metadata document app",
+            "redirect_uris": [redirect],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        }
+    ).encode()
+    with serving_document(pki, port, document, cache_control="max-age=60"):
         yield Client(site, url, redirect)
-    finally:
-        server.shutdown()
 
 
 def is_error_page(page: Landing | Page) -> bool:

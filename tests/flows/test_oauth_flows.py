@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import httpx2
@@ -23,6 +20,7 @@ from devstack.seed import DEMO_PASSWORD, DEMO_USERNAME
 from tests.flows.test_foundation import MemoryStorage
 from tests.support.browser import FormBrowser, Landing
 from tests.support.local_stack import free_port
+from tests.support.metadata_document import DocumentHandler, serving_document
 
 pytestmark = [pytest.mark.flow, pytest.mark.anyio]
 
@@ -94,32 +92,11 @@ async def test_sdk_client_discovers_registers_logs_in_and_calls_tools(stack, mod
     assert f"resource={httpx.URL(stack.mcp_url)}".replace(":", "%3A").replace("/", "%2F") in url
 
 
-class _DocumentHandler(BaseHTTPRequestHandler):
-    document: bytes = b"{}"
-    hits = 0
-
-    def do_GET(self) -> None:
-        type(self).hits += 1
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Cache-Control", "max-age=300")
-        self.send_header("Content-Length", str(len(self.document)))
-        self.end_headers()
-        self.wfile.write(self.document)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def metadata_document_url(pki) -> Iterator[tuple[str, type[_DocumentHandler]]]:
+def metadata_document_url(pki) -> Iterator[tuple[str, type[DocumentHandler]]]:
     port = free_port()
     url = f"https://localhost:{port}/oauth/client-metadata.json"
-
-    class Handler(_DocumentHandler):
-        pass
-
-    Handler.document = json.dumps(
+    document = json.dumps(
         {
             "client_id": url,
             "client_name": "CIMD flow test",
@@ -129,16 +106,8 @@ def metadata_document_url(pki) -> Iterator[tuple[str, type[_DocumentHandler]]]:
             "token_endpoint_auth_method": "none",
         }
     ).encode()
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pki.cert_file, pki.key_file)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield url, Handler
-    finally:
-        server.shutdown()
+    with serving_document(pki, port, document) as handler:
+        yield url, handler
 
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
