@@ -3,6 +3,7 @@ and each function's real Lambda handler loaded with the environment the template
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import itertools
 import json
@@ -14,11 +15,15 @@ from typing import Any
 
 import pytest
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
+from moto.secretsmanager.models import secretsmanager_backends
+from moto.ssm.models import ssm_backends
 
 from devstack.events import HttpRequest, HttpResponse, build_event, parse_result
 from devstack.local import AWS_ENV, bring_up, local_stack
 from devstack.seed import seed_wallet
-from devstack.template import Stack
+from devstack.template import REGION, Stack
 from devstack.worker import LambdaContext
 from tests.support.local_stack import pki, stack  # noqa: F401 - session fixtures for flow and UI tests
 from tests.support.upstream_oidc import upstream_stack  # noqa: F401 - the stack with an OpenID provider
@@ -29,26 +34,78 @@ EVENTS = Path(__file__).parent / "events"
 _counter = itertools.count()
 
 
+class _Emulator:
+    """moto in-process for one test module: the template's tables and key are created once, and each
+    test starts from the state right after that (`restore`), which costs milliseconds where creating
+    the stack again cost a third of a second (and seeding the wallet most of a second)."""
+
+    def __init__(self, template_stack: Stack) -> None:
+        self.stack = template_stack
+        self._snapshots: dict[str, dict[str, Any]] = {}
+
+    def save(self, name: str) -> None:
+        self._snapshots[name] = {
+            table_name: copy.deepcopy(table.items) for table_name, table in _dynamodb_backend().tables.items()
+        }
+
+    def has(self, name: str) -> bool:
+        return name in self._snapshots
+
+    def restore(self, name: str) -> None:
+        """Every table's items as saved; the services tests create things in (SSM, Secrets Manager)
+        emptied. Keys (KMS) and the tables themselves are never changed by a test."""
+        saved = self._snapshots[name]
+        tables = _dynamodb_backend().tables
+        assert set(tables) == set(saved), "a test created or deleted a table"
+        for table_name, table in tables.items():
+            table.items = copy.deepcopy(saved[table_name])
+        for backends in (ssm_backends, secretsmanager_backends):
+            for account in backends.values():
+                account.reset()
+
+
+def _dynamodb_backend() -> Any:
+    return dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION]
+
+
+@pytest.fixture(scope="module")
+def _emulator() -> Iterator[_Emulator]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in AWS_ENV.items():
+            patch.setenv(name, value)
+        patch.delenv("AWS_ENDPOINT_URL", raising=False)
+        with mock_aws():
+            aws.reset()
+            emulator = _Emulator(local_stack(BASE_URL))
+            bring_up(emulator.stack, None, wallet=False)
+            emulator.save("stack")
+            yield emulator
+        aws.reset()
+        config.settings.cache_clear()
+
+
 @pytest.fixture
-def aws_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+def aws_stack(_emulator: _Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """moto in-process, with every table and key of the template created and the demo user and client
-    seeded (the demo wallet only for tests that ask for `demo_wallet`: it is the slow part)."""
+    seeded (the demo wallet only for tests that ask for `demo_wallet`), as new for every test."""
     for name, value in AWS_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        aws.reset()
-        stack = local_stack(BASE_URL)
-        bring_up(stack, None, wallet=False)
-        yield stack
+    aws.reset()
+    _emulator.restore("stack")
+    yield _emulator.stack
     aws.reset()
     config.settings.cache_clear()
 
 
 @pytest.fixture
-def demo_wallet(aws_stack: Stack) -> None:
+def demo_wallet(aws_stack: Stack, _emulator: _Emulator) -> None:
     """The demo user's seeded wallet (3 accounts, $5,432.10, 32 transactions)."""
+    if _emulator.has("wallet"):
+        _emulator.restore("wallet")
+        return
     seed_wallet(aws.dynamodb(), aws_stack.physical_ids["WalletTable"])
+    _emulator.save("wallet")
 
 
 class Function:
