@@ -48,6 +48,7 @@ sam-env: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src dev functions tests bench infra
 	$(VENV)/bin/ruff format --check src dev functions tests bench infra
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

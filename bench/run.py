@@ -36,8 +36,8 @@ from devstack.local import AWS_ENV, bring_up, local_stack  # noqa: E402
 from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_USER_ID  # noqa: E402
 from wallet_mcp import aws  # noqa: E402
 from wallet_mcp.credentials import opaque  # noqa: E402
-from wallet_mcp.oauth import pkce  # noqa: E402
-from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES  # noqa: E402
+from wallet_mcp.primitives import pkce  # noqa: E402
+from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES  # noqa: E402
 from wallet_mcp.storage.auth_codes import AuthCodeStore, AuthorizationCode  # noqa: E402
 from wallet_mcp.storage.clients import ClientRecord, ClientStore  # noqa: E402
 from wallet_mcp.storage.consents import ConsentStore  # noqa: E402

@@ -16,7 +16,7 @@ from typing import Any
 
 from wallet_mcp.credentials import opaque
 from wallet_mcp.credentials.passwords import hash_password
-from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
+from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
 from wallet_mcp.storage.users import UserAlreadyExists, UserRecord, UserStore
 from wallet_mcp.wallet.service import WalletService

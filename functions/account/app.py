@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from wallet_mcp import coldstart  # isort: skip  (first: the GC rests while the rest loads)
 
-import time
 from collections.abc import Awaitable, Callable
 
 from aws_lambda_powertools import Logger
@@ -18,79 +17,52 @@ from wallet_mcp import aws
 from wallet_mcp.account.client_admin import ClientAdmin
 from wallet_mcp.account.grants import Grants
 from wallet_mcp.account.portal import CLIENT_GROUPS, AccountPortal, Provenance, Refused, refused_page
+from wallet_mcp.compose import Deployment
 from wallet_mcp.config import settings
-from wallet_mcp.oauth.errors import OAuthError
-from wallet_mcp.oauth.forms import PageForm, parse_page_form
-from wallet_mcp.oauth.limits import Rules
-from wallet_mcp.oauth.revocation import Revoker
-from wallet_mcp.oauth.sign_in import SignIn
 from wallet_mcp.observability import traced
-from wallet_mcp.storage.audit import AuditLog
-from wallet_mcp.storage.clients import ClientStore
-from wallet_mcp.storage.consents import ConsentStore
-from wallet_mcp.storage.personal_tokens import PersonalTokenStore
-from wallet_mcp.storage.rate_limits import RateLimits
-from wallet_mcp.storage.refresh_tokens import RefreshTokenStore
-from wallet_mcp.storage.revocations import RevocationList
-from wallet_mcp.storage.sessions import SessionStore
-from wallet_mcp.storage.users import UserStore
+from wallet_mcp.primitives.errors import OAuthError
+from wallet_mcp.primitives.forms import PageForm, parse_page_form
+from wallet_mcp.signin.password import SignIn
 from wallet_mcp.web import pages
 from wallet_mcp.web.app import create_app
 from wallet_mcp.web.cookies import CookieJar
 from wallet_mcp.web.outcomes import Outcome, Page, render
 
-SETTINGS = settings()
+deployment = Deployment(settings())
+SETTINGS = deployment.settings
 logger = Logger()
-db = aws.dynamodb()
-users = UserStore(db, SETTINGS.tables.require("users"))
-audit = AuditLog(db, SETTINGS.tables.require("audit"))
-clients = ClientStore(db, SETTINGS.tables.require("clients"))
-revocations = RevocationList(db, SETTINGS.tables.require("revoked_tokens"))
-sessions = SessionStore(db, SETTINGS.tables.require("sessions"))
-consents = ConsentStore(db, SETTINGS.tables.require("consents"))
-refresh_tokens = RefreshTokenStore(db, SETTINGS.tables.require("refresh_tokens"))
-personal_tokens = PersonalTokenStore(db, SETTINGS.tables.require("personal_tokens"))
-
-
-def clock() -> int:
-    return int(time.time())
-
-
-revoker = Revoker(
-    refresh_tokens=refresh_tokens,
-    revocations=revocations,
-    audit=audit,
-    access_token_ttl=SETTINGS.access_token_ttl,
-    clock=clock,
-    consents=consents,
-    clients=clients,
-    users=users,
-    sessions=sessions,
-    personal_tokens=personal_tokens,
-)
+stores = deployment.stores
+clock = deployment.clock
+revoker = deployment.revoker
 portal = AccountPortal(
     issuer=SETTINGS.issuer,
     sign_in=SignIn(
-        users=users,
-        sessions=sessions,
-        rates=RateLimits(db, SETTINGS.tables.require("rate_limits")),
-        audit=audit,
-        rules=Rules.from_settings(SETTINGS.rate_limits),
+        users=stores.users,
+        sessions=stores.sessions,
+        rates=stores.rate_limits,
+        audit=stores.audit,
+        rules=deployment.rate_rules,
         secure=not SETTINGS.is_local,
     ),
-    users=users,
+    users=stores.users,
     grants=Grants(
-        consents=consents,
-        refresh_tokens=refresh_tokens,
-        clients=clients,
-        personal_tokens=personal_tokens,
+        consents=stores.consents,
+        refresh_tokens=stores.refresh_tokens,
+        clients=stores.clients,
+        personal_tokens=stores.personal_tokens,
         revoker=revoker,
     ),
     admin=ClientAdmin(
-        clients, users, audit, revocations, revoker, access_token_ttl=SETTINGS.access_token_ttl, clock=clock
+        stores.clients,
+        stores.users,
+        stores.audit,
+        stores.revocations,
+        revoker,
+        access_token_ttl=SETTINGS.access_token_ttl,
+        clock=clock,
     ),
     revoker=revoker,
-    audit=audit,
+    audit=stores.audit,
     clock=clock,
     upstream=[(provider.id, provider.name) for provider in SETTINGS.identity_providers],
 )

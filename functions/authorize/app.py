@@ -1,11 +1,11 @@
-"""The OAuth authorization endpoint: login and consent pages, authorization codes."""
+"""The OAuth authorization endpoint: login and consent pages, authorization codes, and the sign-in
+with an upstream identity provider (one module per route under `wallet_mcp.oauth.server`)."""
 
 from __future__ import annotations
 
 from wallet_mcp import coldstart  # isort: skip  (first: the GC rests while the rest loads)
 
 import functools
-import time
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
@@ -16,68 +16,62 @@ from fastapi.responses import Response
 from mangum import Mangum
 
 from wallet_mcp import aws
+from wallet_mcp.compose import Deployment
 from wallet_mcp.config import settings
-from wallet_mcp.oauth.authorize_endpoint import AuthorizeEndpoint
-from wallet_mcp.oauth.errors import OAuthError
-from wallet_mcp.oauth.forms import parse_form
+from wallet_mcp.oauth.server.authorize import AuthorizeStart
+from wallet_mcp.oauth.server.authorize_steps import AuthorizeSteps
+from wallet_mcp.oauth.server.consent import AuthorizeSubmit
+from wallet_mcp.oauth.server.upstream_routes import UpstreamRoutes
 from wallet_mcp.observability import traced
-from wallet_mcp.storage.audit import AuditLog
-from wallet_mcp.storage.auth_codes import AuthCodeStore
-from wallet_mcp.storage.auth_requests import AuthRequestStore
-from wallet_mcp.storage.clients import ClientStore
-from wallet_mcp.storage.consents import ConsentStore
-from wallet_mcp.storage.rate_limits import RateLimits
-from wallet_mcp.storage.revocations import RevocationList
-from wallet_mcp.storage.sessions import SessionStore
-from wallet_mcp.storage.users import UserStore
+from wallet_mcp.primitives.errors import OAuthError
+from wallet_mcp.primitives.forms import parse_form
 from wallet_mcp.web import pages
 from wallet_mcp.web.app import create_app
 from wallet_mcp.web.cookies import CookieJar
 from wallet_mcp.web.outcomes import Outcome, render
 
 if TYPE_CHECKING:
-    from wallet_mcp.oauth.upstream.flow import UpstreamSignIn
+    from wallet_mcp.signin.upstream.flow import UpstreamSignIn
 
-SETTINGS = settings()
+deployment = Deployment(settings())
+SETTINGS = deployment.settings
 logger = Logger()
-db = aws.dynamodb()
-audit = AuditLog(db, SETTINGS.tables.require("audit"))
+stores = deployment.stores
 
 
 @functools.cache
 def upstream() -> UpstreamSignIn:
     """The upstream sign-in (docs/identity-providers.md), imported and built on its first request."""
-    from wallet_mcp.oauth.upstream.flow import build_upstream_sign_in
+    from wallet_mcp.signin.upstream.flow import build_upstream_sign_in
 
     return build_upstream_sign_in(
-        SETTINGS,
-        db,
-        auth_requests_table=SETTINGS.tables.require("auth_requests"),
-        users_table=SETTINGS.tables.require("users"),
-        audit=audit,
+        SETTINGS, logins=stores.upstream_logins, links=stores.identity_links, audit=stores.audit
     )
 
 
-endpoint = AuthorizeEndpoint(
+steps = AuthorizeSteps(
     SETTINGS,
-    clients=ClientStore(db, SETTINGS.tables.require("clients")),
-    users=UserStore(db, SETTINGS.tables.require("users")),
-    sessions=SessionStore(db, SETTINGS.tables.require("sessions")),
-    requests=AuthRequestStore(db, SETTINGS.tables.require("auth_requests")),
-    consents=ConsentStore(db, SETTINGS.tables.require("consents")),
-    codes=AuthCodeStore(db, SETTINGS.tables.require("auth_codes")),
-    rates=RateLimits(db, SETTINGS.tables.require("rate_limits")),
-    audit=audit,
-    clock=lambda: int(time.time()),
-    dynamodb=db,
-    revocations=RevocationList(db, SETTINGS.tables.require("revoked_tokens")),
-    upstream=upstream,
+    clients=stores.clients,
+    users=stores.users,
+    sessions=stores.sessions,
+    requests=stores.auth_requests,
+    consents=stores.consents,
+    codes=stores.auth_codes,
+    rates=stores.rate_limits,
+    audit=stores.audit,
+    clock=deployment.clock,
+    database=stores.database,
+    revocations=stores.revocations,
+    providers=SETTINGS.identity_providers,
 )
+start = AuthorizeStart(steps)
+submit = AuthorizeSubmit(steps)
+upstream_routes = UpstreamRoutes(steps, upstream)
 app = create_app("wallet-mcp authorization endpoint", realm=SETTINGS.issuer)
 
 
 def _render(outcome: Outcome) -> Response:
-    return render(outcome, secure=endpoint.secure_cookies)
+    return render(outcome, secure=steps.secure_cookies)
 
 
 def _unavailable(exc: Exception) -> Response:
@@ -85,7 +79,7 @@ def _unavailable(exc: Exception) -> Response:
     if not aws.is_transient(exc):
         raise exc
     logger.warning("dependency unavailable", extra={"error": type(exc).__name__})
-    headers = {**pages.page_headers(secure=endpoint.secure_cookies), "Retry-After": "1"}
+    headers = {**pages.page_headers(secure=steps.secure_cookies), "Retry-After": "1"}
     page = pages.error_page("Temporarily unavailable", "Something we depend on is not answering. Try again.")
     return pages.html(page, status=503, headers=headers)
 
@@ -93,7 +87,7 @@ def _unavailable(exc: Exception) -> Response:
 @app.get("/oauth/authorize")
 async def authorize(request: Request) -> Response:
     try:
-        return _render(endpoint.start(request.url.query, CookieJar(request.cookies)))
+        return _render(start.start(request.url.query, CookieJar(request.cookies)))
     except (ClientError, BotoCoreError) as exc:
         return _unavailable(exc)
 
@@ -105,11 +99,11 @@ async def authorize_submit(request: Request) -> Response:
     except OAuthError as exc:
         page = pages.error_page("Cannot authorize", exc.description)
         return pages.html(
-            page, status=exc.status_code, headers=pages.page_headers(secure=endpoint.secure_cookies)
+            page, status=exc.status_code, headers=pages.page_headers(secure=steps.secure_cookies)
         )
     source = request.client.host if request.client else "unknown"
     try:
-        return _render(endpoint.submit(form, CookieJar(request.cookies), source))
+        return _render(submit.submit(form, CookieJar(request.cookies), source))
     except (ClientError, BotoCoreError) as exc:
         return _unavailable(exc)
 
@@ -117,7 +111,9 @@ async def authorize_submit(request: Request) -> Response:
 @app.get("/oauth/authorize/upstream/{provider}")
 async def upstream_start(provider: str, request: Request) -> Response:
     try:
-        return _render(endpoint.upstream_start(provider, request.url.query, CookieJar(request.cookies)))
+        return _render(
+            upstream_routes.upstream_start(provider, request.url.query, CookieJar(request.cookies))
+        )
     except (ClientError, BotoCoreError) as exc:
         return _unavailable(exc)
 
@@ -127,7 +123,7 @@ async def upstream_callback(provider: str, request: Request) -> Response:
     source = request.client.host if request.client else "unknown"
     try:
         return _render(
-            endpoint.upstream_callback(provider, request.url.query, CookieJar(request.cookies), source)
+            upstream_routes.upstream_callback(provider, request.url.query, CookieJar(request.cookies), source)
         )
     except (ClientError, BotoCoreError) as exc:
         return _unavailable(exc)

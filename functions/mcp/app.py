@@ -12,54 +12,28 @@ from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
 from starlette.routing import Route
 
-from wallet_mcp import aws
+from wallet_mcp.compose import Deployment
 from wallet_mcp.config import settings
 from wallet_mcp.mcp_server.catalog import build_registry
 from wallet_mcp.mcp_server.http import McpEndpoint
 from wallet_mcp.mcp_server.server import build_server
 from wallet_mcp.mcp_server.wallet_resources import WalletResources
 from wallet_mcp.mcp_server.wallet_tools import wallet_tools
-from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
 from wallet_mcp.observability import traced
-from wallet_mcp.resource.authenticate import ResourceGuard
-from wallet_mcp.storage.clients import ClientStore
-from wallet_mcp.storage.revocations import CachedRevocations, RevocationList
-from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
-from wallet_mcp.tokens.keys import KmsPublicKeys
-from wallet_mcp.wallet.owners import OwnerResolver
-from wallet_mcp.wallet.service import WalletService
-from wallet_mcp.wallet.store import WalletStore
+from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 from wallet_mcp.web.asgi import create_plain_app
 
-SETTINGS = settings()
+deployment = Deployment(settings())
+SETTINGS = deployment.settings
 logger = Logger()
 logging.getLogger("mcp").setLevel(logging.WARNING)  # the SDK logs every stateless request at INFO
 
-db = aws.dynamodb()
-store = WalletStore(db, SETTINGS.tables.require("wallet"))
-service = WalletService(store)
-owners = OwnerResolver(
-    ClientStore(db, SETTINGS.tables.require("clients")), ttl=SETTINGS.revocation_poll_seconds
-)
-tools = build_registry(wallet_tools(service, store, owners))
-revocations = CachedRevocations(
-    RevocationList(db, SETTINGS.tables.require("revoked_tokens")),
-    poll_seconds=SETTINGS.revocation_poll_seconds,
-)
+store = deployment.stores.wallet
+tools = build_registry(wallet_tools(deployment.wallet, store, deployment.owners))
 endpoint = McpEndpoint(
-    build_server(tools, WalletResources(service, store, owners)),
+    build_server(tools, WalletResources(deployment.wallet, store, deployment.owners)),
     tools,
-    ResourceGuard(
-        AccessTokenVerifier(
-            KmsPublicKeys(aws.kms(), SETTINGS.verification_key_ids),
-            issuer=SETTINGS.issuer,
-            audience=SETTINGS.mcp_resource,
-        ),
-        audience=SETTINGS.mcp_resource,
-        resource_metadata_url=SETTINGS.mcp_resource_metadata_url,
-        revoked=revocations.current,
-        owners=owners,
-    ),
+    deployment.resource_guard(SETTINGS.mcp_resource, SETTINGS.mcp_resource_metadata_url),
     initial_scopes=[s for s in SUPPORTED_SCOPES if s.endswith(":read") or s.startswith("mcp:tools:")],
     allowed_hosts=[urlsplit(SETTINGS.issuer).netloc],
     allowed_origins=list(SETTINGS.allowed_origins),

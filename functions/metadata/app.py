@@ -9,17 +9,17 @@ from aws_lambda_powertools.logging import correlation_paths
 from fastapi.responses import JSONResponse
 from mangum import Mangum
 
-from wallet_mcp import aws
+from wallet_mcp.compose import Deployment
 from wallet_mcp.config import settings
-from wallet_mcp.oauth.metadata import authorization_server_metadata, protected_resource_metadata
+from wallet_mcp.oauth.server.metadata import authorization_server_metadata, protected_resource_metadata
 from wallet_mcp.observability import traced
 from wallet_mcp.tokens.jwk import to_jwk
-from wallet_mcp.tokens.keys import KmsPublicKeys
 from wallet_mcp.web.app import ANY_ORIGIN, create_app
 
-SETTINGS = settings()
+deployment = Deployment(settings())
+SETTINGS = deployment.settings
 logger = Logger()
-keys = KmsPublicKeys(aws.kms(), SETTINGS.verification_key_ids)
+keys = deployment.keys
 app = create_app("wallet-mcp metadata", realm=SETTINGS.issuer, cors_origins=ANY_ORIGIN, cors_methods=("GET",))
 
 _CACHEABLE = {"Cache-Control": "public, max-age=300"}

@@ -4,70 +4,41 @@ from __future__ import annotations
 
 from wallet_mcp import coldstart  # isort: skip  (first: the GC rests while the rest loads)
 
-import time
-
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from mangum import Mangum
 
-from wallet_mcp import aws
+from wallet_mcp.compose import Deployment
 from wallet_mcp.config import settings
-from wallet_mcp.oauth.forms import parse_form
-from wallet_mcp.oauth.revocation import Revoker
-from wallet_mcp.oauth.token_endpoint import TokenEndpoint, TokenStores
-from wallet_mcp.oauth.token_management import TokenManagement
+from wallet_mcp.oauth.server.token import TokenEndpoint, TokenStores
+from wallet_mcp.oauth.server.token_management import TokenManagement
 from wallet_mcp.observability import traced
-from wallet_mcp.storage.audit import AuditLog
-from wallet_mcp.storage.auth_codes import AuthCodeStore
-from wallet_mcp.storage.clients import ClientStore
-from wallet_mcp.storage.consents import ConsentStore
-from wallet_mcp.storage.rate_limits import RateLimits
-from wallet_mcp.storage.refresh_tokens import RefreshTokenStore
-from wallet_mcp.storage.revocations import RevocationList
-from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
-from wallet_mcp.tokens.keys import KmsPublicKeys
-from wallet_mcp.tokens.signer import KmsJwtSigner
+from wallet_mcp.primitives.forms import parse_form
 from wallet_mcp.web.app import ANY_ORIGIN, create_app
 from wallet_mcp.web.errors import NO_STORE
 
-SETTINGS = settings()
+deployment = Deployment(settings())
+SETTINGS = deployment.settings
 logger = Logger()
-
-
-def clock() -> int:
-    return int(time.time())
-
-
-keys = KmsPublicKeys(aws.kms(), SETTINGS.verification_key_ids)
-refresh_tokens = RefreshTokenStore(aws.dynamodb(), SETTINGS.tables.require("refresh_tokens"))
-revocations = RevocationList(aws.dynamodb(), SETTINGS.tables.require("revoked_tokens"))
-audit = AuditLog(aws.dynamodb(), SETTINGS.tables.require("audit"))
-stores = TokenStores(
-    clients=ClientStore(aws.dynamodb(), SETTINGS.tables.require("clients")),
-    codes=AuthCodeStore(aws.dynamodb(), SETTINGS.tables.require("auth_codes")),
-    refresh_tokens=refresh_tokens,
-    revocations=revocations,
-    rates=RateLimits(aws.dynamodb(), SETTINGS.tables.require("rate_limits")),
-    audit=audit,
-    consents=ConsentStore(aws.dynamodb(), SETTINGS.tables.require("consents")),
-    revoker=Revoker(
-        refresh_tokens=refresh_tokens,
-        revocations=revocations,
-        audit=audit,
-        access_token_ttl=SETTINGS.access_token_ttl,
-        clock=clock,
-    ),
+stores = deployment.stores
+token_stores = TokenStores(
+    clients=stores.clients,
+    codes=stores.auth_codes,
+    refresh_tokens=stores.refresh_tokens,
+    revocations=stores.revocations,
+    rates=stores.rate_limits,
+    audit=stores.audit,
+    consents=stores.consents,
+    revoker=deployment.revoker,
 )
-tokens = TokenEndpoint(
-    SETTINGS, aws.dynamodb(), stores, KmsJwtSigner(aws.kms(), keys, SETTINGS.require_signing_key()), clock
-)
+tokens = TokenEndpoint(SETTINGS, stores.database, token_stores, deployment.signer, deployment.clock)
 management = TokenManagement(
-    stores,
-    AccessTokenVerifier(keys, issuer=SETTINGS.issuer, audience=SETTINGS.known_resources),
+    token_stores,
+    deployment.verifier(SETTINGS.known_resources),
     SETTINGS.issuer,
-    clock,
+    deployment.clock,
     SETTINGS.rate_limits,
 )
 app = create_app(

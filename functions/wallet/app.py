@@ -8,47 +8,21 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
 
-from wallet_mcp import aws
 from wallet_mcp.api.auth import BearerAuth
 from wallet_mcp.api.errors import install_api_error_handlers
 from wallet_mcp.api.routes import api_router
+from wallet_mcp.compose import Deployment
 from wallet_mcp.config import settings
 from wallet_mcp.observability import traced
-from wallet_mcp.resource.authenticate import ResourceGuard
-from wallet_mcp.storage.clients import ClientStore
-from wallet_mcp.storage.personal_tokens import PersonalTokenStore
-from wallet_mcp.storage.revocations import CachedRevocations, RevocationList
-from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
-from wallet_mcp.tokens.keys import KmsPublicKeys
-from wallet_mcp.wallet.owners import OwnerResolver
-from wallet_mcp.wallet.service import WalletService
-from wallet_mcp.wallet.store import WalletStore
 from wallet_mcp.web.app import create_app
 
-SETTINGS = settings()
+deployment = Deployment(settings())
+SETTINGS = deployment.settings
 logger = Logger()
-wallet = WalletService(WalletStore(aws.dynamodb(), SETTINGS.tables.require("wallet")))
-revocations = CachedRevocations(
-    RevocationList(aws.dynamodb(), SETTINGS.tables.require("revoked_tokens")),
-    poll_seconds=SETTINGS.revocation_poll_seconds,
-)
+wallet = deployment.wallet
+# exactly the API's audience: a token minted for the MCP server is refused here
 auth = BearerAuth(
-    ResourceGuard(
-        # exactly the API's audience: a token minted for the MCP server is refused here
-        AccessTokenVerifier(
-            KmsPublicKeys(aws.kms(), SETTINGS.verification_key_ids),
-            issuer=SETTINGS.issuer,
-            audience=SETTINGS.api_resource,
-        ),
-        audience=SETTINGS.api_resource,
-        resource_metadata_url=SETTINGS.api_resource_metadata_url,
-        revoked=revocations.current,
-        owners=OwnerResolver(
-            ClientStore(aws.dynamodb(), SETTINGS.tables.require("clients")),
-            ttl=SETTINGS.revocation_poll_seconds,
-        ),
-        personal_tokens=PersonalTokenStore(aws.dynamodb(), SETTINGS.tables.require("personal_tokens")),
-    )
+    deployment.resource_guard(SETTINGS.api_resource, SETTINGS.api_resource_metadata_url, personal_tokens=True)
 )
 app = create_app(
     "wallet-mcp wallet API",

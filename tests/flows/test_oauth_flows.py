@@ -155,7 +155,7 @@ async def _registered_public_client(stack) -> str:
 
 
 async def _code(stack, client_id: str, verifier: str) -> str:
-    from wallet_mcp.oauth import pkce
+    from wallet_mcp.primitives import pkce
 
     browser = FormBrowser(DEMO_USERNAME, DEMO_PASSWORD)
     query = httpx.QueryParams(

@@ -18,7 +18,7 @@ from tests.flows.test_foundation import MCP_HEADERS
 from tests.forms import parse
 from tests.support.site import USERS_TABLE, Browser, Person
 from tests.support.upstream_oidc import UPSTREAM_NAME, UPSTREAM_SECRET, UpstreamStack, sign_in_upstream
-from wallet_mcp.oauth import pkce
+from wallet_mcp.primitives import pkce
 from wallet_mcp.storage.users import UserStore
 
 pytestmark = pytest.mark.flow

@@ -35,9 +35,9 @@ from tests.fuzz.strategies import (
     odd_text,
 )
 from wallet_mcp import aws
-from wallet_mcp.oauth import client_id_metadata as cimd
-from wallet_mcp.oauth import pkce
-from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
+from wallet_mcp.oauth.server import client_id_metadata as cimd
+from wallet_mcp.primitives import pkce
+from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
 
 pytestmark = pytest.mark.fuzz
@@ -197,7 +197,7 @@ def authorize_fn(load_function, aws_stack, monkeypatch):
     for record in (WEB, NATIVE, NO_CODE_FLOW):
         clients.put(record)
     fn = load_function("AuthorizeFunction")
-    monkeypatch.setattr(fn.module.endpoint, "_fetch_metadata", fetch_metadata)
+    monkeypatch.setattr(fn.module.start, "_fetch_metadata", fetch_metadata)
     return fn
 
 

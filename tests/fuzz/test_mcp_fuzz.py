@@ -31,7 +31,7 @@ from tests.fuzz.strategies import (
 from wallet_mcp import aws
 from wallet_mcp.mcp_server.catalog import build_registry
 from wallet_mcp.mcp_server.wallet_tools import wallet_tools
-from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
+from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 from wallet_mcp.wallet.store import WalletStore, encode_cursor
 
 pytestmark = pytest.mark.fuzz

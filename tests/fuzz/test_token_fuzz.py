@@ -36,8 +36,8 @@ from tests.fuzz.strategies import (
 )
 from wallet_mcp import aws
 from wallet_mcp.credentials import opaque
-from wallet_mcp.oauth import pkce
-from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
+from wallet_mcp.primitives import pkce
+from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
 
 pytestmark = pytest.mark.fuzz

@@ -11,7 +11,7 @@ import jwt
 from devstack.seed import DEMO_PASSWORD, DEMO_USERNAME
 from tests.conftest import Function, header, response_json, set_cookies
 from tests.forms import parse
-from wallet_mcp.oauth import pkce
+from wallet_mcp.primitives import pkce
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 REDIRECT = "https://app.example.com/callback"

@@ -25,14 +25,14 @@ from tests.handlers.oauth_helpers import (
     token_request,
 )
 from wallet_mcp import aws
+from wallet_mcp.account.pages import when
 from wallet_mcp.credentials.passwords import hash_password
-from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
+from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 from wallet_mcp.storage.audit import AuditLog
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
 from wallet_mcp.storage.consents import ConsentStore
 from wallet_mcp.storage.personal_tokens import PersonalTokenStore
 from wallet_mcp.storage.users import UserRecord, UserStore
-from wallet_mcp.web.account_pages import when
 
 APP = "connected-app"
 ORIGIN = {"origin": BASE_URL}
@@ -186,6 +186,21 @@ def test_sign_in_refuses_a_form_without_its_cookie(fns):
         "/account",
         headers=FORM,
         body=urlencode(form.submission({"username": DEMO_USERNAME, "password": DEMO_PASSWORD})),
+    )
+    assert response.status == 400
+    assert "wallet_session" not in set_cookies(response)
+
+
+def test_sign_in_refuses_a_form_with_another_browsers_cookie(fns):
+    account, _, _ = fns
+    mine, theirs = account.request("GET", "/account"), account.request("GET", "/account")
+    (form,), _ = forms_of(mine)
+    response = account.request(
+        "POST",
+        "/account",
+        headers=FORM,
+        body=urlencode(form.submission({"username": DEMO_USERNAME, "password": DEMO_PASSWORD})),
+        cookies=set_cookies(theirs),
     )
     assert response.status == 400
     assert "wallet_session" not in set_cookies(response)
@@ -649,7 +664,7 @@ def test_disabling_or_deleting_a_client_revokes_every_access_token_it_holds(fns,
         return body(response)
 
     def ping(access_token: str):
-        mcp.module.revocations._fetched_at = None  # skip the poll interval
+        mcp.module.deployment.revocation_cache._fetched_at = None  # skip the poll interval
         return mcp_call(mcp, access_token, "tools/call", {"name": "ping", "arguments": {}})
 
     def act(action: str) -> None:

@@ -10,8 +10,8 @@ from devstack.seed import DEMO_CLIENT_ID, DEMO_PASSWORD, DEMO_REDIRECT_URI, DEMO
 from tests.conftest import BASE_URL, cookie_attributes, header, set_cookies
 from tests.forms import parse
 from wallet_mcp import aws
-from wallet_mcp.oauth import pkce
-from wallet_mcp.oauth.authorize_endpoint import ERROR_DESCRIPTIONS
+from wallet_mcp.oauth.server.authorize_errors import ERROR_DESCRIPTIONS
+from wallet_mcp.primitives import pkce
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
 
 REDIRECT = "https://app.example.com/callback"
@@ -312,6 +312,53 @@ def test_forged_submissions_are_refused(authorize_fn, tamper):
     assert response.status in (400, 403)
     assert header(response, "location") is None
     assert "wallet_session" not in set_cookies(response)
+
+
+def test_a_form_is_refused_from_another_browser_or_for_another_request(authorize_fn):
+    """The CSRF token is bound to the browser binding and to the request (signin/csrf.py): a form
+    lifted from one browser's page, or one request's token on another request, is worthless."""
+    mine, theirs = get(authorize_fn, params()), get(authorize_fn, params(state="other"))
+    my_cookies = set_cookies(mine)
+    second = get(authorize_fn, params(state="second"), cookies=my_cookies)
+    (form,), _ = parse(mine.body.decode())
+    (second_form,), _ = parse(second.body.decode())
+    credentials = {"username": DEMO_USERNAME, "password": DEMO_PASSWORD}
+    attempts = [
+        (form.submission(credentials), set_cookies(theirs)),  # my page, another browser's cookie
+        (form.submission({**credentials, "csrf_token": second_form.fields["csrf_token"]}), my_cookies),
+    ]
+    for fields, cookies in attempts:
+        response = authorize_fn.request(
+            "POST", "/oauth/authorize", headers=FORM, body=urlencode(fields), cookies=cookies
+        )
+        assert response.status == 403
+        assert "wallet_session" not in set_cookies(response)
+    # the genuine form still works
+    genuine = authorize_fn.request(
+        "POST",
+        "/oauth/authorize",
+        headers=FORM,
+        body=urlencode(form.submission(credentials)),
+        cookies=my_cookies,
+    )
+    assert genuine.status == 200
+    assert "wallet_session" in set_cookies(genuine)
+
+
+def test_a_request_stored_before_the_derived_csrf_token_reads_as_expired(authorize_fn, aws_stack):
+    """Deploy window: a pending request written with a random `csrf_hash` (its page carries a token
+    that cannot be derived) asks the user to start again instead of calling the form forged."""
+    first = get(authorize_fn, params())
+    (form,), _ = parse(first.body.decode())
+    aws.dynamodb().update_item(
+        TableName=aws_stack.physical_ids["AuthRequestsTable"],
+        Key={"request_id": {"S": form.fields["request_id"]}},
+        UpdateExpression="SET csrf_hash = :h",
+        ExpressionAttributeValues={":h": {"S": "0" * 64}},
+    )
+    response = login(authorize_fn, set_cookies(first), first.body.decode())
+    assert response.status == 400
+    assert "expired" in response.body.decode()
 
 
 def test_native_loopback_redirect_matches_any_port(authorize_fn):

@@ -10,7 +10,7 @@ from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.conftest import header, response_json
 from wallet_mcp import aws
 from wallet_mcp.credentials import opaque
-from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
+from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
 
 ALL = " ".join(SUPPORTED_SCOPES)

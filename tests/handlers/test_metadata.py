@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import BASE_URL, EVENTS, header, response_json
 from wallet_mcp import aws
-from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
+from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 from wallet_mcp.tokens.jwk import rsa_public_key_from_der, thumbprint
 
 

@@ -16,7 +16,7 @@ from tests.forms import parse
 from tests.handlers.oauth_helpers import FORM, REDIRECT, VERIFIER, exchange, obtain_code, token_request
 from wallet_mcp import aws
 from wallet_mcp.credentials import opaque
-from wallet_mcp.oauth import pkce
+from wallet_mcp.primitives import pkce
 from wallet_mcp.storage.audit import AuditLog
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
 

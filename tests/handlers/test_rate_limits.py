@@ -16,7 +16,7 @@ from tests.conftest import Function, header, response_json, set_cookies
 from tests.forms import parse
 from tests.handlers.oauth_helpers import FORM, REDIRECT
 from wallet_mcp import aws
-from wallet_mcp.oauth import pkce
+from wallet_mcp.primitives import pkce
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
 
 CC = f"grant_type=client_credentials&client_id={DEMO_CLIENT_ID}&client_secret={DEMO_CLIENT_SECRET}"
@@ -145,7 +145,7 @@ def test_repeated_wrong_passwords_lock_the_account_with_growing_backoff(authoriz
 
 
 def test_lockout_backoff_doubles_and_is_capped():
-    from wallet_mcp.oauth.limits import lockout_remaining
+    from wallet_mcp.oauth.rules.limits import lockout_remaining
 
     assert lockout_remaining(4, 1000, 5, 1000) == 0
     assert lockout_remaining(5, 1000, 5, 1000) == 30

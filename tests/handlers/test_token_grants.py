@@ -157,7 +157,7 @@ def test_a_replayed_code_revokes_the_tokens_issued_from_it(fns):
         token, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": PUBLIC}
     )
     assert body(refreshed)["error"] == "invalid_grant"
-    mcp.module.revocations._fetched_at = None  # skip the poll interval
+    mcp.module.deployment.revocation_cache._fetched_at = None  # skip the poll interval
     assert mcp_call(mcp, first["access_token"]).status == 401
 
 
@@ -266,7 +266,7 @@ def test_revoking_an_access_token(fns):
         body=f"token={first['access_token']}&client_id={PUBLIC}",
     )
     assert response.status == 200
-    mcp.module.revocations._fetched_at = None  # skip the poll interval
+    mcp.module.deployment.revocation_cache._fetched_at = None  # skip the poll interval
     response = mcp_call(mcp, first["access_token"])
     assert response.status == 401
     assert "revoked" in header(response, "www-authenticate")

@@ -387,7 +387,9 @@ def test_a_malformed_or_bad_token_is_invalid_token(api, authorization):
 
 
 def sign(token_fn, **claims):
-    signer = KmsJwtSigner(aws.kms(), token_fn.module.keys, token_fn.module.SETTINGS.require_signing_key())
+    signer = KmsJwtSigner(
+        aws.kms(), token_fn.module.deployment.keys, token_fn.module.SETTINGS.require_signing_key()
+    )
     base = {"issuer": BASE_URL, "audience": API, "scope": WALLET_SCOPES, "ttl": 3600}
     return issue_access_token(signer, access_token_claims(**{**base, **claims}))
 
@@ -406,7 +408,7 @@ def test_a_revoked_token_is_invalid_token(api, token_fn, token):
         body=f"token={token}&client_id={DEMO_CLIENT_ID}&client_secret={DEMO_CLIENT_SECRET}",
     )
     assert revoked.status == 200
-    api.module.revocations._fetched_at = None  # skip the poll interval
+    api.module.deployment.revocation_cache._fetched_at = None  # skip the poll interval
     assert refused(call(api, "GET", "/api/balance", token), 401, "invalid_token") == "token revoked"
 
 

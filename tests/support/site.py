@@ -21,7 +21,7 @@ import httpx
 from tests.forms import Form, parse
 from tests.support.local_stack import LocalStack
 from wallet_mcp.credentials.passwords import hash_password
-from wallet_mcp.oauth import pkce
+from wallet_mcp.primitives import pkce
 from wallet_mcp.storage.users import UserRecord, UserStore
 
 USERS_TABLE = "wallet-mcp-local-UsersTable"

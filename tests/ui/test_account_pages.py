@@ -11,7 +11,7 @@ from playwright.sync_api import Page
 
 from devstack.seed import DEMO_PASSWORD, DEMO_USERNAME
 from tests.ui.test_authorization_pages import CALLBACK, authorize_url, capture_callback, register
-from wallet_mcp.oauth import pkce
+from wallet_mcp.primitives import pkce
 
 pytestmark = pytest.mark.flow
 

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, Route
 
 from devstack.seed import DEMO_PASSWORD, DEMO_USERNAME
-from wallet_mcp.oauth import pkce
+from wallet_mcp.primitives import pkce
 
 pytestmark = pytest.mark.flow
 

@@ -18,9 +18,9 @@ import pytest
 from playwright.sync_api import Page
 
 from tests.support.site import Browser, Client, Person, create_person, register
+from wallet_mcp.account.pages import plural
 from wallet_mcp.storage.personal_tokens import PersonalTokenStore
 from wallet_mcp.web import pages
-from wallet_mcp.web.account_pages import plural
 
 pytestmark = pytest.mark.flow
 

@@ -1,6 +1,6 @@
 import pytest
 
-from wallet_mcp.oauth import bearer
+from wallet_mcp.primitives import bearer
 
 PRM = "https://wallet.example.com/.well-known/oauth-protected-resource/mcp"
 

@@ -5,8 +5,8 @@ import base64
 import pytest
 
 from wallet_mcp.credentials import opaque
-from wallet_mcp.oauth.client_auth import authenticate_client, presented_client
-from wallet_mcp.oauth.errors import InvalidClient, InvalidRequest
+from wallet_mcp.oauth.server.client_auth import authenticate_client, presented_client
+from wallet_mcp.primitives.errors import InvalidClient, InvalidRequest
 from wallet_mcp.storage.clients import ClientRecord
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import parse_qs, quote
 
 import pytest
@@ -24,7 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from wallet_mcp.oauth.client_id_metadata import (
+from wallet_mcp.oauth.server.client_id_metadata import (
+    REFUSALS,
     ClientIdMetadata,
     ClientMetadataError,
     FetchPolicy,
@@ -32,6 +33,7 @@ from wallet_mcp.oauth.client_id_metadata import (
     is_client_id_metadata_url,
     validate_client_metadata,
 )
+from wallet_mcp.primitives import fetch
 
 # --- The client_id URL (§3) ------------------------------------------------------------------------
 
@@ -174,19 +176,6 @@ def test_allow_loopback_permits_loopback_only(addresses):
         fetch_client_metadata("https://client.example.com/client.json", policy)
 
 
-@pytest.fixture
-def recorded_connects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
-    """socket.connect records where it would connect and refuses: nothing leaves this machine."""
-    seen: list[tuple[Any, ...]] = []
-
-    def connect(self: socket.socket, address: tuple[Any, ...]) -> None:
-        seen.append(address)
-        raise ConnectionRefusedError("refused by the test")
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    return seen
-
-
 @pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700::1111", "2002:5db8:d822::1"])
 def test_a_public_address_passes_the_guard_and_is_connected_to_directly(address, recorded_connects):
     policy = FetchPolicy(resolver=_resolves_to(address))
@@ -235,6 +224,15 @@ def test_a_lookup_that_hangs_is_bounded_by_the_timeout():
     finally:
         release.set()
     assert time.monotonic() - started < 3
+
+
+def test_every_refusal_of_the_fetcher_has_words_here():
+    assert set(REFUSALS) == set(get_args(fetch.Reason))
+
+
+def test_the_address_guard_is_always_on_for_documents():
+    assert FetchPolicy().transport().public_only
+    assert FetchPolicy(allow_loopback=True).transport().public_only
 
 
 def test_policy_refuses_nonsense_bounds():
@@ -386,6 +384,10 @@ class _Handler(BaseHTTPRequestHandler):
                 _send(self, "308 Permanent Redirect", b"", (("Location", "/good"),))
             case "/missing":
                 _send(self, "404 Not Found", b'{"error": "not found"}')
+            case "/missing-html":
+                _send(self, "404 Not Found", b"<h1>Not Found</h1>", (("Content-Type", "text/html"),))
+            case "/server-error":
+                _send(self, "503 Service Unavailable", b"{not json")
             case "/html":
                 _send(self, "200 OK", document, (("Content-Type", "text/html"),))
             case "/no-type":
@@ -601,6 +603,8 @@ def test_json_subtypes_and_every_body_framing_are_accepted(local, path):
         ("/redirect", "redirects"),
         ("/permanent-redirect", "redirects"),
         ("/missing", "HTTP 404"),
+        ("/missing-html", "HTTP 404"),
+        ("/server-error", "HTTP 503"),
         ("/html", "not served as JSON"),
         ("/no-type", "not served as JSON"),
         ("/gzip", "compressed"),

@@ -1,7 +1,7 @@
 import pytest
 
-from wallet_mcp.oauth.errors import InvalidRequest, PayloadTooLarge
-from wallet_mcp.oauth.forms import parse_form
+from wallet_mcp.primitives.errors import InvalidRequest, PayloadTooLarge
+from wallet_mcp.primitives.forms import parse_form
 
 FORM = "application/x-www-form-urlencoded"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wallet_mcp.oauth import pkce
+from wallet_mcp.primitives import pkce
 
 VERIFIER = "v" * 43
 CHALLENGE = pkce.s256(VERIFIER)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from wallet_mcp.oauth.errors import InvalidRedirectUri
-from wallet_mcp.oauth.redirect_uris import (
+from wallet_mcp.primitives.errors import InvalidRedirectUri
+from wallet_mcp.primitives.redirect_uris import (
     ApplicationType,
     infer_application_type,
     is_loopback_host,

@@ -1,7 +1,7 @@
 import pytest
 
-from wallet_mcp.oauth.errors import InvalidTarget
-from wallet_mcp.oauth.resources import canonical_resource, select_audience
+from wallet_mcp.primitives.errors import InvalidTarget
+from wallet_mcp.primitives.resources import canonical_resource, select_audience
 
 KNOWN = ("https://wallet.example.com/mcp", "https://wallet.example.com/api")
 

@@ -1,7 +1,7 @@
 import pytest
 
-from wallet_mcp.oauth.errors import InvalidScope
-from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES, format_scope, grant_scope, parse_scope
+from wallet_mcp.primitives.errors import InvalidScope
+from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES, format_scope, grant_scope, parse_scope
 
 
 @pytest.mark.parametrize(

@@ -12,14 +12,14 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from wallet_mcp.oauth.upstream.discovery import ProviderMetadata
-from wallet_mcp.oauth.upstream.id_tokens import (
+from wallet_mcp.config.upstream import IdentityProvider
+from wallet_mcp.signin.upstream.discovery import ProviderMetadata
+from wallet_mcp.signin.upstream.id_tokens import (
     InvalidIdToken,
     UpstreamIdentity,
     validate_id_token,
     with_userinfo,
 )
-from wallet_mcp.oauth.upstream.providers import IdentityProvider
 
 ISSUER = "https://idp.example.com"
 CLIENT_ID = "wallet-client"

@@ -11,16 +11,16 @@ from typing import Any, ClassVar
 import pytest
 
 from wallet_mcp.config import ConfigurationError, Settings
-from wallet_mcp.oauth.upstream import linking
-from wallet_mcp.oauth.upstream.discovery import ProviderDirectory, issuer_matches, parse_metadata
-from wallet_mcp.oauth.upstream.fetch import FetchPolicy, JsonResponse, UpstreamUnavailable, get_json
-from wallet_mcp.oauth.upstream.id_tokens import UpstreamIdentity
-from wallet_mcp.oauth.upstream.providers import (
+from wallet_mcp.config.upstream import (
     IdentityProvider,
     IdentityProviderConfigError,
     SecretRef,
     parse_identity_providers,
 )
+from wallet_mcp.primitives.fetch import FetchPolicy, JsonResponse, UpstreamUnavailable, get_json
+from wallet_mcp.signin.upstream import linking
+from wallet_mcp.signin.upstream.discovery import ProviderDirectory, issuer_matches, parse_metadata
+from wallet_mcp.signin.upstream.id_tokens import UpstreamIdentity
 from wallet_mcp.storage.users import UserRecord
 
 GOOGLE = {

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from wallet_mcp.credentials import opaque
-from wallet_mcp.oauth.errors import InvalidRedirectUri
-from wallet_mcp.oauth.redirect_uris import infer_application_type, validate_redirect_uri
-from wallet_mcp.oauth.registration import GRANT_TYPES, MAX_CLIENT_NAME, MAX_REDIRECT_URIS, clean_name
-from wallet_mcp.oauth.revocation import Actor, Revoker
-from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
+from wallet_mcp.oauth.rules.revocation import Actor, Revoker
+from wallet_mcp.oauth.server.registration import GRANT_TYPES, MAX_CLIENT_NAME, MAX_REDIRECT_URIS, clean_name
+from wallet_mcp.primitives.errors import InvalidRedirectUri
+from wallet_mcp.primitives.redirect_uris import infer_application_type, validate_redirect_uri
+from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 from wallet_mcp.storage import items
 from wallet_mcp.storage.audit import AuditEvent, AuditLog, Event
 from wallet_mcp.storage.clients import ClientAlreadyExists, ClientRecord, ClientStore

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wallet_mcp.oauth.revocation import Actor, Ended, Revoker
-from wallet_mcp.storage.clients import ClientRecord, ClientStore
+from wallet_mcp.oauth.rules.grants import ended_by_client
+from wallet_mcp.oauth.rules.revocation import Actor, Ended, Revoker
+from wallet_mcp.storage.clients import ClientStore
 from wallet_mcp.storage.consents import ConsentStore
 from wallet_mcp.storage.personal_tokens import PersonalToken, PersonalTokenStore
 from wallet_mcp.storage.refresh_tokens import GrantToken, RefreshTokenStore
@@ -69,7 +70,7 @@ class Grants:
         clients = {**self._clients.get_many(wanted - set(owned)), **owned}
         # an administrator's cut-off ends refresh tokens without touching them: not live any more
         live = {
-            client_id: [t for t in found if _outlives_cut_off(t, clients.get(client_id))]
+            client_id: [t for t in found if not ended_by_client(clients.get(client_id), t.issued_at)]
             for client_id, found in active.items()
         }
         client_ids = set(consents) | {c for c, found in live.items() if found}
@@ -106,12 +107,3 @@ class Grants:
 
     def revoke_personal_token(self, user_id: str, token_id: str, actor: Actor) -> bool:
         return self._revoker.end_personal_token(user_id, token_id, actor)
-
-
-def _outlives_cut_off(token: GrantToken, client: ClientRecord | None) -> bool:
-    """Whether a refresh token may still be redeemed as far as its client is concerned: the client
-    exists, is not deleted, and was not disabled after the token was issued (`grants_valid_after`
-    outlives enabling it again; a token issued before it continues a grant from before it)."""
-    if client is None or client.is_deleted:
-        return False
-    return client.grants_valid_after is None or token.issued_at > client.grants_valid_after

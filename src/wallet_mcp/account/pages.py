@@ -14,8 +14,8 @@ from html import escape
 from urllib.parse import quote, urlencode
 
 from wallet_mcp.account.grants import ConnectedApp
-from wallet_mcp.oauth.registration import GRANT_TYPES
-from wallet_mcp.oauth.scopes import SCOPE_DESCRIPTIONS, SUPPORTED_SCOPES
+from wallet_mcp.oauth.server.registration import GRANT_TYPES
+from wallet_mcp.primitives.scopes import SCOPE_DESCRIPTIONS, SUPPORTED_SCOPES
 from wallet_mcp.storage.clients import ClientRecord
 from wallet_mcp.storage.personal_tokens import PersonalToken
 from wallet_mcp.storage.users import UserRecord

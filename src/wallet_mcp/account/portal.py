@@ -2,29 +2,29 @@
 carried and returns what to send (a page or a redirect, with cookies).
 
 Sign-in is the authorization endpoint's (`SignIn`: the same session cookie, lockout and audit),
-so a user signed in there is signed in here. The sign-in form itself is protected against login
-CSRF by a double-submit cookie; every form of a signed-in page carries the session's CSRF token,
-and a POST whose `Origin` is another site is refused before anything else. The user (and role)
+so a user signed in there is signed in here. Every form carries a CSRF token (`signin.csrf`): the
+sign-in form one derived from a cookie of its own (login CSRF, RFC 6749 §10.12), the forms of a
+signed-in page the session's; and a POST whose `Origin` is another site is refused before anything
+else. The user (and role)
 is read again on every request, so a disabled user or a removed admin role takes effect at once.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlencode, urlsplit
 
+from wallet_mcp.account import pages as view
 from wallet_mcp.account.client_admin import ClientAdmin, ClientNotFound, ClientSettings, InvalidClientForm
 from wallet_mcp.account.grants import Grants
-from wallet_mcp.credentials import opaque
-from wallet_mcp.oauth.forms import PageForm
-from wallet_mcp.oauth.revocation import Actor, Revoker
-from wallet_mcp.oauth.sign_in import SignIn, SignInRefused
+from wallet_mcp.oauth.rules.revocation import Actor, Revoker
+from wallet_mcp.primitives.forms import PageForm
+from wallet_mcp.signin import csrf
+from wallet_mcp.signin.password import SignIn, SignInRefused
 from wallet_mcp.storage.audit import AuditEvent, AuditLog
 from wallet_mcp.storage.users import UserRecord, UserStore
-from wallet_mcp.web import account_pages as view
 from wallet_mcp.web import pages
 from wallet_mcp.web.cookies import Cookie, CookieJar
 from wallet_mcp.web.outcomes import Outcome, Page, Redirect
@@ -32,6 +32,7 @@ from wallet_mcp.web.paths import safe_next
 
 ADMIN_ROLE: Final = "admin"
 LOGIN_CSRF_TTL: Final = 3600
+"""How long the sign-in page's cookie (the secret its form's CSRF token is derived from) lives."""
 CLIENT_GROUPS: Final = ("grant_types", "scope")
 MAX_REASON: Final = 500
 _NOTICES: Final = {
@@ -142,7 +143,7 @@ class AccountPortal:
     def account(self, cookies: CookieJar, query: Mapping[str, str]) -> Outcome:
         visitor = self.visitor(cookies)
         if visitor is None:
-            return self._sign_in_page(safe_next(query.get("next")), error=None)
+            return self._sign_in_page(safe_next(query.get("next")), cookies, error=None)
         apps = self._grants.connected_apps(visitor.user.user_id, now=self._clock())
         tokens = self._grants.personal_tokens(visitor.user.user_id)
         notice = _NOTICES.get(query.get("done", "")) or None
@@ -154,9 +155,10 @@ class AccountPortal:
         if sent_from.foreign(self._origin):
             raise Refused(403, "This form was submitted from another site.")
         next_path = safe_next(form.get("next"))
-        presented, expected = form.get("csrf_token", ""), cookies.get(self.login_cookie) or ""
-        if not expected or not hmac.compare_digest(presented.encode(), expected.encode()):
-            return self._sign_in_page(next_path, error="The sign-in form expired. Sign in again.", status=400)
+        if not csrf.verify(cookies.get(self.login_cookie), form.get("csrf_token"), "sign-in"):
+            # a form another site posted, or one whose cookie expired: the same answer
+            message = "The sign-in form expired. Sign in again."
+            return self._sign_in_page(next_path, cookies, error=message, status=400)
         try:
             user = self._sign_in.authenticate(
                 form.get("username", ""),
@@ -168,6 +170,7 @@ class AccountPortal:
         except SignInRefused as refused:
             page = self._sign_in_page(
                 next_path,
+                cookies,
                 error=refused.message,
                 username=form.get("username", "")[:256],
                 status=refused.status,
@@ -207,13 +210,18 @@ class AccountPortal:
         return Redirect("/account?done=token_revoked", status=303)
 
     def _sign_in_page(
-        self, next_path: str, *, error: str | None, username: str = "", status: int = 200
+        self, next_path: str, cookies: CookieJar, *, error: str | None, username: str = "", status: int = 200
     ) -> Page:
-        token = opaque.new_secret()
+        """The sign-in form, its CSRF token derived from the browser's sign-in cookie (set anew)."""
+        secret = csrf.browser_secret(cookies.get(self.login_cookie))
         html = view.sign_in_page(
-            csrf_token=token, next_path=next_path, error=error, username=username, upstream=self._upstream
+            csrf_token=csrf.token(secret, "sign-in"),
+            next_path=next_path,
+            error=error,
+            username=username,
+            upstream=self._upstream,
         )
-        return Page(html, status, cookies=(Cookie(self.login_cookie, token, "/", LOGIN_CSRF_TTL),))
+        return Page(html, status, cookies=(Cookie(self.login_cookie, secret, "/", LOGIN_CSRF_TTL),))
 
     # --- /admin ---------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
-"""The API's own exceptions turned into responses, next to the shared handlers of `web/errors.py`.
+"""The API's own exceptions turned into responses by the shared renderers of `web/errors.py`.
 
 A `BearerChallenge` answers with its RFC 6750 §3 `WWW-Authenticate` header; a `WalletError` with
-its own status and code. Both bodies are `{"error", "error_description"}` and never cached.
+its own status and code, in the one error body every endpoint uses.
 """
 
 from __future__ import annotations
@@ -11,32 +11,17 @@ from fastapi.responses import JSONResponse
 
 from wallet_mcp.resource.authenticate import BearerChallenge
 from wallet_mcp.wallet.service import WalletError
-from wallet_mcp.web.errors import NO_STORE
-
-
-def challenge_response(exc: BearerChallenge) -> JSONResponse:
-    challenge = exc.challenge
-    return JSONResponse(
-        challenge.body(),
-        status_code=challenge.status,
-        headers={**NO_STORE, "WWW-Authenticate": challenge.header()},
-    )
-
-
-def wallet_error_response(exc: WalletError) -> JSONResponse:
-    return JSONResponse(
-        {"error": exc.code, "error_description": exc.message}, status_code=exc.status, headers=NO_STORE
-    )
+from wallet_mcp.web.errors import challenge_response, error_response
 
 
 def install_api_error_handlers(app: FastAPI) -> None:
     async def on_challenge(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, BearerChallenge)
-        return challenge_response(exc)
+        return challenge_response(exc.challenge)
 
     async def on_wallet_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, WalletError)
-        return wallet_error_response(exc)
+        return error_response(exc.status, exc.code, exc.message)
 
     app.add_exception_handler(BearerChallenge, on_challenge)
     app.add_exception_handler(WalletError, on_wallet_error)

@@ -34,7 +34,14 @@ from wallet_mcp.api.schemas import (
     SpendingOut,
     TransactionsOut,
 )
-from wallet_mcp.oauth.scopes import SCOPE_DESCRIPTIONS
+from wallet_mcp.primitives.scopes import (
+    ACCOUNTS_READ,
+    ACCOUNTS_WRITE,
+    ANALYTICS_READ,
+    SCOPE_DESCRIPTIONS,
+    TRANSACTIONS_READ,
+    TRANSACTIONS_WRITE,
+)
 from wallet_mcp.wallet.model import Page
 from wallet_mcp.wallet.money import format_money, to_decimal_string
 from wallet_mcp.wallet.service import MAX_PAGE, PERIODS, WalletService
@@ -44,12 +51,6 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES: Final = 16 * 1024
 """A wallet request is a few hundred bytes; anything much larger is refused unparsed."""
-
-ACCOUNTS_READ: Final = "wallet:accounts:read"
-ACCOUNTS_WRITE: Final = "wallet:accounts:write"
-TRANSACTIONS_READ: Final = "wallet:transactions:read"
-TRANSACTIONS_WRITE: Final = "wallet:transactions:write"
-ANALYTICS_READ: Final = "wallet:analytics:read"
 
 ERROR_RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     400: {"model": ErrorBody, "description": "`invalid_request`: the field and the problem"},

@@ -33,17 +33,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from wallet_mcp.cli.errors import CliError, ConfigurationError
 from wallet_mcp.cli.settings import CliSettings
+from wallet_mcp.compose import Stores
+from wallet_mcp.compose import revoker as compose_revoker
 from wallet_mcp.credentials.passwords import hash_password
-from wallet_mcp.oauth.errors import InvalidScope
-from wallet_mcp.oauth.redirect_uris import is_loopback_host
-from wallet_mcp.oauth.revocation import Actor, Revoker
-from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES, format_scope, parse_scope, require_known
-from wallet_mcp.storage.audit import AuditLog
-from wallet_mcp.storage.consents import ConsentStore
+from wallet_mcp.oauth.rules.revocation import Actor, Revoker
+from wallet_mcp.primitives.errors import InvalidScope
+from wallet_mcp.primitives.redirect_uris import is_loopback_host
+from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES, format_scope, parse_scope, require_known
 from wallet_mcp.storage.personal_tokens import DEFAULT_LIFETIME_DAYS, PersonalToken, PersonalTokenStore
-from wallet_mcp.storage.refresh_tokens import RefreshTokenStore
-from wallet_mcp.storage.revocations import RevocationList
-from wallet_mcp.storage.sessions import SessionStore
 from wallet_mcp.storage.users import UserAlreadyExists, UserRecord, UserStore, normalize_username
 
 if TYPE_CHECKING:
@@ -117,20 +114,14 @@ def connect(target: AdminTarget, settings: CliSettings) -> Tables:
     else:
         physical = {name: f"{target.table_prefix}{name}" for name in TABLES}
         access_token_ttl = MAX_ACCESS_TOKEN_TTL
-    users = UserStore(dynamodb, physical["UsersTable"])
-    personal_tokens = PersonalTokenStore(dynamodb, physical["PersonalTokensTable"])
-    revoker = Revoker(
-        refresh_tokens=RefreshTokenStore(dynamodb, physical["RefreshTokensTable"]),
-        revocations=RevocationList(dynamodb, physical["RevokedTokensTable"]),
-        audit=AuditLog(dynamodb, physical["AuditTable"]),
-        access_token_ttl=access_token_ttl,
-        clock=lambda: int(time.time()),
-        consents=ConsentStore(dynamodb, physical["ConsentsTable"]),
-        users=users,
-        sessions=SessionStore(dynamodb, physical["SessionsTable"]),
-        personal_tokens=personal_tokens,
-    )
-    return Tables(users=users, personal_tokens=personal_tokens, revoker=revoker)
+    stores = Stores(dynamodb, lambda name: physical[_logical(name)], lambda name: _logical(name) in physical)
+    revoker = compose_revoker(stores, access_token_ttl=access_token_ttl, clock=lambda: int(time.time()))
+    return Tables(users=stores.users, personal_tokens=stores.personal_tokens, revoker=revoker)
+
+
+def _logical(table: str) -> str:
+    """The template's logical id of a table (`revoked_tokens` → `RevokedTokensTable`)."""
+    return "".join(part.capitalize() for part in table.split("_")) + "Table"
 
 
 def _stack_access_token_ttl(cloudformation: Any, stack_name: str) -> int:

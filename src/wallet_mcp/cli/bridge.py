@@ -36,8 +36,9 @@ from wallet_mcp.cli.token_sources import (
 from wallet_mcp.mcp_server.catalog import PING, NoArguments, ping
 from wallet_mcp.mcp_server.principal import bound_principal
 from wallet_mcp.mcp_server.server import build_server
-from wallet_mcp.mcp_server.tools import LIST_SCOPE, ToolError, ToolOutcome, ToolRegistry
+from wallet_mcp.mcp_server.tools import ToolError, ToolOutcome, ToolRegistry
 from wallet_mcp.mcp_server.wallet_tools import wallet_tools
+from wallet_mcp.primitives.scopes import TOOLS_LIST
 from wallet_mcp.tokens.access_tokens import AccessToken
 from wallet_mcp.wallet.owners import OwnerResolver
 from wallet_mcp.wallet.store import WalletStore
@@ -93,7 +94,7 @@ def bridged_registry(api: BackendApi) -> ToolRegistry:
 
 def local_principal(tools: ToolRegistry) -> AccessToken:
     """The stdio peer is the local user who started this process: every tool's scopes, locally."""
-    scopes = {LIST_SCOPE}
+    scopes = {TOOLS_LIST}
     for spec in tools:
         scopes.update(spec.required_scopes)
     now = int(time.time())

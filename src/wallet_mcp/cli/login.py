@@ -27,7 +27,7 @@ from wallet_mcp.cli.loopback import REGISTERED_REDIRECT_URI, LoopbackReceiver, S
 from wallet_mcp.cli.settings import CliSettings
 from wallet_mcp.cli.storage import ClientRegistrations, LoginRecord, LoginStore
 from wallet_mcp.cli.token_sources import request_token
-from wallet_mcp.oauth import pkce
+from wallet_mcp.primitives import pkce
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from wallet_mcp.cli.errors import ConfigurationError
-from wallet_mcp.oauth.redirect_uris import is_loopback_host
+from wallet_mcp.primitives.redirect_uris import is_loopback_host
 
 DEFAULT_ENV_FILE: Final = ".env"
 DEFAULT_LOGIN_TIMEOUT: Final = 300.0

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
-from wallet_mcp.oauth.upstream.providers import (
+from wallet_mcp.config.upstream import (
     IdentityProvider,
     IdentityProviderConfigError,
     parse_identity_providers,

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from wallet_mcp.mcp_server.tools import ToolOutcome, ToolRegistry, ToolSpec
-from wallet_mcp.oauth.scopes import format_scope
+from wallet_mcp.primitives.scopes import format_scope
 from wallet_mcp.tokens.access_tokens import AccessToken
 
 

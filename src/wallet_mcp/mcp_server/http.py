@@ -25,44 +25,37 @@ from starlette.types import Message, Receive, Scope, Send
 
 from wallet_mcp.aws import is_transient
 from wallet_mcp.mcp_server.principal import bound_principal
-from wallet_mcp.mcp_server.tools import LIST_SCOPE, ToolRegistry
+from wallet_mcp.mcp_server.tools import ToolRegistry
 from wallet_mcp.mcp_server.wallet_resources import scopes_for_uri
-from wallet_mcp.oauth import bearer
+from wallet_mcp.primitives import bearer
+from wallet_mcp.primitives.scopes import MCP_METHOD_SCOPES, WALLET_SCOPE_PREFIXES
 from wallet_mcp.resource.authenticate import BearerChallenge, ResourceGuard
 from wallet_mcp.wallet.service import WalletError
+from wallet_mcp.web.errors import challenge_response, error_response, unavailable_response
 
 MAX_BODY_BYTES: Final = 1024 * 1024
 
-RESOURCE_READ_SCOPE: Final = "mcp:resources:read"
-RESOURCE_WRITE_SCOPE: Final = "mcp:resources:write"
-
-_RESOURCE_READ_METHODS: Final = frozenset({"resources/list", "resources/templates/list"})
-
 
 def required_scopes(message: Any, tools: ToolRegistry) -> set[str]:
-    """The scopes a JSON-RPC message (or batch) needs. Unknown shapes need none: the SDK rejects them."""
+    """The scopes a JSON-RPC message (or batch) needs: the method's (`MCP_METHOD_SCOPES`), plus the
+    tool's for a tool call and the resource's for a read. This is the one scope check of an MCP
+    call; unknown shapes need none (the SDK rejects them)."""
     if isinstance(message, list):
         needed: set[str] = set()
         for item in message:
             needed |= required_scopes(item, tools)
         return needed
-    if not isinstance(message, dict):
+    if not isinstance(message, dict) or not isinstance(message.get("method"), str):
         return set()
-    method = message.get("method")
-    if method == "tools/list":
-        return {LIST_SCOPE}
-    if method == "tools/call":
-        params = message.get("params")
-        name = params.get("name") if isinstance(params, dict) else None
-        spec = tools.get(name) if isinstance(name, str) else None
-        return set(spec.required_scopes) if spec else {"mcp:tools:call"}
-    if method == "resources/read":
-        params = message.get("params")
-        uri = params.get("uri") if isinstance(params, dict) else None
-        return set(scopes_for_uri(uri)) if isinstance(uri, str) else {RESOURCE_READ_SCOPE}
-    if method in _RESOURCE_READ_METHODS:
-        return {RESOURCE_READ_SCOPE}
-    return set()
+    method = message["method"]
+    needed = set(MCP_METHOD_SCOPES.get(method, ()))
+    params = message.get("params")
+    if method == "tools/call" and isinstance(params, dict) and isinstance(params.get("name"), str):
+        spec = tools.get(params["name"])
+        needed |= set(spec.required_scopes) if spec else set()
+    if method == "resources/read" and isinstance(params, dict) and isinstance(params.get("uri"), str):
+        needed |= set(scopes_for_uri(params["uri"]))
+    return needed
 
 
 class McpEndpoint:
@@ -91,12 +84,12 @@ class McpEndpoint:
         # MCP transports §Security: validate Origin (and Host) before anything else, against DNS
         # rebinding; a browser page of another origin gets no further, not even a challenge
         if headers.get("host") not in self._security.allowed_hosts:
-            return await _refuse(421, "invalid_request", "this host is not served here", scope, receive, send)
+            response = error_response(421, "invalid_request", "this host is not served here")
+            return await response(scope, receive, send)
         origin = headers.get("origin")
         if origin is not None and origin not in self._security.allowed_origins:
-            return await _refuse(
-                403, "invalid_request", "this origin may not call the MCP endpoint", scope, receive, send
-            )
+            response = error_response(403, "invalid_request", "this origin may not call the MCP endpoint")
+            return await response(scope, receive, send)
         try:
             caller = self._guard.authenticate(headers.get("authorization"), self._initial_scopes)
         except BearerChallenge as exc:
@@ -106,7 +99,7 @@ class McpEndpoint:
             # that a retry may work
             if not is_transient(exc):
                 raise
-            return await _unavailable(scope, receive, send)
+            return await unavailable_response()(scope, receive, send)
 
         body = await _read_body(receive, MAX_BODY_BYTES)
         if body is None:
@@ -122,18 +115,13 @@ class McpEndpoint:
         needed = required_scopes(_json_or_none(body), self._tools)
         try:
             self._guard.require_scopes(caller, needed)
-            if any(s.startswith(("wallet:", "mcp:resources:")) for s in needed):
+            if any(s.startswith(WALLET_SCOPE_PREFIXES) for s in needed):
                 # a client-credentials token reaches a wallet only through its client's owner
                 caller.wallet_owner()
         except BearerChallenge as exc:
             return await self._challenge(exc.challenge, send)
         except WalletError as exc:
-            response = JSONResponse(
-                {"error": exc.code, "error_description": exc.message},
-                status_code=exc.status,
-                headers={"Cache-Control": "no-store"},
-            )
-            return await response(scope, receive, send)
+            return await error_response(exc.status, exc.code, exc.message)(scope, receive, send)
 
         manager = StreamableHTTPSessionManager(
             app=self._server, json_response=True, stateless=True, security_settings=self._security
@@ -143,28 +131,7 @@ class McpEndpoint:
                 await manager.handle_request(scope, _replay(body, receive), send)
 
     async def _challenge(self, challenge: bearer.Challenge, send: Send) -> None:
-        response = JSONResponse(
-            challenge.body(),
-            status_code=challenge.status,
-            headers={"WWW-Authenticate": challenge.header(), "Cache-Control": "no-store"},
-        )
-        await response({"type": "http"}, _no_body, send)
-
-
-async def _refuse(
-    status: int, error: str, description: str, scope: Scope, receive: Receive, send: Send
-) -> None:
-    response = JSONResponse({"error": error, "error_description": description}, status_code=status)
-    await response(scope, receive, send)
-
-
-async def _unavailable(scope: Scope, receive: Receive, send: Send) -> None:
-    response = JSONResponse(
-        {"error": "temporarily_unavailable", "error_description": "a dependency is not answering; retry"},
-        status_code=503,
-        headers={"Retry-After": "1", "Cache-Control": "no-store"},
-    )
-    await response(scope, receive, send)
+        await challenge_response(challenge)({"type": "http"}, _no_body, send)
 
 
 async def _no_body() -> Message:

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from wallet_mcp.aws import is_transient
 from wallet_mcp.mcp_server.principal import current_principal
 from wallet_mcp.mcp_server.tools import ToolError, ToolOutcome, ToolRegistry
-from wallet_mcp.mcp_server.wallet_resources import ResourceNotFound, WalletResources, scopes_for_uri
+from wallet_mcp.mcp_server.wallet_resources import ResourceNotFound, WalletResources
 from wallet_mcp.wallet.service import WalletError
 
 UNAVAILABLE = "The wallet is temporarily unavailable; nothing was changed. Try again in a moment."
@@ -44,10 +44,8 @@ def build_server(tools: ToolRegistry, resources: WalletResources | None = None) 
         spec = tools.get(params.name)
         if spec is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name[:100]}")
+        # the scopes were checked once, before the transport (mcp_server/http.required_scopes)
         principal = current_principal()
-        if not principal.has_scopes(spec.required_scopes):
-            # the HTTP layer answers 403 before this; kept as a second line of defence
-            return _error(f"missing scope for {spec.name}: {' '.join(spec.required_scopes)}")
         try:
             arguments = spec.arguments.model_validate(params.arguments or {})
         except ValidationError as exc:
@@ -97,8 +95,6 @@ def build_server(tools: ToolRegistry, resources: WalletResources | None = None) 
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
         principal = current_principal()
-        if not principal.has_scopes(scopes_for_uri(uri)):
-            raise MCPError(types.INVALID_REQUEST, f"missing scope: {' '.join(scopes_for_uri(uri))}")
         try:
             text = await anyio.to_thread.run_sync(wallet.read, principal, uri)
         except ResourceNotFound as exc:

@@ -9,12 +9,10 @@ from typing import Any, Generic, TypeVar
 import mcp_types as types
 from pydantic import BaseModel
 
+from wallet_mcp.primitives.scopes import TOOLS_CALL
 from wallet_mcp.tokens.access_tokens import AccessToken
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
-
-CALL_SCOPE = "mcp:tools:call"
-LIST_SCOPE = "mcp:tools:list"
 
 
 class ToolError(Exception):
@@ -43,7 +41,7 @@ class ToolSpec(Generic[ArgsT]):
 
     @property
     def required_scopes(self) -> tuple[str, ...]:
-        return (CALL_SCOPE, *self.scopes)
+        return (TOOLS_CALL, *self.scopes)
 
     def definition(self) -> types.Tool:
         return types.Tool(

@@ -18,13 +18,12 @@ from typing import Any, Final
 
 import mcp_types as types
 
+from wallet_mcp.primitives import scopes
 from wallet_mcp.tokens.access_tokens import AccessToken
 from wallet_mcp.wallet.owners import OwnerResolver
 from wallet_mcp.wallet.service import WalletError, WalletService
 from wallet_mcp.wallet.store import WalletStore
 
-READ: Final = "mcp:resources:read"
-WRITE: Final = "mcp:resources:write"
 _JSON: Final = "application/json"
 
 
@@ -35,12 +34,12 @@ class ResourceNotFound(Exception):
 def scopes_for_uri(uri: str) -> tuple[str, ...]:
     """What reading `uri` needs (an unknown URI needs only the resource scope: it is then not found)."""
     if uri == "wallet://accounts" or uri.startswith("wallet://accounts/"):
-        return (READ, "wallet:accounts:read")
+        return (scopes.RESOURCES_READ, scopes.ACCOUNTS_READ)
     if uri == "wallet://transactions/recent":
-        return (READ, "wallet:transactions:read")
+        return (scopes.RESOURCES_READ, scopes.TRANSACTIONS_READ)
     if uri.startswith("wallet://reports/"):
-        return (READ, "wallet:analytics:read")
-    return (READ,)
+        return (scopes.RESOURCES_READ, scopes.ANALYTICS_READ)
+    return (scopes.RESOURCES_READ,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +84,7 @@ class WalletResources:
             ),
         ]
         owner = self.owners.owner_of(principal)
-        if "wallet:accounts:read" in principal.scopes:
+        if scopes.ACCOUNTS_READ in principal.scopes:
             resources.extend(
                 types.Resource(
                     uri=f"wallet://accounts/{a.account_id}",
@@ -96,7 +95,7 @@ class WalletResources:
                 )
                 for a in self.service.accounts(owner)
             )
-        if "wallet:analytics:read" in principal.scopes:
+        if scopes.ANALYTICS_READ in principal.scopes:
             resources.extend(
                 types.Resource(
                     uri=f"wallet://reports/{slug}", name=f"report-{slug}", title=name, mime_type=_JSON

@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from wallet_mcp.mcp_server.tools import ToolError, ToolOutcome, ToolSpec
+from wallet_mcp.primitives import scopes
 from wallet_mcp.tokens.access_tokens import AccessToken
 from wallet_mcp.wallet.model import (
     MAX_DESCRIPTION,
@@ -158,7 +159,8 @@ def balance_text(totals: dict[str, int], accounts: int) -> str:
     """The contract's text: `💰 Total Balance: $5,432.10\\nAccounts: 3\\nRetrieved with OAuth scope: …`."""
     amounts = " + ".join(format_money(v, c) for c, v in sorted(totals.items())) or format_money(0, "USD")
     return (
-        f"💰 Total Balance: {amounts}\nAccounts: {accounts}\nRetrieved with OAuth scope: wallet:accounts:read"
+        f"💰 Total Balance: {amounts}\nAccounts: {accounts}\nRetrieved with OAuth scope: "
+        + scopes.ACCOUNTS_READ
     )
 
 
@@ -244,7 +246,7 @@ def wallet_tools(service: WalletService, store: WalletStore, owners: OwnerResolv
                     for c, v in sorted(balance.totals.items())
                 ],
                 "accounts": balance.accounts,
-                "scope": "wallet:accounts:read",
+                "scope": scopes.ACCOUNTS_READ,
             },
         )
 
@@ -339,7 +341,7 @@ def wallet_tools(service: WalletService, store: WalletStore, owners: OwnerResolv
             description="Total balance across all of the user's accounts, with the number of accounts.",
             arguments=NoArgs,
             run=bound(get_total_balance),
-            scopes=("wallet:accounts:read",),
+            scopes=(scopes.ACCOUNTS_READ,),
             output_schema=_schema(
                 {
                     "totals": {"type": "array", "items": _MONEY},
@@ -355,7 +357,7 @@ def wallet_tools(service: WalletService, store: WalletStore, owners: OwnerResolv
             description="The user's accounts with their type, currency, balance and id.",
             arguments=NoArgs,
             run=bound(get_user_accounts),
-            scopes=("wallet:accounts:read",),
+            scopes=(scopes.ACCOUNTS_READ,),
             output_schema=_schema({"accounts": {"type": "array", "items": _ACCOUNT}}, ["accounts"]),
         ),
         ToolSpec(
@@ -367,7 +369,7 @@ def wallet_tools(service: WalletService, store: WalletStore, owners: OwnerResolv
             ),
             arguments=RecentTransactionsArgs,
             run=bound(get_recent_transactions),
-            scopes=("wallet:transactions:read",),
+            scopes=(scopes.TRANSACTIONS_READ,),
             output_schema=_schema(
                 {
                     "transactions": {"type": "array", "items": _TRANSACTION},
@@ -382,7 +384,7 @@ def wallet_tools(service: WalletService, store: WalletStore, owners: OwnerResolv
             description="Open a new account in the user's wallet with an optional opening balance.",
             arguments=CreateAccountArgs,
             run=bound(create_account),
-            scopes=("wallet:accounts:write",),
+            scopes=(scopes.ACCOUNTS_WRITE,),
             read_only=False,
             destructive=False,
             idempotent=False,
@@ -397,7 +399,7 @@ def wallet_tools(service: WalletService, store: WalletStore, owners: OwnerResolv
             ),
             arguments=CreateTransactionArgs,
             run=bound(create_transaction),
-            scopes=("wallet:transactions:write",),
+            scopes=(scopes.TRANSACTIONS_WRITE,),
             read_only=False,
             destructive=False,
             idempotent=False,
@@ -414,7 +416,7 @@ def wallet_tools(service: WalletService, store: WalletStore, owners: OwnerResolv
             ),
             arguments=SpendingArgs,
             run=bound(get_spending_analytics),
-            scopes=("wallet:analytics:read",),
+            scopes=(scopes.ANALYTICS_READ,),
             output_schema=_SPENDING,
         ),
         ToolSpec(
@@ -426,7 +428,7 @@ def wallet_tools(service: WalletService, store: WalletStore, owners: OwnerResolv
             ),
             arguments=SaveReportArgs,
             run=bound(save_report),
-            scopes=("mcp:resources:write", "wallet:analytics:read"),
+            scopes=(scopes.RESOURCES_WRITE, scopes.ANALYTICS_READ),
             read_only=False,
             destructive=True,
             idempotent=True,
@@ -441,7 +443,7 @@ def wallet_tools(service: WalletService, store: WalletStore, owners: OwnerResolv
             description="Delete a saved report resource (wallet://reports/<slug>).",
             arguments=DeleteReportArgs,
             run=bound(delete_report),
-            scopes=("mcp:resources:write",),
+            scopes=(scopes.RESOURCES_WRITE,),
             read_only=False,
             destructive=True,
             idempotent=True,

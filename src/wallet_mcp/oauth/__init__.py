@@ -1,1 +1,1 @@
-"""The OAuth 2.1 authorization server: pure rules, one module per concern or endpoint."""
+"""The OAuth 2.1 authorization server: the grant rules (`rules`) and the endpoints (`server`)."""

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from wallet_mcp.oauth.scopes import format_scope
+from wallet_mcp.primitives.scopes import format_scope
 
 
 class MalformedAuthorization(Exception):

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from wallet_mcp.oauth.errors import InvalidRequest, PayloadTooLarge
+from wallet_mcp.primitives.errors import InvalidRequest, PayloadTooLarge
 
 MAX_FORM_BYTES = 16 * 1024
 

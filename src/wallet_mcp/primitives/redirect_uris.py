@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from wallet_mcp.oauth.errors import InvalidRedirectUri
+from wallet_mcp.primitives.errors import InvalidRedirectUri
 
 ApplicationType = Literal["web", "native"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from wallet_mcp.oauth.errors import InvalidTarget
+from wallet_mcp.primitives.errors import InvalidTarget
 
 
 def canonical_resource(uri: str) -> str:

@@ -10,26 +10,49 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from wallet_mcp.oauth.errors import InvalidScope
+from wallet_mcp.primitives.errors import InvalidScope
+
+TOOLS_LIST: Final = "mcp:tools:list"
+TOOLS_CALL: Final = "mcp:tools:call"
+RESOURCES_READ: Final = "mcp:resources:read"
+RESOURCES_WRITE: Final = "mcp:resources:write"
+ACCOUNTS_READ: Final = "wallet:accounts:read"
+ACCOUNTS_WRITE: Final = "wallet:accounts:write"
+TRANSACTIONS_READ: Final = "wallet:transactions:read"
+TRANSACTIONS_WRITE: Final = "wallet:transactions:write"
+ANALYTICS_READ: Final = "wallet:analytics:read"
 
 SCOPE_DESCRIPTIONS: Final[dict[str, str]] = {
-    "mcp:tools:list": "See which wallet tools are available",
-    "mcp:tools:call": "Use wallet tools on your behalf",
-    "mcp:resources:read": "Read wallet resources (accounts and recent transactions)",
-    "mcp:resources:write": "Change wallet resources",
-    "wallet:accounts:read": "See your accounts and balances",
-    "wallet:accounts:write": "Create and change your accounts",
-    "wallet:transactions:read": "See your transactions",
-    "wallet:transactions:write": "Record new transactions",
-    "wallet:analytics:read": "See spending analytics",
+    TOOLS_LIST: "See which wallet tools are available",
+    TOOLS_CALL: "Use wallet tools on your behalf",
+    RESOURCES_READ: "Read wallet resources (accounts and recent transactions)",
+    RESOURCES_WRITE: "Change wallet resources",
+    ACCOUNTS_READ: "See your accounts and balances",
+    ACCOUNTS_WRITE: "Create and change your accounts",
+    TRANSACTIONS_READ: "See your transactions",
+    TRANSACTIONS_WRITE: "Record new transactions",
+    ANALYTICS_READ: "See spending analytics",
 }
-"""Every scope this server knows, in the order they are shown and advertised."""
+"""Every scope this server knows (CONTRACT.md), in the order they are shown and advertised."""
 
 SUPPORTED_SCOPES: Final[tuple[str, ...]] = tuple(SCOPE_DESCRIPTIONS)
 
-MONEY_MOVING_SCOPES: Final = frozenset({"wallet:accounts:write", "wallet:transactions:write"})
+MONEY_MOVING_SCOPES: Final = frozenset({ACCOUNTS_WRITE, TRANSACTIONS_WRITE})
 """Scopes that create accounts (with an opening balance) or record transactions: a person is asked
 every time an app wants them, remembered consent notwithstanding."""
+
+MCP_METHOD_SCOPES: Final[dict[str, tuple[str, ...]]] = {
+    "tools/list": (TOOLS_LIST,),
+    "tools/call": (TOOLS_CALL,),
+    "resources/list": (RESOURCES_READ,),
+    "resources/templates/list": (RESOURCES_READ,),
+    "resources/read": (RESOURCES_READ,),
+}
+"""What each MCP method needs before anything else; a tool call adds the tool's own scopes and a
+resource read the resource's (`mcp_server.http.required_scopes`). Methods not named need none."""
+
+WALLET_SCOPE_PREFIXES: Final = ("wallet:", "mcp:resources:")
+"""Scopes that reach a person's wallet (a client-credentials token does so only through its owner)."""
 
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # fullmatch: "$" would let a trailing "\n" in
 _MAX_SCOPE_LENGTH: Final = 1024

@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from wallet_mcp.oauth import bearer
 from wallet_mcp.oauth.rules.grants import Grant, refusal
+from wallet_mcp.primitives import bearer
 from wallet_mcp.storage.personal_tokens import PREFIX as PERSONAL_TOKEN_PREFIX
 from wallet_mcp.storage.personal_tokens import PersonalTokenStore
 from wallet_mcp.storage.revocations import Revoked

@@ -2,22 +2,20 @@
 
 Shared by the authorization endpoint and the account and admin pages. The session cookie is
 HttpOnly, SameSite=Lax, Secure and `__Host-` prefixed outside localhost; the table keeps only its
-digest. Forms of signed-in pages carry a CSRF token derived from the session cookie (a value only
-the browser holding the cookie can know), checked on every submission.
+digest. Forms of signed-in pages carry a CSRF token derived from the session cookie
+(`signin.csrf`, purpose `session`), checked on every submission.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from dataclasses import dataclass
 from typing import Final
 
 from wallet_mcp.credentials import opaque
 from wallet_mcp.credentials.passwords import burn_verification, verify_password
-from wallet_mcp.oauth.limits import Rules, lockout_remaining
+from wallet_mcp.oauth.rules.limits import Rules, lockout_remaining
 from wallet_mcp.observability import count
+from wallet_mcp.signin import csrf
 from wallet_mcp.storage.audit import AuditEvent, AuditLog
 from wallet_mcp.storage.rate_limits import RateLimits
 from wallet_mcp.storage.sessions import LoginSession, SessionStore
@@ -138,14 +136,11 @@ class SignIn:
     def csrf_token(self, cookies: CookieJar) -> str:
         """The CSRF token for the forms of the current session ("" without one)."""
         session_id = cookies.get(self.cookie_name)
-        if not session_id:
-            return ""
-        digest = hashlib.sha256(b"wallet-mcp/csrf/v1:" + session_id.encode()).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        return csrf.token(session_id, "session") if session_id else ""
 
     def csrf_ok(self, cookies: CookieJar, presented: str | None) -> bool:
-        expected = self.csrf_token(cookies)
-        return bool(expected) and presented is not None and hmac.compare_digest(expected, presented)
+        """The form came from a page shown to this session (`signin.csrf`)."""
+        return csrf.verify(cookies.get(self.cookie_name), presented, "session")
 
     def _lockout(self, username: str, source: str, now: int) -> int:
         """Seconds before this user may try again from this address (0: now). Consecutive failures

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wallet_mcp.storage import items
+from wallet_mcp.storage.batch import Read
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -100,6 +101,10 @@ class AuthCodeStore:
     @staticmethod
     def key(code_hash: str) -> items.Item:
         return {"code_hash": items.s(code_hash)}
+
+    def batch_read(self, code_hash: str) -> Read:
+        """This item, for one consistent read with others (`Database.get`)."""
+        return (self.table, self.key(code_hash))
 
     def redemption(self, code_hash: str) -> Redemption | None:
         response = self._db.get_item(

@@ -2,8 +2,8 @@
 
 A validated `/oauth/authorize` request is kept server-side while the user logs in and consents; the
 pages carry only its id. It is bound to the browser that started it (a cookie whose digest is
-stored here) and to a CSRF token, and it is consumed by a conditional delete, so one request can
-yield one authorization code at most.
+stored here; the forms' CSRF token is derived from that cookie, `signin.csrf`), and it is
+consumed by a conditional delete, so one request can yield one authorization code at most.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ class PendingAuthorization:
     state: str | None
     code_challenge: str
     resource: str
-    csrf_hash: str
     browser_hash: str
     created_at: int
     expires_at: int
@@ -41,7 +40,6 @@ class PendingAuthorization:
                 "state": items.s(self.state) if self.state is not None else None,
                 "code_challenge": items.s(self.code_challenge),
                 "resource": items.s(self.resource),
-                "csrf_hash": items.s(self.csrf_hash),
                 "browser_hash": items.s(self.browser_hash),
                 "created_at": items.n(self.created_at),
                 "expires_at": items.n(self.expires_at),
@@ -58,7 +56,6 @@ class PendingAuthorization:
             state=items.get_s(item, "state"),
             code_challenge=items.req_s(item, "code_challenge"),
             resource=items.req_s(item, "resource"),
-            csrf_hash=items.req_s(item, "csrf_hash"),
             browser_hash=items.req_s(item, "browser_hash"),
             created_at=items.req_n(item, "created_at"),
             expires_at=items.req_n(item, "expires_at"),
@@ -84,23 +81,13 @@ class AuthRequestStore:
         # the table also holds upstream sign-in states (storage/upstream_logins.py): not requests
         if item is None or "client_id" not in item:
             return None
+        # Written before the CSRF token was derived from the browser binding: the page it showed
+        # carries a random token nothing can check any more, so it reads as expired (start again).
+        # Only requests in flight during that deploy (REQUEST_TTL, 10 minutes); remove afterwards.
+        if "csrf_hash" in item:
+            return None
         request = PendingAuthorization.from_item(item)
         return request if request.expires_at > now else None
-
-    def rekey(self, request_id: str, *, csrf_hash: str, browser_hash: str) -> bool:
-        """Give the request a new CSRF token (after an upstream sign-in, the pages it shows next
-        need one this server knows); False if the request is gone or bound to another browser."""
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"request_id": items.s(request_id)},
-                UpdateExpression="SET csrf_hash = :csrf",
-                ConditionExpression="attribute_exists(client_id) AND browser_hash = :browser",
-                ExpressionAttributeValues={":csrf": items.s(csrf_hash), ":browser": items.s(browser_hash)},
-            )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
 
     def consume_action(self, request_id: str) -> dict[str, Any]:
         """A transaction action consuming the request (it fails if another submission did first)."""

@@ -13,12 +13,15 @@ if TYPE_CHECKING:
 
 _MAX_ROUNDS = 5
 
+Read = tuple[str, Item]
+"""One item to read: its table and its key (each store's `read(...)` makes them)."""
+
 
 def _identity(table: str, key: Item) -> tuple[str, tuple[tuple[str, str], ...]]:
     return table, tuple(sorted((name, repr(value)) for name, value in key.items()))
 
 
-def get_items(db: DynamoDBClient, requests: Sequence[tuple[str, Item]]) -> list[Item | None]:
+def get_items(db: DynamoDBClient, requests: Sequence[Read]) -> list[Item | None]:
     """The item (or None) for each `(table, key)`, in order; strongly consistent.
 
     Unprocessed keys (throttling) are asked for again, a bounded number of times.

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from wallet_mcp.storage import items
-from wallet_mcp.storage.batch import get_items
+from wallet_mcp.storage.batch import Read, get_items
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -168,6 +168,10 @@ class ClientStore:
     @staticmethod
     def key(client_id: str) -> items.Item:
         return {"client_id": items.s(client_id)}
+
+    def batch_read(self, client_id: str) -> Read:
+        """This item, for one consistent read with others (`Database.get`)."""
+        return (self.table, self.key(client_id))
 
     def get(self, client_id: str, *, now: int) -> ClientRecord | None:
         """The usable client (see `usable_client`), or None."""

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from wallet_mcp.oauth.errors import TooManyRequests
+from wallet_mcp.primitives.errors import TooManyRequests
 from wallet_mcp.storage import items
+from wallet_mcp.storage.batch import Read
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -49,6 +50,10 @@ class RateLimits:
     @staticmethod
     def key(rule: Rule, subject: str, now: int) -> items.Item:
         return {"bucket": items.s(rule.bucket(subject, now))}
+
+    def batch_read(self, rule: Rule, subject: str, now: int) -> Read:
+        """This item, for one consistent read with others (`Database.get`)."""
+        return (self.table, self.key(rule, subject, now))
 
     @staticmethod
     def count(item: items.Item | None) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from wallet_mcp.storage import items
+from wallet_mcp.storage.batch import Read
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -116,6 +117,10 @@ class RefreshTokenStore:
     @staticmethod
     def key(token_hash: str) -> items.Item:
         return {"token_hash": items.s(token_hash)}
+
+    def batch_read(self, token_hash: str) -> Read:
+        """This item, for one consistent read with others (`Database.get`)."""
+        return (self.table, self.key(token_hash))
 
     def get(self, token_hash: str) -> RefreshToken | None:
         response = self._db.get_item(TableName=self.table, Key=self.key(token_hash), ConsistentRead=True)

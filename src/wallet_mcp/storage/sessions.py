@@ -2,6 +2,8 @@
 `user_id`; TTL `expires_at`).
 
 The browser holds the random session id in an HttpOnly cookie; the table holds only its digest.
+The session id is also the secret the CSRF tokens of the signed-in pages derive from
+(`signin.csrf`), so those tokens need nothing stored.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ bare 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -19,17 +19,48 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from wallet_mcp.aws import is_transient
-from wallet_mcp.oauth.errors import OAuthError, TemporarilyUnavailable, TooManyRequests
 from wallet_mcp.observability import count
+from wallet_mcp.primitives.bearer import Challenge
+from wallet_mcp.primitives.errors import OAuthError, TemporarilyUnavailable, TooManyRequests
 
 logger = logging.getLogger(__name__)
 
 NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
+def error_response(
+    status: int, error: str, description: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The one error body of every endpoint: `{"error", "error_description"}` (RFC 6749 §5.2's
+    shape, which RFC 6750 §3 and the wallet API reuse), never cached."""
+    return JSONResponse(
+        {"error": error, "error_description": description},
+        status_code=status,
+        headers={**NO_STORE, **(headers or {})},
+    )
+
+
+def unavailable_response() -> JSONResponse:
+    """A dependency (DynamoDB, KMS) is not answering: 503 with `Retry-After`, never a 500 (a retry
+    may work, and nothing was changed: every write is one conditional request or transaction)."""
+    return oauth_error_response(
+        TemporarilyUnavailable("a dependency is temporarily unavailable; retry later", retry_after=1),
+        realm="",
+    )
+
+
+def challenge_response(challenge: Challenge) -> JSONResponse:
+    """A protected resource's refusal (RFC 6750 §3) with its `WWW-Authenticate` challenge."""
+    return JSONResponse(
+        challenge.body(),
+        status_code=challenge.status,
+        headers={**NO_STORE, "WWW-Authenticate": challenge.header()},
+    )
+
+
 def oauth_error_response(exc: OAuthError, *, realm: str) -> JSONResponse:
     headers = dict(NO_STORE)
-    if exc.status_code == 401:
+    if exc.status_code == 401 and realm:
         headers["WWW-Authenticate"] = f'Basic realm="{realm}", charset="UTF-8"'
     if isinstance(exc, TooManyRequests | TemporarilyUnavailable):
         headers["Retry-After"] = str(exc.retry_after)
@@ -38,11 +69,7 @@ def oauth_error_response(exc: OAuthError, *, realm: str) -> JSONResponse:
 
 def validation_error_response(errors: Sequence[Any]) -> JSONResponse:
     """A 400 `invalid_request` naming the first problem of a request FastAPI could not parse."""
-    return JSONResponse(
-        {"error": "invalid_request", "error_description": _describe_validation(errors)},
-        status_code=400,
-        headers=NO_STORE,
-    )
+    return error_response(400, "invalid_request", _describe_validation(errors))
 
 
 def install_error_handlers(app: Starlette, *, realm: str) -> None:
@@ -60,11 +87,7 @@ def install_error_handlers(app: Starlette, *, realm: str) -> None:
     async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
-        return JSONResponse(
-            {"error": code, "error_description": str(exc.detail)},
-            status_code=exc.status_code,
-            headers={**NO_STORE, **(exc.headers or {})},
-        )
+        return error_response(exc.status_code, code, str(exc.detail), exc.headers)
 
     async def on_aws_error(_: Request, exc: Exception) -> JSONResponse:
         code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
@@ -73,10 +96,7 @@ def install_error_handlers(app: Starlette, *, realm: str) -> None:
             return _server_error()
         logger.warning("dependency unavailable", extra={"aws_error": code})
         count("DependencyErrors", error=code)
-        return oauth_error_response(
-            TemporarilyUnavailable("a dependency is temporarily unavailable; retry later", retry_after=1),
-            realm=realm,
-        )
+        return unavailable_response()
 
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", exc_info=exc)
@@ -105,6 +125,4 @@ def _describe_validation(errors: Sequence[Any]) -> str:
 
 
 def _server_error() -> JSONResponse:
-    return JSONResponse(
-        {"error": "server_error", "error_description": "internal error"}, status_code=500, headers=NO_STORE
-    )
+    return error_response(500, "server_error", "internal error")

@@ -17,8 +17,8 @@ from typing import Final
 
 from fastapi.responses import HTMLResponse
 
-from wallet_mcp.oauth.redirect_uris import is_valid_host
-from wallet_mcp.oauth.scopes import SCOPE_DESCRIPTIONS
+from wallet_mcp.primitives.redirect_uris import is_valid_host
+from wallet_mcp.primitives.scopes import SCOPE_DESCRIPTIONS
 
 _CSS: Final = """
 :root { color-scheme: light dark; --accent: #2563eb; --muted: #6b7280; --border: #d1d5db; }

@@ -1,2 +1,4 @@
-"""Pure OAuth rules: decisions from facts, no I/O (STYLE.md rule 4). Callers gather the facts
-(records, the revocation list) and act on the answer."""
+"""The grant rules. Decisions from facts, no I/O (STYLE.md rule 4): is a grant alive (`grants`), may
+consent be skipped (`consent`), the rate-limit rules (`limits`); callers gather the facts (records,
+the revocation list) and act on the answer. And the one place that acts on a grant's end
+(`revocation.Revoker`), over the stores it is given, so every path that ends access ends it alike."""

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from wallet_mcp.oauth.scopes import MONEY_MOVING_SCOPES
+from wallet_mcp.oauth.rules.grants import ended_by_client
+from wallet_mcp.primitives.scopes import MONEY_MOVING_SCOPES
 from wallet_mcp.storage.clients import ClientRecord
 from wallet_mcp.storage.consents import Consent
 
@@ -27,7 +28,7 @@ def may_skip_consent(
         return False
     if wanted & MONEY_MOVING_SCOPES:
         return False
-    if client.grants_valid_after is not None and consent.updated_at <= client.grants_valid_after:
+    if ended_by_client(client, consent.updated_at):
         return False
     return wanted <= consent.approved(resource)
 

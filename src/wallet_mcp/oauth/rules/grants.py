@@ -59,6 +59,15 @@ class Grant:
         return cls(token.client_id, owner, token.scopes, token.issued_at, token.jti)
 
 
+def ended_by_client(client: ClientRecord | None, issued_at: int) -> bool:
+    """Whether the client's record ends what was issued (or approved) at `issued_at`: the client is
+    gone (unknown, deleted), or was cut off at or after that second (`grants_valid_after`, set when
+    an administrator disables it, outlives enabling it again)."""
+    if client is None or client.is_deleted:
+        return True
+    return client.grants_valid_after is not None and issued_at <= client.grants_valid_after
+
+
 def refusal(grant: Grant, revoked: Revoked, client: ClientRecord | NotRead | None = NOT_READ) -> str | None:
     """Why the grant is dead, or None while it is alive.
 
@@ -70,10 +79,9 @@ def refusal(grant: Grant, revoked: Revoked, client: ClientRecord | NotRead | Non
     if client_cut is not None and grant.issued_at <= client_cut:
         return CLIENT_ENDED
     if not isinstance(client, NotRead):
-        if client is None:
+        if ended_by_client(client, grant.issued_at):
             return CLIENT_ENDED
-        if client.grants_valid_after is not None and grant.issued_at <= client.grants_valid_after:
-            return CLIENT_ENDED
+        assert client is not None
         if not grant.scopes <= set(client.scope):
             return SCOPE_NARROWED
     if grant.user_id is not None:

@@ -16,7 +16,7 @@ from typing import Literal
 from urllib.parse import unquote_plus
 
 from wallet_mcp.credentials import opaque
-from wallet_mcp.oauth.errors import InvalidClient, InvalidRequest
+from wallet_mcp.primitives.errors import InvalidClient, InvalidRequest
 from wallet_mcp.storage.clients import ClientRecord, storable_id
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]

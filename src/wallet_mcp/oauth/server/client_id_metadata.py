@@ -8,11 +8,13 @@ document to match the URL exactly and the redirect URIs to be checked against it
 Considerations ("Client ID Metadata Document Security") point at the draft's §6, SSRF above all.
 
 The fetch is the dangerous part: whoever starts an authorization request chooses the URL, so the
-server must not become a proxy into its own network (§6.5). `fetch_client_metadata` therefore
-- resolves the host once, refuses it if any address is not globally routable, and connects to the
-  validated address itself: no second lookup, so no DNS-rebinding window;
-- verifies TLS for the URL's host name, follows no redirect, caps the body (§6.6: 5 KB) and bounds
-  the whole exchange (DNS, connect, TLS, request, response) by one deadline.
+server must not become a proxy into its own network (§6.5). `fetch_client_metadata` therefore goes
+through the project's one fetcher (`primitives.fetch`) with its address guard on: the host is
+resolved once and refused if any address is not globally routable, the connection is made to the
+vetted address (no second lookup, no DNS-rebinding window) with TLS verified for the URL's host
+name; no redirect is followed, the body is capped (§6.6: 5 KB) and the whole exchange bounded by
+one deadline. What stays here is this draft's own: the URL's shape (§3), a 200 and nothing else,
+the cache lifetime (§4.4), the document's validation (§4.1), and this module's words for a refusal.
 
 `validate_client_metadata` accepts public clients only: there is no way to share a secret with a
 document (§4.1), and `private_key_jwt` with published keys (§6.2) is not supported here.
@@ -24,43 +26,45 @@ request is aborted (§4.3); its message never repeats text from the document.
 
 from __future__ import annotations
 
-import http.client
-import io
-import ipaddress
-import json
 import re
-import socket
 import ssl
-import threading
-import time
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal
 from urllib.parse import SplitResult, urlsplit
 
-from wallet_mcp.oauth.errors import InvalidRedirectUri, InvalidScope
-from wallet_mcp.oauth.redirect_uris import (
+from wallet_mcp.primitives import fetch
+from wallet_mcp.primitives.errors import InvalidRedirectUri, InvalidScope
+from wallet_mcp.primitives.redirect_uris import (
     ApplicationType,
     infer_application_type,
     validate_redirect_uri,
 )
-from wallet_mcp.oauth.scopes import SCOPE_DESCRIPTIONS, parse_scope
-
-if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from wallet_mcp.primitives.scopes import SCOPE_DESCRIPTIONS, parse_scope
 
 MAX_URL_LENGTH: Final = 2000
 MAX_REDIRECT_URIS: Final = 10
 MAX_CLIENT_NAME_LENGTH: Final = 100
 USER_AGENT: Final = "wallet-mcp/0.1 (OAuth Client ID Metadata Document fetcher)"
+REFUSALS: Final[Mapping[fetch.Reason, str]] = {
+    "url": "client_id is not a valid client metadata document URL",
+    "address": "the client_id host resolves to an address that is not public",
+    "resolve": "could not resolve the client_id host",
+    "timeout": "fetching the client metadata document timed out",
+    "connect": "could not connect to the client_id host",
+    "tls": "the TLS handshake with the client_id host failed",
+    "certificate": "the client_id host's TLS certificate is not trusted",
+    "protocol": "the client_id host sent an unusable HTTP response",
+    "redirect": "the client metadata document URL redirects (not followed)",
+    "not_json": "the client metadata document is not served as JSON",  # §4.1: application/json
+    "compressed": "the client metadata document is served compressed",
+    "too_large": "the client metadata document is too large",
+    "invalid_json": "the client metadata document is not valid JSON",
+    "not_object": "the client metadata document is not a JSON object",
+}
+"""A fetch refusal in this module's words, one for each of the fetcher's reasons."""
 
-_HTTPS_PORT: Final = 443
-_HEADER_ALLOWANCE: Final = 16 * 1024
-"""Bytes allowed on the wire beyond the body: status line, headers, chunk framing."""
 _ALLOWED_GRANT_TYPES: Final = frozenset({"authorization_code", "refresh_token"})
 _BIDI_CONTROLS: Final = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 """Invisible characters that reorder text: a name could otherwise render as another client's name."""
@@ -73,6 +77,8 @@ class ClientMetadataError(Exception):
 
 @dataclass(frozen=True)
 class FetchPolicy:
+    """How documents are fetched and cached; the address guard is not a setting (§6.5)."""
+
     allow_loopback: bool = False
     """Development only: permits loopback addresses (a client document served on this machine)."""
     timeout_seconds: float = 5.0
@@ -85,7 +91,7 @@ class FetchPolicy:
     """Cache lifetime when the response has no Cache-Control (§4.4 lets the server set its own bounds)."""
     ssl_context: ssl.SSLContext | None = None
     """None: `ssl.create_default_context()` (the system trust store, or `SSL_CERT_FILE`)."""
-    resolver: Callable[[str, int], list[str]] | None = None
+    resolver: fetch.Resolver | None = None
     """Host and port to IP address strings; None: `socket.getaddrinfo`."""
 
     def __post_init__(self) -> None:
@@ -93,6 +99,17 @@ class FetchPolicy:
             raise ValueError("timeout_seconds and max_bytes must be positive")
         if not 0 <= self.min_cache_seconds <= self.default_cache_seconds <= self.max_cache_seconds:
             raise ValueError("cache bounds must satisfy 0 <= min <= default <= max")
+
+    def transport(self) -> fetch.FetchPolicy:
+        """The fetcher's policy for a document: always address-guarded."""
+        return fetch.FetchPolicy(
+            allow_loopback=self.allow_loopback,
+            public_only=True,
+            timeout_seconds=self.timeout_seconds,
+            max_bytes=self.max_bytes,
+            ssl_context=self.ssl_context,
+            resolver=self.resolver,
+        )
 
 
 @dataclass(frozen=True)
@@ -161,7 +178,7 @@ def is_client_id_metadata_url(client_id: str) -> bool:
     return _split_client_id(client_id) is not None
 
 
-# --- Fetching (§4, §6.5, §6.6) ----------------------------------------------------------------------
+# --- Fetching (§4, §4.4, §6.5, §6.6) ---------------------------------------------------------------
 
 
 def fetch_host(url: str) -> str:
@@ -172,241 +189,24 @@ def fetch_host(url: str) -> str:
 
 
 def fetch_client_metadata(url: str, policy: FetchPolicy) -> FetchedDocument:
-    """GET the document at `url`, guarded against SSRF; ClientMetadataError for any failure."""
-    parts = _split_client_id(url)
-    if parts is None or parts.hostname is None:
+    """GET the document at `url` with the fetcher's address guard on; ClientMetadataError for any failure."""
+    if _split_client_id(url) is None:
         raise ClientMetadataError("client_id is not a valid client metadata document URL")
-    host = parts.hostname
-    port = parts.port or _HTTPS_PORT
-    deadline = time.monotonic() + policy.timeout_seconds
-
-    addresses = _resolve(host, port, policy, deadline)
-    # §6.5: every address must be public. Refusing when any one is not (rather than picking a good
-    # one) keeps a name that mixes public and internal addresses from probing the internal network.
-    for address in addresses:
-        if not _is_allowed_address(address, policy.allow_loopback):
-            raise ClientMetadataError("the client_id host resolves to an address that is not public")
-
-    sock = _connect(addresses, port, deadline)
-    with sock:
-        context = policy.ssl_context or ssl.create_default_context()
-        with _failure_reason("the TLS handshake with the client_id host failed"):
-            sock.settimeout(_remaining(deadline))
-            try:
-                # SNI and certificate verification for the URL's name, though the socket was
-                # connected to an address: the certificate proves the name, the address is ours.
-                tls = context.wrap_socket(sock, server_hostname=host)
-            except ssl.SSLCertVerificationError as exc:
-                raise ClientMetadataError("the client_id host's TLS certificate is not trusted") from exc
-        with tls, _failure_reason("the client_id host sent an unusable HTTP response"):
-            body, cache_control = _exchange(tls, parts, host, port, policy, deadline)
-    document = _parse_json_object(body)
-    return FetchedDocument(document=document, cache_seconds=_cache_seconds(cache_control, policy))
-
-
-def _remaining(deadline: float) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise ClientMetadataError("fetching the client metadata document timed out")
-    return left
-
-
-@contextmanager
-def _failure_reason(message: str) -> Iterator[None]:
-    """Turn whatever the standard library raises in one step into a ClientMetadataError."""
     try:
-        yield
-    except ClientMetadataError:
-        raise
-    except TimeoutError as exc:
-        raise ClientMetadataError("fetching the client metadata document timed out") from exc
-    except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise ClientMetadataError(message) from exc
-
-
-def _system_resolver(host: str, port: int) -> list[str]:
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-def _resolve(host: str, port: int, policy: FetchPolicy, deadline: float) -> list[IPAddress]:
-    """The host's addresses, looked up exactly once."""
-    try:
-        return [ipaddress.ip_address(host)]  # an IP literal needs no lookup
-    except ValueError:
-        pass
-    resolver = policy.resolver or _system_resolver
-    results: list[object] = []
-
-    def run() -> None:
-        try:
-            results.append(resolver(host, port))
-        except Exception as exc:  # a resolver's failure is reported below, whatever its type
-            results.append(exc)
-
-    # getaddrinfo has no timeout of its own; a daemon thread lets the deadline cover the lookup too.
-    thread = threading.Thread(target=run, name="cimd-resolve", daemon=True)
-    thread.start()
-    thread.join(_remaining(deadline))
-    if thread.is_alive():
-        raise ClientMetadataError("resolving the client_id host timed out")
-    found = results[0] if results else None
-    if isinstance(found, BaseException):
-        raise ClientMetadataError("could not resolve the client_id host") from found
-    if not isinstance(found, list | tuple) or not found:
-        raise ClientMetadataError("could not resolve the client_id host")
-    addresses: list[IPAddress] = []
-    for text in found:
-        try:
-            address = ipaddress.ip_address(text)
-        except ValueError as exc:
-            raise ClientMetadataError("could not resolve the client_id host") from exc
-        if address not in addresses:
-            addresses.append(address)
-    return addresses
-
-
-def _is_allowed_address(address: IPAddress, allow_loopback: bool) -> bool:
-    """Globally routable (§6.5 "private or loopback addresses"), loopback only when allowed.
-
-    `is_global` alone is not enough on every Python: multicast, reserved (incl. NAT64 64:ff9b::/96
-    and IPv4-compatible ::a.b.c.d), link-local (incl. 169.254.169.254, the cloud metadata service)
-    and site-local are refused by name. IPv4 embedded in IPv6 (mapped ::ffff:a.b.c.d, 6to4
-    2002::/16) is checked as the IPv4 address it reaches.
-    """
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return _is_allowed_address(address.ipv4_mapped, allow_loopback)
-        if address.sixtofour is not None and not _is_allowed_address(address.sixtofour, False):
-            return False
-        if address.is_site_local:
-            return False
-    if address.is_loopback:
-        return allow_loopback
-    return address.is_global and not (
-        address.is_private
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_link_local
-        or address.is_unspecified
+        response = fetch.get_json(url, policy.transport(), {"User-Agent": USER_AGENT})
+    except fetch.FetchFailed as exc:
+        raise _refusal(exc) from exc
+    if response.status != 200:
+        raise ClientMetadataError(f"the client metadata document URL answered HTTP {response.status}")
+    return FetchedDocument(
+        document=response.document, cache_seconds=_cache_seconds(response.cache_control, policy)
     )
 
 
-def _connect(addresses: list[IPAddress], port: int, deadline: float) -> socket.socket:
-    """A TCP connection to the first validated address that answers; never a host name."""
-    last_error: OSError | None = None
-    for address in addresses:
-        timeout = _remaining(deadline)
-        family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(timeout)
-            sock.connect((str(address), port))
-        except OSError as exc:
-            sock.close()
-            last_error = exc
-            continue
-        return sock
-    if isinstance(last_error, TimeoutError):
-        raise ClientMetadataError("fetching the client metadata document timed out") from last_error
-    raise ClientMetadataError("could not connect to the client_id host") from last_error
-
-
-class _DeadlineStream(io.RawIOBase):
-    """The TLS socket as a stream whose every read is bounded by what is left of the deadline and
-    by a total byte budget: a server dripping bytes cannot stretch the fetch or fill memory."""
-
-    def __init__(self, sock: ssl.SSLSocket, deadline: float, budget: int) -> None:
-        super().__init__()
-        self._sock = sock
-        self._deadline = deadline
-        self._budget = budget
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        if self._budget <= 0:
-            raise ClientMetadataError("the client metadata document is too large")
-        self._sock.settimeout(_remaining(self._deadline))
-        view = memoryview(buffer).cast("B")[: self._budget]
-        count = self._sock.recv_into(view)
-        self._budget -= count
-        return count
-
-
-def _exchange(
-    tls: ssl.SSLSocket, parts: SplitResult, host: str, port: int, policy: FetchPolicy, deadline: float
-) -> tuple[bytes, str]:
-    """One GET; the body and the Cache-Control value, or ClientMetadataError."""
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    authority = (f"[{host}]" if ":" in host else host) + ("" if port == _HTTPS_PORT else f":{port}")
-    request = (
-        f"GET {target} HTTP/1.1\r\n"
-        f"Host: {authority}\r\n"
-        "Accept: application/json\r\n"
-        "Accept-Encoding: identity\r\n"
-        f"User-Agent: {USER_AGENT}\r\n"
-        "Connection: close\r\n"
-        "\r\n"
-    ).encode("ascii")  # the URL is printable ASCII (checked above): nothing can be injected here
-    tls.settimeout(_remaining(deadline))
-    tls.sendall(request)
-
-    # http.client parses the response (status line, header limits, chunked framing), but reads
-    # through the deadline-bounded stream in place of the plain file it makes of the socket.
-    response = http.client.HTTPResponse(tls, method="GET")
-    response.fp.close()
-    response.fp = io.BufferedReader(_DeadlineStream(tls, deadline, policy.max_bytes + _HEADER_ALLOWANCE))
-    with response:
-        response.begin()
-        if 300 <= response.status < 400:
-            # Not followed: the target would need the same checks, and the document must live at
-            # the client_id URL itself (§4.1: its client_id must equal the URL).
-            raise ClientMetadataError("the client metadata document URL redirects (not followed)")
-        if response.status != 200:
-            raise ClientMetadataError(f"the client metadata document URL answered HTTP {response.status}")
-        # §4.1: `application/json`, or a more specific `application/<AS-defined>+json`; parameters allowed.
-        content_type = response.headers.get_content_type()  # lower case; text/plain when absent
-        if content_type != "application/json" and not content_type.endswith("+json"):
-            raise ClientMetadataError("the client metadata document is not served as JSON")
-        if response.getheader("Content-Encoding", "identity").strip().lower() not in ("", "identity"):
-            raise ClientMetadataError("the client metadata document is served compressed")
-        if response.length is not None:  # Content-Length: refuse before reading a byte of the body
-            if response.length > policy.max_bytes:
-                raise ClientMetadataError("the client metadata document is too large")
-            body = response.read()  # IncompleteRead if the server sends less than it announced
-        else:  # chunked, or until the connection closes: read one byte past the limit to notice
-            body = response.read(policy.max_bytes + 1)
-            if len(body) > policy.max_bytes:
-                raise ClientMetadataError("the client metadata document is too large")
-        cache_control = ", ".join(str(value) for value in response.headers.get_all("Cache-Control") or ())
-    return body, cache_control
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Parsers disagree on which of two equal keys wins; a document that means two things is refused.
-    document = dict(pairs)
-    if len(document) != len(pairs):
-        raise ValueError("duplicate key")
-    return document
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")  # RFC 8259 §6 has no NaN or Infinity
-
-
-def _parse_json_object(body: bytes) -> dict[str, Any]:
-    try:
-        # RFC 8259 §8.1: JSON exchanged between systems is UTF-8.
-        value = json.loads(
-            body.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant
-        )
-    except (ValueError, RecursionError) as exc:  # RecursionError: deeply nested arrays fit in 5 KB
-        raise ClientMetadataError("the client metadata document is not valid JSON") from exc
-    if not isinstance(value, dict):
-        raise ClientMetadataError("the client metadata document is not a JSON object")
-    return value
+def _refusal(failure: fetch.FetchFailed) -> ClientMetadataError:
+    if failure.status not in (None, 200) and failure.reason != "redirect":
+        return ClientMetadataError(f"the client metadata document URL answered HTTP {failure.status}")
+    return ClientMetadataError(REFUSALS[failure.reason])
 
 
 def _cache_seconds(cache_control: str, policy: FetchPolicy) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from wallet_mcp.config import Settings
-from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES
+from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, get_args
 
 from wallet_mcp.credentials import opaque
-from wallet_mcp.oauth.errors import InvalidClientMetadata, InvalidRequest, InvalidScope, PayloadTooLarge
-from wallet_mcp.oauth.redirect_uris import ApplicationType, infer_application_type, validate_redirect_uri
-from wallet_mcp.oauth.scopes import SUPPORTED_SCOPES, format_scope, parse_scope, require_known
-from wallet_mcp.storage.clients import ClientRecord, TokenEndpointAuthMethod
+from wallet_mcp.oauth.rules.limits import Rules
+from wallet_mcp.primitives.errors import InvalidClientMetadata, InvalidRequest, InvalidScope, PayloadTooLarge
+from wallet_mcp.primitives.redirect_uris import ApplicationType, infer_application_type, validate_redirect_uri
+from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES, format_scope, parse_scope, require_known
+from wallet_mcp.storage.audit import AuditEvent, AuditLog
+from wallet_mcp.storage.clients import ClientRecord, ClientStore, TokenEndpointAuthMethod
+from wallet_mcp.storage.rate_limits import RateLimits
 
 MAX_BODY_BYTES: Final = 16 * 1024
 MAX_REDIRECT_URIS: Final = 10
@@ -176,3 +179,44 @@ def register(metadata: Mapping[str, Any], *, now: int, unused_ttl: int) -> Regis
         self_registered=True,
     )
     return Registration(record=record, client_secret=client_secret)
+
+
+class RegistrationEndpoint:
+    """`POST /oauth/register` (RFC 7591 §3): validate, count, store, audit."""
+
+    def __init__(
+        self,
+        clients: ClientStore,
+        rates: RateLimits,
+        rules: Rules,
+        audit: AuditLog,
+        *,
+        unused_ttl: int,
+        clock: Callable[[], int],
+    ) -> None:
+        self._clients = clients
+        self._rates = rates
+        self._rules = rules
+        self._audit = audit
+        self._unused_ttl = unused_ttl
+        self._clock = clock
+
+    def handle(self, body: bytes, content_type: str | None, source: str) -> Registration:
+        metadata = parse_metadata(body, content_type)
+        now = self._clock()
+        registration = register(metadata, now=now, unused_ttl=self._unused_ttl)
+        # only registrations that would be stored count: per address, and overall (storage stays bounded)
+        self._rates.hit(self._rules.register_address, source, now)
+        self._rates.hit(self._rules.register_all, "all", now)
+        record = registration.record
+        self._clients.create(record)
+        self._audit.record(
+            AuditEvent(
+                "client_registered",
+                subject=record.client_id,
+                client_id=record.client_id,
+                source=source,
+                details={"auth_method": record.token_endpoint_auth_method},
+            )
+        )
+        return registration

@@ -18,9 +18,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from wallet_mcp.config import Settings
 from wallet_mcp.credentials import opaque, sealing
-from wallet_mcp.oauth import pkce
-from wallet_mcp.oauth.client_auth import PresentedClient, authenticate_client, presented_client
-from wallet_mcp.oauth.errors import (
+from wallet_mcp.oauth.rules.grants import WITHDRAWN, Grant, refusal
+from wallet_mcp.oauth.rules.limits import Rules
+from wallet_mcp.oauth.rules.revocation import Revoker
+from wallet_mcp.oauth.server.client_auth import PresentedClient, authenticate_client, presented_client
+from wallet_mcp.observability import count
+from wallet_mcp.primitives import pkce
+from wallet_mcp.primitives.errors import (
     InvalidGrant,
     InvalidRequest,
     InvalidScope,
@@ -31,27 +35,22 @@ from wallet_mcp.oauth.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
-from wallet_mcp.oauth.limits import Rules
-from wallet_mcp.oauth.resources import canonical_resource, select_audience
-from wallet_mcp.oauth.revocation import Revoker
-from wallet_mcp.oauth.rules.grants import WITHDRAWN, Grant, refusal
-from wallet_mcp.oauth.scopes import format_scope, grant_scope, parse_scope, require_known
-from wallet_mcp.observability import count
+from wallet_mcp.primitives.resources import canonical_resource, select_audience
+from wallet_mcp.primitives.scopes import format_scope, grant_scope, parse_scope, require_known
 from wallet_mcp.storage.audit import AuditEvent, AuditLog
 from wallet_mcp.storage.auth_codes import AuthCodeStore, AuthorizationCode, Redemption
-from wallet_mcp.storage.batch import get_items
+from wallet_mcp.storage.batch import Read
 from wallet_mcp.storage.clients import ClientRecord, ClientStore, usable_client
 from wallet_mcp.storage.consents import ConsentStore
-from wallet_mcp.storage.items import Item
+from wallet_mcp.storage.database import Database
 from wallet_mcp.storage.rate_limits import RateLimits
 from wallet_mcp.storage.refresh_tokens import RefreshToken, RefreshTokenStore
 from wallet_mcp.storage.revocations import RevocationList, Revoked
-from wallet_mcp.storage.transactions import commit, first_lost
 from wallet_mcp.tokens.access_tokens import access_token_claims, issue_access_token
 from wallet_mcp.tokens.signer import KmsJwtSigner
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.client import DynamoDBClient
+    pass
 
 SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 REFRESH_TOKEN_PREFIX = "rt_"
@@ -154,14 +153,14 @@ class TokenEndpoint:
     def __init__(
         self,
         settings: Settings,
-        dynamodb: DynamoDBClient,
+        database: Database,
         stores: TokenStores,
         signer: KmsJwtSigner,
         clock: Callable[[], int],
     ) -> None:
         self._rules = Rules.from_settings(settings.rate_limits)
         self._settings = settings
-        self._db = dynamodb
+        self._database = database
         self._stores = stores
         self._signer = signer
         self._clock = clock
@@ -178,22 +177,19 @@ class TokenEndpoint:
         except OAuthError:
             self._count_failure(source, now)
             raise
-        grant_read: list[tuple[str, Item]] = []
+        grant_read: list[Read] = []
         match request:
             case AuthorizationCodeRequest():
-                grant_read = [(self._stores.codes.table, self._stores.codes.key(opaque.digest(request.code)))]
+                grant_read = [self._stores.codes.batch_read(opaque.digest(request.code))]
             case RefreshTokenRequest():
-                refresh_key = self._stores.refresh_tokens.key(opaque.digest(request.refresh_token))
-                grant_read = [(self._stores.refresh_tokens.table, refresh_key)]
-        clients = self._stores.clients
-        client_item, client_count, address_failures, *grant = get_items(
-            self._db,
+                grant_read = [self._stores.refresh_tokens.batch_read(opaque.digest(request.refresh_token))]
+        client_item, client_count, address_failures, *grant = self._database.get(
             [
-                (clients.table, clients.key(presented.client_id)),
-                (rates.table, rates.key(rules.token_client, presented.client_id, now)),
-                (rates.table, rates.key(rules.token_address_failures, source, now)),
+                self._stores.clients.batch_read(presented.client_id),
+                rates.batch_read(rules.token_client, presented.client_id, now),
+                rates.batch_read(rules.token_address_failures, source, now),
                 *grant_read,
-            ],
+            ]
         )
         # an address that keeps failing is refused before any work (RFC 6749 §10.10, RFC 9700 §4.13)
         rules.token_address_failures.check(rates.count(address_failures), now)
@@ -495,6 +491,5 @@ class TokenEndpoint:
         return response
 
     def _commit(self, actions: list[dict[str, Any]]) -> int | None:
-        """Run a transaction: None if it committed, else the index of the first action that lost to
-        a concurrent request (its condition failed, or DynamoDB saw a conflicting transaction)."""
-        return first_lost(commit(self._db, actions))
+        """Run a transaction: None if it committed, else the index of the first action that lost."""
+        return self._database.commit(actions)

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from wallet_mcp.config import RateLimitSettings
 from wallet_mcp.credentials import opaque
-from wallet_mcp.oauth.client_auth import authenticate_client, presented_client
-from wallet_mcp.oauth.errors import InvalidClient, InvalidRequest
-from wallet_mcp.oauth.limits import Rules
 from wallet_mcp.oauth.rules.grants import NOT_READ, Grant, refusal
-from wallet_mcp.oauth.scopes import format_scope
-from wallet_mcp.oauth.token_endpoint import REFRESH_TOKEN_PREFIX, TokenStores
+from wallet_mcp.oauth.rules.limits import Rules
+from wallet_mcp.oauth.server.client_auth import authenticate_client, presented_client
+from wallet_mcp.oauth.server.token import REFRESH_TOKEN_PREFIX, TokenStores
+from wallet_mcp.primitives.errors import InvalidClient, InvalidRequest
+from wallet_mcp.primitives.scopes import format_scope
 from wallet_mcp.storage.audit import AuditEvent
 from wallet_mcp.tokens.access_tokens import AccessToken, AccessTokenVerifier, InvalidAccessToken
 

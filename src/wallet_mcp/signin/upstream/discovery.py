@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from wallet_mcp.oauth.upstream.fetch import FetchPolicy, JsonResponse, UpstreamUnavailable, get_json
-from wallet_mcp.oauth.upstream.providers import IdentityProvider, is_allowed_url
+from wallet_mcp.config.upstream import IdentityProvider, is_allowed_url
+from wallet_mcp.primitives.fetch import FetchPolicy, JsonResponse, UpstreamUnavailable, get_json
 
 TENANT_PLACEHOLDER: Final = "{tenantid}"
 METADATA_TTL: Final = 3600

@@ -23,27 +23,27 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
+from wallet_mcp.config.upstream import IdentityProvider
 from wallet_mcp.credentials import opaque
 from wallet_mcp.credentials.sealing import SealBroken, open_sealed, seal
-from wallet_mcp.oauth import pkce
-from wallet_mcp.oauth.upstream import linking
-from wallet_mcp.oauth.upstream.discovery import TENANT_PLACEHOLDER, ProviderDirectory, ProviderMetadata
-from wallet_mcp.oauth.upstream.fetch import (
+from wallet_mcp.observability import count
+from wallet_mcp.primitives import pkce
+from wallet_mcp.primitives.fetch import (
     FetchPolicy,
     JsonResponse,
     UpstreamUnavailable,
     get_json,
     post_form,
 )
-from wallet_mcp.oauth.upstream.id_tokens import (
+from wallet_mcp.signin.upstream import linking
+from wallet_mcp.signin.upstream.discovery import TENANT_PLACEHOLDER, ProviderDirectory, ProviderMetadata
+from wallet_mcp.signin.upstream.id_tokens import (
     InvalidIdToken,
     UpstreamIdentity,
     validate_id_token,
     with_userinfo,
 )
-from wallet_mcp.oauth.upstream.providers import IdentityProvider
-from wallet_mcp.oauth.upstream.secrets import SecretSource, SecretUnavailable
-from wallet_mcp.observability import count
+from wallet_mcp.signin.upstream.secrets import SecretSource, SecretUnavailable
 from wallet_mcp.storage.audit import AuditEvent, AuditLog
 from wallet_mcp.storage.auth_requests import PendingAuthorization
 from wallet_mcp.storage.identity_links import IdentityLink, IdentityLinkStore
@@ -51,8 +51,6 @@ from wallet_mcp.storage.upstream_logins import UpstreamLogin, UpstreamLoginStore
 from wallet_mcp.storage.users import UserRecord
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.client import DynamoDBClient
-
     from wallet_mcp.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -448,19 +446,14 @@ def _with_query(uri: str, params: Mapping[str, str]) -> str:
 
 
 def build_upstream_sign_in(
-    settings: Settings,
-    dynamodb: DynamoDBClient,
-    *,
-    auth_requests_table: str,
-    users_table: str,
-    audit: AuditLog,
+    settings: Settings, *, logins: UpstreamLoginStore, links: IdentityLinkStore, audit: AuditLog
 ) -> UpstreamSignIn:
     """The relying party as the authorization function runs it: caches live as long as the container."""
     policy = FetchPolicy(allow_loopback=settings.allow_loopback_identity_providers)
     return UpstreamSignIn(
         issuer=settings.issuer,
-        logins=UpstreamLoginStore(dynamodb, auth_requests_table),
-        links=IdentityLinkStore(dynamodb, users_table),
+        logins=logins,
+        links=links,
         audit=audit,
         directory=ProviderDirectory(policy, clock=time.monotonic),
         secrets=SecretSource(clock=time.monotonic),

@@ -20,8 +20,8 @@ from typing import Any, Final
 
 import jwt
 
-from wallet_mcp.oauth.upstream.discovery import ALLOWED_ALGORITHMS, TENANT_PLACEHOLDER, ProviderMetadata
-from wallet_mcp.oauth.upstream.providers import IdentityProvider
+from wallet_mcp.config.upstream import IdentityProvider
+from wallet_mcp.signin.upstream.discovery import ALLOWED_ALGORITHMS, TENANT_PLACEHOLDER, ProviderMetadata
 
 LEEWAY_SECONDS: Final = 60
 MAX_TOKEN_LENGTH: Final = 16 * 1024

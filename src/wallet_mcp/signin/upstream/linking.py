@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from wallet_mcp.oauth.upstream.id_tokens import UpstreamIdentity
-from wallet_mcp.oauth.upstream.providers import IdentityProvider
+from wallet_mcp.config.upstream import IdentityProvider
+from wallet_mcp.signin.upstream.id_tokens import UpstreamIdentity
 from wallet_mcp.storage.users import UserRecord
 
 

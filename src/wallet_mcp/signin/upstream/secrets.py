@@ -16,7 +16,7 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from wallet_mcp import aws
-from wallet_mcp.oauth.upstream.providers import SecretRef
+from wallet_mcp.config.upstream import SecretRef
 
 TTL: Final = 300
 

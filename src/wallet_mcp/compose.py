@@ -1,0 +1,221 @@
+"""Composition: the stores and shared services a function needs, each built once, from settings.
+
+Every `functions/*/app.py` is composition only, and composes through this one builder, so a store
+is wired to its table in one place and the "end a grant" service (`Revoker`) and the resource's
+bearer pipeline (`ResourceGuard`) are put together the same way in every function that has them.
+Each piece is built on first use (`cached_property`): a function pays only for what it asks for,
+and a table the function was not given (its template environment names it not) is an error only
+if something asks for that store.
+
+This module imports stores and services, never an endpoint or a page: the MCP function must stay
+free of FastAPI (tests/unit/test_import_weight.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from wallet_mcp import aws
+from wallet_mcp.config import Settings
+from wallet_mcp.oauth.rules.limits import Rules
+from wallet_mcp.oauth.rules.revocation import Revoker
+from wallet_mcp.resource.authenticate import ResourceGuard
+from wallet_mcp.storage.audit import AuditLog
+from wallet_mcp.storage.auth_codes import AuthCodeStore
+from wallet_mcp.storage.auth_requests import AuthRequestStore
+from wallet_mcp.storage.clients import ClientStore
+from wallet_mcp.storage.consents import ConsentStore
+from wallet_mcp.storage.database import Database
+from wallet_mcp.storage.identity_links import IdentityLinkStore
+from wallet_mcp.storage.personal_tokens import PersonalTokenStore
+from wallet_mcp.storage.rate_limits import RateLimits
+from wallet_mcp.storage.refresh_tokens import RefreshTokenStore
+from wallet_mcp.storage.revocations import CachedRevocations, RevocationList
+from wallet_mcp.storage.sessions import SessionStore
+from wallet_mcp.storage.upstream_logins import UpstreamLoginStore
+from wallet_mcp.storage.users import UserStore
+from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
+from wallet_mcp.tokens.keys import KmsPublicKeys
+from wallet_mcp.tokens.signer import KmsJwtSigner
+from wallet_mcp.wallet.owners import OwnerResolver
+from wallet_mcp.wallet.service import WalletService
+from wallet_mcp.wallet.store import WalletStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_kms.client import KMSClient
+
+
+def wall_clock() -> int:
+    """Seconds since the epoch: the clock of every expiry and cut-off."""
+    return int(time.time())
+
+
+class Stores:
+    """One store per table. `table(name)` gives the physical name of a logical table (`clients`,
+    `users`, …) and raises when the deployment does not have it."""
+
+    def __init__(
+        self, dynamodb: DynamoDBClient, table: Callable[[str], str], has: Callable[[str], bool]
+    ) -> None:
+        self._db = dynamodb
+        self._table = table
+        self._has = has
+
+    @cached_property
+    def database(self) -> Database:
+        """Reads and transactions that span tables."""
+        return Database(self._db)
+
+    def has(self, name: str) -> bool:
+        """Whether this function was given the table (a function sees only the ones it uses)."""
+        return self._has(name)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self._db, self._table("audit"))
+
+    @cached_property
+    def auth_codes(self) -> AuthCodeStore:
+        return AuthCodeStore(self._db, self._table("auth_codes"))
+
+    @cached_property
+    def auth_requests(self) -> AuthRequestStore:
+        return AuthRequestStore(self._db, self._table("auth_requests"))
+
+    @cached_property
+    def clients(self) -> ClientStore:
+        return ClientStore(self._db, self._table("clients"))
+
+    @cached_property
+    def consents(self) -> ConsentStore:
+        return ConsentStore(self._db, self._table("consents"))
+
+    @cached_property
+    def identity_links(self) -> IdentityLinkStore:
+        """Upstream identities linked to users (kept in the users table)."""
+        return IdentityLinkStore(self._db, self._table("users"))
+
+    @cached_property
+    def upstream_logins(self) -> UpstreamLoginStore:
+        """Pending upstream sign-ins (kept in the authorization-requests table)."""
+        return UpstreamLoginStore(self._db, self._table("auth_requests"))
+
+    @cached_property
+    def personal_tokens(self) -> PersonalTokenStore:
+        return PersonalTokenStore(self._db, self._table("personal_tokens"))
+
+    @cached_property
+    def rate_limits(self) -> RateLimits:
+        return RateLimits(self._db, self._table("rate_limits"))
+
+    @cached_property
+    def refresh_tokens(self) -> RefreshTokenStore:
+        return RefreshTokenStore(self._db, self._table("refresh_tokens"))
+
+    @cached_property
+    def revocations(self) -> RevocationList:
+        return RevocationList(self._db, self._table("revoked_tokens"))
+
+    @cached_property
+    def sessions(self) -> SessionStore:
+        return SessionStore(self._db, self._table("sessions"))
+
+    @cached_property
+    def users(self) -> UserStore:
+        return UserStore(self._db, self._table("users"))
+
+    @cached_property
+    def wallet(self) -> WalletStore:
+        return WalletStore(self._db, self._table("wallet"))
+
+
+class Deployment:
+    """What one function builds from its settings: the stores, and the services shared between
+    functions. Functions compose their endpoints from these and nothing else."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        dynamodb: DynamoDBClient | None = None,
+        kms: KMSClient | None = None,
+        clock: Callable[[], int] = wall_clock,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._kms = kms
+        tables = settings.tables
+        self.stores = Stores(
+            dynamodb or aws.dynamodb(), tables.require, lambda name: bool(getattr(tables, name))
+        )
+
+    @cached_property
+    def kms(self) -> KMSClient:
+        return self._kms or aws.kms()
+
+    @cached_property
+    def keys(self) -> KmsPublicKeys:
+        return KmsPublicKeys(self.kms, self.settings.verification_key_ids)
+
+    @cached_property
+    def signer(self) -> KmsJwtSigner:
+        return KmsJwtSigner(self.kms, self.keys, self.settings.require_signing_key())
+
+    @cached_property
+    def rate_rules(self) -> Rules:
+        return Rules.from_settings(self.settings.rate_limits)
+
+    @cached_property
+    def revoker(self) -> Revoker:
+        """The one "end a grant" service, over every grant store this function was given."""
+        return revoker(self.stores, access_token_ttl=self.settings.access_token_ttl, clock=self.clock)
+
+    @cached_property
+    def owners(self) -> OwnerResolver:
+        return OwnerResolver(self.stores.clients, ttl=self.settings.revocation_poll_seconds)
+
+    @cached_property
+    def revocation_cache(self) -> CachedRevocations:
+        return CachedRevocations(self.stores.revocations, poll_seconds=self.settings.revocation_poll_seconds)
+
+    @cached_property
+    def wallet(self) -> WalletService:
+        return WalletService(self.stores.wallet)
+
+    def verifier(self, audience: str | tuple[str, ...]) -> AccessTokenVerifier:
+        return AccessTokenVerifier(self.keys, issuer=self.settings.issuer, audience=audience)
+
+    def resource_guard(
+        self, audience: str, resource_metadata_url: str, *, personal_tokens: bool = False
+    ) -> ResourceGuard:
+        """The resource's one bearer pipeline for `audience` (exactly: a token minted for another
+        resource of this server is refused), with personal access tokens when the resource takes them."""
+        return ResourceGuard(
+            self.verifier(audience),
+            audience=audience,
+            resource_metadata_url=resource_metadata_url,
+            revoked=self.revocation_cache.current,
+            owners=self.owners,
+            personal_tokens=self.stores.personal_tokens if personal_tokens else None,
+        )
+
+
+def revoker(stores: Stores, *, access_token_ttl: int, clock: Callable[[], int]) -> Revoker:
+    """A `Revoker` over the grant stores `stores` has (the token function has no sessions table,
+    the administration CLI has them all)."""
+    return Revoker(
+        refresh_tokens=stores.refresh_tokens,
+        revocations=stores.revocations,
+        audit=stores.audit,
+        access_token_ttl=access_token_ttl,
+        clock=clock,
+        consents=stores.consents if stores.has("consents") else None,
+        clients=stores.clients if stores.has("clients") else None,
+        users=stores.users if stores.has("users") else None,
+        sessions=stores.sessions if stores.has("sessions") else None,
+        personal_tokens=stores.personal_tokens if stores.has("personal_tokens") else None,
+    )

@@ -1,0 +1,285 @@
+"""The steps of an authorization request that more than one route takes (RFC 6749 §4.1).
+
+The GET that starts a request (`authorize.py`), the POST of its login and consent forms
+(`consent.py`) and the return from an upstream provider (`upstream_routes.py`) share them: the
+browser binding and the forms' CSRF token, the login and consent pages, remembered consent, and
+issuing the code. Built once per cold start with the stores they need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Final
+from urllib.parse import urlencode, urlsplit
+
+from wallet_mcp.config import Settings
+from wallet_mcp.credentials import opaque
+from wallet_mcp.oauth.rules.consent import approved_before, may_skip_consent
+from wallet_mcp.oauth.rules.grants import Grant, refusal
+from wallet_mcp.oauth.rules.limits import Rules
+from wallet_mcp.oauth.server.authorize_errors import EXPIRED, SPENT, LocalError, RequestContext, with_query
+from wallet_mcp.signin import csrf
+from wallet_mcp.signin.password import SignIn
+from wallet_mcp.storage.audit import AuditLog
+from wallet_mcp.storage.auth_codes import AuthCodeStore, AuthorizationCode
+from wallet_mcp.storage.auth_requests import AuthRequestStore, PendingAuthorization
+from wallet_mcp.storage.clients import ClientRecord, ClientStore
+from wallet_mcp.storage.consents import ConsentStore
+from wallet_mcp.storage.database import Database
+from wallet_mcp.storage.rate_limits import RateLimits
+from wallet_mcp.storage.revocations import RevocationList
+from wallet_mcp.storage.sessions import LoginSession, SessionStore
+from wallet_mcp.storage.users import UserRecord, UserStore
+from wallet_mcp.web import pages
+from wallet_mcp.web.cookies import CookieJar
+from wallet_mcp.web.outcomes import Outcome, Page, Redirect
+
+if TYPE_CHECKING:
+    from wallet_mcp.config.upstream import IdentityProvider
+
+ENDPOINT_PATH: Final = "/oauth/authorize"
+UPSTREAM_PATH: Final = f"{ENDPOINT_PATH}/upstream"
+UNUSABLE_CLIENT: Final = "This application is unknown here, or an administrator has disabled or removed it."
+
+
+class AuthorizeSteps:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clients: ClientStore,
+        users: UserStore,
+        sessions: SessionStore,
+        requests: AuthRequestStore,
+        consents: ConsentStore,
+        codes: AuthCodeStore,
+        rates: RateLimits,
+        audit: AuditLog,
+        clock: Callable[[], int],
+        database: Database,
+        revocations: RevocationList,
+        providers: Sequence[IdentityProvider] = (),
+    ) -> None:
+        """`providers`: the upstream OpenID providers the login page offers (`upstream_routes.py`)."""
+        self.settings = settings
+        self.clock = clock
+        self.clients = clients
+        self.requests = requests
+        self.consents = consents
+        self.rates = rates
+        self.audit = audit
+        self.rules = Rules.from_settings(settings.rate_limits)
+        self.providers = {p.id: p for p in providers}
+        self.secure_cookies = not settings.is_local
+        self.sign_in = SignIn(
+            users=users,
+            sessions=sessions,
+            rates=rates,
+            audit=audit,
+            rules=self.rules,
+            secure=self.secure_cookies,
+        )
+        self.binding_cookie = "wallet_authz"
+        self._database = database
+        self._codes = codes
+        self._revocations = revocations
+
+    def session(self, cookies: CookieJar, now: int) -> LoginSession | None:
+        return self.sign_in.current(cookies, now)
+
+    def client(self, client_id: str, now: int) -> ClientRecord:
+        """The pending request's client, unless an administrator disabled or removed it meanwhile."""
+        client = self.clients.get(client_id, now=now)
+        if client is None:
+            raise LocalError(UNUSABLE_CLIENT)
+        return client
+
+    # --- the browser that started the request ---------------------------------------------------
+
+    def bound_request(self, request_id: str, cookies: CookieJar, now: int) -> PendingAuthorization:
+        """The pending request, if this browser started it (login CSRF: RFC 6749 §10.12)."""
+        pending = self.requests.get(request_id, now=now) if 0 < len(request_id) <= 64 else None
+        if pending is None:
+            raise LocalError(EXPIRED)
+        if not opaque.matches(cookies.get(self.binding_cookie) or "", pending.browser_hash):
+            raise LocalError("This sign-in request was started in another browser.", status=403)
+        return pending
+
+    def hidden(self, pending: PendingAuthorization, binding: str) -> dict[str, str]:
+        """The forms' hidden fields: the request id and its CSRF token, derived from the browser
+        binding the request is bound to (`signin.csrf`)."""
+        return {
+            "request_id": pending.request_id,
+            "csrf_token": csrf.token(binding, "authorize", pending.request_id),
+        }
+
+    def form_is_genuine(
+        self, pending: PendingAuthorization, form_token: str | None, binding: str | None
+    ) -> bool:
+        """Posted from a page this server showed, by the browser that started the request."""
+        return opaque.matches(binding or "", pending.browser_hash) and csrf.verify(
+            binding, form_token, "authorize", pending.request_id
+        )
+
+    # --- pages ----------------------------------------------------------------------------------
+
+    def login_page(
+        self,
+        client: ClientRecord,
+        pending: PendingAuthorization,
+        hidden: dict[str, str],
+        *,
+        error: str | None,
+        username: str = "",
+    ) -> Page:
+        html = pages.login_page(
+            action=ENDPOINT_PATH,
+            hidden=hidden,
+            client=client_view(client, pending.redirect_uri),
+            error=error,
+            username=username,
+            upstream=tuple(
+                pages.UpstreamLink(
+                    name=provider.name,
+                    href=f"{UPSTREAM_PATH}/{provider.id}?{urlencode({'request_id': pending.request_id})}",
+                )
+                for provider in self.providers.values()
+            ),
+        )
+        return Page(html, form_targets=(_origin(pending.redirect_uri),))
+
+    def consent_page(
+        self,
+        client: ClientRecord,
+        pending: PendingAuthorization,
+        hidden: dict[str, str],
+        session: LoginSession,
+    ) -> Page:
+        consent = self.consents.get(session.user_id, client.client_id)
+        html = pages.consent_page(
+            action=ENDPOINT_PATH,
+            hidden=hidden,
+            client=client_view(client, pending.redirect_uri),
+            scopes=pending.scope,
+            username=session.username,
+            resource=pending.resource,
+            approved_before=approved_before(consent, pending.scope, pending.resource),
+        )
+        return Page(html, form_targets=(_origin(pending.redirect_uri),))
+
+    # --- consent and the code -------------------------------------------------------------------
+
+    def silently_approved(
+        self, context: RequestContext, scope: tuple[str, ...], resource: str, user_id: str, now: int
+    ) -> bool:
+        """Remembered consent may stand in for the page (`oauth.rules.consent`) and the grant is
+        alive (`oauth.rules.grants`, on a consistent read of the person's entries)."""
+        consent = self.consents.get(user_id, context.client.client_id)
+        if not may_skip_consent(context.client, context.redirect_uri, consent, scope, resource):
+            return False
+        entries = self._revocations.entries(
+            jti="-", client_id=context.client.client_id, user_ids=[user_id], now=now
+        )
+        grant = Grant(context.client.client_id, user_id, frozenset(scope), now)
+        return refusal(grant, entries, context.client) is None
+
+    def signed_in(
+        self,
+        context: RequestContext,
+        pending: PendingAuthorization,
+        hidden: dict[str, str],
+        user: UserRecord,
+        now: int,
+    ) -> Outcome:
+        """After a sign-in (password or upstream): the consent page, or the code if already consented."""
+        opened = self.sign_in.open_session(user, now)
+        session, cookie = opened.session, opened.cookie
+        if self.silently_approved(context, pending.scope, pending.resource, user.user_id, now):
+            location = self.issue_code(
+                context,
+                pending.scope,
+                pending.code_challenge,
+                pending.resource,
+                session,
+                now,
+                pending.request_id,
+            )
+            if location is None:
+                raise LocalError(SPENT)
+            return Redirect(location, status=303, cookies=(cookie,))
+        page = self.consent_page(context.client, pending, hidden, session)
+        return Page(page.html, page.status, page.form_targets, (cookie,))
+
+    def issue_code(
+        self,
+        context: RequestContext,
+        scope: tuple[str, ...],
+        challenge: str,
+        resource: str,
+        session: LoginSession,
+        now: int,
+        request_id: str | None = None,
+    ) -> str | None:
+        """Store a new code and answer where to send the browser with it (`code`, `state` and
+        `iss`: RFC 6749 §4.1.2, RFC 9207 §2).
+
+        With a pending request, the request is consumed in the same transaction: a request yields
+        one code at most, and a failure leaves it unspent so the user can submit again. None: the
+        request was already used.
+        """
+        code = opaque.new_secret(nbytes=32)
+        record = AuthorizationCode(
+            code_hash=opaque.digest(code),
+            client_id=context.client.client_id,
+            redirect_uri=context.redirect_uri,
+            code_challenge=challenge,
+            scope=scope,
+            resource=resource,
+            user_id=session.user_id,
+            auth_time=session.auth_time,
+            issued_at=now,
+            expires_at=now + self.settings.auth_code_ttl,
+        )
+        if request_id is None:
+            self._codes.put(record)
+        elif (
+            self._database.commit([self.requests.consume_action(request_id), self._codes.put_action(record)])
+            is not None
+        ):
+            return None
+        return with_query(
+            context.redirect_uri, {"code": code, "state": context.state, "iss": self.settings.issuer}
+        )
+
+
+def client_view(client: ClientRecord, redirect_uri: str) -> pages.ClientView:
+    """Who is asking, as the login and consent pages show it: never more trust than was checked."""
+    parts = urlsplit(redirect_uri)
+    host = (
+        parts.netloc
+        if parts.scheme in ("http", "https")
+        else f"{parts.scheme}: (an application on your device)"
+    )
+    if client.verified:
+        identity = "Verified by this server's administrator"
+    elif client.metadata_document:
+        identity = f"Described by its metadata document at {urlsplit(client.client_id).netloc}; not verified"
+    elif client.self_registered:
+        identity = "Unverified: self-registered, under a name of its own choosing"
+    else:
+        identity = "Registered by this server's administrator; not verified"
+    return pages.ClientView(
+        name=client.client_name,
+        redirect_host=host,
+        client_id=client.client_id,
+        identity=identity,
+        verified=client.verified,
+    )
+
+
+def _origin(uri: str) -> str:
+    """The redirect URI's origin: where the pages' forms may send the browser (CSP form-action)."""
+    parts = urlsplit(uri)
+    if parts.scheme in ("http", "https"):
+        return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}:"

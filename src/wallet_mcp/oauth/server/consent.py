@@ -1,0 +1,114 @@
+"""`POST /oauth/authorize`: the login and consent forms of a pending request (RFC 6749 §4.1.1,
+§4.1.2).
+
+A submission counts only with the id of a pending request, from the browser that started it
+(its binding cookie) and with the CSRF token derived from that cookie (`signin.csrf`): otherwise
+403, and nothing is signed in or issued (login CSRF: RFC 6749 §10.12, RFC 9700 §4.7). The login
+form signs the person in, then shows the consent page (or issues the code if consent is
+remembered); the consent form records the decision and issues the code, or answers
+`access_denied` (RFC 6749 §4.1.2.1). The request is consumed with the code it yields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from wallet_mcp.oauth.server.authorize_errors import (
+    EXPIRED,
+    SPENT,
+    LocalError,
+    RedirectError,
+    RequestContext,
+)
+from wallet_mcp.oauth.server.authorize_steps import AuthorizeSteps
+from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
+from wallet_mcp.signin.password import SignInRefused
+from wallet_mcp.storage.audit import AuditEvent
+from wallet_mcp.storage.auth_requests import PendingAuthorization
+from wallet_mcp.web.cookies import CookieJar
+from wallet_mcp.web.outcomes import Outcome, Page, Redirect
+
+
+class AuthorizeSubmit:
+    def __init__(self, steps: AuthorizeSteps) -> None:
+        self._steps = steps
+
+    def submit(self, form: Mapping[str, str], cookies: CookieJar, source: str = "unknown") -> Outcome:
+        try:
+            return self._submit(form, cookies, source)
+        except LocalError as exc:
+            return exc.page("Cannot authorize")
+        except RedirectError as exc:
+            return exc.redirect(self._steps.settings.issuer, status=303)
+
+    def _submit(self, form: Mapping[str, str], cookies: CookieJar, source: str) -> Outcome:
+        steps, now = self._steps, self._steps.clock()
+        pending = steps.requests.get(form.get("request_id", ""), now=now)
+        if pending is None:
+            raise LocalError(EXPIRED)
+        binding = cookies.get(steps.binding_cookie)
+        if binding is None or not steps.form_is_genuine(pending, form.get("csrf_token"), binding):
+            raise LocalError("This form was not submitted from the page this server showed.", status=403)
+        client = steps.client(pending.client_id, now)
+        context = RequestContext(client=client, redirect_uri=pending.redirect_uri, state=pending.state)
+        hidden = steps.hidden(pending, binding)
+
+        if "username" in form or "password" in form:
+            return self._login_submit(form, context, pending, hidden, now, source)
+        session = steps.session(cookies, now)
+        if session is None:
+            return steps.login_page(client, pending, hidden, error="Your session has ended. Sign in again.")
+        decision = form.get("decision")
+        if decision not in ("approve", "deny"):
+            raise LocalError("The form is incomplete.")
+        if decision == "deny":
+            if not steps.requests.consume(pending.request_id):
+                raise LocalError(SPENT)
+            raise RedirectError(context, "access_denied")
+        steps.consents.grant(
+            session.user_id,
+            client.client_id,
+            pending.scope,
+            pending.resource,
+            order=SUPPORTED_SCOPES,
+            now=now,
+        )
+        steps.audit.record(
+            AuditEvent(
+                "consent_granted",
+                subject=session.user_id,
+                client_id=client.client_id,
+                source=source,
+                details={"scope": " ".join(pending.scope)},
+            )
+        )
+        location = steps.issue_code(
+            context, pending.scope, pending.code_challenge, pending.resource, session, now, pending.request_id
+        )
+        if location is None:
+            raise LocalError(SPENT)
+        return Redirect(location, status=303)
+
+    def _login_submit(
+        self,
+        form: Mapping[str, str],
+        context: RequestContext,
+        pending: PendingAuthorization,
+        hidden: dict[str, str],
+        now: int,
+        source: str,
+    ) -> Outcome:
+        steps = self._steps
+        try:
+            user = steps.sign_in.authenticate(
+                form.get("username", ""),
+                form.get("password", ""),
+                source=source,
+                client_id=context.client.client_id,
+                now=now,
+            )
+        except SignInRefused as refused:
+            username = form.get("username", "")[:256]
+            page = steps.login_page(context.client, pending, hidden, error=refused.message, username=username)
+            return Page(page.html, refused.status, page.form_targets, retry_after=refused.retry_after)
+        return steps.signed_in(context, pending, hidden, user, now)

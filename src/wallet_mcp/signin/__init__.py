@@ -1,0 +1,1 @@
+"""Signing a person in: password and sessions, upstream OpenID providers, and the one CSRF scheme."""
