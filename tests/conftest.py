@@ -108,6 +108,13 @@ def demo_wallet(aws_stack: Stack, _emulator: _Emulator) -> None:
     _emulator.save("wallet")
 
 
+def with_parameters(deployed: Stack, **parameters: str) -> Stack:
+    """The same deployed resources, redeployed with other parameter values."""
+    rotated = Stack(deployed.template, parameters={**deployed.parameters, **parameters})
+    rotated.physical_ids = dict(deployed.physical_ids)
+    return rotated
+
+
 class Function:
     """One function's module, loaded as Lambda would, and a way to call it with HTTP-like requests."""
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 ACCOUNT_ID = "123456789012"
 """The emulated AWS account (events' requestContext, the template's ARNs)."""
@@ -39,6 +39,16 @@ def _is_text(content_type: str | None) -> bool:
     return content_type is not None and content_type.lower().startswith(_TEXT_TYPES)
 
 
+def _forwarded_port(host: str, proto: str) -> str:
+    """The port the client connected to, as API Gateway reports it (its own, never the client's
+    header): the Host's port when it has a valid one, else the scheme's."""
+    try:
+        port = urlsplit(f"//{host}").port
+    except ValueError:
+        port = None
+    return str(port or (443 if proto == "https" else 80))
+
+
 def build_event(
     request: HttpRequest,
     *,
@@ -59,7 +69,7 @@ def build_event(
     host = headers.get("host", "localhost")
     headers["x-forwarded-for"] = request.source_ip
     headers["x-forwarded-proto"] = forwarded_proto
-    headers.setdefault("x-forwarded-port", host.rpartition(":")[2] if ":" in host else "80")
+    headers["x-forwarded-port"] = _forwarded_port(host, forwarded_proto)
     request_id = str(uuid.uuid4())
     headers["x-amzn-trace-id"] = f"Root=1-{int(now):08x}-{uuid.uuid4().hex[:24]}"
 

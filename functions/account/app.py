@@ -11,7 +11,6 @@ from aws_lambda_powertools.logging import correlation_paths
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import Request
 from fastapi.responses import Response
-from mangum import Mangum
 
 from wallet_mcp import aws
 from wallet_mcp.account.client_admin import ClientAdmin
@@ -26,6 +25,7 @@ from wallet_mcp.signin.password import SignIn
 from wallet_mcp.web import pages
 from wallet_mcp.web.app import create_app
 from wallet_mcp.web.cookies import CookieJar
+from wallet_mcp.web.lambda_adapter import lambda_adapter
 from wallet_mcp.web.outcomes import Outcome, Page, render
 
 deployment = Deployment(settings())
@@ -171,9 +171,7 @@ app.add_api_route(
 )
 
 lambda_handler = traced(
-    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
-        Mangum(app, lifespan="off")
-    )
+    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(lambda_adapter(app))
 )
 
 coldstart.loaded()

@@ -13,7 +13,6 @@ from aws_lambda_powertools.logging import correlation_paths
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import Request
 from fastapi.responses import Response
-from mangum import Mangum
 
 from wallet_mcp import aws
 from wallet_mcp.compose import Deployment
@@ -28,6 +27,7 @@ from wallet_mcp.primitives.forms import parse_form
 from wallet_mcp.web import pages
 from wallet_mcp.web.app import create_app
 from wallet_mcp.web.cookies import CookieJar
+from wallet_mcp.web.lambda_adapter import lambda_adapter
 from wallet_mcp.web.outcomes import Outcome, render
 
 if TYPE_CHECKING:
@@ -130,9 +130,7 @@ async def upstream_callback(provider: str, request: Request) -> Response:
 
 
 lambda_handler = traced(
-    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
-        Mangum(app, lifespan="off")
-    )
+    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(lambda_adapter(app))
 )
 
 coldstart.loaded()

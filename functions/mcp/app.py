@@ -5,11 +5,9 @@ from __future__ import annotations
 from wallet_mcp import coldstart  # isort: skip  (first: the GC rests while the rest loads)
 
 import logging
-from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
-from mangum import Mangum
 from starlette.routing import Route
 
 from wallet_mcp.compose import Deployment
@@ -22,6 +20,7 @@ from wallet_mcp.mcp_server.wallet_tools import wallet_tools
 from wallet_mcp.observability import traced
 from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 from wallet_mcp.web.asgi import create_plain_app
+from wallet_mcp.web.lambda_adapter import lambda_adapter
 
 deployment = Deployment(settings())
 SETTINGS = deployment.settings
@@ -35,7 +34,7 @@ endpoint = McpEndpoint(
     tools,
     deployment.resource_guard(SETTINGS.mcp_resource, SETTINGS.mcp_resource_metadata_url),
     initial_scopes=[s for s in SUPPORTED_SCOPES if s.endswith(":read") or s.startswith("mcp:tools:")],
-    allowed_hosts=[urlsplit(SETTINGS.issuer).netloc],
+    allowed_hosts=list(SETTINGS.served_hosts),
     allowed_origins=list(SETTINGS.allowed_origins),
 )
 # a bare Starlette app: the one route is the SDK's transport, and FastAPI would only add import time
@@ -47,9 +46,7 @@ app = create_plain_app(
 )
 
 lambda_handler = traced(
-    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
-        Mangum(app, lifespan="off")
-    )
+    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(lambda_adapter(app))
 )
 
 coldstart.loaded()

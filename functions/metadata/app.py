@@ -7,7 +7,6 @@ from wallet_mcp import coldstart  # isort: skip  (first: the GC rests while the 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from fastapi.responses import JSONResponse
-from mangum import Mangum
 
 from wallet_mcp.compose import Deployment
 from wallet_mcp.config import settings
@@ -15,6 +14,7 @@ from wallet_mcp.oauth.server.metadata import authorization_server_metadata, prot
 from wallet_mcp.observability import traced
 from wallet_mcp.tokens.jwk import to_jwk
 from wallet_mcp.web.app import ANY_ORIGIN, create_app
+from wallet_mcp.web.lambda_adapter import lambda_adapter
 
 deployment = Deployment(settings())
 SETTINGS = deployment.settings
@@ -56,9 +56,7 @@ def jwks() -> JSONResponse:
 
 
 lambda_handler = traced(
-    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
-        Mangum(app, lifespan="off")
-    )
+    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(lambda_adapter(app))
 )
 
 coldstart.loaded()

@@ -8,7 +8,6 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
-from mangum import Mangum
 
 from wallet_mcp.compose import Deployment
 from wallet_mcp.config import settings
@@ -18,6 +17,7 @@ from wallet_mcp.observability import traced
 from wallet_mcp.primitives.forms import parse_form
 from wallet_mcp.web.app import ANY_ORIGIN, create_app
 from wallet_mcp.web.errors import NO_STORE
+from wallet_mcp.web.lambda_adapter import lambda_adapter
 
 deployment = Deployment(settings())
 SETTINGS = deployment.settings
@@ -74,9 +74,7 @@ async def introspect(request: Request) -> JSONResponse:
 
 
 lambda_handler = traced(
-    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
-        Mangum(app, lifespan="off")
-    )
+    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(lambda_adapter(app))
 )
 
 coldstart.loaded()

@@ -6,7 +6,6 @@ from wallet_mcp import coldstart  # isort: skip  (first: the GC rests while the 
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
-from mangum import Mangum
 
 from wallet_mcp.api.auth import BearerAuth
 from wallet_mcp.api.errors import install_api_error_handlers
@@ -15,6 +14,7 @@ from wallet_mcp.compose import Deployment
 from wallet_mcp.config import settings
 from wallet_mcp.observability import traced
 from wallet_mcp.web.app import create_app
+from wallet_mcp.web.lambda_adapter import lambda_adapter
 
 deployment = Deployment(settings())
 SETTINGS = deployment.settings
@@ -35,9 +35,7 @@ install_api_error_handlers(app)
 app.include_router(api_router(wallet, auth))
 
 lambda_handler = traced(
-    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
-        Mangum(app, lifespan="off")
-    )
+    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(lambda_adapter(app))
 )
 
 coldstart.loaded()

@@ -90,6 +90,52 @@ def test_the_seed_client_credentials_request_and_raw_mcp_calls(stack):
     assert "pong" in ping.json()["result"]["content"][0]["text"]
 
 
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_the_standalone_stream_and_session_end_are_405_at_once(stack, method):
+    """Over HTTP, through the local gateway: no stream is held open (it was, until the function's
+    timeout, for every GET the TypeScript 1.x client sends after initialize)."""
+    token = client_credentials_token(stack)
+    headers = {
+        "accept": "text/event-stream",
+        "authorization": f"Bearer {token}",
+        "mcp-protocol-version": "2025-11-25",
+    }
+    response = httpx.request(method, stack.mcp_url, headers=headers, timeout=10)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+
+
+@pytest.mark.parametrize("name", ["localhost", "127.0.0.1", "[::1]"])
+def test_the_local_stack_answers_on_every_loopback_name(stack, name):
+    port = stack.base_url.rpartition(":")[2]
+    token = client_credentials_token(stack)
+    headers = {
+        **MCP_HEADERS,
+        "authorization": f"Bearer {token}",
+        "mcp-protocol-version": "2025-06-18",
+        "host": f"{name}:{port}",
+    }
+    listed = httpx.post(
+        stack.mcp_url, headers=headers, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    )
+    assert listed.status_code == 200, listed.text
+
+
+@pytest.mark.parametrize("host", ["evil.example.com", "[::1", "[::1]:1", "localhost:x"])
+def test_no_host_header_gets_a_5xx(stack, host):
+    token = client_credentials_token(stack)
+    headers = {
+        **MCP_HEADERS,
+        "authorization": f"Bearer {token}",
+        "mcp-protocol-version": "2025-06-18",
+        "host": host,
+    }
+    listed = httpx.post(
+        stack.mcp_url, headers=headers, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    )
+    assert listed.status_code == 421
+
+
 def test_without_a_token_mcp_answers_the_resource_metadata_challenge(stack):
     response = httpx.post(
         stack.mcp_url, headers=MCP_HEADERS, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}

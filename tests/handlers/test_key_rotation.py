@@ -8,15 +8,7 @@ import jwt
 import pytest
 
 from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from devstack.template import Stack
-from tests.conftest import BASE_URL, response_json
-
-
-def with_parameters(stack: Stack, **parameters: str) -> Stack:
-    """The same deployed resources, redeployed with other parameter values."""
-    rotated = Stack(stack.template, parameters={**stack.parameters, **parameters})
-    rotated.physical_ids = dict(stack.physical_ids)
-    return rotated
+from tests.conftest import BASE_URL, response_json, with_parameters
 
 
 def issue(token_fn) -> str:

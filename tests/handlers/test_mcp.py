@@ -1,11 +1,13 @@
 """The MCP function: bearer authentication, scopes, and the SDK transport, through its Lambda handler."""
 
+import asyncio
 import json
+import threading
 
 import pytest
 
 from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
-from tests.conftest import BASE_URL, header, response_json
+from tests.conftest import BASE_URL, header, response_json, with_parameters
 from wallet_mcp import aws
 
 PRM = f"{BASE_URL}/.well-known/oauth-protected-resource/mcp"
@@ -33,6 +35,27 @@ def get_token(token_fn, scope="mcp:tools:list mcp:tools:call", resource=None):
     )
     assert response.status == 200, response.body
     return response_json(response)["access_token"]
+
+
+def answered_within(seconds: float, call):
+    """`call()`'s result, or a failure (not a hang) when it has not returned within `seconds`."""
+    outcome = []
+
+    def run():
+        asyncio.set_event_loop(asyncio.new_event_loop())  # Mangum runs the app on this thread's loop
+        try:
+            outcome.append(("answer", call()))
+        except Exception as exc:
+            outcome.append(("error", exc))
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert outcome, f"no answer within {seconds} s: the request is being held open"
+    kind, value = outcome[0]
+    if kind == "error":
+        raise value
+    return value
 
 
 def rpc(mcp_fn, method, params=None, token=None, id_=1, headers=None):
@@ -158,3 +181,70 @@ def test_warm_authentication_makes_no_aws_call(functions):
     response = rpc(mcp, "tools/call", {"name": "ping", "arguments": {}}, token=token)
     assert response.status == 200
     assert calls == []
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+@pytest.mark.parametrize("with_token", [True, False])
+def test_get_and_delete_are_405_at_once_with_no_aws_call(functions, method, with_token):
+    """A stateless JSON-response server offers no standalone stream and no session to end: it says
+    405 with `Allow: POST` at once (the TypeScript 1.x client opens a GET after every initialize),
+    before any token check or AWS call, instead of holding the stream until the timeout."""
+    token_fn, mcp = functions
+    headers = {"accept": "text/event-stream", "mcp-protocol-version": "2025-06-18"}
+    if with_token:
+        headers["authorization"] = f"Bearer {get_token(token_fn)}"
+    calls = []
+    aws.on_api_call(lambda service, operation: calls.append((service, operation)))
+    response = answered_within(10, lambda: mcp.request(method, "/mcp", headers=headers))
+    assert response.status == 405
+    assert header(response, "allow") == "POST"
+    assert response_json(response)["error"]["code"] == -32000
+    assert calls == []
+
+
+@pytest.mark.parametrize("version", ["1999-01-01", "2025-13-45", "latest"])
+def test_an_unsupported_protocol_version_is_400_naming_the_supported_ones(functions, version):
+    token_fn, mcp = functions
+    response = rpc(mcp, "tools/list", token=get_token(token_fn), headers={"mcp-protocol-version": version})
+    assert response.status == 400
+    error = response_json(response)["error"]
+    assert error["code"] == -32022  # UnsupportedProtocolVersionError (2026-07-28)
+    assert error["data"] == {
+        "supported": ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"],
+        "requested": version,
+    }
+    assert "2025-11-25" in error["message"] and version in error["message"]
+
+
+@pytest.mark.parametrize("version", ["2025-06-18", "2025-11-25"])
+def test_every_supported_handshake_version_is_served(functions, version):
+    token_fn, mcp = functions
+    response = rpc(mcp, "tools/list", token=get_token(token_fn), headers={"mcp-protocol-version": version})
+    assert response.status == 200, response.body
+
+
+@pytest.mark.parametrize("host", ["localhost:3000", "127.0.0.1:3000", "[::1]:3000"])
+def test_a_local_stack_answers_on_every_loopback_name(functions, host):
+    token_fn, mcp = functions
+    response = rpc(mcp, "tools/list", token=get_token(token_fn), headers={"host": host})
+    assert response.status == 200, response.body
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["localhost:3001", "127.0.0.1:8080", "[::1]", "evil.example.com", "[::1", "localhost:3000\x00", ""],
+)
+def test_any_other_host_is_421_never_a_5xx(functions, host):
+    token_fn, mcp = functions
+    response = rpc(mcp, "tools/list", token=get_token(token_fn), headers={"host": host})
+    assert response.status == 421
+
+
+def test_a_deployed_stack_serves_only_its_own_host(load_function, aws_stack):
+    deployed = with_parameters(aws_stack, PublicBaseUrl="https://wallet.example.com")
+    token_fn = load_function("TokenFunction", deployed)
+    mcp = load_function("McpFunction", deployed)
+    token = get_token(token_fn)
+    for host in ("127.0.0.1:3000", "localhost:3000", "[::1]:3000"):
+        assert rpc(mcp, "tools/list", token=token, headers={"host": host}).status == 421
+    assert rpc(mcp, "tools/list", token=token, headers={"host": "wallet.example.com"}).status == 200

@@ -10,6 +10,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import Final
+from urllib.parse import urlsplit
 
 from wallet_mcp.config.upstream import (
     IdentityProvider,
@@ -20,6 +22,10 @@ from wallet_mcp.config.upstream import (
 
 class ConfigurationError(RuntimeError):
     """A setting this function needs is missing or malformed (a deployment mistake)."""
+
+
+LOOPBACK_HOSTS: Final = ("localhost", "127.0.0.1", "[::1]")
+"""The names of this machine a local issuer is reached by."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +129,23 @@ class Settings:
         return f"{self.issuer}/.well-known/oauth-protected-resource/api"
 
     @property
+    def served_hosts(self) -> tuple[str, ...]:
+        """The `Host` values the MCP endpoint answers (MCP transports §Security: DNS-rebinding
+        protection): the issuer's; locally also its port on every loopback name, so a client
+        configured with `127.0.0.1` or `[::1]` reaches `make dev` too."""
+        netloc = urlsplit(self.issuer).netloc
+        if not self.is_local:
+            return (netloc,)
+        port = urlsplit(self.issuer).port
+        suffix = f":{port}" if port else ""
+        return tuple(dict.fromkeys((netloc, *(f"{host}{suffix}" for host in LOOPBACK_HOSTS))))
+
+    @property
     def allowed_origins(self) -> tuple[str, ...]:
-        return (self.issuer, *self.extra_allowed_origins)
+        """Origins allowed to call the MCP endpoint from a browser (and CORS): the issuer's, the
+        configured extras, and locally the issuer's port on every loopback name."""
+        loopback = tuple(f"http://{host}" for host in self.served_hosts) if self.is_local else ()
+        return tuple(dict.fromkeys((self.issuer, *loopback, *self.extra_allowed_origins)))
 
     def require_signing_key(self) -> str:
         if not self.signing_key_id:

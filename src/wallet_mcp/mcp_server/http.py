@@ -19,6 +19,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types.jsonrpc import UNSUPPORTED_PROTOCOL_VERSION
+from mcp_types.version import SUPPORTED_PROTOCOL_VERSIONS
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
@@ -90,6 +92,9 @@ class McpEndpoint:
         if origin is not None and origin not in self._security.allowed_origins:
             response = error_response(403, "invalid_request", "this origin may not call the MCP endpoint")
             return await response(scope, receive, send)
+        refusal = _transport_refusal(scope["method"], headers.get("mcp-protocol-version"))
+        if refusal is not None:
+            return await refusal(scope, receive, send)
         try:
             caller = self._guard.authenticate(headers.get("authorization"), self._initial_scopes)
         except BearerChallenge as exc:
@@ -103,14 +108,7 @@ class McpEndpoint:
 
         body = await _read_body(receive, MAX_BODY_BYTES)
         if body is None:
-            response = JSONResponse(
-                {
-                    "jsonrpc": "2.0",
-                    "id": None,
-                    "error": {"code": -32600, "message": "Request body too large"},
-                },
-                status_code=413,
-            )
+            response = JSONResponse(_jsonrpc_error(-32600, "Request body too large"), status_code=413)
             return await response(scope, receive, send)
         needed = required_scopes(_json_or_none(body), self._tools)
         try:
@@ -132,6 +130,37 @@ class McpEndpoint:
 
     async def _challenge(self, challenge: bearer.Challenge, send: Send) -> None:
         await challenge_response(challenge)({"type": "http"}, _no_body, send)
+
+
+def _transport_refusal(method: str, version: str | None) -> JSONResponse | None:
+    """What the transport refuses before any work (no token check, no AWS call), or None.
+
+    - GET (the standalone stream of 2025-xx clients) and DELETE (session end): this server is
+      stateless with JSON responses, so it offers neither, and says so at once with 405 (MCP
+      transports §Listening for Messages; 2026-07-28 §Earlier Streamable HTTP Revisions) instead of
+      holding a stream, and a Lambda, open until its timeout.
+    - An `MCP-Protocol-Version` the server does not speak: 400 with the versions it does
+      (2025-11-25 transports §Protocol Version Header; 2026-07-28's UnsupportedProtocolVersionError).
+    """
+    if method in ("GET", "DELETE"):
+        return JSONResponse(
+            _jsonrpc_error(-32000, f"Method Not Allowed: {method} is not served; send JSON-RPC with POST"),
+            status_code=405,
+            headers={"Allow": "POST", "Cache-Control": "no-store"},
+        )
+    if version is not None and version not in SUPPORTED_PROTOCOL_VERSIONS:
+        requested = version[:64]
+        message = (
+            f"Unsupported protocol version {requested!r}; supported: {', '.join(SUPPORTED_PROTOCOL_VERSIONS)}"
+        )
+        error = _jsonrpc_error(UNSUPPORTED_PROTOCOL_VERSION, message)
+        error["error"]["data"] = {"supported": list(SUPPORTED_PROTOCOL_VERSIONS), "requested": requested}
+        return JSONResponse(error, status_code=400, headers={"Cache-Control": "no-store"})
+    return None
+
+
+def _jsonrpc_error(code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
 
 
 async def _no_body() -> Message:
