@@ -55,13 +55,15 @@ typecheck: $(STAMP)
 	@# each function is a top-level `app` module of its own, so each is checked on its own
 	@for f in functions/*/app.py; do $(VENV)/bin/mypy --strict $$f || exit 1; done
 
-# extra pytest arguments, e.g. `make unit PYTEST_ARGS="-k access_ends"`
+# extra pytest arguments, e.g. `make unit PYTEST_ARGS="-k access_ends"` (`-n 0` runs in one process)
 PYTEST_ARGS ?=
+# one worker per core, each taking whole modules (a module's stack and emulator stay in one worker)
+PYTEST_WORKERS ?= -n auto --dist loadfile
 
 unit: $(STAMP)
 	@# a headless Chromium and Node.js with npm, set up when missing (dev/devstack/toolchain.py)
 	@set -e; eval "$$($(PY) -m devstack toolchain)"; \
-	LAMBDA_PYTHON="$(if $(LAMBDA_PY_DIR),$(LAMBDA_PY_DIR)/python3.13)" $(PY) -m pytest $(PYTEST_ARGS)
+	LAMBDA_PYTHON="$(if $(LAMBDA_PY_DIR),$(LAMBDA_PY_DIR)/python3.13)" $(PY) -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # the pure unit tests, for the edit loop (the layer build, ~20 s, runs in `make test`)
 test-fast: $(STAMP)

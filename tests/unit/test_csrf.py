@@ -61,6 +61,7 @@ def test_purpose_and_context_are_separated() -> None:
 @pytest.mark.parametrize(
     ("sent", "kept"),
     [(SECRET, True), (None, False), ("", False), ("x", False), ("b" * 42, False), ("a;b" * 20, False)],
+    ids=["issued", "none", "empty", "short", "one-short", "not-base64url"],
 )
 def test_a_browser_keeps_its_secret_only_if_it_can_be_one_we_issued(sent: str | None, kept: bool) -> None:
     secret = csrf.browser_secret(sent)
