@@ -13,7 +13,8 @@ from tests.cli.conftest import BALANCE_TEXT, client_credentials_env
 
 pytestmark = [pytest.mark.flow, pytest.mark.anyio]
 
-DURATION = 15.0
+DURATION = 10.0
+"""Three access-token lifetimes: enough to see the bridge renew twice."""
 
 
 async def call_for(client, seconds: float) -> list:
@@ -31,11 +32,11 @@ async def test_client_credentials_tokens_are_renewed_ahead_of_each_expiry(short_
     async with cli.bridge(env, stderr) as client:
         results = await call_for(client, DURATION)
 
-    assert len(results) >= 15
+    assert len(results) >= 10
     assert all(not r.is_error and BALANCE_TEXT.match(r.content[0].text) for r in results)
     log = stderr.read_text()
     obtained = log.count("access token obtained (client_credentials, valid 4 s)")
-    assert 4 <= obtained <= 8, log  # one per ~3.2 s, not one per call
+    assert 3 <= obtained <= 6, log  # one per ~3.2 s, not one per call
     assert "refused the access token" not in log  # renewed before the API ever saw an expired one
 
 

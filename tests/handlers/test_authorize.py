@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from devstack.seed import DEMO_CLIENT_ID, DEMO_PASSWORD, DEMO_REDIRECT_URI, DEMO_USER_ID, DEMO_USERNAME
-from tests.conftest import BASE_URL, cookie_attributes, header, set_cookies
+from tests.conftest import BASE_URL, cookie_attributes, header, response_json, set_cookies
 from tests.forms import parse
 from wallet_mcp import aws
 from wallet_mcp.oauth.server.authorize_errors import ERROR_DESCRIPTIONS
@@ -401,3 +401,40 @@ def test_code_is_bound_to_user_client_and_pkce(authorize_fn, aws_stack):
     assert item["resource"]["S"] == f"{BASE_URL}/api"
     assert int(item["expires_at"]["N"]) - int(item["issued_at"]["N"]) == 60
     assert code not in str(item)  # stored only as a digest
+
+
+CURSOR_REDIRECT = "cursor://anysphere.cursor-mcp/oauth/callback"
+
+
+def test_an_app_scheme_client_is_shown_plainly_and_asked_every_time(load_function, authorize_fn):
+    """Cursor's registration (a private-use scheme, RFC 8252 §7.1): the consent page names the
+    scheme and authority the code goes to, and remembered consent never skips it (public client)."""
+    register = load_function("RegisterFunction")
+    registered = register.request(
+        "POST",
+        "/oauth/register",
+        headers={"content-type": "application/json"},
+        body={
+            "client_name": "Cursor",
+            "redirect_uris": [CURSOR_REDIRECT],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        },
+    )
+    assert registered.status == 201, registered.body
+    cursor = {"client_id": response_json(registered)["client_id"], "redirect_uri": CURSOR_REDIRECT}
+    first = get(authorize_fn, params(**cursor))
+    cookies = set_cookies(first)
+    consent = login(authorize_fn, cookies, first.body.decode())
+    cookies |= set_cookies(consent)
+    assert consent.status == 200
+    assert "cursor://anysphere.cursor-mcp" in consent.body.decode()
+    approved = decide(authorize_fn, cookies, consent.body.decode(), "approve")
+    assert approved.status == 303
+    target, returned = redirect_params(approved)
+    assert target == CURSOR_REDIRECT and "code" in returned
+
+    again = get(authorize_fn, params(state="second", **cursor), cookies=cookies)
+    assert again.status == 200  # a consent page, not a silent redirect
+    assert "You allowed this before" in again.body.decode()

@@ -224,3 +224,79 @@ def test_redirect_uris_inside_the_grammar_are_still_registered(register_fn: Func
     response = post(register_fn, {**GOOD, "application_type": "native", "redirect_uris": [uri]})
     assert response.status == 201, response.body
     assert response_json(response)["redirect_uris"] == [uri]
+
+
+# Registration requests as MCP hosts send them (shapes from their public sources and issue trackers;
+# not captured from the wire here). Each must register, as a public client, with what it asked.
+HOST_REGISTRATIONS = {
+    "cursor": {
+        "client_name": "Cursor",
+        "redirect_uris": ["cursor://anysphere.cursor-mcp/oauth/callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    },
+    "vscode": {
+        "client_name": "Visual Studio Code",
+        "client_uri": "https://code.visualstudio.com",
+        "redirect_uris": [
+            "https://insiders.vscode.dev/redirect",
+            "https://vscode.dev/redirect",
+            "http://localhost/",
+            "http://127.0.0.1/",
+            "http://localhost:33418/",
+            "http://127.0.0.1:33418/",
+        ],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    },
+    "claude-code": {
+        "client_name": "Claude Code (wallet)",
+        "redirect_uris": ["http://localhost:61523/callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    },
+    "claude.ai": {
+        "client_name": "Claude",
+        "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    },
+    "chatgpt": {
+        "client_name": "ChatGPT",
+        "redirect_uris": ["https://chatgpt.com/connector_platform_oauth_redirect"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    },
+    "inspector": {
+        "client_name": "MCP Inspector",
+        "client_uri": "https://github.com/modelcontextprotocol/inspector",
+        "redirect_uris": [
+            "http://localhost:6274/oauth/callback/debug",
+            "http://localhost:6274/oauth/callback",
+        ],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    },
+}
+
+
+@pytest.mark.parametrize("host", sorted(HOST_REGISTRATIONS))
+def test_hosts_register_as_they_send_it(register_fn, host):
+    metadata = HOST_REGISTRATIONS[host]
+    response = post(register_fn, metadata)
+    assert response.status == 201, response.body
+    client = response_json(response)
+    assert client["redirect_uris"] == metadata["redirect_uris"]
+    assert client["token_endpoint_auth_method"] == "none"
+    assert "client_secret" not in client
+
+
+def test_cursor_registers_as_a_native_client(register_fn):
+    client = response_json(post(register_fn, HOST_REGISTRATIONS["cursor"]))
+    assert client["application_type"] == "native"

@@ -251,3 +251,45 @@ def test_every_single_character_gives_a_result_or_invalid_redirect_uri(
             valid = False
         assert redirect_uri_matches([uri], uri, application_type) is valid
         assert infer_application_type([uri]) in ("web", "native")
+
+
+# What the MCP hosts register (their public docs and issue trackers): plain private-use schemes.
+HOST_REDIRECTS = [
+    "cursor://anysphere.cursor-mcp/oauth/callback",  # Cursor
+    "vscode://vscode.github-authentication/did-authenticate",  # VS Code's URI handler
+    "claude://claude.ai/settings/connectors",  # Claude Desktop's deep link
+    "com.example.app:/oauth2redirect",  # RFC 8252 §7.1's own reverse-domain form
+]
+
+
+@pytest.mark.parametrize("uri", HOST_REDIRECTS)
+def test_private_use_schemes_of_real_hosts_are_native_redirects(uri):
+    assert validate_redirect_uri(uri, "native") == uri
+    assert infer_application_type([uri]) == "native"
+    assert redirect_uri_matches([uri], uri, "native")
+
+
+@pytest.mark.parametrize("uri", HOST_REDIRECTS)
+def test_a_web_client_still_may_not_use_an_app_scheme(uri):
+    with pytest.raises(InvalidRedirectUri, match="not allowed for web clients"):
+        validate_redirect_uri(uri, "web")
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "ws://app.example/cb",
+        "wss://app.example/cb",
+        "ftp://app.example/cb",
+        "mailto:a@b.example",
+        "tel:+100",
+        "sms:+100",
+        "intent://cb#Intent;end",
+        "view-source:https://a.example/",
+        "jar:file:/x!/y",
+    ],
+)
+def test_schemes_that_name_no_app_are_never_private_use(uri):
+    with pytest.raises(InvalidRedirectUri):
+        validate_redirect_uri(uri, "native")
+    assert infer_application_type([uri]) == "web"

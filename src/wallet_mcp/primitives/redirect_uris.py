@@ -3,7 +3,11 @@
 Registration rules by `application_type`:
 - `web`: `https`, or plain `http` on a loopback host (local development), matched exactly.
 - `native`: `http` on a loopback IP literal or `localhost` (RFC 8252 §7.3, matched on any port),
-  `https` (claimed URLs, §7.2), or a private-use scheme in reverse-domain form (§7.1).
+  `https` (claimed URLs, §7.2), or a private-use scheme (§7.1). RFC 8252 asks apps for
+  reverse-domain schemes (`com.example.app:`), but the MCP hosts people use register plain ones
+  (`cursor://anysphere.cursor-mcp/oauth/callback`, `vscode://…`, `claude://…`), so any scheme is
+  accepted that is not a web, file, script or messaging scheme (`_NOT_APP_SCHEMES`). Such a client
+  is public, so it is never approved silently: its user consents every time it asks.
 Always: an absolute URI, no fragment (RFC 6749 §3.1.2), no user-info, never `javascript:`,
 `data:`, `file:` or `vbscript:`. Matching is exact string comparison otherwise (OAuth 2.1 §4.1.3).
 
@@ -31,7 +35,11 @@ ApplicationType = Literal["web", "native"]
 
 MAX_REDIRECT_URI_LENGTH = 2000
 _FORBIDDEN_SCHEMES = frozenset({"javascript", "data", "file", "vbscript", "about", "blob", "filesystem"})
-_PRIVATE_USE_SCHEME = re.compile(r"[a-z][a-z0-9+\-]*(\.[a-z0-9+\-]+)+")
+_NOT_APP_SCHEMES = frozenset(
+    {"http", "https", "ws", "wss", "ftp", "mailto", "tel", "sms", "intent", "view-source", "jar"}
+)
+"""Schemes that name no installed app: never a private-use redirect (https/http have rules of their own)."""
+_PRIVATE_USE_SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 # RFC 3986 §2-§3, ASCII only. Every pattern here is used with fullmatch ("$" also matches before
@@ -164,6 +172,16 @@ def _host(authority: str) -> str:
     return host
 
 
+def is_private_use_scheme(scheme: str) -> bool:
+    """A scheme an app on the device claims (RFC 8252 §7.1), lower-cased: not a web, file, script
+    or messaging scheme."""
+    return (
+        _PRIVATE_USE_SCHEME.fullmatch(scheme) is not None
+        and scheme not in _NOT_APP_SCHEMES
+        and scheme not in _FORBIDDEN_SCHEMES
+    )
+
+
 def validate_redirect_uri(uri: str, application_type: ApplicationType) -> str:
     """The URI, unchanged, if a client of this type may register it; InvalidRedirectUri otherwise."""
     parts = _parse(uri)
@@ -176,7 +194,7 @@ def validate_redirect_uri(uri: str, application_type: ApplicationType) -> str:
         if is_loopback_host(parts.hostname):
             return uri
         raise InvalidRedirectUri("plain http redirect URIs are only allowed on loopback hosts")
-    if application_type == "native" and _PRIVATE_USE_SCHEME.fullmatch(scheme):
+    if application_type == "native" and is_private_use_scheme(scheme):
         return uri
     raise InvalidRedirectUri(f"redirect URI scheme {scheme!r} is not allowed for {application_type} clients")
 
@@ -192,7 +210,7 @@ def infer_application_type(uris: Iterable[str]) -> ApplicationType:
             return "web"
         kinds.append(
             (parts.scheme == "http" and is_loopback_host(parts.hostname))
-            or _PRIVATE_USE_SCHEME.fullmatch(parts.scheme) is not None
+            or is_private_use_scheme(parts.scheme)
         )
     return "native" if kinds and all(kinds) else "web"
 

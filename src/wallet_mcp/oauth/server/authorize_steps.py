@@ -255,11 +255,12 @@ class AuthorizeSteps:
 def client_view(client: ClientRecord, redirect_uri: str) -> pages.ClientView:
     """Who is asking, as the login and consent pages show it: never more trust than was checked."""
     parts = urlsplit(redirect_uri)
-    host = (
-        parts.netloc
-        if parts.scheme in ("http", "https")
-        else f"{parts.scheme}: (an application on your device)"
-    )
+    if parts.scheme in ("http", "https"):
+        host = parts.netloc
+    else:
+        # a private-use scheme (RFC 8252 §7.1): any app on the device may claim it, so say so
+        target = f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
+        host = f"{target} (an application on your device that handles {parts.scheme}: links)"
     if client.verified:
         identity = "Verified by this server's administrator"
     elif client.metadata_document:
