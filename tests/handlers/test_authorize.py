@@ -109,7 +109,6 @@ REQUEST_ERRORS = [
     (params(code_challenge_method="plain"), "invalid_request"),
     (params(code_challenge_method=None), "invalid_request"),
     (params(code_challenge="short"), "invalid_request"),
-    (params(scope="admin:all"), "invalid_scope"),
     (params(scope="wallet:transactions:write"), "invalid_scope"),
     (params(resource="https://evil.example.com/mcp"), "invalid_target"),
     (urlencode(params()) + "&scope=mcp:tools:list", "invalid_request"),
@@ -438,3 +437,16 @@ def test_an_app_scheme_client_is_shown_plainly_and_asked_every_time(load_functio
     again = get(authorize_fn, params(state="second", **cursor), cookies=cookies)
     assert again.status == 200  # a consent page, not a silent redirect
     assert "You allowed this before" in again.body.decode()
+
+
+def test_scopes_this_server_does_not_know_are_ignored_not_refused(authorize_fn):
+    """RFC 6749 §3.3: hosts ask for `openid email profile offline_access` beside ours; those are
+    dropped (the token response says what was granted), never a failed sign-in."""
+    first = get(authorize_fn, params(scope="openid email profile offline_access mcp:tools:list"))
+    assert first.status == 200, first.body
+    cookies = set_cookies(first)
+    consent = login(authorize_fn, cookies, first.body.decode())
+    page = consent.body.decode()
+    assert consent.status == 200 and "mcp:tools:list" in page and "openid" not in page
+    only_unknown = get(authorize_fn, params(scope="openid profile"))
+    assert only_unknown.status == 200  # nothing known asked: the client's default scope

@@ -10,7 +10,9 @@ from devstack.template import Stack
 from tests.conftest import Function, header, response_json
 from wallet_mcp import aws
 from wallet_mcp.credentials import opaque
+from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 
+ALL_SCOPES = " ".join(SUPPORTED_SCOPES)
 GOOD = {
     "client_name": "My MCP Client",
     "redirect_uris": ["http://localhost:8080/callback"],
@@ -95,7 +97,6 @@ def test_unknown_metadata_is_ignored(register_fn):
             "invalid_client_metadata",
         ),
         ({"response_types": ["token"]}, "invalid_client_metadata"),
-        ({"scope": "admin:everything"}, "invalid_client_metadata"),
         ({"client_name": "x" * 101}, "invalid_client_metadata"),
         ({"client_name": 42}, "invalid_client_metadata"),
         ({"application_type": "desktop"}, "invalid_client_metadata"),
@@ -300,3 +301,14 @@ def test_hosts_register_as_they_send_it(register_fn, host):
 def test_cursor_registers_as_a_native_client(register_fn):
     client = response_json(post(register_fn, HOST_REGISTRATIONS["cursor"]))
     assert client["application_type"] == "native"
+
+
+@pytest.mark.parametrize(
+    ("asked", "registered"),
+    [("openid email mcp:tools:list", "mcp:tools:list"), ("openid profile offline_access", ALL_SCOPES)],
+)
+def test_scopes_this_server_does_not_know_are_ignored_at_registration(register_fn, asked, registered):
+    """RFC 7591 §2: the server may register less than asked; none known means the defaults."""
+    response = post(register_fn, {**GOOD, "scope": asked})
+    assert response.status == 201, response.body
+    assert response_json(response)["scope"] == registered

@@ -40,9 +40,11 @@ def test_requested_scope_is_narrowed_to_what_the_client_may_have():
     )
 
 
-def test_unknown_scope_is_an_error_not_silently_dropped():
-    with pytest.raises(InvalidScope, match="unknown scope"):
-        grant_scope(("mcp:tools:call", "admin:everything"), SUPPORTED_SCOPES)
+def test_unknown_scopes_are_ignored_and_only_unknown_means_the_default():
+    assert grant_scope(("mcp:tools:call", "admin:everything"), SUPPORTED_SCOPES) == ("mcp:tools:call",)
+    assert grant_scope(("openid", "email"), SUPPORTED_SCOPES, default=("mcp:tools:list",)) == (
+        "mcp:tools:list",
+    )
 
 
 def test_nothing_grantable_is_an_error():

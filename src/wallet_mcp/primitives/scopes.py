@@ -61,7 +61,8 @@ _MAX_SCOPE_LENGTH: Final = 1024
 def parse_scope(raw: str | None) -> tuple[str, ...]:
     """Split a `scope` parameter into its distinct tokens, in first-seen order.
 
-    Raises InvalidScope for a malformed value; unknown scopes are left for `require_known`.
+    Raises InvalidScope for a malformed value; unknown scopes are left to `known_only` (ignored)
+    or `require_known` (the administration commands, which refuse them).
     """
     if raw is None:
         return ()
@@ -90,22 +91,30 @@ def require_known(scopes: Iterable[str]) -> None:
         raise InvalidScope(f"unknown scope: {unknown[0]}")
 
 
+def known_only(scopes: Iterable[str]) -> tuple[str, ...]:
+    """The scopes this server knows, in the order given. A scope it does not know (`openid`,
+    `email`, `offline_access`, another server's) is ignored, not an error: RFC 6749 §3.3 lets the
+    server grant less than asked, and the response says what was granted (§5.1)."""
+    return tuple(s for s in scopes if s in SCOPE_DESCRIPTIONS)
+
+
 def grant_scope(
     requested: tuple[str, ...], allowed: Iterable[str], default: Iterable[str] | None = None
 ) -> tuple[str, ...]:
     """The scope to grant: what was asked, narrowed to what the client may have.
 
-    An omitted scope means the client's default scope, else everything it may have (RFC 6749
-    §3.3). A scope this server does not know is an error; a known one the client may not have is
-    dropped, and the response says which scope was granted (§5.1). Nothing left is an error.
+    Scopes this server does not know are ignored (`known_only`); when none it knows was asked (or
+    the scope was omitted), the client's default scope, else everything it may have (RFC 6749
+    §3.3). A known scope the client may not have is dropped, and the response says which scope was
+    granted (§5.1). Nothing left is an error.
     """
     allowed_set = set(allowed)
-    if not requested:
+    known = known_only(requested)
+    if not known:
         fallback = set(default) & allowed_set if default else allowed_set
         granted = tuple(s for s in SUPPORTED_SCOPES if s in fallback)
     else:
-        require_known(requested)
-        granted = tuple(s for s in requested if s in allowed_set)
+        granted = tuple(s for s in known if s in allowed_set)
     if not granted:
         raise InvalidScope("none of the requested scopes may be granted to this client")
     return granted

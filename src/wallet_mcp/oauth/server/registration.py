@@ -19,7 +19,7 @@ from wallet_mcp.credentials import opaque
 from wallet_mcp.oauth.rules.limits import Rules
 from wallet_mcp.primitives.errors import InvalidClientMetadata, InvalidRequest, InvalidScope, PayloadTooLarge
 from wallet_mcp.primitives.redirect_uris import ApplicationType, infer_application_type, validate_redirect_uri
-from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES, format_scope, parse_scope, require_known
+from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES, format_scope, parse_scope
 from wallet_mcp.storage.audit import AuditEvent, AuditLog
 from wallet_mcp.storage.clients import ClientRecord, ClientStore, TokenEndpointAuthMethod
 from wallet_mcp.storage.rate_limits import RateLimits
@@ -146,10 +146,10 @@ def register(metadata: Mapping[str, Any], *, now: int, unused_ttl: int) -> Regis
 
     try:
         requested_scope = parse_scope(_string(metadata, "scope"))
-        require_known(requested_scope)
     except InvalidScope as exc:
         raise InvalidClientMetadata(exc.description) from exc
-    default_scope = tuple(s for s in SUPPORTED_SCOPES if s in requested_scope) if requested_scope else None
+    # scopes this server does not know are ignored; none known: the defaults (RFC 7591 §2)
+    default_scope = tuple(s for s in SUPPORTED_SCOPES if s in requested_scope) or None
 
     name = clean_name(_string(metadata, "client_name") or "")
     if len(name) > MAX_CLIENT_NAME:

@@ -36,7 +36,7 @@ from wallet_mcp.primitives.errors import (
     UnsupportedGrantType,
 )
 from wallet_mcp.primitives.resources import canonical_resource, select_audience
-from wallet_mcp.primitives.scopes import format_scope, grant_scope, parse_scope, require_known
+from wallet_mcp.primitives.scopes import format_scope, grant_scope, known_only, parse_scope
 from wallet_mcp.storage.audit import AuditEvent, AuditLog
 from wallet_mcp.storage.auth_codes import AuthCodeStore, AuthorizationCode, Redemption
 from wallet_mcp.storage.batch import Read
@@ -358,12 +358,11 @@ class TokenEndpoint:
             raise InvalidGrant("refresh token is invalid, expired or revoked")
         # the new access token may be narrower; the new refresh token keeps the grant (RFC 6749 §6),
         # less whatever an administrator no longer allows the client
-        if request.scope:
-            require_known(request.scope)
-            if not set(request.scope) <= set(token.scope):
-                raise InvalidScope("a refresh may only narrow the scope of the grant")
+        asked = known_only(request.scope)  # unknown scopes ignored (RFC 6749 §3.3)
+        if asked and not set(asked) <= set(token.scope):
+            raise InvalidScope("a refresh may only narrow the scope of the grant")
         allowed = tuple(s for s in token.scope if s in client.scope)
-        scope = tuple(s for s in (request.scope or token.scope) if s in client.scope)
+        scope = tuple(s for s in (asked or token.scope) if s in client.scope)
         if not scope:
             self._stores.revoker.end_family(token.family_id, now=now)
             raise InvalidGrant("no scope of this grant is allowed for the client any more")
