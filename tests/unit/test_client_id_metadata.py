@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests.support.resolvers import never_called, resolves_to
 from wallet_mcp.oauth.server.client_id_metadata import (
     REFUSALS,
     ClientIdMetadata,
@@ -99,18 +100,10 @@ def test_urls_the_draft_forbids_are_not_client_id_metadata_urls(url):
 
 def test_a_url_that_is_not_a_client_id_url_is_not_fetched():
     with pytest.raises(ClientMetadataError, match="not a valid"):
-        fetch_client_metadata("http://example.com/client.json", FetchPolicy(resolver=_never_called))
+        fetch_client_metadata("http://example.com/client.json", FetchPolicy(resolver=never_called))
 
 
 # --- SSRF: which addresses may be fetched (§6.5) ---------------------------------------------------
-
-
-def _never_called(host: str, port: int) -> list[str]:
-    raise AssertionError(f"resolver called for {host}:{port}")
-
-
-def _resolves_to(*addresses: str) -> Callable[[str, int], list[str]]:
-    return lambda host, port: list(addresses)
 
 
 NOT_PUBLIC = [
@@ -145,7 +138,7 @@ NOT_PUBLIC = [
 
 @pytest.mark.parametrize("addresses", NOT_PUBLIC, ids=lambda a: "+".join(a))
 def test_a_host_resolving_to_any_address_that_is_not_public_is_refused(addresses):
-    policy = FetchPolicy(resolver=_resolves_to(*addresses))
+    policy = FetchPolicy(resolver=resolves_to(*addresses))
     with pytest.raises(ClientMetadataError, match="not public"):
         fetch_client_metadata("https://client.example.com/client.json", policy)
 
@@ -162,7 +155,7 @@ def test_a_host_resolving_to_any_address_that_is_not_public_is_refused(addresses
 )
 def test_an_ip_literal_host_is_checked_without_a_lookup(url):
     with pytest.raises(ClientMetadataError, match="not public"):
-        fetch_client_metadata(url, FetchPolicy(resolver=_never_called))
+        fetch_client_metadata(url, FetchPolicy(resolver=never_called))
 
 
 @pytest.mark.parametrize(
@@ -171,21 +164,21 @@ def test_an_ip_literal_host_is_checked_without_a_lookup(url):
     ids=lambda a: "+".join(a),
 )
 def test_allow_loopback_permits_loopback_only(addresses):
-    policy = FetchPolicy(allow_loopback=True, resolver=_resolves_to(*addresses))
+    policy = FetchPolicy(allow_loopback=True, resolver=resolves_to(*addresses))
     with pytest.raises(ClientMetadataError, match="not public"):
         fetch_client_metadata("https://client.example.com/client.json", policy)
 
 
 @pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700::1111", "2002:5db8:d822::1"])
 def test_a_public_address_passes_the_guard_and_is_connected_to_directly(address, recorded_connects):
-    policy = FetchPolicy(resolver=_resolves_to(address))
+    policy = FetchPolicy(resolver=resolves_to(address))
     with pytest.raises(ClientMetadataError, match="could not connect"):
         fetch_client_metadata("https://client.example.com:8443/client.json", policy)
     assert [a[:2] for a in recorded_connects] == [(address, 8443)]
 
 
 def test_every_resolved_address_is_tried_in_order(recorded_connects):
-    policy = FetchPolicy(resolver=_resolves_to("93.184.216.34", "93.184.216.35"))
+    policy = FetchPolicy(resolver=resolves_to("93.184.216.34", "93.184.216.35"))
     with pytest.raises(ClientMetadataError, match="could not connect"):
         fetch_client_metadata("https://client.example.com/client.json", policy)
     assert [a[:2] for a in recorded_connects] == [("93.184.216.34", 443), ("93.184.216.35", 443)]
@@ -194,8 +187,8 @@ def test_every_resolved_address_is_tried_in_order(recorded_connects):
 @pytest.mark.parametrize(
     "resolver",
     [
-        _resolves_to(),
-        _resolves_to("not-an-address"),
+        resolves_to(),
+        resolves_to("not-an-address"),
         lambda host, port: "93.184.216.34",
         lambda host, port: (_ for _ in ()).throw(socket.gaierror(-2, "Name or service not known")),
         lambda host, port: (_ for _ in ()).throw(RuntimeError("resolver bug")),
@@ -549,7 +542,7 @@ def test_the_system_resolver_is_used_by_default(local):
 
 def test_an_ip_literal_host_is_connected_to_without_a_lookup(local):
     url = local.url("/good", host="127.0.0.1")
-    fetched = fetch_client_metadata(url, local.policy(resolver=_never_called))
+    fetched = fetch_client_metadata(url, local.policy(resolver=never_called))
     assert fetched.document["client_id"] == url
 
 
@@ -655,7 +648,7 @@ def test_the_certificate_must_name_the_url_host_not_the_address_connected_to(loc
 def test_a_closed_port_is_refused():
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
-    policy = FetchPolicy(allow_loopback=True, resolver=_resolves_to("127.0.0.1"))
+    policy = FetchPolicy(allow_loopback=True, resolver=resolves_to("127.0.0.1"))
     with pytest.raises(ClientMetadataError, match="could not connect"):
         fetch_client_metadata(f"https://localhost:{port}/client.json", policy)
 

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from tests.support.resolvers import never_called, resolves_to
 from wallet_mcp.primitives.fetch import (
     FetchFailed,
     FetchPolicy,
@@ -249,7 +250,7 @@ def test_a_redirect_is_refused_and_not_followed(local, code):
     ],
 )
 def test_only_https_urls_are_fetched(url):
-    _refused("url", lambda: get_json(url, FetchPolicy(allow_loopback=True, resolver=_never_called)))
+    _refused("url", lambda: get_json(url, FetchPolicy(allow_loopback=True, resolver=never_called)))
 
 
 def test_http_to_a_loopback_host_needs_the_development_switch(local):
@@ -306,14 +307,6 @@ def test_policy_refuses_nonsense_bounds():
 # --- where it connects: the address guard (SSRF) --------------------------------------------------------
 
 
-def _never_called(host: str, port: int) -> list[str]:
-    raise AssertionError(f"resolver called for {host}:{port}")
-
-
-def _resolves_to(*addresses: str) -> Callable[[str, int], list[str]]:
-    return lambda host, port: list(addresses)
-
-
 INTERNAL = [
     ("127.0.0.1",),
     ("10.0.0.1",),
@@ -332,7 +325,7 @@ INTERNAL = [
 
 @pytest.mark.parametrize("addresses", INTERNAL, ids="+".join)
 def test_the_guard_refuses_a_name_with_any_address_that_is_not_public(addresses, recorded_connects):
-    policy = FetchPolicy(public_only=True, resolver=_resolves_to(*addresses))
+    policy = FetchPolicy(public_only=True, resolver=resolves_to(*addresses))
     _refused("address", lambda: get_json("https://metadata.example.com/x", policy))
     assert recorded_connects == []
 
@@ -350,14 +343,14 @@ def test_the_guard_refuses_a_name_with_any_address_that_is_not_public(addresses,
     ],
 )
 def test_the_guard_refuses_internal_ip_literals_and_loopback_names(url, recorded_connects):
-    policy = FetchPolicy(public_only=True, resolver=_resolves_to("127.0.0.1"))
+    policy = FetchPolicy(public_only=True, resolver=resolves_to("127.0.0.1"))
     _refused("address", lambda: get_json(url, policy))
     assert recorded_connects == []
 
 
 @pytest.mark.parametrize("addresses", [("10.0.0.1",), ("169.254.169.254",), ("127.0.0.1", "10.0.0.1")])
 def test_the_development_switch_lets_the_guard_pass_loopback_and_nothing_else(addresses):
-    policy = FetchPolicy(public_only=True, allow_loopback=True, resolver=_resolves_to(*addresses))
+    policy = FetchPolicy(public_only=True, allow_loopback=True, resolver=resolves_to(*addresses))
     _refused("address", lambda: get_json("https://client.example.com/x", policy))
 
 
@@ -372,14 +365,14 @@ def test_the_vetted_address_is_connected_to_and_the_name_never_looked_up_again(
         raise AssertionError("a second lookup would open a DNS-rebinding window")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
-    policy = FetchPolicy(public_only=True, resolver=_resolves_to("93.184.216.34", "2606:4700::1111"))
+    policy = FetchPolicy(public_only=True, resolver=resolves_to("93.184.216.34", "2606:4700::1111"))
     _refused("connect", lambda: get_json("https://client.example.com:8443/x", policy))
     assert [a[:2] for a in recorded_connects] == [("93.184.216.34", 8443), ("2606:4700::1111", 8443)]
 
 
 def test_without_the_guard_a_configured_host_is_connected_to_wherever_it_resolves(recorded_connects):
     # the upstream provider's case: its URLs are the operator's configuration, not a requester's
-    policy = FetchPolicy(resolver=_resolves_to("10.0.0.1"))
+    policy = FetchPolicy(resolver=resolves_to("10.0.0.1"))
     _refused("connect", lambda: get_json("https://idp.internal.example/x", policy))
     assert [a[:2] for a in recorded_connects] == [("10.0.0.1", 443)]
 
@@ -387,8 +380,8 @@ def test_without_the_guard_a_configured_host_is_connected_to_wherever_it_resolve
 @pytest.mark.parametrize(
     "resolver",
     [
-        _resolves_to(),
-        _resolves_to("not-an-address"),
+        resolves_to(),
+        resolves_to("not-an-address"),
         lambda host, port: "93.184.216.34",
         lambda host, port: (_ for _ in ()).throw(socket.gaierror(-2, "Name or service not known")),
     ],
