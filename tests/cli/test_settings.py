@@ -135,3 +135,11 @@ def test_the_env_example_is_the_seeds_configuration_with_every_scope_the_cli_ask
     asked = set(settings.scope.split())
     assert set(seed.scope.split()) <= asked
     assert set(DEFAULT_SCOPE.split()) <= asked  # wallet:analytics:read included
+
+
+def test_the_http_timeout_is_15_seconds_unless_set_and_must_be_a_sane_number():
+    assert CliSettings.from_env({}).http_timeout == 15.0
+    assert CliSettings.from_env({"WALLET_MCP_HTTP_TIMEOUT": "2.5"}).http_timeout == 2.5
+    for bad in ("soon", "0", "-1", "301"):
+        with pytest.raises(ConfigurationError, match="WALLET_MCP_HTTP_TIMEOUT"):
+            CliSettings.from_env({"WALLET_MCP_HTTP_TIMEOUT": bad})

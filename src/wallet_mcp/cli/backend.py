@@ -4,7 +4,8 @@ Every request carries `Authorization: Bearer` from the token source (RFC 6750 §
 one more try with a token the source obtains anew (an expiry the clock did not foresee, a key
 rotation, a revocation); a second 401 is a clear failure, never a loop. Other 4xx answers become
 `WalletError`s carrying the API's `error_description`, which the remote tools' own code turns
-into tool results with `isError`. Timeouts are bounded (`http_client.TIMEOUT`).
+into tool results with `isError`. Timeouts are bounded (`CliSettings.http_timeout`: 15 s, or
+`WALLET_MCP_HTTP_TIMEOUT`).
 """
 
 from __future__ import annotations

@@ -171,7 +171,7 @@ async def _serve(tools: ToolRegistry) -> None:
 
 
 def serve_stdio(settings: CliSettings) -> int:
-    with new_http_client() as http:
+    with new_http_client(settings.http_timeout) as http:
         source, api_base_url = choose_token_source(settings, http, LoginStore(settings.config_dir))
         tools = bridged_registry(BackendApi(api_base_url, source, http))
         logger.info(

@@ -14,11 +14,13 @@ import httpx2
 from wallet_mcp.mcp_server.server import SERVER_VERSION
 
 USER_AGENT: Final = f"wallet-mcp-cli/{SERVER_VERSION}"
-TIMEOUT: Final = httpx2.Timeout(15.0, connect=5.0)
+CONNECT_TIMEOUT: Final = 5.0
 
 
-def new_http_client() -> httpx2.Client:
-    return httpx2.Client(timeout=TIMEOUT, follow_redirects=False, headers={"User-Agent": USER_AGENT})
+def new_http_client(timeout: float) -> httpx2.Client:
+    """`timeout`: seconds a request may take as a whole (`CliSettings.http_timeout`)."""
+    bounds = httpx2.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout))
+    return httpx2.Client(timeout=bounds, follow_redirects=False, headers={"User-Agent": USER_AGENT})
 
 
 def error_fields(response: httpx2.Response) -> tuple[str, str]:

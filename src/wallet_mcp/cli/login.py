@@ -108,7 +108,7 @@ def login(
 ) -> int:
     issuer_url, api_base_url = _issuer_and_api(settings, server)
     wanted_scope = scope or settings.scope or DEFAULT_SCOPE
-    with new_http_client() as http:
+    with new_http_client(settings.http_timeout) as http:
         found = discover_authorization_server(http, issuer_url)
         if found.authorization_endpoint is None:
             raise ServiceError(f"{found.issuer} has no authorization endpoint")
@@ -201,7 +201,7 @@ def logout(settings: CliSettings, *, server: str | None) -> int:
     if record is None:
         print(f"Not signed in{f' to {issuer}' if issuer else ''}: nothing to do.", file=sys.stderr)
         return 0
-    with new_http_client() as http:
+    with new_http_client(settings.http_timeout) as http:
         found = discover_authorization_server(http, record.issuer)
         if found.revocation_endpoint is None:
             raise ServiceError(f"{found.issuer} offers no revocation endpoint; the file was kept")

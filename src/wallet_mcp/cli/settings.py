@@ -20,6 +20,7 @@ from wallet_mcp.primitives.redirect_uris import is_loopback_host
 
 DEFAULT_ENV_FILE: Final = ".env"
 DEFAULT_LOGIN_TIMEOUT: Final = 300.0
+DEFAULT_HTTP_TIMEOUT: Final = 15.0
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ESCAPES: Final = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
 
@@ -120,6 +121,8 @@ class CliSettings:
     mcp_server_url: str | None = None
     config_dir: Path = field(default_factory=lambda: Path.home() / ".config" / "wallet-mcp")
     login_timeout: float = DEFAULT_LOGIN_TIMEOUT
+    http_timeout: float = DEFAULT_HTTP_TIMEOUT
+    """Seconds one request to the API or the authorization server may take (`WALLET_MCP_HTTP_TIMEOUT`)."""
     aws_endpoint_url: str | None = None
     aws_region: str | None = None
 
@@ -130,6 +133,7 @@ class CliSettings:
             login_timeout = float(timeout) if timeout else DEFAULT_LOGIN_TIMEOUT
         except ValueError as exc:
             raise ConfigurationError("WALLET_MCP_LOGIN_TIMEOUT must be a number of seconds") from exc
+        http_timeout = _seconds(env, "WALLET_MCP_HTTP_TIMEOUT", DEFAULT_HTTP_TIMEOUT)
         return cls(
             backend_api_url=_base_url("BACKEND_API_URL", env.get("BACKEND_API_URL")),
             authorization_server_url=_base_url(
@@ -142,6 +146,7 @@ class CliSettings:
             mcp_server_url=_base_url("MCP_SERVER_URL", env.get("MCP_SERVER_URL")),
             config_dir=config_directory(env),
             login_timeout=login_timeout,
+            http_timeout=http_timeout,
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL"),
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
         )
@@ -165,3 +170,17 @@ class CliSettings:
             "no MCP server: set MCP_SERVER_URL, or AUTHORIZATION_SERVER_URL / BACKEND_API_URL "
             "(the MCP URL is then <that URL>/mcp)"
         )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number of seconds from `name`, at most 300; `default` when unset."""
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number of seconds") from exc
+    if not 0 < value <= 300:
+        raise ConfigurationError(f"{name} must be more than 0 and at most 300 seconds")
+    return value
