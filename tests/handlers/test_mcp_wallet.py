@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.conftest import header, response_json
@@ -120,6 +121,31 @@ def test_tools_list_is_deterministic_and_complete(demo):
     assert hints["getTotalBalance"]["readOnlyHint"] is True
     assert hints["createTransaction"]["readOnlyHint"] is False
     assert hints["createTransaction"]["destructiveHint"] is False
+
+
+def _union_types(schema, where="$"):
+    """Places where `type` is a list: Ajv's strict mode (the MCP Inspector's validator) refuses
+    them (`strictTypes`); `anyOf` says the same in a form every validator takes."""
+    found = []
+    if isinstance(schema, dict):
+        if isinstance(schema.get("type"), list):
+            found.append(where)
+        for key, value in schema.items():
+            found += _union_types(value, f"{where}.{key}")
+    elif isinstance(schema, list):
+        for index, value in enumerate(schema):
+            found += _union_types(value, f"{where}[{index}]")
+    return found
+
+
+def test_every_schema_is_valid_and_takes_strict_validators(demo):
+    for tool in response_json(demo.rpc("tools/list"))["result"]["tools"]:
+        for name in ("inputSchema", "outputSchema"):
+            schema = tool.get(name)
+            if schema is None:
+                continue
+            Draft202012Validator.check_schema(schema)
+            assert _union_types(schema) == [], (tool["name"], name)
 
 
 def test_get_total_balance_answers_the_contract_text(demo):

@@ -373,7 +373,7 @@ def wallet_tools(service: WalletService, store: WalletStore, owners: OwnerResolv
             output_schema=_schema(
                 {
                     "transactions": {"type": "array", "items": _TRANSACTION},
-                    "next_cursor": {"type": ["string", "null"]},
+                    "next_cursor": {"anyOf": [{"type": "string"}, {"type": "null"}]},
                 },
                 ["transactions", "next_cursor"],
             ),
