@@ -43,9 +43,11 @@ def error_response(
 def unavailable_response() -> JSONResponse:
     """A dependency (DynamoDB, KMS) is not answering: 503 with `Retry-After`, never a 500 (a retry
     may work, and nothing was changed: every write is one conditional request or transaction)."""
-    return oauth_error_response(
-        TemporarilyUnavailable("a dependency is temporarily unavailable; retry later", retry_after=1),
-        realm="",
+    return error_response(
+        503,
+        "temporarily_unavailable",
+        "a dependency is temporarily unavailable; retry later",
+        {"Retry-After": "1"},
     )
 
 
@@ -60,7 +62,7 @@ def challenge_response(challenge: Challenge) -> JSONResponse:
 
 def oauth_error_response(exc: OAuthError, *, realm: str) -> JSONResponse:
     headers = dict(NO_STORE)
-    if exc.status_code == 401 and realm:
+    if exc.status_code == 401:
         headers["WWW-Authenticate"] = f'Basic realm="{realm}", charset="UTF-8"'
     if isinstance(exc, TooManyRequests | TemporarilyUnavailable):
         headers["Retry-After"] = str(exc.retry_after)
