@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from wallet_mcp import aws
 from wallet_mcp.config import Settings
-from wallet_mcp.oauth.rules.limits import Rules
+from wallet_mcp.limits import Rules
 from wallet_mcp.oauth.rules.revocation import Revoker
 from wallet_mcp.resource.authenticate import ResourceGuard
 from wallet_mcp.storage.audit import AuditLog

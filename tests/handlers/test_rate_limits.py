@@ -145,7 +145,7 @@ def test_repeated_wrong_passwords_lock_the_account_with_growing_backoff(authoriz
 
 
 def test_lockout_backoff_doubles_and_is_capped():
-    from wallet_mcp.oauth.rules.limits import lockout_remaining
+    from wallet_mcp.limits import lockout_remaining
 
     assert lockout_remaining(4, 1000, 5, 1000) == 0
     assert lockout_remaining(5, 1000, 5, 1000) == 30

@@ -13,7 +13,7 @@ from typing import Final
 
 from wallet_mcp.credentials import opaque
 from wallet_mcp.credentials.passwords import burn_verification, verify_password
-from wallet_mcp.oauth.rules.limits import Rules, lockout_remaining
+from wallet_mcp.limits import Rules, lockout_remaining
 from wallet_mcp.observability import count
 from wallet_mcp.signin import csrf
 from wallet_mcp.storage.audit import AuditEvent, AuditLog

@@ -14,9 +14,9 @@ from urllib.parse import urlencode, urlsplit
 
 from wallet_mcp.config import Settings
 from wallet_mcp.credentials import opaque
+from wallet_mcp.limits import Rules
 from wallet_mcp.oauth.rules.consent import approved_before, may_skip_consent
 from wallet_mcp.oauth.rules.grants import Grant, refusal
-from wallet_mcp.oauth.rules.limits import Rules
 from wallet_mcp.oauth.server.authorize_errors import EXPIRED, SPENT, LocalError, RequestContext, with_query
 from wallet_mcp.signin import csrf
 from wallet_mcp.signin.password import SignIn

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final, get_args
 
 from wallet_mcp.credentials import opaque
-from wallet_mcp.oauth.rules.limits import Rules
+from wallet_mcp.limits import Rules
 from wallet_mcp.primitives.errors import InvalidClientMetadata, InvalidRequest, InvalidScope, PayloadTooLarge
 from wallet_mcp.primitives.redirect_uris import ApplicationType, infer_application_type, validate_redirect_uri
 from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES, format_scope, parse_scope

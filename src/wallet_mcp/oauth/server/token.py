@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from wallet_mcp.config import Settings
 from wallet_mcp.credentials import opaque, sealing
+from wallet_mcp.limits import Rules
 from wallet_mcp.oauth.rules.grants import WITHDRAWN, Grant, refusal
-from wallet_mcp.oauth.rules.limits import Rules
 from wallet_mcp.oauth.rules.revocation import Revoker
 from wallet_mcp.oauth.server.client_auth import PresentedClient, authenticate_client, presented_client
 from wallet_mcp.observability import count

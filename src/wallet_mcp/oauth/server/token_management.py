@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from wallet_mcp.config import RateLimitSettings
 from wallet_mcp.credentials import opaque
+from wallet_mcp.limits import Rules
 from wallet_mcp.oauth.rules.grants import NOT_READ, Grant, refusal
-from wallet_mcp.oauth.rules.limits import Rules
 from wallet_mcp.oauth.server.client_auth import authenticate_client, presented_client
 from wallet_mcp.oauth.server.token import REFRESH_TOKEN_PREFIX, TokenStores
 from wallet_mcp.primitives.errors import InvalidClient, InvalidRequest
