@@ -57,8 +57,9 @@ typecheck: $(STAMP)
 
 # extra pytest arguments, e.g. `make unit PYTEST_ARGS="-k access_ends"` (`-n 0` runs in one process)
 PYTEST_ARGS ?=
-# one worker per core, each taking whole modules (a module's stack and emulator stay in one worker)
-PYTEST_WORKERS ?= -n auto --dist loadfile
+# one worker per core, each taking whole modules (a module's stack and emulator stay in one worker),
+# the longest modules first (tests/support/scheduling.py)
+PYTEST_WORKERS ?= -n auto --dist loadfile --no-loadscope-reorder
 
 unit: $(STAMP)
 	@# a headless Chromium and Node.js with npm, set up when missing (dev/devstack/toolchain.py)

@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import botocore.session
 import pytest
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -26,12 +27,61 @@ from devstack.seed import seed_wallet
 from devstack.template import REGION, Stack
 from devstack.worker import LambdaContext
 from tests.support.local_stack import pki, stack  # noqa: F401 - session fixtures for flow and UI tests
+from tests.support.scheduling import pytest_collection_modifyitems, pytest_configure  # noqa: F401 - hooks
 from tests.support.upstream_oidc import upstream_stack  # noqa: F401 - the stack with an OpenID provider
 from wallet_mcp import aws, config
+from wallet_mcp.credentials import passwords
 
 BASE_URL = "http://localhost:3000"
 EVENTS = Path(__file__).parent / "events"
 _counter = itertools.count()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sessions_share_one_model_loader() -> Iterator[None]:
+    """Every botocore session in the test process reads service models through one loader.
+
+    Tests start each case from fresh AWS clients (`aws.reset()`), and a fresh session parses the
+    service's JSON model again: ~50 ms per client, a quarter of a handler test's time. The models
+    never change, so the sessions share one (caching) loader; the sessions and clients, with their
+    event hooks, stay per test."""
+    loader = botocore.session.get_session().get_component("data_loader")
+    new_session = botocore.session.get_session
+
+    def get_session(env_vars: Any = None) -> botocore.session.Session:
+        session = new_session(env_vars)
+        session.register_component("data_loader", loader)
+        return session
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "get_session", get_session)
+        yield
+
+
+PRODUCTION_KDF = {"_LOG2_N": passwords._LOG2_N, "_R": passwords._R, "_P": passwords._P}
+"""scrypt's parameters as deployed (N=2^15, r=8, p=3: ~0.1 s per password)."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _a_cheap_password_kdf() -> Iterator[None]:
+    """In-process tests hash and verify passwords with scrypt at N=2^10, p=1 (~1 ms).
+
+    The deployed parameters cost ~0.1 s of CPU per sign-in, user creation or unknown-user burn,
+    which was a third of the handler tests' time. Hashes carry their parameters, so every code
+    path is the same; `tests/unit/test_passwords.py` checks the deployed parameters with the
+    `production_kdf` fixture, and the local stacks of the flow, UI and CLI tests (separate
+    processes) keep them."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_LOG2_N", 10)
+        patch.setattr(passwords, "_P", 1)
+        yield
+
+
+@pytest.fixture
+def production_kdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scrypt with the deployed parameters, for the tests of the KDF itself."""
+    for name, value in PRODUCTION_KDF.items():
+        monkeypatch.setattr(passwords, name, value)
 
 
 class _Emulator:
