@@ -103,6 +103,14 @@ OPERATIONS: dict[str, Operation] = {
         dict,
         _nothing,
     ),
+    "metadata: protected resource": Operation(
+        "MetadataFunction",
+        "GET /.well-known/oauth-protected-resource/{resource}",
+        "GET",
+        "/.well-known/oauth-protected-resource/mcp",
+        dict,
+        _nothing,
+    ),
     "metadata: JWKS": Operation(
         "MetadataFunction", "GET /.well-known/jwks.json", "GET", "/.well-known/jwks.json", dict, _nothing
     ),
@@ -146,6 +154,21 @@ OPERATIONS: dict[str, Operation] = {
             }
         ).encode(),
         expect_status=201,
+    ),
+    "mcp: initialize": Operation(
+        "McpFunction",
+        "POST /mcp",
+        "POST",
+        "/mcp",
+        _bearer,
+        _rpc(
+            "initialize",
+            {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "bench", "version": "1"},
+            },
+        ),
     ),
     "mcp: tools/list": Operation("McpFunction", "POST /mcp", "POST", "/mcp", _bearer, _rpc("tools/list")),
     "mcp: tools/call ping": Operation(
@@ -193,3 +216,13 @@ COLD_START = {
     "McpFunction": "mcp: tools/list",
 }
 """The first request each function's cold start is measured with."""
+
+HOST_STEPS = (
+    "metadata: protected resource",
+    "metadata: AS metadata",
+    "register: POST",
+    "token: authorization_code",
+    "token: refresh_token",
+    "mcp: initialize",
+)
+"""What an MCP host waits for while it connects, each of which it gives up on after ~10 s."""
