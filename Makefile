@@ -17,13 +17,14 @@ SAM := SAM_CLI_TELEMETRY=0 $(TOOLS)/bin/sam
 LAMBDA_PY_DIR ?= $(shell for p in python3.13 $$(ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | sort -V | tail -1); do \
 	if $$p -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1; then dirname $$(command -v $$p); break; fi; done)
 
-.PHONY: help dev test test-fast bench lint typecheck unit template-check sam-env clean
+.PHONY: help dev test test-fast bench conformance lint typecheck unit template-check sam-env clean
 
 help:
 	@echo "make dev    - run the whole stack locally at http://localhost:$${PORT:-3000} (Ctrl-C stops it)"
 	@echo "make test   - lint, type-check, unit + handler + flow tests, template checks and sam build"
 	@echo "make test-fast - the unit tests only, for the edit loop"
 	@echo "make bench  - cold start, warm latency and AWS calls per operation"
+	@echo "make conformance - the official MCP conformance suite (server and authorization modes) against a local stack"
 
 $(STAMP): pyproject.toml src/requirements.txt
 	@test -n "$(PYTHON)" || { echo "error: no CPython >= 3.11 found on PATH" >&2; exit 1; }
@@ -88,6 +89,12 @@ test:
 bench: $(STAMP)
 	@test -n "$(LAMBDA_PY_DIR)" || { echo "error: make bench needs python3.13 (the Lambda runtime) on PATH" >&2; exit 1; }
 	@LAMBDA_PYTHON="$(LAMBDA_PY_DIR)/python3.13" $(PY) bench/run.py
+
+# `@modelcontextprotocol/conformance` (pinned in dev/conformance) against a stack of its own, on a
+# free port unless PORT is set; CONFORMANCE_ARGS=--all also runs the scenarios that are not scored
+CONFORMANCE_ARGS ?=
+conformance: $(STAMP)
+	@$(PY) -m devstack.conformance $(CONFORMANCE_ARGS)
 
 clean:
 	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

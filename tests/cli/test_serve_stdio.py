@@ -15,6 +15,7 @@ import pytest
 from mcp import Client
 from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
 from mcp.client.streamable_http import streamable_http_client
+from mcp_types import PromptReference
 
 from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.cli.conftest import (
@@ -89,6 +90,27 @@ async def test_get_total_balance_answers_the_contract_text_like_the_remote_serve
     assert BALANCE_TEXT.match(bridged.content[0].text), bridged.content[0].text
     assert bridged.content[0].text == remote_text.content[0].text
     assert bridged.structured_content["scope"] == "wallet:accounts:read"
+
+
+async def test_the_bridge_offers_the_remote_servers_prompts_rendered_alike(stack, cli, tmp_path):
+    cash = PromptReference(type="ref/prompt", name="account_activity")
+
+    async def prompts(client):
+        listed = (await client.list_prompts()).prompts
+        names = (await client.complete(cash, {"name": "account", "value": "cash"})).completion.values
+        activity = await client.get_prompt("account_activity", {"account": "Cash Wallet"})
+        budget = await client.get_prompt("budget_check", {"limit": "250", "category": "dining"})
+        return listed, names, activity.messages[0].content.text, budget.messages[0].content.text
+
+    remote_prompts = await remote(stack, prompts)
+    async with cli.bridge(client_credentials_env(stack), tmp_path / "stderr.log") as client:
+        bridged = await prompts(client)
+
+    assert [p.model_dump() for p in bridged[0]] == [p.model_dump() for p in remote_prompts[0]]
+    assert bridged[1] == remote_prompts[1] == ["Cash Wallet"]
+    assert bridged[2] == remote_prompts[2]
+    assert 'my account "Cash Wallet" (cash, USD)' in bridged[2]
+    assert bridged[3] == remote_prompts[3]
 
 
 async def test_a_transaction_recorded_through_the_bridge_shows_in_the_balance(stack, cli, tmp_path):

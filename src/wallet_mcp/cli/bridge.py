@@ -3,9 +3,11 @@
 For MCP clients that start a local process (Claude Desktop, Claude Code). The tools are the
 remote server's own (`mcp_server/wallet_tools.py` and `catalog.PING`): the same names, input
 models, output schemas and texts, run against `HttpWallet` instead of DynamoDB; the SDK's
-low-level server (`mcp_server/server.build_server`) serves them over `stdio_server`. The API
-enforces the token's scopes and picks the wallet from the token: the local principal below only
-lets the shared server code through, it grants nothing.
+low-level server (`mcp_server/server.build_server`) serves them over `stdio_server`. So are the
+remote server's prompts (`mcp_server/wallet_prompts.py`), rendered from the same API, with their
+completions but for the months with spending (read from the table, which the bridge does not
+reach). The API enforces the token's scopes and picks the wallet from the token: the local
+principal below only lets the shared server code through, it grants nothing.
 
 The token comes from the first configured source (`token_sources`); stdout is the MCP channel,
 so every log line goes to stderr.
@@ -35,8 +37,10 @@ from wallet_mcp.cli.token_sources import (
 )
 from wallet_mcp.mcp_server.catalog import PING, NoArguments, ping
 from wallet_mcp.mcp_server.principal import bound_principal
+from wallet_mcp.mcp_server.prompts import PromptRegistry
 from wallet_mcp.mcp_server.server import build_server
 from wallet_mcp.mcp_server.tools import ToolError, ToolOutcome, ToolRegistry
+from wallet_mcp.mcp_server.wallet_prompts import wallet_prompts
 from wallet_mcp.mcp_server.wallet_tools import wallet_tools
 from wallet_mcp.primitives.scopes import TOOLS_LIST
 from wallet_mcp.tokens.access_tokens import AccessToken
@@ -90,6 +94,10 @@ def bridged_registry(api: BackendApi) -> ToolRegistry:
             raise ToolError(exc.message) from exc
 
     return ToolRegistry([replace(PING, run=ping_through_api), *(remote[name] for name in BRIDGED_TOOLS[1:])])
+
+
+def bridged_prompts(api: BackendApi) -> PromptRegistry:
+    return wallet_prompts(HttpWallet(api), None, _OwnerFromToken())
 
 
 def local_principal(tools: ToolRegistry) -> AccessToken:
@@ -163,8 +171,8 @@ def choose_token_source(
     raise ConfigurationError(NO_CREDENTIALS)
 
 
-async def _serve(tools: ToolRegistry) -> None:
-    server = build_server(tools)
+async def _serve(tools: ToolRegistry, prompts: PromptRegistry) -> None:
+    server = build_server(tools, prompts=prompts)
     with bound_principal(local_principal(tools)):
         async with stdio_server() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
@@ -173,13 +181,15 @@ async def _serve(tools: ToolRegistry) -> None:
 def serve_stdio(settings: CliSettings) -> int:
     with new_http_client(settings.http_timeout) as http:
         source, api_base_url = choose_token_source(settings, http, LoginStore(settings.config_dir))
-        tools = bridged_registry(BackendApi(api_base_url, source, http))
+        api = BackendApi(api_base_url, source, http)
+        tools, prompts = bridged_registry(api), bridged_prompts(api)
         logger.info(
-            "serving %d wallet tools over stdio: API %s, token from %s",
+            "serving %d wallet tools and %d prompts over stdio: API %s, token from %s",
             len(BRIDGED_TOOLS),
+            len(prompts.definitions()),
             api_base_url,
             source.describe(),
         )
-        anyio.run(_serve, tools)
+        anyio.run(_serve, tools, prompts)
     logger.debug("stdin closed: stopping")
     return 0

@@ -1,8 +1,11 @@
-"""The MCP server: the SDK's low-level `Server` with handlers over a `ToolRegistry`.
+"""The MCP server: the SDK's low-level `Server` with handlers over a `ToolRegistry`, the wallet
+resources and a `PromptRegistry`.
 
 Built once per cold start. Arguments are validated against each tool's pydantic model; a bad
 argument or a domain failure is a tool result with `isError` (the model can read and correct
-it), an unknown tool is a JSON-RPC error (MCP tools §Error Handling).
+it), an unknown tool is a JSON-RPC error (MCP tools §Error Handling). An unknown prompt, a missing
+or unusable prompt argument, and a completion for something this server does not have are
+`-32602` (MCP server/prompts and server/utilities/completion, §Error Handling).
 """
 
 from __future__ import annotations
@@ -12,15 +15,19 @@ from typing import Any
 import anyio.to_thread
 import mcp_types as types
 from botocore.exceptions import BotoCoreError, ClientError
+from mcp.server.caching import CacheableMethod, CacheHint
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
 from wallet_mcp.aws import is_transient
+from wallet_mcp.mcp_server.completions import NOTHING, CompletionRefused
 from wallet_mcp.mcp_server.principal import current_principal
+from wallet_mcp.mcp_server.prompts import MAX_ARGUMENT_LENGTH, PromptError, PromptRegistry
 from wallet_mcp.mcp_server.tools import ToolError, ToolOutcome, ToolRegistry
 from wallet_mcp.mcp_server.wallet_resources import ResourceNotFound, WalletResources
+from wallet_mcp.tokens.access_tokens import AccessToken
 from wallet_mcp.wallet.service import WalletError
 
 UNAVAILABLE = "The wallet is temporarily unavailable; nothing was changed. Try again in a moment."
@@ -30,9 +37,19 @@ INSTRUCTIONS = (
     "Tools for the user's personal-finance wallet: balances, accounts, transactions and spending "
     "analytics. Amounts are exact decimal strings in the account's currency."
 )
+CATALOG_CACHE_HINTS: dict[CacheableMethod, CacheHint] = {
+    method: CacheHint(ttl_ms=600_000, scope="private")
+    for method in ("tools/list", "prompts/list", "resources/templates/list")
+}
+"""The catalog is the same for every caller and changes only with a deployment: a client may keep it
+ten minutes (MCP 2026-07-28 server/utilities/caching). Private all the same: listing needs a token.
+What reads the wallet (`resources/list`, `resources/read`) keeps the SDK's default, immediately
+stale."""
 
 
-def build_server(tools: ToolRegistry, resources: WalletResources | None = None) -> Server[Any]:
+def build_server(
+    tools: ToolRegistry, resources: WalletResources | None = None, prompts: PromptRegistry | None = None
+) -> Server[Any]:
     async def list_tools(
         _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
@@ -64,15 +81,23 @@ def build_server(tools: ToolRegistry, resources: WalletResources | None = None) 
             structured_content=outcome.structured,
         )
 
-    if resources is None:
-        return Server(
-            SERVER_NAME,
-            version=SERVER_VERSION,
-            instructions=INSTRUCTIONS,
-            on_list_tools=list_tools,
-            on_call_tool=call_tool,
-        )
-    wallet = resources
+    handlers: dict[str, Any] = {"on_list_tools": list_tools, "on_call_tool": call_tool}
+    if resources is not None:
+        handlers.update(_resource_handlers(resources))
+    if prompts is not None:
+        handlers.update(_prompt_handlers(prompts))
+    if resources is not None or prompts is not None:
+        handlers["on_completion"] = _completion_handler(prompts, resources)
+    return Server(
+        SERVER_NAME,
+        version=SERVER_VERSION,
+        instructions=INSTRUCTIONS,
+        cache_hints=CATALOG_CACHE_HINTS,
+        **handlers,
+    )
+
+
+def _resource_handlers(wallet: WalletResources) -> dict[str, Any]:
 
     async def list_resources(
         _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
@@ -109,16 +134,71 @@ def build_server(tools: ToolRegistry, resources: WalletResources | None = None) 
             contents=[types.TextResourceContents(uri=uri, mime_type="application/json", text=text)]
         )
 
-    return Server(
-        SERVER_NAME,
-        version=SERVER_VERSION,
-        instructions=INSTRUCTIONS,
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
-        on_list_resources=list_resources,
-        on_list_resource_templates=list_templates,
-        on_read_resource=read_resource,
-    )
+    return {
+        "on_list_resources": list_resources,
+        "on_list_resource_templates": list_templates,
+        "on_read_resource": read_resource,
+    }
+
+
+def _prompt_handlers(prompts: PromptRegistry) -> dict[str, Any]:
+    async def list_prompts(
+        _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=prompts.definitions())
+
+    async def get_prompt(
+        _ctx: ServerRequestContext[Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        spec = prompts.get(params.name)
+        if spec is None:
+            raise MCPError(types.INVALID_PARAMS, f"Unknown prompt: {params.name[:100]}")
+        # the scopes were checked once, before the transport (mcp_server/http.required_scopes)
+        try:
+            return await anyio.to_thread.run_sync(spec.get, current_principal(), params.arguments)
+        except PromptError as exc:
+            raise MCPError(types.INVALID_PARAMS, str(exc)) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise MCPError(types.INTERNAL_ERROR, UNAVAILABLE) from exc
+
+    return {"on_list_prompts": list_prompts, "on_get_prompt": get_prompt}
+
+
+def _completion_handler(prompts: PromptRegistry | None, resources: WalletResources | None) -> Any:
+    def suggest(params: types.CompleteRequestParams, principal: AccessToken) -> types.Completion:
+        ref, argument = params.ref, params.argument
+        if len(argument.value) > MAX_ARGUMENT_LENGTH:
+            return NOTHING  # no argument takes a value this long: nothing can match
+        if isinstance(ref, types.PromptReference):
+            spec = prompts.get(ref.name) if prompts is not None else None
+            if spec is None:
+                raise CompletionRefused(f"Unknown prompt: {ref.name[:100]}")
+            wanted = spec.argument(argument.name)
+            if wanted is None:
+                raise CompletionRefused(f"the prompt {spec.name} has no argument {argument.name[:64]!r}")
+            if wanted.complete is None:
+                return NOTHING
+            context = (params.context.arguments if params.context else None) or {}
+            return wanted.complete(principal, argument.value, context)
+        if resources is None:
+            raise CompletionRefused(f"no resource template {ref.uri[:200]!r}")
+        return resources.complete(principal, ref.uri, argument.name, argument.value)
+
+    async def complete(
+        _ctx: ServerRequestContext[Any], params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        # the scopes of the prompt or template were checked before the transport (http.required_scopes)
+        try:
+            completion = await anyio.to_thread.run_sync(suggest, params, current_principal())
+        except CompletionRefused as exc:
+            raise MCPError(types.INVALID_PARAMS, str(exc)) from exc
+        except WalletError as exc:
+            raise MCPError(types.INVALID_REQUEST, exc.message) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise MCPError(types.INTERNAL_ERROR, UNAVAILABLE) from exc
+        return types.CompleteResult(completion=completion)
+
+    return complete
 
 
 def _error(message: str) -> types.CallToolResult:

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import mcp_types as types
 
+from wallet_mcp.mcp_server.completions import CompletionRefused, bounded, ranked
 from wallet_mcp.primitives import scopes
 from wallet_mcp.tokens.access_tokens import AccessToken
 from wallet_mcp.wallet.owners import OwnerResolver
@@ -65,6 +66,25 @@ class WalletResources:
                 mime_type=_JSON,
             ),
         ]
+
+    def complete(self, principal: AccessToken, uri: str, argument: str, typed: str) -> types.Completion:
+        """Suggestions for a template's variable (MCP server/utilities/completion, `ref/resource`):
+        the ids of the user's accounts, or the slugs of their saved reports, whose id starts with
+        what was typed or whose name matches it. Needs the scopes of reading the template
+        (`scopes_for_uri`), checked by the HTTP layer."""
+        owner = self.owners.owner_of(principal)
+        if uri == "wallet://accounts/{id}" and argument == "id":
+            named = [(a.account_id, a.name) for a in self.service.accounts(owner)]
+        elif uri == "wallet://reports/{slug}" and argument == "slug":
+            named = [(slug, name) for slug, name, _ in self.store.reports(owner)]
+        elif uri in {t.uri_template for t in self.templates()}:
+            raise CompletionRefused(f"the template {uri} has no variable {argument[:64]!r}")
+        else:
+            raise CompletionRefused(f"no resource template {uri[:200]!r}")
+        found = [key for key, _ in named if key.startswith(typed.strip())]
+        for name in ranked((name for _, name in named), typed).values:
+            found += [key for key, n in named if n == name and key not in found]
+        return bounded(found)
 
     def list(self, principal: AccessToken) -> list[types.Resource]:
         resources = [

@@ -48,8 +48,10 @@ MCP_METHOD_SCOPES: Final[dict[str, tuple[str, ...]]] = {
     "resources/templates/list": (RESOURCES_READ,),
     "resources/read": (RESOURCES_READ,),
 }
-"""What each MCP method needs before anything else; a tool call adds the tool's own scopes and a
-resource read the resource's (`mcp_server.http.required_scopes`). Methods not named need none."""
+"""What each MCP method needs before anything else; a tool call adds the tool's own scopes, a
+resource read the resource's, `prompts/get` the prompt's, and `completion/complete` those of the
+prompt or template it completes (`mcp_server.http.required_scopes`). Methods not named need none
+of their own: `prompts/list` shows the same fixed catalog to any valid token, as `ping` answers it."""
 
 WALLET_SCOPE_PREFIXES: Final = ("wallet:", "mcp:resources:")
 """Scopes that reach a person's wallet (a client-credentials token does so only through its owner)."""

@@ -250,6 +250,33 @@ class WalletStore:
             key=lambda s: (-s.spent, s.category),
         )
 
+    def spending_months(self, user_id: str, prefix: str, limit: int) -> list[str]:
+        """Up to `limit` months (`YYYY-MM`, newest first) with spending recorded, among those
+        starting with `prefix`: read from the SPEND items' keys alone, one page of keys per query,
+        stopping as soon as `limit` months are found."""
+        months: list[str] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": items.s(user_pk(user_id)),
+                ":prefix": items.s(f"SPEND#{prefix}"),
+            },
+            "ProjectionExpression": "sk",
+            "ScanIndexForward": False,
+        }
+        while True:
+            response = self._db.query(**kwargs)
+            for item in response.get("Items", []):
+                month = items.req_s(item, "sk").split("#", 2)[1]
+                if not months or months[-1] != month:  # a month's items are adjacent in key order
+                    months.append(month)
+                    if len(months) >= limit:
+                        return months
+            if "LastEvaluatedKey" not in response:
+                return months
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def transaction_by_sort_key(self, user_id: str, sort_key: str) -> Transaction | None:
         response = self._db.get_item(
             TableName=self.table,
