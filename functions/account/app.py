@@ -18,7 +18,8 @@ from wallet_mcp.account.grants import Grants
 from wallet_mcp.account.portal import CLIENT_GROUPS, AccountPortal, Provenance, Refused, refused_page
 from wallet_mcp.compose import Deployment
 from wallet_mcp.config import settings
-from wallet_mcp.observability import traced
+from wallet_mcp.oauth.rules.lifetimes import Lifetimes
+from wallet_mcp.observability import correlated, traced
 from wallet_mcp.primitives.errors import OAuthError
 from wallet_mcp.primitives.forms import PageForm, parse_page_form
 from wallet_mcp.signin.password import SignIn
@@ -59,7 +60,9 @@ portal = AccountPortal(
         stores.revocations,
         revoker,
         access_token_ttl=SETTINGS.access_token_ttl,
+        bounds=Lifetimes.bounds(SETTINGS),
         clock=clock,
+        connections=stores.connection_log,
     ),
     revoker=revoker,
     audit=stores.audit,
@@ -132,6 +135,11 @@ async def admin_client(request: Request) -> Response:
     return _respond(lambda: portal.client(CookieJar(request.cookies), request.query_params))
 
 
+@app.get("/admin/connections")
+async def admin_connection_failures(request: Request) -> Response:
+    return _respond(lambda: portal.connection_failures(CookieJar(request.cookies)))
+
+
 @app.get("/admin/users")
 async def admin_users(request: Request) -> Response:
     return _respond(lambda: portal.user_grants(CookieJar(request.cookies), request.query_params))
@@ -171,7 +179,11 @@ app.add_api_route(
 )
 
 lambda_handler = traced(
-    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(lambda_adapter(app))
+    correlated(
+        logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
+            lambda_adapter(app)
+        )
+    )
 )
 
 coldstart.loaded()

@@ -21,7 +21,7 @@ from wallet_mcp.oauth.server.authorize import AuthorizeStart
 from wallet_mcp.oauth.server.authorize_steps import AuthorizeSteps
 from wallet_mcp.oauth.server.consent import AuthorizeSubmit
 from wallet_mcp.oauth.server.upstream_routes import UpstreamRoutes
-from wallet_mcp.observability import traced
+from wallet_mcp.observability import correlated, traced
 from wallet_mcp.primitives.errors import OAuthError
 from wallet_mcp.primitives.forms import parse_form
 from wallet_mcp.web import pages
@@ -62,6 +62,7 @@ steps = AuthorizeSteps(
     clock=deployment.clock,
     database=stores.database,
     revocations=stores.revocations,
+    connections=stores.connection_log,
     providers=SETTINGS.identity_providers,
 )
 start = AuthorizeStart(steps)
@@ -130,7 +131,11 @@ async def upstream_callback(provider: str, request: Request) -> Response:
 
 
 lambda_handler = traced(
-    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(lambda_adapter(app))
+    correlated(
+        logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
+            lambda_adapter(app)
+        )
+    )
 )
 
 coldstart.loaded()

@@ -15,9 +15,10 @@ from wallet_mcp.config import settings
 from wallet_mcp.mcp_server.catalog import build_registry
 from wallet_mcp.mcp_server.http import McpEndpoint
 from wallet_mcp.mcp_server.server import build_server
+from wallet_mcp.mcp_server.wallet_prompts import wallet_prompts
 from wallet_mcp.mcp_server.wallet_resources import WalletResources
 from wallet_mcp.mcp_server.wallet_tools import wallet_tools
-from wallet_mcp.observability import traced
+from wallet_mcp.observability import correlated, traced
 from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 from wallet_mcp.web.asgi import create_plain_app
 from wallet_mcp.web.lambda_adapter import lambda_adapter
@@ -29,13 +30,16 @@ logging.getLogger("mcp").setLevel(logging.WARNING)  # the SDK logs every statele
 
 store = deployment.stores.wallet
 tools = build_registry(wallet_tools(deployment.wallet, store, deployment.owners))
+prompts = wallet_prompts(deployment.wallet, store, deployment.owners)
 endpoint = McpEndpoint(
-    build_server(tools, WalletResources(deployment.wallet, store, deployment.owners)),
+    build_server(tools, WalletResources(deployment.wallet, store, deployment.owners), prompts),
     tools,
     deployment.resource_guard(SETTINGS.mcp_resource, SETTINGS.mcp_resource_metadata_url),
     initial_scopes=[s for s in SUPPORTED_SCOPES if s.endswith(":read") or s.startswith("mcp:tools:")],
     allowed_hosts=list(SETTINGS.served_hosts),
     allowed_origins=list(SETTINGS.allowed_origins),
+    prompts=prompts,
+    connections=deployment.stores.connection_log,
 )
 # a bare Starlette app: the one route is the SDK's transport, and FastAPI would only add import time
 app = create_plain_app(
@@ -46,7 +50,11 @@ app = create_plain_app(
 )
 
 lambda_handler = traced(
-    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(lambda_adapter(app))
+    correlated(
+        logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
+            lambda_adapter(app)
+        )
+    )
 )
 
 coldstart.loaded()

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from wallet_mcp.compose import Deployment
 from wallet_mcp.config import settings
 from wallet_mcp.oauth.server.registration import RegistrationEndpoint
-from wallet_mcp.observability import traced
+from wallet_mcp.observability import correlated, traced
 from wallet_mcp.web.app import ANY_ORIGIN, create_app
 from wallet_mcp.web.errors import NO_STORE
 from wallet_mcp.web.lambda_adapter import lambda_adapter
@@ -28,6 +28,7 @@ endpoint = RegistrationEndpoint(
     stores.audit,
     unused_ttl=SETTINGS.unused_client_ttl,
     clock=deployment.clock,
+    connections=stores.connection_log,
 )
 app = create_app(
     "wallet-mcp client registration", realm=SETTINGS.issuer, cors_origins=ANY_ORIGIN, cors_methods=("POST",)
@@ -43,7 +44,11 @@ async def register_client(request: Request) -> JSONResponse:
 
 
 lambda_handler = traced(
-    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(lambda_adapter(app))
+    correlated(
+        logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
+            lambda_adapter(app)
+        )
+    )
 )
 
 coldstart.loaded()

@@ -11,9 +11,10 @@ from fastapi.responses import JSONResponse, Response
 
 from wallet_mcp.compose import Deployment
 from wallet_mcp.config import settings
+from wallet_mcp.oauth.rules.lifetimes import Lifetimes
 from wallet_mcp.oauth.server.token import TokenEndpoint, TokenStores
 from wallet_mcp.oauth.server.token_management import TokenManagement
-from wallet_mcp.observability import traced
+from wallet_mcp.observability import correlated, traced
 from wallet_mcp.primitives.forms import parse_form
 from wallet_mcp.web.app import ANY_ORIGIN, create_app
 from wallet_mcp.web.errors import NO_STORE
@@ -32,6 +33,7 @@ token_stores = TokenStores(
     audit=stores.audit,
     consents=stores.consents,
     revoker=deployment.revoker,
+    connections=stores.connection_log,
 )
 tokens = TokenEndpoint(SETTINGS, stores.database, token_stores, deployment.signer, deployment.clock)
 management = TokenManagement(
@@ -40,6 +42,7 @@ management = TokenManagement(
     SETTINGS.issuer,
     deployment.clock,
     SETTINGS.rate_limits,
+    bounds=Lifetimes.bounds(SETTINGS),
 )
 app = create_app(
     "wallet-mcp token endpoint", realm=SETTINGS.issuer, cors_origins=ANY_ORIGIN, cors_methods=("POST",)
@@ -74,7 +77,11 @@ async def introspect(request: Request) -> JSONResponse:
 
 
 lambda_handler = traced(
-    logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(lambda_adapter(app))
+    correlated(
+        logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(
+            lambda_adapter(app)
+        )
+    )
 )
 
 coldstart.loaded()

@@ -29,6 +29,15 @@ _CONFIG = botocore.config.Config(
     tcp_keepalive=True,
 )
 
+_BEST_EFFORT_CONFIG = botocore.config.Config(
+    connect_timeout=0.5,
+    read_timeout=0.5,
+    retries={"mode": "standard", "total_max_attempts": 1},
+    tcp_keepalive=True,
+)
+"""For writes nobody waits on (the connection log): one attempt, short timeouts, so a failing or
+slow table costs a request at most about a second, never botocore's backoff."""
+
 _lock = threading.Lock()
 _session: botocore.session.Session | None = None
 _clients: dict[str, Any] = {}
@@ -47,17 +56,23 @@ def session_events() -> Any:
     return session().get_component("event_emitter")
 
 
-def _client(service: str) -> Any:
-    client = _clients.get(service)
+def _client(service: str, *, flavour: str = "", config: botocore.config.Config = _CONFIG) -> Any:
+    key = f"{service}:{flavour}" if flavour else service
+    client = _clients.get(key)
     if client is None:
-        client = session().create_client(service, config=_CONFIG)
+        client = session().create_client(service, config=config)
         with _lock:
-            client = _clients.setdefault(service, client)
+            client = _clients.setdefault(key, client)
     return client
 
 
 def dynamodb() -> DynamoDBClient:
     return _client("dynamodb")  # type: ignore[no-any-return]
+
+
+def dynamodb_best_effort() -> DynamoDBClient:
+    """A second DynamoDB client for best-effort writes (`_BEST_EFFORT_CONFIG`), built on first use."""
+    return _client("dynamodb", flavour="best-effort", config=_BEST_EFFORT_CONFIG)  # type: ignore[no-any-return]
 
 
 def kms() -> KMSClient:

@@ -27,6 +27,7 @@ from wallet_mcp.storage.audit import AuditLog
 from wallet_mcp.storage.auth_codes import AuthCodeStore
 from wallet_mcp.storage.auth_requests import AuthRequestStore
 from wallet_mcp.storage.clients import ClientStore
+from wallet_mcp.storage.connection_log import ConnectionLog
 from wallet_mcp.storage.consents import ConsentStore
 from wallet_mcp.storage.database import Database
 from wallet_mcp.storage.identity_links import IdentityLinkStore
@@ -59,11 +60,21 @@ class Stores:
     `users`, …) and raises when the deployment does not have it."""
 
     def __init__(
-        self, dynamodb: DynamoDBClient, table: Callable[[str], str], has: Callable[[str], bool]
+        self,
+        dynamodb: DynamoDBClient,
+        table: Callable[[str], str],
+        has: Callable[[str], bool],
+        *,
+        best_effort: Callable[[], DynamoDBClient] | None = None,
+        connection_log_retention: int = 24 * 3600,
     ) -> None:
+        """`best_effort`: the client of writes nobody waits on (`aws.dynamodb_best_effort`), built
+        on first use; without it, `dynamodb`."""
         self._db = dynamodb
         self._table = table
         self._has = has
+        self._best_effort = best_effort or (lambda: dynamodb)
+        self._connection_log_retention = connection_log_retention
 
     @cached_property
     def database(self) -> Database:
@@ -89,6 +100,12 @@ class Stores:
     @cached_property
     def clients(self) -> ClientStore:
         return ClientStore(self._db, self._table("clients"))
+
+    @cached_property
+    def connection_log(self) -> ConnectionLog:
+        """Each step of the clients' connection attempts; a no-op where the function has no table."""
+        table = self._table("connection_log") if self._has("connection_log") else None
+        return ConnectionLog(self._best_effort, table, retention=self._connection_log_retention)
 
     @cached_property
     def consents(self) -> ConsentStore:
@@ -150,7 +167,11 @@ class Deployment:
         self._kms = kms
         tables = settings.tables
         self.stores = Stores(
-            dynamodb or aws.dynamodb(), tables.require, lambda name: bool(getattr(tables, name))
+            dynamodb or aws.dynamodb(),
+            tables.require,
+            lambda name: bool(getattr(tables, name)),
+            best_effort=None if dynamodb else aws.dynamodb_best_effort,
+            connection_log_retention=settings.connection_log_retention,
         )
 
     @cached_property

@@ -87,6 +87,18 @@ def test_a_bad_token_is_invalid_token(functions, token):
     assert f'resource_metadata="{PRM}"' in header(response, "www-authenticate")
 
 
+def test_a_refused_token_is_told_which_scopes_to_ask_for_and_no_write_scope(functions):
+    """A client that authorizes again after a 401 (the Python SDK 1.x after a restart) takes its
+    scope from the challenge, else every scope of the metadata (MCP 2025-11-25 §Scope Selection)."""
+    token_fn, mcp = functions
+    api_token = get_token(token_fn, resource=f"{BASE_URL}/api")  # signed by us, for another audience
+    for token in ("not-a-jwt", api_token):
+        challenge = header(rpc(mcp, "tools/list", token=token), "www-authenticate")
+        scope = challenge.split('scope="', 1)[1].split('"', 1)[0].split()
+        assert {"mcp:tools:list", "mcp:tools:call", "wallet:accounts:read"} <= set(scope), challenge
+        assert not [s for s in scope if s.endswith(":write")], challenge
+
+
 def test_a_token_for_another_audience_is_refused(functions):
     token_fn, mcp = functions
     api_token = get_token(token_fn, resource=f"{BASE_URL}/api")
@@ -117,7 +129,10 @@ def test_tools_list_without_its_scope_is_403_insufficient_scope(functions):
     assert response.status == 403
     challenge = header(response, "www-authenticate")
     assert 'error="insufficient_scope"' in challenge
-    assert 'scope="mcp:tools:list"' in challenge
+    # what the call needs and what the token holds (MCP 2025-11-25 §Scope Challenge Handling), so
+    # a client re-authorizing with exactly this scope loses nothing; the description names the need
+    assert 'scope="mcp:tools:list mcp:tools:call"' in challenge
+    assert 'error_description="this request needs scope: mcp:tools:list"' in challenge
     assert f'resource_metadata="{PRM}"' in challenge
 
 
@@ -126,7 +141,9 @@ def test_calling_a_tool_needs_mcp_tools_call(functions):
     token = get_token(token_fn, scope="mcp:tools:list")
     response = rpc(mcp, "tools/call", {"name": "ping", "arguments": {}}, token=token)
     assert response.status == 403
-    assert 'scope="mcp:tools:call"' in header(response, "www-authenticate")
+    challenge = header(response, "www-authenticate")
+    assert 'scope="mcp:tools:list mcp:tools:call"' in challenge
+    assert "needs scope: mcp:tools:call" in challenge
 
 
 def test_bad_tool_arguments_are_a_tool_error_not_a_5xx(functions):
@@ -214,6 +231,17 @@ def test_an_unsupported_protocol_version_is_400_naming_the_supported_ones(functi
         "requested": version,
     }
     assert "2025-11-25" in error["message"] and version in error["message"]
+
+
+@pytest.mark.parametrize("id_", [7, "request-7"])
+def test_the_unsupported_version_error_answers_the_requests_own_id(functions, id_):
+    """JSON-RPC 2.0 §5: the error's id is the request's when it could be read (server-stateless)."""
+    token_fn, mcp = functions
+    response = rpc(
+        mcp, "tools/list", token=get_token(token_fn), id_=id_, headers={"mcp-protocol-version": "1.0"}
+    )
+    assert response.status == 400
+    assert response_json(response)["id"] == id_
 
 
 @pytest.mark.parametrize("version", ["2025-06-18", "2025-11-25"])

@@ -310,7 +310,8 @@ def test_a_missing_write_scope_is_a_step_up_challenge(fns):
     assert response.status == 403
     challenge = header(response, "www-authenticate")
     assert 'error="insufficient_scope"' in challenge
-    assert 'scope="mcp:tools:call wallet:accounts:write"' in challenge
+    assert 'scope="mcp:tools:list mcp:tools:call wallet:accounts:read wallet:accounts:write"' in challenge
+    assert "needs scope: mcp:tools:call wallet:accounts:write" in challenge
     assert "resource_metadata=" in challenge
 
 

@@ -189,6 +189,8 @@ SCREENS: dict[str, Screen] = {
             ("button:has-text('Delete')", 1),
             ("button:has-text('Save changes')", 1),
             ("input[name=scope]", 1),
+            ("input[name=refresh_family_ttl]", 1),
+            ("button:has-text('Save lifetimes')", 1),
         ),
     ),
     "admin-disabled-client": Screen(

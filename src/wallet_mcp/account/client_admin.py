@@ -1,13 +1,14 @@
 """Client administration for the /admin pages: create confidential clients, rotate secrets, edit
-redirect URIs, grants and scopes, vouch for a client (verified), disable, enable and delete.
+redirect URIs, grants and scopes, vouch for a client (verified), set its token lifetimes (within
+the deployment's, `oauth.rules.lifetimes`), disable, enable and delete.
 Every change is audited under the client's id (with the administrator in `details.by`), so a
 client's history reads with one Query.
 
 A new or rotated secret is returned once and stored only as its digest; a rotation takes effect
 at once (the old secret stops working with the next token request). Clients that describe
 themselves (Client ID Metadata Documents) are refreshed from their documents, so only what an
-administrator decides — the scopes they may be granted, verified, disabled, deleted — is edited
-here, and no fetch of the document undoes it.
+administrator decides — the scopes they may be granted, token lifetimes, verified, disabled,
+deleted — is edited here, and no fetch of the document undoes it.
 
 Disabling or deleting a client ends every grant it holds (`Revoker.end_client`): its secret and
 refresh tokens stop at the token endpoint, its codes and remembered consents are void, and every
@@ -18,6 +19,7 @@ access tokens that carry a scope it may no longer have stop within one poll as w
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from wallet_mcp.credentials import opaque
+from wallet_mcp.oauth.rules.lifetimes import KINDS, LABELS, Kind, Lifetimes, refusal
 from wallet_mcp.oauth.rules.revocation import Actor, Revoker
 from wallet_mcp.oauth.server.registration import GRANT_TYPES, MAX_CLIENT_NAME, MAX_REDIRECT_URIS, clean_name
 from wallet_mcp.primitives.errors import InvalidRedirectUri
@@ -33,6 +36,7 @@ from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 from wallet_mcp.storage import items
 from wallet_mcp.storage.audit import AuditEvent, AuditLog, Event
 from wallet_mcp.storage.clients import ClientAlreadyExists, ClientRecord, ClientStore
+from wallet_mcp.storage.connection_log import ConnectionLog, LoggedStep
 from wallet_mcp.storage.revocations import RevocationList
 from wallet_mcp.storage.users import UserStore
 
@@ -130,14 +134,19 @@ class ClientAdmin:
         revoker: Revoker,
         *,
         access_token_ttl: int,
+        bounds: Lifetimes,
         clock: Callable[[], int] = lambda: int(time.time()),
+        connections: ConnectionLog | None = None,
     ) -> None:
+        self._connections = connections
         self._clients = clients
         self._users = users
         self._audit = audit
         self._revocations = revocations
         self._revoker = revoker
         self._access_ttl = access_token_ttl
+        self.bounds = bounds
+        """The deployment's token lifetimes: a client's defaults and upper bounds."""
         self._clock = clock
 
     def page(self, *, after: str | None, limit: int = PAGE_SIZE) -> tuple[list[ClientRecord], str | None]:
@@ -243,6 +252,28 @@ class ClientAdmin:
             raise ClientNotFound(client_id)
         self._record("client_verified" if verified else "client_unverified", client_id, actor, source, {})
 
+    def set_lifetimes(
+        self, client_id: str, form: Mapping[str, str], *, actor: str, source: str
+    ) -> ClientRecord:
+        """The client's token lifetimes, each within the deployment's bounds (an empty field: the
+        deployment's). All three are checked before anything is saved. They apply to every token
+        issued from now on; a shorter refresh lifetime also to the client's refresh tokens already
+        issued, at their next refresh (`oauth.rules.lifetimes`)."""
+        current = self._editable(client_id)
+        wanted = parse_lifetimes(form, self.bounds)
+        changes: dict[str, AttributeValueTypeDef | None] = {
+            kind: items.n(value) if value is not None else None for kind, value in wanted.items()
+        }
+        if current.metadata_document:
+            changes["expires_at"] = None  # an administrator's decision outlives the document's cache
+        updated = self._clients.update(client_id, changes)
+        if updated is None:
+            raise ClientNotFound(client_id)
+        details: dict[str, object] = {kind: wanted[kind] for kind in KINDS}
+        details["previous"] = {kind: getattr(current, kind) for kind in KINDS}
+        self._record("client_lifetimes_updated", client_id, actor, source, details)
+        return updated
+
     def _editable(self, client_id: str) -> ClientRecord:
         current = self.get(client_id)
         if current.is_deleted:
@@ -278,6 +309,14 @@ class ClientAdmin:
     def history(self, client_id: str, limit: int = 20) -> list[dict[str, object]]:
         return self._audit.of(client_id, limit=limit)
 
+    def connection_attempts(self, client_id: str, limit: int = 50) -> list[LoggedStep] | None:
+        """The steps of the client's recent connection attempts, newest first (None: unreadable)."""
+        return self._connections.of_client(client_id, limit=limit) if self._connections else []
+
+    def recent_failures(self, limit: int = 100) -> list[LoggedStep] | None:
+        """The failed connection steps of every client, newest first (None: unreadable)."""
+        return self._connections.recent_failures(limit=limit) if self._connections else []
+
     def _record(
         self, event: Event, client_id: str, actor: str, source: str, details: dict[str, object]
     ) -> None:
@@ -286,6 +325,32 @@ class ClientAdmin:
                 event, subject=client_id, client_id=client_id, source=source, details={"by": actor, **details}
             )
         )
+
+
+_DURATION: Final = re.compile(r"([0-9]{1,10})\s*(s|m|min|h|d)?", re.IGNORECASE)
+_UNIT_SECONDS: Final = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_lifetimes(form: Mapping[str, str], bounds: Lifetimes) -> dict[Kind, int | None]:
+    """The token-lifetimes form: per kind, seconds (a whole number, or one with a unit: `90s`,
+    `15m`, `12h`, `30d`) within the bounds, or None (empty: the deployment's)."""
+    wanted: dict[Kind, int | None] = {}
+    for kind in KINDS:
+        raw = form.get(kind, "").strip()
+        if not raw:
+            wanted[kind] = None
+            continue
+        match = _DURATION.fullmatch(raw)
+        if match is None:
+            raise InvalidClientForm(
+                f"{LABELS[kind]}: give a number of seconds, or one with a unit (s, m, h, d), e.g. 15m."
+            )
+        value = int(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "").lower()]
+        problem = refusal(kind, value, bounds)
+        if problem is not None:
+            raise InvalidClientForm(problem)
+        wanted[kind] = value
+    return wanted
 
 
 def _summary(record: ClientRecord) -> dict[str, object]:

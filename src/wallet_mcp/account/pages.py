@@ -14,9 +14,11 @@ from html import escape
 from urllib.parse import quote, urlencode
 
 from wallet_mcp.account.grants import ConnectedApp
+from wallet_mcp.oauth.rules.lifetimes import KINDS, LABELS, MINIMUMS, Kind, Lifetimes
 from wallet_mcp.oauth.server.registration import GRANT_TYPES
 from wallet_mcp.primitives.scopes import SCOPE_DESCRIPTIONS, SUPPORTED_SCOPES
 from wallet_mcp.storage.clients import ClientRecord
+from wallet_mcp.storage.connection_log import UNREGISTERED, LoggedStep
 from wallet_mcp.storage.personal_tokens import PersonalToken
 from wallet_mcp.storage.users import UserRecord
 from wallet_mcp.web import pages
@@ -244,7 +246,8 @@ def clients_page(
     body = (
         f"{_nav(viewer)}<h1>Clients</h1>"
         f"{_alerts(notice, None)}"
-        '<p><a href="/admin/clients/new">New confidential client</a></p>'
+        '<p><a href="/admin/clients/new">New confidential client</a> · '
+        '<a href="/admin/connections">Recent connection failures</a></p>'
         "<table><thead><tr><th>Client</th><th>Type</th><th>Redirect URIs</th><th>Grants</th>"
         f"<th>Scopes</th><th>Created</th><th>Last used</th></tr></thead><tbody>{rows}</tbody></table>"
     )
@@ -337,11 +340,15 @@ def client_page(
     *,
     owner: str | None,
     history: Sequence[dict[str, object]],
+    attempts: Sequence[LoggedStep] | None = (),
+    bounds: Lifetimes,
+    lifetimes_sent: Mapping[str, str] | None = None,
     notice: str | None = None,
     error: str | None = None,
     secret: str | None = None,
     created: bool = False,
 ) -> str:
+    """`bounds`: the deployment's token lifetimes; `lifetimes_sent`: a refused lifetimes form."""
     csrf = {"csrf_token": viewer.csrf_token, "client_id": client.client_id}
 
     def action_button(action: str, label: str, css: str = "") -> str:
@@ -411,9 +418,66 @@ def client_page(
         f"{_nav(viewer)}<h1>{escape(client.client_name)}</h1>"
         f"{secret_block(client, secret, created=created) if secret else ''}"
         f"{_alerts(notice, error)}{details}"
-        f'<div class="actions">{"".join(actions)}</div>{edit}{_history(history)}'
+        f'<div class="actions">{"".join(actions)}</div>{edit}'
+        f"{_lifetimes(client, bounds, csrf, lifetimes_sent)}{_attempts(attempts)}{_history(history)}"
     )
     return document(client.client_name, body, wide=True)
+
+
+def duration(seconds: int) -> str:
+    """Seconds as a person reads them: 5400 → "1 h 30 min", 2592000 → "30 days"."""
+    parts = []
+    for size, unit in ((86400, "day"), (3600, "h"), (60, "min"), (1, "s")):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {plural(count, unit) if unit == 'day' else unit}")
+    return " ".join(parts) or "0 s"
+
+
+def _lifetime(client: ClientRecord, bounds: Lifetimes, kind: Kind) -> str:
+    """What the client's tokens get: its own value, or the deployment's (the default)."""
+    own: int | None = getattr(client, kind)
+    issued = Lifetimes.of(client, bounds).get(kind)
+    if own is None:
+        return f"default ({issued} s / {duration(issued)})"
+    shown = f"{own} s ({duration(own)})"
+    if own != issued:  # the deployment's bound was lowered after it was set
+        shown += f", issued as {issued} s ({duration(issued)}): this deployment's bound"
+    return shown
+
+
+def _lifetimes(
+    client: ClientRecord, bounds: Lifetimes, csrf: dict[str, str], sent: Mapping[str, str] | None
+) -> str:
+    """The client's token lifetimes, and the form that sets or clears each (oauth.rules.lifetimes)."""
+    if client.is_deleted:
+        return ""
+    effective = "".join(
+        f"<dt>{LABELS[kind]}</dt><dd>{escape(_lifetime(client, bounds, kind))}</dd>" for kind in KINDS
+    )
+    fields = []
+    for kind in KINDS:
+        own = getattr(client, kind)
+        value = sent.get(kind, "") if sent is not None else ("" if own is None else str(own))
+        lower, upper = MINIMUMS[kind], bounds.get(kind)
+        allowed = f"{lower} s to {upper} s" if lower <= upper else f"this deployment's {upper} s only"
+        fields.append(
+            f'<label for="{kind}">{LABELS[kind]} ({allowed})</label>'
+            f'<input id="{kind}" name="{kind}" type="text" inputmode="numeric" autocomplete="off" '
+            f'maxlength="16" placeholder="default: {upper}" value="{escape(value[:16])}">'
+        )
+    return (
+        '<h2 id="token-lifetimes">Token lifetimes</h2>'
+        f"<dl>{effective}</dl>"
+        '<p class="muted">Shorter than this deployment\'s, never longer. A number of seconds, or one with '
+        "a unit (15m, 12h, 30d); empty for the deployment's. New values apply to every token issued "
+        "from now on; a shorter refresh lifetime also to refresh tokens already issued, at their next "
+        "refresh (past the family lifetime, the person signs in again). Access tokens already issued "
+        "keep their expiry.</p>"
+        '<form method="post" action="/admin/client">'
+        f"{hidden_inputs({**csrf, 'action': 'set_lifetimes'})}{''.join(fields)}"
+        '<div class="actions"><button class="primary" type="submit">Save lifetimes</button></div></form>'
+    )
 
 
 def _status(client: ClientRecord) -> str:
@@ -472,6 +536,86 @@ def _history(history: Sequence[dict[str, object]]) -> str:
         "<h2>Recent events</h2><table><thead><tr><th>When</th><th>Event</th><th>Details</th></tr></thead>"
         f"<tbody>{events}</tbody></table>"
     )
+
+
+# --- connection diagnostics (storage/connection_log.py) -------------------------------------------
+
+
+def _when_precisely(epoch_ms: int) -> str:
+    """To the second, in a table cell: it may wrap before the time, never inside the date."""
+    moment = datetime.fromtimestamp(epoch_ms / 1000, UTC)
+    return f'<span class="nowrap">{moment:%Y-%m-%d}</span> {moment:%H:%M:%S} UTC'
+
+
+def _outcome(step: LoggedStep) -> str:
+    return f"<strong>{escape(step.outcome)}</strong>" if step.failed else "ok"
+
+
+def _step_cells(step: LoggedStep) -> str:
+    """When, step, outcome, HTTP status, description and request id of one logged step."""
+    correlation = f"<code>{escape(step.request_id)}</code>" if step.request_id else "—"
+    return (
+        f'<td data-label="When">{_when_precisely(step.at_ms)}</td>'
+        f'<td data-label="Step">{escape(step.step)}</td>'
+        f'<td data-label="Outcome">{_outcome(step)}</td>'
+        f'<td data-label="HTTP status">{step.status or "—"}</td>'
+        f'<td class="uris" data-label="What happened">{escape(step.description)}</td>'
+        f'<td data-label="Request id">{correlation}</td>'
+    )
+
+
+_STEP_HEADINGS = (
+    "<th>When</th><th>Step</th><th>Outcome</th><th>HTTP status</th><th>What happened</th><th>Request id</th>"
+)
+_UNREADABLE = '<p class="error" role="alert">The connection log cannot be read just now. Try again.</p>'
+
+
+def _attempts(attempts: Sequence[LoggedStep] | None) -> str:
+    """The client's recent connection attempts, newest first: each step and how it ended."""
+    lead = (
+        "<h2>Connection attempts</h2>"
+        '<p class="muted">Each step of this client\'s recent attempts to connect, newest first: '
+        "registration, the authorization request, sign-in, consent, each token request and its first "
+        "MCP call with each access token. Kept for a short while; never a secret.</p>"
+    )
+    if attempts is None:
+        return lead + _UNREADABLE
+    if not attempts:
+        return lead + '<p class="muted">No connection attempts recorded recently.</p>'
+    rows = "".join(f"<tr>{_step_cells(step)}</tr>" for step in attempts)
+    return lead + f"<table><thead><tr>{_STEP_HEADINGS}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _failed_client(step: LoggedStep) -> str:
+    name = f"<strong>{escape(step.client_name)}</strong><br>" if step.client_name else ""
+    if step.client_id == UNREGISTERED:
+        return f'{name}<span class="muted">registration refused: no client id issued</span>'
+    href = "/admin/client?" + urlencode({"client_id": step.client_id})
+    return f'{name}<a href="{escape(href)}"><code>{escape(step.client_id)}</code></a>'
+
+
+def connection_failures_page(viewer: Viewer, failures: Sequence[LoggedStep] | None) -> str:
+    """`/admin/connections`: the recent failed steps of every client, newest first."""
+    if failures is None:
+        listing = _UNREADABLE
+    elif not failures:
+        listing = '<p class="muted">No failed connection steps recorded recently.</p>'
+    else:
+        rows = "".join(
+            f'<tr><td class="name" data-label="Client">{_failed_client(step)}</td>{_step_cells(step)}</tr>'
+            for step in failures
+        )
+        listing = (
+            f"<table><thead><tr><th>Client</th>{_STEP_HEADINGS}</tr></thead><tbody>{rows}</tbody></table>"
+        )
+    body = (
+        f"{_nav(viewer)}<h1>Recent connection failures</h1>"
+        '<p class="lead">Steps of any client\'s attempts to connect that failed, newest first: '
+        "what the client or the person was told, and the request id to find in the logs. A step "
+        "before the client authenticated is filed under the client id the request named.</p>"
+        f"{listing}"
+    )
+    return document("Recent connection failures", body, wide=True)
 
 
 def user_grants_page(

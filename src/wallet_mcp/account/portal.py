@@ -308,6 +308,14 @@ class AccountPortal:
                     self._admin.set_verified(client_id, action == "verify", actor=actor, source=source)
                     notice = "Client marked verified." if action == "verify" else "Client no longer verified."
                     return self._client_page(visitor, client_id, notice=notice)
+                case "set_lifetimes":
+                    try:
+                        self._admin.set_lifetimes(client_id, form.fields, actor=actor, source=source)
+                    except InvalidClientForm as exc:  # shown with what was sent, to correct, not retype
+                        return self._client_page(
+                            visitor, client_id, error=exc.message, lifetimes_sent=form.fields, status=400
+                        )
+                    return self._client_page(visitor, client_id, notice="Token lifetimes saved.")
                 case _:
                     raise Refused(400, "Unknown action.")
         except InvalidClientForm as exc:
@@ -325,9 +333,18 @@ class AccountPortal:
             record,
             owner=self._admin.owner_name(record),
             history=self._admin.history(record.client_id),
+            attempts=self._admin.connection_attempts(record.client_id),
+            bounds=self._admin.bounds,
             **shown,  # type: ignore[arg-type]
         )
         return Page(html, status)
+
+    def connection_failures(self, cookies: CookieJar) -> Outcome:
+        """`/admin/connections`: the recent failed connection steps of every client."""
+        visitor = self._admin_visitor(cookies, "/admin/connections")
+        if not isinstance(visitor, Visitor):
+            return visitor
+        return Page(view.connection_failures_page(visitor.viewer, self._admin.recent_failures()))
 
     def user_grants(self, cookies: CookieJar, query: Mapping[str, str]) -> Outcome:
         username = query.get("username", "").strip()[:256]

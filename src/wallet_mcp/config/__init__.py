@@ -42,6 +42,7 @@ class Tables:
     revoked_tokens: str | None = None
     personal_tokens: str | None = None
     audit: str | None = None
+    connection_log: str | None = None
 
     def require(self, name: str) -> str:
         value: str | None = getattr(self, name)
@@ -86,6 +87,8 @@ class Settings:
     """PUBLIC_BASE_URL: the issuer identifier and the base of every public URL, no trailing slash."""
     access_token_ttl: int = 3600
     refresh_token_idle_ttl: int = 30 * 24 * 3600
+    refresh_token_family_ttl: int = 365 * 24 * 3600
+    """The absolute lifetime of a refresh-token family, from the grant (`oauth.rules.lifetimes`)."""
     auth_code_ttl: int = 60
     refresh_reuse_grace: int = 30
     unused_client_ttl: int = 7 * 24 * 3600
@@ -103,6 +106,8 @@ class Settings:
     """Development only: upstream providers on loopback, over plain http."""
     upstream_secrets_prefix: str = "wallet-mcp/"
     """Upstream client secrets must be named under this prefix (the IAM policy grants only it)."""
+    connection_log_retention: int = 24 * 3600
+    """How long the connection log keeps each step of a client's connection attempts (docs/storage.md)."""
 
     # --- derived URLs (RFC 8414 / RFC 9728 / MCP authorization) ---------------------------
     @property
@@ -188,11 +193,13 @@ class Settings:
             upstream_secrets_prefix=secrets_prefix,
             access_token_ttl=_int(env, "ACCESS_TOKEN_TTL_SECONDS", 3600),
             refresh_token_idle_ttl=_int(env, "REFRESH_TOKEN_IDLE_TTL_SECONDS", 30 * 24 * 3600),
+            refresh_token_family_ttl=_int(env, "REFRESH_TOKEN_FAMILY_TTL_SECONDS", 365 * 24 * 3600),
             auth_code_ttl=_int(env, "AUTHORIZATION_CODE_TTL_SECONDS", 60),
             refresh_reuse_grace=_int(env, "REFRESH_TOKEN_REUSE_GRACE_SECONDS", 30, minimum=0),
             unused_client_ttl=_int(env, "UNUSED_CLIENT_TTL_SECONDS", 7 * 24 * 3600),
             allow_loopback_client_metadata=env.get("ALLOW_LOOPBACK_CLIENT_METADATA", "false") == "true",
             revocation_poll_seconds=_int(env, "REVOCATION_POLL_SECONDS", 5),
+            connection_log_retention=_int(env, "CONNECTION_LOG_RETENTION_SECONDS", 24 * 3600),
             extra_allowed_origins=tuple(
                 o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()
             ),
@@ -212,6 +219,7 @@ class Settings:
                 revoked_tokens=env.get("REVOKED_TOKENS_TABLE") or None,
                 personal_tokens=env.get("PERSONAL_TOKENS_TABLE") or None,
                 audit=env.get("AUDIT_TABLE") or None,
+                connection_log=env.get("CONNECTION_LOG_TABLE") or None,
             ),
         )
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from wallet_mcp.primitives.scopes import format_scope
+from wallet_mcp.primitives.scopes import format_scope, known_only
 
 
 class MalformedAuthorization(Exception):
@@ -67,12 +67,26 @@ def missing_token(resource_metadata: str, scope: Iterable[str] = ()) -> Challeng
     return Challenge(401, None, None, format_scope(scope) or None, resource_metadata)
 
 
-def invalid_token(resource_metadata: str, description: str) -> Challenge:
-    return Challenge(401, "invalid_token", description, None, resource_metadata)
+def invalid_token(resource_metadata: str, description: str, scope: Iterable[str] = ()) -> Challenge:
+    """`scope`: what a client starting a new authorization should ask for (MCP 2025-11-25
+    §Protected Resource Metadata Discovery: servers SHOULD name it in the 401). Without it, a client
+    that does not refresh on a 401 (the Python SDK 1.x after a restart) falls back to every scope of
+    the metadata, write scopes included."""
+    return Challenge(401, "invalid_token", description, format_scope(scope) or None, resource_metadata)
 
 
-def insufficient_scope(resource_metadata: str, needed: Iterable[str]) -> Challenge:
-    scope = format_scope(needed)
+def insufficient_scope(
+    resource_metadata: str, needed: Iterable[str], granted: Iterable[str] = ()
+) -> Challenge:
+    """`scope` names what the request needs and what the token already holds (MCP 2025-11-25
+    §Scope Challenge Handling, the recommended approach): a client that re-authorizes with exactly
+    the challenge's scope keeps its other permissions instead of trading them for this one. The
+    description names only what is missing."""
+    wanted = set(needed)
     return Challenge(
-        403, "insufficient_scope", f"this request needs scope: {scope}", scope, resource_metadata
+        403,
+        "insufficient_scope",
+        f"this request needs scope: {format_scope(wanted)}",
+        format_scope(wanted | set(known_only(granted))),
+        resource_metadata,
     )

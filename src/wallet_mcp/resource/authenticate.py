@@ -31,11 +31,15 @@ from wallet_mcp.wallet.owners import NoWalletOwner, OwnerResolver
 
 
 class BearerChallenge(Exception):
-    """A request the resource answers with a `WWW-Authenticate: Bearer` challenge (401 or 403)."""
+    """A request the resource answers with a `WWW-Authenticate: Bearer` challenge (401 or 403).
 
-    def __init__(self, challenge: bearer.Challenge) -> None:
+    `client_id`: the client refused, when a token we signed names it (for the connection log);
+    None when no token, or none of ours, was presented."""
+
+    def __init__(self, challenge: bearer.Challenge, *, client_id: str | None = None) -> None:
         super().__init__(challenge.description or "a bearer token is required")
         self.challenge = challenge
+        self.client_id = client_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,39 +78,50 @@ class ResourceGuard:
         self._clock = clock
 
     def authenticate(self, authorization: str | None, scope_hint: Iterable[str] = ()) -> Caller:
-        """Steps 1-3; `scope_hint` goes into the challenge when no token was sent."""
+        """Steps 1-3; `scope_hint` goes into every 401's challenge: what to ask for when a client
+        has to authorize (again)."""
+        hint = tuple(scope_hint)
         try:
             raw = bearer.bearer_token(authorization)
         except bearer.MalformedAuthorization as exc:
-            raise self._invalid(str(exc)) from exc
+            raise self._invalid(str(exc), scope=hint) from exc
         if raw is None:
-            raise BearerChallenge(bearer.missing_token(self.resource_metadata_url, scope_hint))
-        principal = self._principal(raw)
+            raise BearerChallenge(bearer.missing_token(self.resource_metadata_url, hint))
+        principal = self._principal(raw, hint)
         owner = self._owners.lookup(principal)
         reason = refusal(Grant.of(principal, owner), self._revoked())
         if reason is not None:
-            raise self._invalid(reason)
+            raise self._invalid(reason, principal.client_id, scope=hint)
         return Caller(principal, owner)
 
-    def require_scopes(self, caller: Caller, needed: Iterable[str]) -> None:
-        """Step 4."""
+    def require_scopes(self, caller: Caller, needed: Iterable[str], *, keep_granted: bool = False) -> None:
+        """Step 4. With `keep_granted`, the challenge also names the scopes the token holds, for
+        clients that re-authorize with exactly the challenge's scope (the MCP endpoint)."""
         wanted = set(needed)
         if not caller.principal.has_scopes(wanted):
-            raise BearerChallenge(bearer.insufficient_scope(self.resource_metadata_url, wanted))
+            granted = caller.principal.scopes if keep_granted else frozenset()
+            raise BearerChallenge(
+                bearer.insufficient_scope(self.resource_metadata_url, wanted, granted),
+                client_id=caller.principal.client_id,
+            )
 
-    def _principal(self, raw: str) -> AccessToken:
+    def _principal(self, raw: str, hint: tuple[str, ...]) -> AccessToken:
         if self._personal_tokens is not None and raw.startswith(PERSONAL_TOKEN_PREFIX):
             # the migration path from hard-coded tokens: a personal access token (docs/clients.md)
             now = int(self._clock())
             record = self._personal_tokens.find(raw, now=now)
             if record is None:
-                raise self._invalid("unknown, expired or revoked personal access token")
+                raise self._invalid("unknown, expired or revoked personal access token", scope=hint)
             self._personal_tokens.touch(record, now)
             return record.as_access_token(self._audience)
         try:
             return self._verifier.verify(raw)
         except InvalidAccessToken as exc:
-            raise self._invalid(str(exc)) from exc
+            raise self._invalid(str(exc), exc.client_id, scope=hint) from exc
 
-    def _invalid(self, description: str) -> BearerChallenge:
-        return BearerChallenge(bearer.invalid_token(self.resource_metadata_url, description))
+    def _invalid(
+        self, description: str, client_id: str | None = None, *, scope: Iterable[str] = ()
+    ) -> BearerChallenge:
+        return BearerChallenge(
+            bearer.invalid_token(self.resource_metadata_url, description, scope), client_id=client_id
+        )

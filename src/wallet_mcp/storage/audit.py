@@ -49,6 +49,7 @@ Event = Literal[
     "personal_token_revoked",
     "client_verified",
     "client_unverified",
+    "client_lifetimes_updated",
 ]
 
 

@@ -57,6 +57,13 @@ class ClientRecord:
     """An administrator vouches for this client's identity (shown on the consent page)."""
     self_registered: bool = False
     """Registered dynamically (RFC 7591) by whoever asked: its name proves nothing."""
+    access_token_ttl: int | None = None
+    """Seconds: an administrator's lifetime for this client's access tokens (None: the deployment's)."""
+    refresh_token_ttl: int | None = None
+    """Seconds: an administrator's idle lifetime for its refresh tokens (None: the deployment's)."""
+    refresh_family_ttl: int | None = None
+    """Seconds: an administrator's absolute lifetime for its refresh-token families, from the
+    grant (None: the deployment's). All three within the deployment's bounds: `oauth.rules.lifetimes`."""
 
     @property
     def is_confidential(self) -> bool:
@@ -96,6 +103,9 @@ class ClientRecord:
                 "deleted_at": items.n(self.deleted_at) if self.deleted_at is not None else None,
                 "verified": items.boolean(True) if self.verified else None,
                 "self_registered": items.boolean(True) if self.self_registered else None,
+                "access_token_ttl": _seconds(self.access_token_ttl),
+                "refresh_token_ttl": _seconds(self.refresh_token_ttl),
+                "refresh_family_ttl": _seconds(self.refresh_family_ttl),
             }
         )
 
@@ -132,7 +142,14 @@ class ClientRecord:
             deleted_at=items.get_n(item, "deleted_at"),
             verified=items.get_bool(item, "verified"),
             self_registered=items.get_bool(item, "self_registered"),
+            access_token_ttl=items.get_n(item, "access_token_ttl"),
+            refresh_token_ttl=items.get_n(item, "refresh_token_ttl"),
+            refresh_family_ttl=items.get_n(item, "refresh_family_ttl"),
         )
+
+
+def _seconds(value: int | None) -> AttributeValueTypeDef | None:
+    return items.n(value) if value is not None else None
 
 
 def usable_client(item: items.Item | None, *, now: int) -> ClientRecord | None:

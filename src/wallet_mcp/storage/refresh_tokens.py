@@ -42,6 +42,9 @@ class RefreshToken:
     sealed_successor: str | None = None
     granted_at: int | None = None
     """When the family began (the code was redeemed); the successors keep it."""
+    family_expires_at: int | None = None
+    """Absolute expiry of the family, fixed when it began (`oauth.rules.lifetimes`); the successors
+    keep it, and no rotation happens at or after it (a condition of `rotate_action`)."""
 
     @property
     def grant_issued_at(self) -> int:
@@ -67,6 +70,9 @@ class RefreshToken:
                 "rotated_at": items.n(self.rotated_at) if self.rotated_at is not None else None,
                 "sealed_successor": items.s(self.sealed_successor) if self.sealed_successor else None,
                 "granted_at": items.n(self.granted_at) if self.granted_at is not None else None,
+                "family_expires_at": (
+                    items.n(self.family_expires_at) if self.family_expires_at is not None else None
+                ),
             }
         )
 
@@ -91,6 +97,7 @@ class RefreshToken:
             rotated_at=items.get_n(item, "rotated_at"),
             sealed_successor=items.get_s(item, "sealed_successor"),
             granted_at=items.get_n(item, "granted_at"),
+            family_expires_at=items.get_n(item, "family_expires_at"),
         )
 
     def successor(self, **changes: Any) -> RefreshToken:
@@ -137,13 +144,17 @@ class RefreshTokenStore:
         }
 
     def rotate_action(self, token: RefreshToken, *, now: int, sealed_successor: str) -> dict[str, Any]:
-        """Mark `token` rotated, only if it is still active and unexpired (the concurrency guard)."""
+        """Mark `token` rotated, only if it is still active and unexpired, its family too (the
+        concurrency guard; DynamoDB's TTL deletes lazily, so the condition checks the times)."""
         return {
             "Update": {
                 "TableName": self.table,
                 "Key": self.key(token.token_hash),
                 "UpdateExpression": "SET #status = :rotated, rotated_at = :now, sealed_successor = :sealed",
-                "ConditionExpression": "#status = :active AND expires_at > :now",
+                "ConditionExpression": (
+                    "#status = :active AND expires_at > :now"
+                    " AND (attribute_not_exists(family_expires_at) OR family_expires_at > :now)"
+                ),
                 "ExpressionAttributeNames": {"#status": "status"},
                 "ExpressionAttributeValues": {
                     ":rotated": items.s("rotated"),

@@ -38,7 +38,15 @@ class AccessToken:
 
 
 class InvalidAccessToken(Exception):
-    """The presented token is not one this resource accepts (RFC 6750 §3.1 `invalid_token`)."""
+    """The presented token is not one this resource accepts (RFC 6750 §3.1 `invalid_token`).
+
+    `client_id`: the client the token names, when its signature is ours (expired, or issued for
+    another resource) — who to file the refusal under in the connection log; None otherwise, as a
+    token we did not sign names nobody."""
+
+    def __init__(self, message: str, *, client_id: str | None = None) -> None:
+        super().__init__(message)
+        self.client_id = client_id
 
 
 def access_token_claims(
@@ -114,7 +122,8 @@ class AccessTokenVerifier:
                 options={"require": _REQUIRED_CLAIMS, "verify_aud": False},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise InvalidAccessToken("token expired") from exc
+            # PyJWT checks the signature before the claims: this token is ours, only too old
+            raise InvalidAccessToken("token expired", client_id=_signed_client_id(token)) from exc
         except jwt.InvalidIssuerError as exc:
             raise InvalidAccessToken("token not issued by this server") from exc
         except jwt.InvalidTokenError as exc:
@@ -122,8 +131,21 @@ class AccessTokenVerifier:
         # `aud` must be exactly one of ours, as a string: a token minted for several audiences
         # could be replayed from one to the other (RFC 8707 §2, RFC 9068 §4)
         if not isinstance(claims.get("aud"), str) or claims["aud"] not in self._audiences:
-            raise InvalidAccessToken("token not issued for this resource")
+            client_id = claims.get("client_id")
+            raise InvalidAccessToken(
+                "token not issued for this resource",
+                client_id=client_id if isinstance(client_id, str) and client_id else None,
+            )
         return _to_access_token(claims)
+
+
+def _signed_client_id(token: str) -> str | None:
+    """The `client_id` claim of a token whose signature was verified already."""
+    try:
+        client_id = jwt.decode(token, options={"verify_signature": False}).get("client_id")
+    except jwt.InvalidTokenError:
+        return None
+    return client_id if isinstance(client_id, str) and client_id else None
 
 
 def _to_access_token(claims: dict[str, Any]) -> AccessToken:

@@ -77,7 +77,7 @@ fieldset label { display: inline-flex; gap: 6px; font-weight: 400; margin: 4px 1
   thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
     white-space: nowrap; }
   tr { padding: 10px 0; border-bottom: 1px solid var(--border); }
-  td, td.name, td.uris { min-width: 0; padding: 2px 0; border: 0; overflow-wrap: anywhere; }
+  td, td.name, td.uris { width: 100%; min-width: 0; padding: 2px 0; border: 0; overflow-wrap: anywhere; }
   td.nowrap { white-space: normal; }
   td[data-label]::before { content: attr(data-label); display: block; font-size: .8em;
     font-weight: 600; color: var(--muted); }

@@ -10,6 +10,10 @@ request id and a CSRF token derived from that cookie (`signin.csrf`). Remembered
 the consent page only where `oauth.rules.consent` allows it, and only while the grant is alive.
 The client is a registered one or, when `client_id` is a URL, one described by its metadata
 document, fetched and validated here (draft-ietf-oauth-client-id-metadata-document).
+
+Every request naming a client is a step of the connection log: the fetch of a metadata document
+(`discovery`), and the request itself (`authorize`) — refused, and how (our page or the client's
+redirect URI), or valid, and which page or redirect followed.
 """
 
 from __future__ import annotations
@@ -23,7 +27,12 @@ from urllib.parse import parse_qsl
 from wallet_mcp.credentials import opaque
 from wallet_mcp.oauth.server import client_id_metadata as cimd
 from wallet_mcp.oauth.server.authorize_errors import LocalError, RedirectError, RequestContext
-from wallet_mcp.oauth.server.authorize_steps import ENDPOINT_PATH, UNUSABLE_CLIENT, AuthorizeSteps
+from wallet_mcp.oauth.server.authorize_steps import (
+    ENDPOINT_PATH,
+    UNUSABLE_CLIENT,
+    AuthorizeSteps,
+    remembered_consent,
+)
 from wallet_mcp.primitives import pkce
 from wallet_mcp.primitives.errors import InvalidScope, InvalidTarget, TooManyRequests
 from wallet_mcp.primitives.redirect_uris import redirect_uri_matches
@@ -32,6 +41,7 @@ from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES, grant_scope, parse_sc
 from wallet_mcp.signin import csrf
 from wallet_mcp.storage.auth_requests import PendingAuthorization
 from wallet_mcp.storage.clients import ClientRecord
+from wallet_mcp.storage.connection_log import failed, succeeded
 from wallet_mcp.web import pages
 from wallet_mcp.web.cookies import Cookie, CookieJar
 from wallet_mcp.web.outcomes import Outcome, Page, Redirect
@@ -71,9 +81,16 @@ class AuthorizeStart:
         self._fetch_metadata = fetch_metadata or (lambda url: cimd.fetch_client_metadata(url, policy))
 
     def start(self, query: str, cookies: CookieJar) -> Outcome:
+        params: dict[str, str] = {}
         try:
-            return self._start(parse_query(query), cookies)
+            params = parse_query(query)
+            return self._start(params, cookies)
         except LocalError as exc:
+            client_id = params.get("client_id")
+            if client_id is not None and client_id != DUPLICATE:
+                self._steps.connections.record(
+                    failed(client_id, exc.step or "authorize", exc.error, exc.detail, exc.status)
+                )
             return exc.page("Cannot authorize")
         except RedirectError as exc:
             # RFC 9700 §4.11.2: back to the client only once the person has signed in here; an
@@ -82,23 +99,39 @@ class AuthorizeStart:
             # `login_required` by redirect, and only to a client an administrator vouches for.
             signed_in = self._steps.session(cookies, self._steps.clock()) is not None
             silent = exc.error == "login_required" and _trusted_redirect(exc.context.client)
+            outcome: Outcome
             if not (signed_in or silent):
-                return Page(pages.error_page("Cannot authorize", exc.description), status=400)
-            return exc.redirect(self._settings.issuer, status=302)
+                outcome = Page(pages.error_page("Cannot authorize", exc.description), status=400)
+                where = "shown on this server's page (nobody signed in here: never redirected)"
+            else:
+                outcome = exc.redirect(self._settings.issuer, status=302)
+                where = f"redirected to {exc.context.redirect_uri.split('?', 1)[0]} with the error"
+            status = outcome.status
+            client_id = exc.context.client.client_id
+            self._steps.connections.record(
+                failed(client_id, "authorize", exc.error, f"{exc.detail}; {where}", status)
+            )
+            return outcome
 
     def _start(self, params: dict[str, str], cookies: CookieJar) -> Outcome:
         steps, now = self._steps, self._steps.clock()
         context = self._context(params, now)
-        if any(v == DUPLICATE for v in params.values()):
-            raise RedirectError(context, "invalid_request")
+        repeated = sorted(name for name, value in params.items() if value == DUPLICATE)
+        if repeated:
+            raise RedirectError(
+                context, "invalid_request", f"repeated parameter: {', '.join(repeated)[:100]}"
+            )
         if params.get("response_type") != "code":
-            raise RedirectError(context, "unsupported_response_type")
+            detail = (
+                f"response_type {params.get('response_type', '(missing)')[:40]!r}: only code is supported"
+            )
+            raise RedirectError(context, "unsupported_response_type", detail)
         challenge = params.get("code_challenge")
         # PKCE S256 (RFC 7636, OAuth 2.1 §4.1.1)
         if challenge is None or params.get("code_challenge_method") != "S256":
-            raise RedirectError(context, "invalid_request")
+            raise RedirectError(context, "invalid_request", "PKCE required: code_challenge with S256")
         if not pkce.is_valid_challenge(challenge):
-            raise RedirectError(context, "invalid_request")
+            raise RedirectError(context, "invalid_request", "code_challenge is not a valid S256 challenge")
         try:
             scope = grant_scope(
                 parse_scope(params.get("scope")), context.client.scope, context.client.default_scope
@@ -107,7 +140,9 @@ class AuthorizeStart:
                 params.get("resource"), self._settings.known_resources, self._settings.mcp_resource
             )
         except (InvalidScope, InvalidTarget) as exc:
-            raise RedirectError(context, exc.error) from exc
+            asked = params.get("resource" if isinstance(exc, InvalidTarget) else "scope")
+            detail = f"{exc.description} (asked for {asked[:200]})" if asked else exc.description
+            raise RedirectError(context, exc.error, detail) from exc
         prompt = set((params.get("prompt") or "").split())
 
         session = None if "login" in prompt else steps.session(cookies, now)
@@ -118,6 +153,10 @@ class AuthorizeStart:
         ):
             location = steps.issue_code(context, scope, challenge, resource, session, now)
             if location is not None:  # always, without a pending request to lose
+                steps.connections.record(
+                    remembered_consent(context.client.client_id, 302),
+                    steps.redirected_with_code(context, 302),
+                )
                 return Redirect(location)
         if "none" in prompt:
             raise RedirectError(context, "login_required" if session is None else "consent_required")
@@ -141,8 +180,18 @@ class AuthorizeStart:
         hidden = steps.hidden(pending, binding)
         if session is None:
             page = steps.login_page(context.client, pending, hidden, error=None)
+            shown = "login page shown"
         else:
             page = steps.consent_page(context.client, pending, hidden, session)
+            shown = f"consent page shown to {session.username}"
+        steps.connections.record(
+            succeeded(
+                context.client.client_id,
+                "authorize",
+                f"valid request for {resource} ({' '.join(scope)}); {shown}",
+                page.status,
+            )
+        )
         return Page(page.html, page.status, page.form_targets, (binding_cookie,))
 
     def _context(self, params: dict[str, str], now: int) -> RequestContext:
@@ -153,14 +202,22 @@ class AuthorizeStart:
         client = self._resolve_client(client_id, now)
         redirect_uri = params.get("redirect_uri")
         if redirect_uri is None or redirect_uri == DUPLICATE:
-            raise LocalError("The request has no valid redirect_uri.")
+            detail = "redirect_uri missing or repeated (this server requires it)"
+            raise LocalError("The request has no valid redirect_uri.", detail=detail)
         if not redirect_uri_matches(client.redirect_uris, redirect_uri, client.application_type):
-            raise LocalError("The redirect_uri is not registered for this client.")
+            # RFC 6749 §4.1.2.1: never redirected to; the log says which one was asked for
+            detail = f"redirect_uri {redirect_uri[:200]} is not registered for this client"
+            raise LocalError("The redirect_uri is not registered for this client.", detail=detail)
         if "authorization_code" not in client.grant_types:
-            raise LocalError("This client is not allowed to use the authorization code flow.")
+            raise LocalError(
+                "This client is not allowed to use the authorization code flow.",
+                error="unauthorized_client",
+                detail="the client is not registered for the authorization_code grant",
+            )
         state = params.get("state")
         if state == DUPLICATE or (state is not None and len(state) > MAX_STATE):
-            raise LocalError("The state parameter is invalid.")
+            detail = f"state repeated or longer than {MAX_STATE} characters"
+            raise LocalError("The state parameter is invalid.", detail=detail)
         return RequestContext(client=client, redirect_uri=redirect_uri, state=state)
 
     def _resolve_client(self, client_id: str, now: int) -> ClientRecord:
@@ -175,7 +232,8 @@ class AuthorizeStart:
         clients = self._steps.clients
         stored = clients.get_any(url)
         if stored is not None and (stored.disabled or stored.is_deleted):
-            raise LocalError(UNUSABLE_CLIENT)
+            detail = f"{'deleted' if stored.is_deleted else 'disabled'} by an administrator"
+            raise LocalError(UNUSABLE_CLIENT, error="invalid_client", detail=detail)
         if stored is not None and (not stored.metadata_document or (stored.metadata_fresh_until or 0) > now):
             return stored
         try:
@@ -183,14 +241,24 @@ class AuthorizeStart:
             self._steps.rates.hit(self._steps.rules.metadata_fetch_host, cimd.fetch_host(url), now)
         except TooManyRequests as exc:
             raise LocalError(
-                "Too many sign-ins for applications of this host just now. Try again in a minute.", status=429
+                "Too many sign-ins for applications of this host just now. Try again in a minute.",
+                status=429,
+                error="slow_down",
+                detail="too many metadata document fetches from this host in the last minute; not fetched",
+                step="discovery",
             ) from exc
         try:
             fetched = self._fetch_metadata(url)
             metadata = cimd.validate_client_metadata(url, fetched.document)
         except cimd.ClientMetadataError as exc:
             logger.info("client metadata document refused", extra={"reason": str(exc)})
-            raise LocalError(UNUSABLE_DOCUMENT) from exc
+            # the person sees one answer for every failure; the administrator sees which
+            raise LocalError(
+                UNUSABLE_DOCUMENT,
+                error="invalid_client_metadata",
+                detail=f"metadata document refused: {exc}",
+                step="discovery",
+            ) from exc
         record = ClientRecord(
             client_id=url,
             client_name=metadata.client_name,
@@ -213,5 +281,15 @@ class AuthorizeStart:
         )
         saved = clients.save_metadata_document(record)
         if saved is None:  # disabled or deleted meanwhile
-            raise LocalError(UNUSABLE_CLIENT)
+            raise LocalError(
+                UNUSABLE_CLIENT, error="invalid_client", detail="disabled or deleted by an administrator"
+            )
+        self._steps.connections.record(
+            succeeded(
+                url,
+                "discovery",
+                f"metadata document fetched and valid; cached for {fetched.cache_seconds} s",
+                client_name=saved.client_name,
+            )
+        )
         return saved

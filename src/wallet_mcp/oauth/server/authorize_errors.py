@@ -5,6 +5,10 @@ Until the client and its redirect URI are validated, an error is shown on this s
 back to the client with `error`, a fixed `error_description` of ours (never text from the
 request), `state` and `iss` (RFC 9207 §2) — but only once the person has signed in here, which
 the routes decide (RFC 9700 §4.11.2).
+
+Both carry, for the connection log only (never shown to the person nor sent to the client), the
+error code the step ended with and what exactly was wrong (`detail`): which redirect URI, which
+scope, why a metadata document was refused.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from wallet_mcp.storage.clients import ClientRecord
+from wallet_mcp.storage.connection_log import Step
 from wallet_mcp.web import pages
 from wallet_mcp.web.outcomes import Page, Redirect
 
@@ -33,12 +38,27 @@ EXPIRED: Final = "This sign-in request has expired or was already used. Start ag
 
 
 class LocalError(Exception):
-    """An error shown on this server's own page (the redirect URI cannot be trusted yet)."""
+    """An error shown on this server's own page (the redirect URI cannot be trusted yet).
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    `error`, `detail` and `step` are for the connection log: the code the step ended with, what
+    was wrong in the administrator's words (default: `message`), and the step when it is not the
+    one the route is taking (a metadata document refused is `discovery`)."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int = 400,
+        *,
+        error: str = "invalid_request",
+        detail: str | None = None,
+        step: Step | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.error = error
+        self.detail = detail or message
+        self.step = step
 
     def page(self, title: str) -> Page:
         return Page(pages.error_page(title, self.message), status=self.status)
@@ -57,11 +77,14 @@ class RedirectError(Exception):
     """An error about a request whose client and redirect URI are known: redirected to the client
     when the person is signed in, shown here otherwise."""
 
-    def __init__(self, context: RequestContext, error: str) -> None:
+    def __init__(self, context: RequestContext, error: str, detail: str | None = None) -> None:
+        """`detail`: what exactly was wrong, for the connection log (the client gets the fixed
+        description of `error`)."""
         self.description = ERROR_DESCRIPTIONS.get(error, ERROR_DESCRIPTIONS["invalid_request"])
         super().__init__(self.description)
         self.context = context
         self.error = error
+        self.detail = detail or self.description
 
     def redirect(self, issuer: str, *, status: int) -> Redirect:
         """RFC 6749 §4.1.2.1 with RFC 9207 §2: `iss` on error responses too."""

@@ -3,7 +3,8 @@
 The GET that starts a request (`authorize.py`), the POST of its login and consent forms
 (`consent.py`) and the return from an upstream provider (`upstream_routes.py`) share them: the
 browser binding and the forms' CSRF token, the login and consent pages, remembered consent, and
-issuing the code. Built once per cold start with the stores they need.
+issuing the code, and the connection-log steps they end with (`storage.connection_log`). Built
+once per cold start with the stores they need.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from wallet_mcp.storage.audit import AuditLog
 from wallet_mcp.storage.auth_codes import AuthCodeStore, AuthorizationCode
 from wallet_mcp.storage.auth_requests import AuthRequestStore, PendingAuthorization
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
+from wallet_mcp.storage.connection_log import ConnectionLog, ConnectionStep, succeeded
 from wallet_mcp.storage.consents import ConsentStore
 from wallet_mcp.storage.database import Database
 from wallet_mcp.storage.rate_limits import RateLimits
@@ -58,10 +60,12 @@ class AuthorizeSteps:
         clock: Callable[[], int],
         database: Database,
         revocations: RevocationList,
+        connections: ConnectionLog,
         providers: Sequence[IdentityProvider] = (),
     ) -> None:
         """`providers`: the upstream OpenID providers the login page offers (`upstream_routes.py`)."""
         self.settings = settings
+        self.connections = connections
         self.clock = clock
         self.clients = clients
         self.requests = requests
@@ -91,7 +95,11 @@ class AuthorizeSteps:
         """The pending request's client, unless an administrator disabled or removed it meanwhile."""
         client = self.clients.get(client_id, now=now)
         if client is None:
-            raise LocalError(UNUSABLE_CLIENT)
+            detail = (
+                "unknown client_id: never registered here, expired unused, or disabled or deleted "
+                "by an administrator (the client must register again)"
+            )
+            raise LocalError(UNUSABLE_CLIENT, error="invalid_client", detail=detail)
         return client
 
     # --- the browser that started the request ---------------------------------------------------
@@ -190,10 +198,15 @@ class AuthorizeSteps:
         hidden: dict[str, str],
         user: UserRecord,
         now: int,
+        *,
+        how: str,
     ) -> Outcome:
-        """After a sign-in (password or upstream): the consent page, or the code if already consented."""
+        """After a sign-in (password or upstream, `how`): the consent page, or the code if already
+        consented."""
         opened = self.sign_in.open_session(user, now)
         session, cookie = opened.session, opened.cookie
+        client_id = context.client.client_id
+        signed_in = succeeded(client_id, "login", f"signed in as {user.username} {how}")
         if self.silently_approved(context, pending.scope, pending.resource, user.user_id, now):
             location = self.issue_code(
                 context,
@@ -205,10 +218,24 @@ class AuthorizeSteps:
                 pending.request_id,
             )
             if location is None:
-                raise LocalError(SPENT)
+                raise LocalError(SPENT, detail="the authorization request was already used")
+            self.connections.record(
+                signed_in, remembered_consent(client_id, 303), self.redirected_with_code(context, 303)
+            )
             return Redirect(location, status=303, cookies=(cookie,))
+        self.connections.record(signed_in)
         page = self.consent_page(context.client, pending, hidden, session)
         return Page(page.html, page.status, page.form_targets, (cookie,))
+
+    def redirected_with_code(self, context: RequestContext, status: int) -> ConnectionStep:
+        """The connection-log step of a code sent back (never the code itself)."""
+        return succeeded(
+            context.client.client_id,
+            "authorize",
+            f"redirected to {_without_query(context.redirect_uri)} with a code"
+            f"{'' if context.state is not None else ' (the request had no state)'}",
+            status,
+        )
 
     def issue_code(
         self,
@@ -276,6 +303,15 @@ def client_view(client: ClientRecord, redirect_uri: str) -> pages.ClientView:
         identity=identity,
         verified=client.verified,
     )
+
+
+def remembered_consent(client_id: str, status: int) -> ConnectionStep:
+    return succeeded(client_id, "consent", "approved before: remembered consent, no page shown", status)
+
+
+def _without_query(uri: str) -> str:
+    """A redirect URI as the log shows it: what it may carry after `?` is the client's business."""
+    return uri.split("?", 1)[0].split("#", 1)[0]
 
 
 def _origin(uri: str) -> str:

@@ -7,6 +7,9 @@ A submission counts only with the id of a pending request, from the browser that
 form signs the person in, then shows the consent page (or issues the code if consent is
 remembered); the consent form records the decision and issues the code, or answers
 `access_denied` (RFC 6749 §4.1.2.1). The request is consumed with the code it yields.
+
+Each submission is a step of the connection log (`login` or `consent`, and `authorize` for the
+redirect back): never the username typed nor the password, only whether and why it failed.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 from wallet_mcp.signin.password import SignInRefused
 from wallet_mcp.storage.audit import AuditEvent
 from wallet_mcp.storage.auth_requests import PendingAuthorization
+from wallet_mcp.storage.connection_log import ConnectionStep, Step, failed, succeeded
 from wallet_mcp.web.cookies import CookieJar
 from wallet_mcp.web.outcomes import Outcome, Page, Redirect
 
@@ -34,21 +38,48 @@ class AuthorizeSubmit:
         self._steps = steps
 
     def submit(self, form: Mapping[str, str], cookies: CookieJar, source: str = "unknown") -> Outcome:
+        steps, now = self._steps, self._steps.clock()
+        step: Step = "login" if "username" in form or "password" in form else "consent"
+        pending = steps.requests.get(form.get("request_id", ""), now=now)
         try:
-            return self._submit(form, cookies, source)
+            if pending is None:
+                raise LocalError(EXPIRED)
+            return self._submit(form, pending, cookies, source, now)
         except LocalError as exc:
+            if pending is not None:  # else: no request, so no client to file it under
+                steps.connections.record(
+                    failed(pending.client_id, exc.step or step, exc.error, exc.detail, exc.status)
+                )
             return exc.page("Cannot authorize")
         except RedirectError as exc:
-            return exc.redirect(self._steps.settings.issuer, status=303)
+            redirect = exc.redirect(steps.settings.issuer, status=303)
+            client_id = exc.context.client.client_id
+            where = exc.context.redirect_uri.split("?", 1)[0]
+            logged: list[ConnectionStep] = []
+            if exc.error == "access_denied":
+                logged.append(failed(client_id, "consent", exc.error, "the person denied the request", 303))
+            logged.append(
+                failed(client_id, "authorize", exc.error, f"redirected to {where} with the error", 303)
+            )
+            steps.connections.record(*logged)
+            return redirect
 
-    def _submit(self, form: Mapping[str, str], cookies: CookieJar, source: str) -> Outcome:
-        steps, now = self._steps, self._steps.clock()
-        pending = steps.requests.get(form.get("request_id", ""), now=now)
-        if pending is None:
-            raise LocalError(EXPIRED)
+    def _submit(
+        self,
+        form: Mapping[str, str],
+        pending: PendingAuthorization,
+        cookies: CookieJar,
+        source: str,
+        now: int,
+    ) -> Outcome:
+        steps = self._steps
         binding = cookies.get(steps.binding_cookie)
         if binding is None or not steps.form_is_genuine(pending, form.get("csrf_token"), binding):
-            raise LocalError("This form was not submitted from the page this server showed.", status=403)
+            raise LocalError(
+                "This form was not submitted from the page this server showed.",
+                status=403,
+                detail="form refused: not from the browser that started the request, or a wrong CSRF token",
+            )
         client = steps.client(pending.client_id, now)
         context = RequestContext(client=client, redirect_uri=pending.redirect_uri, state=pending.state)
         hidden = steps.hidden(pending, binding)
@@ -57,13 +88,23 @@ class AuthorizeSubmit:
             return self._login_submit(form, context, pending, hidden, now, source)
         session = steps.session(cookies, now)
         if session is None:
-            return steps.login_page(client, pending, hidden, error="Your session has ended. Sign in again.")
+            page = steps.login_page(client, pending, hidden, error="Your session has ended. Sign in again.")
+            steps.connections.record(
+                failed(
+                    client.client_id,
+                    "consent",
+                    "login_required",
+                    "session ended; login page shown again",
+                    200,
+                )
+            )
+            return page
         decision = form.get("decision")
         if decision not in ("approve", "deny"):
-            raise LocalError("The form is incomplete.")
+            raise LocalError("The form is incomplete.", detail="consent form without a decision")
         if decision == "deny":
             if not steps.requests.consume(pending.request_id):
-                raise LocalError(SPENT)
+                raise LocalError(SPENT, detail="the authorization request was already used")
             raise RedirectError(context, "access_denied")
         steps.consents.grant(
             session.user_id,
@@ -86,7 +127,13 @@ class AuthorizeSubmit:
             context, pending.scope, pending.code_challenge, pending.resource, session, now, pending.request_id
         )
         if location is None:
-            raise LocalError(SPENT)
+            raise LocalError(SPENT, detail="the authorization request was already used")
+        steps.connections.record(
+            succeeded(
+                client.client_id, "consent", f"approved by {session.username}: {' '.join(pending.scope)}", 303
+            ),
+            steps.redirected_with_code(context, 303),
+        )
         return Redirect(location, status=303)
 
     def _login_submit(
@@ -110,5 +157,16 @@ class AuthorizeSubmit:
         except SignInRefused as refused:
             username = form.get("username", "")[:256]
             page = steps.login_page(context.client, pending, hidden, error=refused.message, username=username)
+            # what the person was told, never what they typed
+            steps.connections.record(
+                failed(context.client.client_id, "login", _refusal(refused), refused.message, refused.status)
+            )
             return Page(page.html, refused.status, page.form_targets, retry_after=refused.retry_after)
-        return steps.signed_in(context, pending, hidden, user, now)
+        return steps.signed_in(context, pending, hidden, user, now, how="with a password")
+
+
+def _refusal(refused: SignInRefused) -> str:
+    """The connection log's outcome of a refused sign-in."""
+    if refused.retry_after:
+        return "locked_out"
+    return "account_disabled" if refused.status == 403 else "invalid_credentials"

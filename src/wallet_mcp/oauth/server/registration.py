@@ -4,7 +4,8 @@ Validated: redirect URIs by `application_type` (see `redirect_uris`), the three 
 authentication methods, grant and response types that agree with each other (§2.1), scopes this
 server knows, and bounded names. Unknown metadata is ignored (§2). The client id is `mcp_…`; a
 confidential client gets a `secret_…` secret, shown once in the response and stored as a digest.
-A registration that never obtains a token expires.
+A registration that never obtains a token expires. Each registration, and each one refused with
+its RFC 7591 §3.2.2 error, is a step of the connection log (`storage.connection_log`).
 """
 
 from __future__ import annotations
@@ -17,11 +18,18 @@ from typing import Any, Final, get_args
 
 from wallet_mcp.credentials import opaque
 from wallet_mcp.limits import Rules
-from wallet_mcp.primitives.errors import InvalidClientMetadata, InvalidRequest, InvalidScope, PayloadTooLarge
+from wallet_mcp.primitives.errors import (
+    InvalidClientMetadata,
+    InvalidRequest,
+    InvalidScope,
+    OAuthError,
+    PayloadTooLarge,
+)
 from wallet_mcp.primitives.redirect_uris import ApplicationType, infer_application_type, validate_redirect_uri
 from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES, format_scope, parse_scope
 from wallet_mcp.storage.audit import AuditEvent, AuditLog
 from wallet_mcp.storage.clients import ClientRecord, ClientStore, TokenEndpointAuthMethod
+from wallet_mcp.storage.connection_log import UNREGISTERED, ConnectionLog, failed, succeeded
 from wallet_mcp.storage.rate_limits import RateLimits
 
 MAX_BODY_BYTES: Final = 16 * 1024
@@ -182,7 +190,7 @@ def register(metadata: Mapping[str, Any], *, now: int, unused_ttl: int) -> Regis
 
 
 class RegistrationEndpoint:
-    """`POST /oauth/register` (RFC 7591 §3): validate, count, store, audit."""
+    """`POST /oauth/register` (RFC 7591 §3): validate, count, store, audit, log the step."""
 
     def __init__(
         self,
@@ -193,6 +201,7 @@ class RegistrationEndpoint:
         *,
         unused_ttl: int,
         clock: Callable[[], int],
+        connections: ConnectionLog,
     ) -> None:
         self._clients = clients
         self._rates = rates
@@ -200,9 +209,43 @@ class RegistrationEndpoint:
         self._audit = audit
         self._unused_ttl = unused_ttl
         self._clock = clock
+        self._connections = connections
 
     def handle(self, body: bytes, content_type: str | None, source: str) -> Registration:
-        metadata = parse_metadata(body, content_type)
+        metadata: Mapping[str, Any] = {}
+        try:
+            metadata = parse_metadata(body, content_type)
+            registration = self._register(metadata, source)
+        except OAuthError as exc:
+            # no client id was issued: kept under UNREGISTERED, with the name the client gave
+            name = metadata.get("client_name")
+            self._connections.record(
+                failed(
+                    UNREGISTERED,
+                    "registration",
+                    exc.error,
+                    exc.description,
+                    exc.status_code,
+                    client_name=clean_name(name) if isinstance(name, str) else None,
+                )
+            )
+            raise
+        record = registration.record
+        kind = "confidential" if registration.client_secret else "public"
+        uris = len(record.redirect_uris)
+        self._connections.record(
+            succeeded(
+                record.client_id,
+                "registration",
+                f"registered ({kind} client, {uris} redirect URI{'' if uris == 1 else 's'}, "
+                f"{record.application_type})",
+                201,
+                client_name=record.client_name,
+            )
+        )
+        return registration
+
+    def _register(self, metadata: Mapping[str, Any], source: str) -> Registration:
         now = self._clock()
         registration = register(metadata, now=now, unused_ttl=self._unused_ttl)
         # only registrations that would be stored count: per address, and overall (storage stays bounded)

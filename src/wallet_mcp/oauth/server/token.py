@@ -6,6 +6,10 @@ of the person the grant acts for (disabled? withdrawn?), so that `oauth.rules.gr
 decides as it does at the resource servers; one TransactWriteItems commits (3 calls; client
 credentials without an owner: 2). The access token is signed before anything is committed, so a
 signing failure leaves the code or refresh token unspent and the client can retry.
+
+Each grant is a step of the connection log: a success rides in the issuing transaction as a
+best-effort Put (no extra round trip, and written only if the token was issued); a failure is one
+best-effort PutItem with its RFC 6749 §5.2 error code, filed under the client the request names.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from wallet_mcp.config import Settings
 from wallet_mcp.credentials import opaque, sealing
 from wallet_mcp.limits import Rules
 from wallet_mcp.oauth.rules.grants import WITHDRAWN, Grant, refusal
+from wallet_mcp.oauth.rules.lifetimes import Lifetimes, family_deadline, refresh_deadlines, refresh_expiry
 from wallet_mcp.oauth.rules.revocation import Revoker
 from wallet_mcp.oauth.server.client_auth import PresentedClient, authenticate_client, presented_client
 from wallet_mcp.observability import count
@@ -40,7 +45,8 @@ from wallet_mcp.primitives.scopes import format_scope, grant_scope, known_only, 
 from wallet_mcp.storage.audit import AuditEvent, AuditLog
 from wallet_mcp.storage.auth_codes import AuthCodeStore, AuthorizationCode, Redemption
 from wallet_mcp.storage.batch import Read
-from wallet_mcp.storage.clients import ClientRecord, ClientStore, usable_client
+from wallet_mcp.storage.clients import ClientRecord, ClientStore, storable_id, usable_client
+from wallet_mcp.storage.connection_log import ConnectionLog, failed, succeeded
 from wallet_mcp.storage.consents import ConsentStore
 from wallet_mcp.storage.database import Database
 from wallet_mcp.storage.rate_limits import RateLimits
@@ -147,6 +153,7 @@ class TokenStores:
     audit: AuditLog
     consents: ConsentStore
     revoker: Revoker
+    connections: ConnectionLog
 
 
 class TokenEndpoint:
@@ -160,6 +167,7 @@ class TokenEndpoint:
     ) -> None:
         self._rules = Rules.from_settings(settings.rate_limits)
         self._settings = settings
+        self._bounds = Lifetimes.bounds(settings)
         self._database = database
         self._stores = stores
         self._signer = signer
@@ -169,6 +177,18 @@ class TokenEndpoint:
         self, form: Mapping[str, str], authorization: str | None, source: str = "unknown"
     ) -> dict[str, Any]:
         """The token response; `source` is the caller's address (API Gateway's sourceIp)."""
+        try:
+            return self._handle(form, authorization, source)
+        except OAuthError as exc:
+            client_id = _claimed_client_id(form, authorization)
+            if client_id is not None:
+                description = f"{_grant_named(form)}: {exc.description}"
+                self._stores.connections.record(
+                    failed(client_id, "token", exc.error, description, exc.status_code)
+                )
+            raise
+
+    def _handle(self, form: Mapping[str, str], authorization: str | None, source: str) -> dict[str, Any]:
         now = self._clock()
         rules, rates = self._rules, self._stores.rates
         try:
@@ -264,14 +284,18 @@ class TokenEndpoint:
         # the owner's wallet is what the token reaches: not while the owner is disabled
         self._alive(Grant(client.client_id, client.owner_user_id, frozenset(scope), now), client, now)
         # RFC 9068 §2.2: with no resource owner, `sub` identifies the client itself.
-        token, jti, _ = self._access_token(client.client_id, client.client_id, scope, audience, now)
+        ttl = Lifetimes.of(client, self._bounds).access_token_ttl
+        token, jti, _ = self._access_token(client.client_id, client.client_id, scope, audience, now, ttl)
         issued = self._issued(client.client_id, client, "client_credentials", jti, scope)
         counted = self._stores.rates.update_action(self._rules.token_client, client.client_id, now)
-        if self._commit([counted, issued]) == 0:
+        done = self._succeeded(
+            client, "client_credentials", f"access token for {audience} ({format_scope(scope)})"
+        )
+        if self._commit([counted, issued], done) == 0:
             # a burst past the limit between our read of the counter and now: refused, unsigned
             self._rules.token_client.check(self._rules.token_client.limit, now)
         count("TokensIssued", grant="client_credentials")
-        return self._bearer(token, scope)
+        return self._bearer(token, scope, expires_in=ttl)
 
     def _issued(
         self, subject: str, client: ClientRecord, grant: str, jti: str, scope: tuple[str, ...]
@@ -302,14 +326,16 @@ class TokenEndpoint:
         self._check_resource(request.resource, code.resource)
         self._alive(Grant(client.client_id, code.user_id, frozenset(code.scope), code.issued_at), client, now)
 
+        lifetimes = Lifetimes.of(client, self._bounds)
         access, jti, access_exp = self._access_token(
-            code.user_id, client.client_id, code.scope, code.resource, now
+            code.user_id, client.client_id, code.scope, code.resource, now, lifetimes.access_token_ttl
         )
         refresh: str | None = None
         actions: list[dict[str, Any]] = []
         family_id: str | None = None
         if "refresh_token" in client.grant_types:
             family_id = uuid.uuid4().hex
+            family_ends = family_deadline(now, lifetimes)
             refresh = opaque.new_secret(REFRESH_TOKEN_PREFIX)
             actions.append(
                 self._stores.refresh_tokens.put_action(
@@ -321,11 +347,12 @@ class TokenEndpoint:
                         scope=code.scope,
                         resource=code.resource,
                         issued_at=now,
-                        expires_at=now + self._settings.refresh_token_idle_ttl,
+                        expires_at=refresh_expiry(now, family_ends, lifetimes),
                         auth_time=code.auth_time,
                         access_jti=jti,
                         access_expires_at=access_exp,
                         granted_at=now,
+                        family_expires_at=family_ends,
                     )
                 )
             )
@@ -337,7 +364,13 @@ class TokenEndpoint:
             issued,
             self._stores.consents.still_granted_action(code.user_id, client.client_id),
         ]
-        lost = self._commit(actions)
+        with_refresh = "with a refresh token" if refresh else "no refresh token (not a registered grant)"
+        done = self._succeeded(
+            client,
+            "authorization_code",
+            f"access token for {code.resource} ({format_scope(code.scope)}), {with_refresh}",
+        )
+        lost = self._commit(actions, done)
         if lost == len(actions) - 1:
             raise InvalidGrant(WITHDRAWN)
         if lost is not None:
@@ -345,7 +378,7 @@ class TokenEndpoint:
             self._detect_code_replay(code_hash, now)
             raise InvalidGrant("authorization code is invalid, expired or already used")
         count("TokensIssued", grant="authorization_code")
-        return self._bearer(access, code.scope, refresh)
+        return self._bearer(access, code.scope, refresh, expires_in=lifetimes.access_token_ttl)
 
     def _refresh(
         self, client: ClientRecord, request: RefreshTokenRequest, token: RefreshToken | None, now: int
@@ -354,8 +387,14 @@ class TokenEndpoint:
             raise InvalidGrant("refresh token is invalid, expired or revoked")
         if token.status == "rotated":
             return self._rotated_again(request, token, now)
-        if token.expires_at <= now:
+        # the client's lifetimes as they are now: an administrator's shorter value applies at once
+        lifetimes = Lifetimes.of(client, self._bounds)
+        idle_ends, family_ends = refresh_deadlines(token, lifetimes)
+        if idle_ends <= now:
             raise InvalidGrant("refresh token is invalid, expired or revoked")
+        if family_ends <= now:
+            # the grant itself expired (RFC 6749 §5.2 invalid_grant): the person signs in again
+            raise InvalidGrant("the grant has reached its maximum lifetime; authorize again")
         # the new access token may be narrower; the new refresh token keeps the grant (RFC 6749 §6),
         # less whatever an administrator no longer allows the client
         asked = known_only(request.scope)  # unknown scopes ignored (RFC 6749 §3.3)
@@ -376,18 +415,19 @@ class TokenEndpoint:
             raise
 
         access, jti, access_exp = self._access_token(
-            token.user_id, client.client_id, scope, token.resource, now
+            token.user_id, client.client_id, scope, token.resource, now, lifetimes.access_token_ttl
         )
         refresh = opaque.new_secret(REFRESH_TOKEN_PREFIX)
         successor = token.successor(
             token_hash=opaque.digest(refresh),
             scope=allowed,
             issued_at=now,
-            expires_at=now + self._settings.refresh_token_idle_ttl,
+            expires_at=refresh_expiry(now, family_ends, lifetimes),
             access_jti=jti,
             access_expires_at=access_exp,
+            family_expires_at=family_ends,
         )
-        response = self._bearer(access, scope, refresh)
+        response = self._bearer(access, scope, refresh, expires_in=lifetimes.access_token_ttl)
         sealed = sealing.seal(request.refresh_token, _SEAL_PURPOSE, json.dumps(response).encode())
         store = self._stores.refresh_tokens
         issued = self._issued(token.user_id, client, "refresh_token", jti, scope)
@@ -397,7 +437,10 @@ class TokenEndpoint:
             issued,
             self._stores.consents.still_granted_action(token.user_id, client.client_id),
         ]
-        lost = self._commit(rotation)
+        done = self._succeeded(
+            client, "refresh_token", f"rotated; access token for {token.resource} ({format_scope(scope)})"
+        )
+        lost = self._commit(rotation, done)
         if lost is None:
             count("TokensIssued", grant="refresh_token")
             return response
@@ -423,6 +466,13 @@ class TokenEndpoint:
                 pass
             else:
                 if not request.scope or format_scope(request.scope) == previous.get("scope"):
+                    self._stores.connections.record(
+                        succeeded(
+                            token.client_id,
+                            "token",
+                            "refresh_token: presented again within the grace window; the same pair answered",
+                        )
+                    )
                     return previous
                 raise InvalidGrant("refresh token was just rotated; retry with the new one")
         # RFC 9700 §4.14.2: reuse of a rotated refresh token means it leaked; end the whole grant
@@ -463,32 +513,58 @@ class TokenEndpoint:
             raise InvalidTarget("resource differs from the one authorized")
 
     def _access_token(
-        self, subject: str, client_id: str, scope: tuple[str, ...], audience: str, now: int
+        self, subject: str, client_id: str, scope: tuple[str, ...], audience: str, now: int, ttl: int
     ) -> tuple[str, str, int]:
+        """The signed token, its `jti` and `exp`; `ttl` is the client's (`Lifetimes.of`)."""
         claims = access_token_claims(
             issuer=self._settings.issuer,
             subject=subject,
             client_id=client_id,
             audience=audience,
             scope=format_scope(scope),
-            ttl=self._settings.access_token_ttl,
+            ttl=ttl,
             now=now,
         )
         return issue_access_token(self._signer, claims), claims["jti"], claims["exp"]
 
+    @staticmethod
     def _bearer(
-        self, access_token: str, scope: tuple[str, ...], refresh_token: str | None = None
+        access_token: str, scope: tuple[str, ...], refresh_token: str | None = None, *, expires_in: int
     ) -> dict[str, Any]:
+        """RFC 6749 §5.1; `expires_in` is the token's `exp - iat`."""
         response: dict[str, Any] = {
             "access_token": access_token,
             "token_type": "Bearer",
-            "expires_in": self._settings.access_token_ttl,
+            "expires_in": expires_in,
             "scope": format_scope(scope),
         }
         if refresh_token is not None:
             response["refresh_token"] = refresh_token
         return response
 
-    def _commit(self, actions: list[dict[str, Any]]) -> int | None:
-        """Run a transaction: None if it committed, else the index of the first action that lost."""
-        return self._database.commit(actions)
+    def _commit(self, actions: list[dict[str, Any]], done: dict[str, Any] | None = None) -> int | None:
+        """Run a transaction: None if it committed, else the index of the first action that lost.
+        `done`, the grant's connection-log step, commits with it, best effort."""
+        return self._database.commit(actions, best_effort=[done])
+
+    def _succeeded(self, client: ClientRecord, grant: str, description: str) -> dict[str, Any] | None:
+        """The connection-log step of a grant that succeeds, as a Put for its transaction."""
+        return self._stores.connections.put_action(
+            succeeded(client.client_id, "token", f"{grant}: {description}")
+        )
+
+
+def _claimed_client_id(form: Mapping[str, str], authorization: str | None) -> str | None:
+    """The client a failed request names (authenticated or not: the log says what was asked)."""
+    try:
+        return presented_client(form, authorization).client_id
+    except OAuthError:
+        client_id = form.get("client_id")
+        return client_id if client_id and storable_id(client_id) else None
+
+
+def _grant_named(form: Mapping[str, str]) -> str:
+    grant_type = form.get("grant_type")
+    if grant_type in SUPPORTED_GRANT_TYPES:
+        return str(grant_type)
+    return "grant_type missing" if grant_type is None else "unsupported grant_type"

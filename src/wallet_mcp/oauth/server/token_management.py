@@ -21,6 +21,7 @@ from wallet_mcp.config import RateLimitSettings
 from wallet_mcp.credentials import opaque
 from wallet_mcp.limits import Rules
 from wallet_mcp.oauth.rules.grants import NOT_READ, Grant, refusal
+from wallet_mcp.oauth.rules.lifetimes import Lifetimes, refresh_deadlines
 from wallet_mcp.oauth.server.client_auth import authenticate_client, presented_client
 from wallet_mcp.oauth.server.token import REFRESH_TOKEN_PREFIX, TokenStores
 from wallet_mcp.primitives.errors import InvalidClient, InvalidRequest
@@ -44,8 +45,12 @@ class TokenManagement:
         issuer: str,
         clock: Callable[[], int],
         rate_limits: RateLimitSettings,
+        *,
+        bounds: Lifetimes,
     ) -> None:
+        """`bounds`: the deployment's token lifetimes (a refresh token's client may have shorter)."""
         self._stores = stores
+        self._bounds = bounds
         self._rules = Rules.from_settings(rate_limits)
         self._verifier = verifier
         self._issuer = issuer
@@ -130,12 +135,12 @@ class TokenManagement:
                 "jti": access.jti,
             }
         refresh = self._refresh_token(token)
-        if (
-            refresh is None
-            or refresh.client_id != client.client_id
-            or refresh.status != "active"
-            or refresh.expires_at <= now
-        ):
+        if refresh is None or refresh.client_id != client.client_id or refresh.status != "active":
+            return dict(_INACTIVE)
+        # alive as long as a refresh would succeed: idle and family deadlines by the client's
+        # lifetimes as they are now
+        expires_at = min(refresh_deadlines(refresh, Lifetimes.of(client, self._bounds)))
+        if expires_at <= now:
             return dict(_INACTIVE)
         # what a refresh would get: the grant's scopes the client may still be granted
         scope = frozenset(refresh.scope) & frozenset(client.scope)
@@ -150,6 +155,6 @@ class TokenManagement:
             "sub": refresh.user_id,
             "aud": refresh.resource,
             "iss": self._issuer,
-            "exp": refresh.expires_at,
+            "exp": expires_at,
             "iat": refresh.issued_at,
         }

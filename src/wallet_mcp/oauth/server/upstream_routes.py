@@ -21,6 +21,7 @@ from wallet_mcp.oauth.server.authorize import parse_query
 from wallet_mcp.oauth.server.authorize_errors import LocalError, RequestContext
 from wallet_mcp.oauth.server.authorize_steps import UPSTREAM_PATH, AuthorizeSteps
 from wallet_mcp.storage.auth_requests import PendingAuthorization
+from wallet_mcp.storage.connection_log import failed
 from wallet_mcp.web import pages
 from wallet_mcp.web.cookies import Cookie, CookieJar
 from wallet_mcp.web.outcomes import Outcome, Page, Redirect
@@ -94,11 +95,26 @@ class UpstreamRoutes:
                     provider, login, state, params, now=now, source=source, client_id=client.client_id
                 )
             except UpstreamRefused as refused:
+                steps.connections.record(
+                    failed(
+                        client.client_id,
+                        "login",
+                        "upstream_refused",
+                        f"{provider.name}: {refused.reason}",
+                        400,
+                    )
+                )
                 return self._login_again(pending, cookies, refused.message, status=400, now=now)
             except UpstreamUnavailable as exc:
+                steps.connections.record(
+                    failed(
+                        client.client_id, "login", "upstream_unavailable", _unavailable(provider, exc), 502
+                    )
+                )
                 return self._login_again(pending, cookies, _unavailable(provider, exc), status=502, now=now)
             context = RequestContext(client=client, redirect_uri=pending.redirect_uri, state=pending.state)
-            return steps.signed_in(context, pending, self._hidden(pending, cookies), signed_in.user, now)
+            hidden = self._hidden(pending, cookies)
+            return steps.signed_in(context, pending, hidden, signed_in.user, now, how=f"with {provider.name}")
         except LocalError as exc:
             return exc.page("Cannot sign in")
 
