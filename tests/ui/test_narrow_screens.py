@@ -10,7 +10,7 @@ pages' forms) for a person of its own, so that what the pages list does not depe
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -137,6 +137,15 @@ def open_as(page: Page, stack, seeded: Seeded | None, width: int, url: str) -> N
     page.goto(url if url.startswith("http") else f"{stack.base_url}{url}")
 
 
+def each_width(page: Page) -> Iterator[int]:
+    """The loaded page at every width in turn: the layout is CSS alone (no script), so resizing the
+    viewport lays it out as loading it at that width would, for a quarter of the page loads."""
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 800})
+        page.evaluate("() => window.scrollTo(0, 0)")
+        yield width
+
+
 def assert_no_horizontal_overflow(page: Page, width: int) -> None:
     scroll_width, inner_width = page.evaluate(
         "() => [document.documentElement.scrollWidth, window.innerWidth]"
@@ -224,70 +233,67 @@ SCREENS: dict[str, Screen] = {
 }
 
 
-@pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("name", list(SCREENS))
-def test_the_page_fits_the_screen_and_every_action_is_within_reach(
-    stack, seeded, page, screenshot, name, width
-):
+def test_the_page_fits_the_screen_and_every_action_is_within_reach(stack, seeded, page, screenshot, name):
     screen = SCREENS[name]
-    open_as(page, stack, seeded if screen.signed_in else None, width, screen.url(seeded))
+    open_as(page, stack, seeded if screen.signed_in else None, PHONE, screen.url(seeded))
     assert page.locator("main h1").count() == 1, page.inner_text("body")[:500]
-    assert_no_horizontal_overflow(page, width)
-    for selector, at_least in screen.actions:
-        assert_within_reach(page, selector, width, at_least=at_least)
-    page.evaluate("() => window.scrollTo(0, 0)")
-    screenshot(name)
+    for width in each_width(page):
+        assert_no_horizontal_overflow(page, width)
+        for selector, at_least in screen.actions:
+            assert_within_reach(page, selector, width, at_least=at_least)
+        page.evaluate("() => window.scrollTo(0, 0)")
+        screenshot(f"{name}-{width}")
 
 
-@pytest.mark.parametrize("width", WIDTHS)
-def test_the_client_list_fits_the_screen(stack, seeded, page, screenshot, width):
+def test_the_client_list_fits_the_screen(stack, seeded, page, screenshot):
     """The list is paged (DynamoDB order): the page holding the seeded clients, whichever it is."""
-    open_as(page, stack, seeded, width, "/admin?limit=100")
+    open_as(page, stack, seeded, PHONE, "/admin?limit=100")
     for _ in range(20):
         if page.locator("tr", has_text=seeded.word.client_id).count():
             break
         page.click("a[rel=next]")
     row = page.locator("tr", has_text=seeded.word.client_id)
     assert LONG_URI in row.inner_text().replace("\n", "")
-    assert_no_horizontal_overflow(page, width)
-    assert_within_reach(page, "a:has-text('New confidential client')", width)
-    for client in (seeded.spaced, seeded.word, seeded.disabled):
-        if page.locator("tr", has_text=client.client_id).count():
-            assert_within_reach(page, f"a[href='{client_path(client.client_id)}']", width)
-    row.scroll_into_view_if_needed()
-    screenshot("clients")
+    for width in each_width(page):
+        assert_no_horizontal_overflow(page, width)
+        assert_within_reach(page, "a:has-text('New confidential client')", width)
+        for client in (seeded.spaced, seeded.word, seeded.disabled):
+            if page.locator("tr", has_text=client.client_id).count():
+                assert_within_reach(page, f"a[href='{client_path(client.client_id)}']", width)
+        row.scroll_into_view_if_needed()
+        screenshot(f"clients-{width}")
 
 
-@pytest.mark.parametrize("width", WIDTHS)
-def test_a_long_application_name_wraps_between_words(stack, seeded, page, screenshot, width):
-    open_as(page, stack, seeded, width, consent_url(seeded.spaced))
-    assert_no_horizontal_overflow(page, width)
+def test_a_long_application_name_wraps_between_words(stack, seeded, page, screenshot):
+    open_as(page, stack, seeded, PHONE, consent_url(seeded.spaced))
     heading = page.locator("h1")
     application = page.locator("dd", has_text=SPACED_NAME)
-    for element in (heading, application):
-        assert element.evaluate(BROKEN_WORDS) == []
-        assert element.evaluate("(el) => el.scrollWidth <= el.clientWidth")
-    if width == PHONE:
-        assert heading.evaluate(LINES) >= 3  # wrapped, not cut off or squeezed
-    screenshot("consent")
+    for width in each_width(page):
+        assert_no_horizontal_overflow(page, width)
+        for element in (heading, application):
+            assert element.evaluate(BROKEN_WORDS) == [], width
+            assert element.evaluate("(el) => el.scrollWidth <= el.clientWidth"), width
+        if width == PHONE:
+            assert heading.evaluate(LINES) >= 3  # wrapped, not cut off or squeezed
+        screenshot(f"consent-{width}")
 
 
-@pytest.mark.parametrize("width", WIDTHS)
-def test_a_single_huge_word_is_broken_to_fit(stack, seeded, page, width):
+def test_a_single_huge_word_is_broken_to_fit(stack, seeded, page):
     """Live: the longest name registration takes (100 characters), one word."""
-    open_as(page, stack, seeded, width, consent_url(seeded.word))
-    assert_no_horizontal_overflow(page, width)
+    open_as(page, stack, seeded, PHONE, consent_url(seeded.word))
     heading = page.locator("h1")
-    assert heading.evaluate("(el) => el.scrollWidth <= el.clientWidth")
-    assert heading.evaluate(BROKEN_WORDS) == [WORD_NAME]  # wider than the page at any width
-    assert_within_reach(page, "button[value=approve]", width)
+    for width in each_width(page):
+        assert_no_horizontal_overflow(page, width)
+        assert heading.evaluate("(el) => el.scrollWidth <= el.clientWidth"), width
+        assert heading.evaluate(BROKEN_WORDS) == [WORD_NAME], width  # wider than the page at any width
+        assert_within_reach(page, "button[value=approve]", width)
 
 
-@pytest.mark.parametrize("width", WIDTHS)
-def test_a_200_character_word_on_the_consent_page(page, screenshot, width):
+def test_a_200_character_word_on_the_consent_page(page, screenshot):
     """The page as the function renders it (no registration path takes a name this long)."""
     word = "Supercalifragilistic" * 10
-    page.set_viewport_size({"width": width, "height": 800})
+    page.set_viewport_size({"width": PHONE, "height": 800})
     page.set_content(
         pages.consent_page(
             action="/oauth/authorize",
@@ -300,13 +306,14 @@ def test_a_200_character_word_on_the_consent_page(page, screenshot, width):
             resource="http://localhost:3000/mcp",
         )
     )
-    assert_no_horizontal_overflow(page, width)
     heading = page.locator("h1")
-    assert heading.evaluate("(el) => el.scrollWidth <= el.clientWidth")
-    assert heading.evaluate(BROKEN_WORDS) == [word]  # only the word too long for any line
-    for selector in ("button[value=approve]", "button[value=deny]", "a:has-text('Not you? Sign out')"):
-        assert_within_reach(page, selector, width)
-    screenshot("consent")
+    for width in each_width(page):
+        assert_no_horizontal_overflow(page, width)
+        assert heading.evaluate("(el) => el.scrollWidth <= el.clientWidth"), width
+        assert heading.evaluate(BROKEN_WORDS) == [word], width  # only the word too long for any line
+        for selector in ("button[value=approve]", "button[value=deny]", "a:has-text('Not you? Sign out')"):
+            assert_within_reach(page, selector, width)
+        screenshot(f"consent-{width}")
 
 
 def test_the_product_is_named_and_not_you_signs_out(stack, seeded, page, screenshot):
