@@ -10,15 +10,12 @@ import time
 
 import pytest
 
-from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.conftest import header, response_json
-from wallet_mcp import aws
-from wallet_mcp.credentials import opaque
+from tests.handlers import mcp_session
+from tests.handlers.mcp_session import token, wallet_functions
 from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES, format_scope
-from wallet_mcp.storage.clients import ClientRecord, ClientStore
 from wallet_mcp.wallet.money import format_money
 
-ALL = " ".join(SUPPORTED_SCOPES)
 PROMPTS = {
     "monthly_spending_review": ("wallet:analytics:read",),
     "budget_check": ("wallet:analytics:read",),
@@ -35,68 +32,10 @@ VALID_ARGUMENTS = {
 
 @pytest.fixture
 def fns(load_function, aws_stack, demo_wallet):
-    clients = ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"])
-    for client_id, owner in (("other-users-client", "user-two"), ("ownerless-client", None)):
-        clients.put(
-            ClientRecord(
-                client_id=client_id,
-                client_name=client_id,
-                token_endpoint_auth_method="client_secret_post",
-                client_secret_hash=opaque.digest("other-secret"),
-                grant_types=("client_credentials",),
-                redirect_uris=(),
-                scope=SUPPORTED_SCOPES,
-                created_at=0,
-                owner_user_id=owner,
-            )
-        )
-    return load_function("TokenFunction"), load_function("McpFunction")
+    return wallet_functions(load_function, aws_stack)
 
 
-def token(token_fn, scope=ALL, client=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)):
-    response = token_fn.request(
-        "POST",
-        "/oauth/token",
-        headers={"content-type": "application/x-www-form-urlencoded"},
-        body=f"grant_type=client_credentials&client_id={client[0]}&client_secret={client[1]}&scope={scope}",
-    )
-    assert response.status == 200, response.body
-    return response_json(response)["access_token"]
-
-
-class Session:
-    def __init__(self, mcp_fn, access_token):
-        self.mcp = mcp_fn
-        self.token = access_token
-
-    def rpc(self, method, params=None, version="2025-11-25"):
-        message = {"jsonrpc": "2.0", "id": 1, "method": method}
-        if params is not None:
-            message["params"] = params
-        return self.mcp.request(
-            "POST",
-            "/mcp",
-            headers={
-                "authorization": f"Bearer {self.token}",
-                "content-type": "application/json",
-                "accept": "application/json, text/event-stream",
-                "mcp-protocol-version": version,
-            },
-            body=json.dumps(message),
-        )
-
-    def result(self, method, params=None):
-        response = self.rpc(method, params)
-        assert response.status == 200, (response.status, response.body)
-        body = response_json(response)
-        assert "result" in body, body
-        return body["result"]
-
-    def error(self, method, params=None):
-        response = self.rpc(method, params)
-        assert response.status == 200, (response.status, response.body)  # a JSON-RPC error, never a 5xx
-        return response_json(response)["error"]
-
+class Session(mcp_session.Session):
     def prompt(self, name, arguments=None):
         result = self.result("prompts/get", {"name": name, "arguments": arguments or {}})
         [message] = result["messages"]
@@ -107,16 +46,6 @@ class Session:
         return self.result(
             "completion/complete", {"ref": ref, "argument": {"name": argument, "value": value}}
         )["completion"]
-
-    def transactions(self):
-        found, cursor = [], None
-        while True:
-            arguments = {"limit": 100, **({"cursor": cursor} if cursor else {})}
-            result = self.result("tools/call", {"name": "getRecentTransactions", "arguments": arguments})
-            found += result["structuredContent"]["transactions"]
-            cursor = result["structuredContent"]["next_cursor"]
-            if not cursor:
-                return found
 
 
 @pytest.fixture

@@ -7,14 +7,9 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.conftest import header, response_json
-from wallet_mcp import aws
-from wallet_mcp.credentials import opaque
-from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
-from wallet_mcp.storage.clients import ClientRecord, ClientStore
+from tests.handlers.mcp_session import Session, token, wallet_functions
 
-ALL = " ".join(SUPPORTED_SCOPES)
 CONTRACT_TOOLS = [
     "ping",
     "getTotalBalance",
@@ -28,62 +23,7 @@ CONTRACT_TOOLS = [
 
 @pytest.fixture
 def fns(load_function, aws_stack, demo_wallet):
-    clients = ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"])
-    for client_id, owner in (("other-users-client", "user-two"), ("ownerless-client", None)):
-        clients.put(
-            ClientRecord(
-                client_id=client_id,
-                client_name=client_id,
-                token_endpoint_auth_method="client_secret_post",
-                client_secret_hash=opaque.digest("other-secret"),
-                grant_types=("client_credentials",),
-                redirect_uris=(),
-                scope=SUPPORTED_SCOPES,
-                created_at=0,
-                owner_user_id=owner,
-            )
-        )
-    return load_function("TokenFunction"), load_function("McpFunction")
-
-
-def token(token_fn, scope=ALL, client=(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET)):
-    response = token_fn.request(
-        "POST",
-        "/oauth/token",
-        headers={"content-type": "application/x-www-form-urlencoded"},
-        body=f"grant_type=client_credentials&client_id={client[0]}&client_secret={client[1]}&scope={scope}",
-    )
-    assert response.status == 200, response.body
-    return response_json(response)["access_token"]
-
-
-class Session:
-    def __init__(self, mcp_fn, access_token):
-        self.mcp = mcp_fn
-        self.token = access_token
-        self.ids = 0
-
-    def rpc(self, method, params=None):
-        self.ids += 1
-        message = {"jsonrpc": "2.0", "id": self.ids, "method": method}
-        if params is not None:
-            message["params"] = params
-        return self.mcp.request(
-            "POST",
-            "/mcp",
-            headers={
-                "authorization": f"Bearer {self.token}",
-                "content-type": "application/json",
-                "accept": "application/json, text/event-stream",
-                "mcp-protocol-version": "2025-11-25",
-            },
-            body=json.dumps(message),
-        )
-
-    def call(self, name, arguments=None):
-        response = self.rpc("tools/call", {"name": name, "arguments": arguments or {}})
-        assert response.status == 200, (response.status, response.body)
-        return response_json(response)["result"]
+    return wallet_functions(load_function, aws_stack)
 
 
 @pytest.fixture
@@ -97,15 +37,7 @@ def balance(session) -> str:
 
 
 def count_transactions(session) -> int:
-    total, cursor = 0, None
-    while True:
-        result = session.call(
-            "getRecentTransactions", {"limit": 100, **({"cursor": cursor} if cursor else {})}
-        )
-        total += len(result["structuredContent"]["transactions"])
-        cursor = result["structuredContent"]["next_cursor"]
-        if not cursor:
-            return total
+    return len(session.transactions())
 
 
 def test_tools_list_is_deterministic_and_complete(demo):
