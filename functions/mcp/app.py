@@ -40,6 +40,7 @@ endpoint = McpEndpoint(
     allowed_origins=list(SETTINGS.allowed_origins),
     prompts=prompts,
     connections=deployment.stores.connection_log,
+    as_addressed=SETTINGS.as_addressed,
 )
 # a bare Starlette app: the one route is the SDK's transport, and FastAPI would only add import time
 app = create_plain_app(

@@ -6,6 +6,7 @@ from wallet_mcp import coldstart  # isort: skip  (first: the GC rests while the 
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from wallet_mcp.compose import Deployment
@@ -24,10 +25,15 @@ app = create_app("wallet-mcp metadata", realm=SETTINGS.issuer, cors_origins=ANY_
 
 _CACHEABLE = {"Cache-Control": "public, max-age=300"}
 _AS_METADATA = authorization_server_metadata(SETTINGS)
-_PRM = {
-    "mcp": protected_resource_metadata(SETTINGS, SETTINGS.mcp_resource),
-    "api": protected_resource_metadata(SETTINGS, SETTINGS.api_resource),
-}
+_RESOURCES = {"mcp": SETTINGS.mcp_resource, "api": SETTINGS.api_resource}
+_PRM = {name: protected_resource_metadata(SETTINGS, resource) for name, resource in _RESOURCES.items()}
+
+
+def _prm(name: str, host: str | None) -> dict[str, object]:
+    """The cached document, or (a local client on another loopback name) one naming its URL."""
+    if SETTINGS.as_addressed(SETTINGS.issuer, host) == SETTINGS.issuer:
+        return _PRM[name]
+    return protected_resource_metadata(SETTINGS, _RESOURCES[name], host)
 
 
 @app.get("/.well-known/oauth-authorization-server")
@@ -37,17 +43,16 @@ def as_metadata() -> JSONResponse:
 
 
 @app.get("/.well-known/oauth-protected-resource")
-def mcp_resource_metadata() -> JSONResponse:
+def mcp_resource_metadata(request: Request) -> JSONResponse:
     """The root form names the MCP server, the resource most clients come for."""
-    return JSONResponse(_PRM["mcp"], headers=_CACHEABLE)
+    return JSONResponse(_prm("mcp", request.headers.get("host")), headers=_CACHEABLE)
 
 
 @app.get("/.well-known/oauth-protected-resource/{resource}")
-def resource_metadata(resource: str) -> JSONResponse:
-    document = _PRM.get(resource)
-    if document is None:
+def resource_metadata(resource: str, request: Request) -> JSONResponse:
+    if resource not in _RESOURCES:
         return JSONResponse({"error": "not_found", "error_description": "unknown resource"}, status_code=404)
-    return JSONResponse(document, headers=_CACHEABLE)
+    return JSONResponse(_prm(resource, request.headers.get("host")), headers=_CACHEABLE)
 
 
 @app.get("/.well-known/jwks.json")

@@ -92,6 +92,32 @@ async def test_sdk_client_discovers_registers_logs_in_and_calls_tools(stack, mod
     assert f"resource={httpx.URL(stack.mcp_url)}".replace(":", "%3A").replace("/", "%2F") in url
 
 
+async def test_a_client_configured_with_another_loopback_name_connects(stack):
+    """`make dev` prints http://localhost:<port>/mcp, but a client may be given 127.0.0.1 or [::1]:
+    the resource it discovers must be the URL it used (RFC 9728 §3.3, which the SDK checks), and a
+    token asked for it is a token for the MCP server."""
+    mcp_url = stack.mcp_url.replace("localhost", "127.0.0.1")  # the gateway listens on IPv4
+    storage = MemoryStorage()
+    handlers = Handlers(FormBrowser(DEMO_USERNAME, DEMO_PASSWORD))
+    provider = OAuthClientProvider(
+        server_url=mcp_url,
+        client_metadata=metadata(),
+        storage=storage,
+        redirect_handler=handlers.redirect,
+        callback_handler=handlers.callback,
+    )
+    async with (
+        httpx2.AsyncClient(auth=provider, timeout=30) as http,
+        Client(streamable_http_client(mcp_url, http_client=http), mode="legacy") as client,
+    ):
+        result = await client.call_tool("getTotalBalance", {})
+        assert not result.is_error, result.content[0].text
+    await handlers.browser.aclose()
+    (url,) = handlers.authorization_urls
+    assert httpx.URL(url).params["resource"] == mcp_url
+    assert url.startswith(f"{stack.base_url}/oauth/authorize?")  # one issuer, whatever the name used
+
+
 @pytest.fixture
 def metadata_document_url(pki) -> Iterator[tuple[str, type[DocumentHandler]]]:
     port = free_port()

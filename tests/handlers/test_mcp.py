@@ -256,6 +256,8 @@ def test_a_local_stack_answers_on_every_loopback_name(functions, host):
     token_fn, mcp = functions
     response = rpc(mcp, "tools/list", token=get_token(token_fn), headers={"host": host})
     assert response.status == 200, response.body
+    challenge = header(rpc(mcp, "tools/list", headers={"host": host}), "www-authenticate")
+    assert f'resource_metadata="http://{host}/.well-known/oauth-protected-resource/mcp"' in challenge
 
 
 @pytest.mark.parametrize(

@@ -101,3 +101,17 @@ def test_unknown_paths_and_methods_are_json_errors(metadata):
     response = metadata.request("POST", "/.well-known/jwks.json")
     assert response.status == 405
     assert response_json(response)["error"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:3000", "[::1]:3000"])
+def test_locally_the_metadata_names_the_resource_on_the_loopback_name_asked(metadata, host):
+    """RFC 9728 §3.3: `resource` is the URL the client asked about; the issuer stays one."""
+    document = response_json(
+        metadata.request("GET", "/.well-known/oauth-protected-resource/mcp", headers={"host": host})
+    )
+    assert document["resource"] == f"http://{host}/mcp"
+    assert document["authorization_servers"] == [BASE_URL]
+    foreign = metadata.request(
+        "GET", "/.well-known/oauth-protected-resource", headers={"host": "evil.example"}
+    )
+    assert response_json(foreign)["resource"] == f"{BASE_URL}/mcp"

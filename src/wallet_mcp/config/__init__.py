@@ -146,6 +146,31 @@ class Settings:
         return tuple(dict.fromkeys((netloc, *(f"{host}{suffix}" for host in LOOPBACK_HOSTS))))
 
     @property
+    def resource_aliases(self) -> dict[str, str]:
+        """Locally, each resource's URL on the other loopback names (`http://127.0.0.1:3000/mcp`)
+        mapped to the resource: a client given that URL discovers it as its resource (RFC 9728
+        §3.3) and asks for a token for it, which is a token for the resource itself. None when
+        deployed: one host, one name."""
+        if not self.is_local:
+            return {}
+        own = urlsplit(self.issuer).netloc
+        return {
+            f"http://{host}{urlsplit(resource).path}": resource
+            for host in self.served_hosts
+            if host != own
+            for resource in self.known_resources
+        }
+
+    def as_addressed(self, url: str, host: str | None) -> str:
+        """`url` (one of the issuer's) on the loopback name a local request came in on, for the
+        documents and challenges that must name the resource as the client knows it; `url` itself
+        for the issuer's own host, any other host, and when deployed."""
+        parts = urlsplit(url)
+        if host is None or not self.is_local or host == parts.netloc or host not in self.served_hosts:
+            return url
+        return parts._replace(netloc=host).geturl()
+
+    @property
     def allowed_origins(self) -> tuple[str, ...]:
         """Origins allowed to call the MCP endpoint from a browser (and CORS): the issuer's, the
         configured extras, and locally the issuer's port on every loopback name."""

@@ -16,9 +16,10 @@ a request with no token, or one we never signed, names no client and is not logg
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -99,7 +100,9 @@ class McpEndpoint:
         allowed_origins: list[str],
         prompts: PromptRegistry | None = None,
         connections: ConnectionLog | None = None,
+        as_addressed: Callable[[str, str | None], str] | None = None,
     ) -> None:
+        self._as_addressed = as_addressed
         self._server = server
         self._connections = connections
         self._first_calls: OrderedDict[str, None] = OrderedDict()
@@ -134,7 +137,7 @@ class McpEndpoint:
             caller = self._guard.authenticate(headers.get("authorization"), self._initial_scopes)
         except BearerChallenge as exc:
             self._refused(exc)
-            return await self._challenge(exc.challenge, send)
+            return await self._challenge(exc.challenge, headers.get("host"), send)
         except (ClientError, BotoCoreError) as exc:
             # the keys, the revocation list or the client's owner could not be read: say so, and
             # that a retry may work
@@ -155,7 +158,7 @@ class McpEndpoint:
                 caller.wallet_owner()
         except BearerChallenge as exc:
             self._refused(exc)
-            return await self._challenge(exc.challenge, send)
+            return await self._challenge(exc.challenge, headers.get("host"), send)
         except WalletError as exc:
             self._log(failed(caller.principal.client_id, "mcp_call", exc.code, exc.message, exc.status))
             return await error_response(exc.status, exc.code, exc.message)(scope, receive, send)
@@ -203,7 +206,12 @@ class McpEndpoint:
         if self._connections is not None:
             self._connections.record(step)
 
-    async def _challenge(self, challenge: bearer.Challenge, send: Send) -> None:
+    async def _challenge(self, challenge: bearer.Challenge, host: str | None, send: Send) -> None:
+        if self._as_addressed is not None:
+            # locally, the metadata URL on the loopback name the client used: the resource it
+            # names must be the URL the client knows (RFC 9728 §3.3)
+            url = self._as_addressed(challenge.resource_metadata, host)
+            challenge = dataclasses.replace(challenge, resource_metadata=url)
         await challenge_response(challenge)({"type": "http"}, _no_body, send)
 
 

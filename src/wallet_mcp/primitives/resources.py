@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from wallet_mcp.primitives.errors import InvalidTarget
@@ -30,12 +30,18 @@ def canonical_resource(uri: str) -> str:
     return f"{scheme}://{netloc}{path}{query}"
 
 
-def select_audience(requested: str | None, known: Iterable[str], default: str) -> str:
-    """The audience for a token: the requested resource if this server knows it, else the default."""
+def select_audience(
+    requested: str | None, known: Iterable[str], default: str, aliases: Mapping[str, str] | None = None
+) -> str:
+    """The audience for a token: the requested resource if this server knows it (or one of its
+    `aliases`, another name of it: `Settings.resource_aliases`), else the default."""
     if requested is None:
         return default
     wanted = canonical_resource(requested)
     for resource in known:
         if canonical_resource(resource) == wanted:
+            return resource
+    for alias, resource in (aliases or {}).items():
+        if canonical_resource(alias) == wanted:
             return resource
     raise InvalidTarget("unknown resource")

@@ -137,7 +137,10 @@ class AuthorizeStart:
                 parse_scope(params.get("scope")), context.client.scope, context.client.default_scope
             )
             resource = select_audience(
-                params.get("resource"), self._settings.known_resources, self._settings.mcp_resource
+                params.get("resource"),
+                self._settings.known_resources,
+                self._settings.mcp_resource,
+                self._settings.resource_aliases,
             )
         except (InvalidScope, InvalidTarget) as exc:
             asked = params.get("resource" if isinstance(exc, InvalidTarget) else "scope")

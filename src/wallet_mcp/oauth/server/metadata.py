@@ -36,14 +36,15 @@ def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
     }
 
 
-def protected_resource_metadata(settings: Settings, resource: str) -> dict[str, Any]:
-    """RFC 9728 §2 for one of this server's resources (its `resource` is exactly that URL)."""
+def protected_resource_metadata(settings: Settings, resource: str, host: str | None = None) -> dict[str, Any]:
+    """RFC 9728 §2 for one of this server's resources. Its `resource` is exactly the URL the client
+    asked about (§3.3): locally, on the loopback name the request came in on (`Settings.as_addressed`)."""
     names = {
         settings.mcp_resource: "Wallet MCP server",
         settings.api_resource: "Wallet API",
     }
     return {
-        "resource": resource,
+        "resource": settings.as_addressed(resource, host),
         "authorization_servers": [settings.issuer],
         "scopes_supported": list(SUPPORTED_SCOPES),
         "bearer_methods_supported": ["header"],

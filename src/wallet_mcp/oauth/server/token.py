@@ -279,7 +279,10 @@ class TokenEndpoint:
             raise UnauthorizedClient("client_credentials is for confidential clients only")
         scope = grant_scope(request.scope, client.scope, client.default_scope)
         audience = select_audience(
-            request.resource, self._settings.known_resources, self._settings.mcp_resource
+            request.resource,
+            self._settings.known_resources,
+            self._settings.mcp_resource,
+            self._settings.resource_aliases,
         )
         # the owner's wallet is what the token reaches: not while the owner is disabled
         self._alive(Grant(client.client_id, client.owner_user_id, frozenset(scope), now), client, now)
@@ -509,7 +512,17 @@ class TokenEndpoint:
     # --- helpers ---------------------------------------------------------------------------------
 
     def _check_resource(self, requested: str | None, granted: str) -> None:
-        if requested is not None and canonical_resource(requested) != canonical_resource(granted):
+        """RFC 8707 §2.2: the resource of a code or refresh request is the one authorized (or, on
+        the local stack, that resource on another loopback name)."""
+        if requested is None:
+            return
+        try:
+            audience = select_audience(
+                requested, self._settings.known_resources, granted, self._settings.resource_aliases
+            )
+        except InvalidTarget:
+            audience = None
+        if audience is None or canonical_resource(audience) != canonical_resource(granted):
             raise InvalidTarget("resource differs from the one authorized")
 
     def _access_token(
