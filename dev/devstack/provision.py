@@ -22,6 +22,7 @@ _TABLE_PROPERTIES = {
     "TimeToLiveSpecification",
     "PointInTimeRecoverySpecification",
     "SSESpecification",
+    "DeletionProtectionEnabled",
     "TableName",
 }
 
@@ -49,6 +50,8 @@ def _create_table(stack: Stack, logical_id: str, props: dict[str, Any], dynamodb
     for index_kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
         if props.get(index_kind):
             request[index_kind] = props[index_kind]
+    if "DeletionProtectionEnabled" in props:
+        request["DeletionProtectionEnabled"] = props["DeletionProtectionEnabled"] in (True, "true")
     sse = props.get("SSESpecification")
     if sse:
         request["SSESpecification"] = {"Enabled": bool(sse.get("SSEEnabled", False))}

@@ -166,6 +166,19 @@ class Stack:
             self._conditions[name] = bool(self._evaluate_condition(expression))
         return self._conditions[name]
 
+    def broken_rules(self) -> list[str]:
+        """The descriptions of the template's `Rules` assertions these parameters break (what
+        CloudFormation would refuse the stack for), in the template's order."""
+        broken = []
+        for rule in self.template.get("Rules", {}).values():
+            applies = rule.get("RuleCondition")
+            if applies is not None and not self._evaluate_condition(applies):
+                continue
+            for assertion in rule.get("Assertions", []):
+                if not self._evaluate_condition(assertion["Assert"]):
+                    broken.append(str(assertion.get("AssertDescription", assertion["Assert"])))
+        return broken
+
     def _evaluate_condition(self, expression: Any) -> bool:
         if isinstance(expression, dict) and len(expression) == 1:
             ((fn, args),) = expression.items()

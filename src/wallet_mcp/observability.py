@@ -3,8 +3,9 @@ optional X-Ray SDK tracer.
 
 Metrics (namespace `POWERTOOLS_METRICS_NAMESPACE`, WalletMcp): `TokensIssued` by `grant`,
 `OAuthErrors` by `error`, `RateLimited` by `rule`, `RefreshTokenReuse`, `CodeReplay`,
-`LoginFailures`, `DependencyErrors` by `service`, `ConnectionLogDropped` (a connection-log step
-not written). Each is one line on stdout, costing no AWS call.
+`LoginFailures`, `DependencyErrors`, `ConnectionLogDropped` (a connection-log step
+not written). Powertools adds each function's `service` dimension to every one; an alarm must
+name it (infra/template.yaml). Each is one line on stdout, costing no AWS call.
 
 Correlation: `correlated` wraps a function's handler so that `request_id()` is, while it serves a
 request, API Gateway's request id (`requestContext.requestId`): the `correlation_id` Powertools
