@@ -118,19 +118,21 @@ def test_the_access_token_lifetime_assumed_is_the_longest_the_template_allows():
 
 
 def create_table_stack(stack, logical_ids, *, access_token_ttl: str | None = None) -> tuple[str, dict]:
-    """A stack of the template's own definitions of these tables (and its access-token lifetime
-    parameter when given), through the emulator's CloudFormation; its name and physical names."""
+    """A stack of the template's own definitions of these tables (with the template's parameters,
+    the access-token lifetime set when given), through the emulator's CloudFormation; its name and
+    physical names."""
     template = load_template()
     name = f"wallet-cli-{uuid.uuid4().hex[:8]}"
     body: dict = {
         "AWSTemplateFormatVersion": "2010-09-09",
+        # the tables' conditions (deletion protection) and the parameters they read, all defaulted
+        "Parameters": template["Parameters"],
+        "Conditions": template["Conditions"],
         "Resources": {logical: template["Resources"][logical] for logical in logical_ids},
     }
     parameters = []
     if access_token_ttl is not None:
-        key = admin.ACCESS_TOKEN_TTL_PARAMETER
-        body["Parameters"] = {key: template["Parameters"][key]}
-        parameters = [{"ParameterKey": key, "ParameterValue": access_token_ttl}]
+        parameters = [{"ParameterKey": admin.ACCESS_TOKEN_TTL_PARAMETER, "ParameterValue": access_token_ttl}]
     cloudformation = stack.client("cloudformation")
     cloudformation.create_stack(StackName=name, TemplateBody=json.dumps(body), Parameters=parameters)
     physical = {
