@@ -13,6 +13,7 @@ from starlette.routing import Route
 from wallet_mcp.compose import Deployment
 from wallet_mcp.config import settings
 from wallet_mcp.mcp_server.catalog import build_registry
+from wallet_mcp.mcp_server.confirmation import ConfirmationGate, op_id_key, request_state_security
 from wallet_mcp.mcp_server.http import McpEndpoint
 from wallet_mcp.mcp_server.server import build_server
 from wallet_mcp.mcp_server.wallet_prompts import wallet_prompts
@@ -31,8 +32,22 @@ logging.getLogger("mcp").setLevel(logging.WARNING)  # the SDK logs every statele
 store = deployment.stores.wallet
 tools = build_registry(wallet_tools(deployment.wallet, store, deployment.owners))
 prompts = wallet_prompts(deployment.wallet, store, deployment.owners)
+secret = deployment.confirmation_secret
+server = build_server(
+    tools,
+    WalletResources(deployment.wallet, store, deployment.owners),
+    prompts,
+    confirmations=ConfirmationGate(
+        deployment.stores.confirmations,
+        deployment.stores.audit,
+        issuer=SETTINGS.issuer,
+        op_id_key=op_id_key(secret),
+        clock=deployment.clock,
+    ),
+    request_state=request_state_security(secret, audience=SETTINGS.mcp_resource),
+)
 endpoint = McpEndpoint(
-    build_server(tools, WalletResources(deployment.wallet, store, deployment.owners), prompts),
+    server,
     tools,
     deployment.resource_guard(SETTINGS.mcp_resource, SETTINGS.mcp_resource_metadata_url),
     initial_scopes=[s for s in SUPPORTED_SCOPES if s.endswith(":read") or s.startswith("mcp:tools:")],

@@ -9,6 +9,7 @@ from jsonschema import Draft202012Validator
 
 from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.conftest import header, response_json
+from tests.handlers.confirm_helpers import approve_pending
 from wallet_mcp import aws
 from wallet_mcp.credentials import opaque
 from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
@@ -62,6 +63,7 @@ class Session:
         self.mcp = mcp_fn
         self.token = access_token
         self.ids = 0
+        self.wallet_table = mcp_fn.stack.physical_ids["WalletTable"]
 
     def rpc(self, method, params=None):
         self.ids += 1
@@ -84,6 +86,13 @@ class Session:
         response = self.rpc("tools/call", {"name": name, "arguments": arguments or {}})
         assert response.status == 200, (response.status, response.body)
         return response_json(response)["result"]
+
+    def confirmed(self, name, arguments):
+        """A call that needs the person's confirmation (-32042): they approve, the client retries."""
+        first = response_json(self.rpc("tools/call", {"name": name, "arguments": arguments}))
+        assert first["error"]["code"] == -32042, first
+        assert approve_pending(self.wallet_table) == 1
+        return self.call(name, arguments)
 
 
 @pytest.fixture
@@ -175,7 +184,7 @@ def test_accounts_and_recent_transactions_match_the_seed(demo):
 
 def test_create_transaction_changes_the_total_balance(demo):
     account = demo.call("getUserAccounts")["structuredContent"]["accounts"][0]
-    result = demo.call(
+    result = demo.confirmed(
         "createTransaction",
         {"accountId": account["id"], "amount": "-12.10", "category": "dining", "description": "Lunch"},
     )
@@ -194,11 +203,15 @@ def test_a_retried_create_with_the_same_key_never_duplicates(demo):
         "description": "Coffee",
         "idempotencyKey": "retry-key-0001",
     }
-    first = demo.call("createTransaction", arguments)
+    first = demo.confirmed("createTransaction", arguments)
+    # the confirmation is spent; retried with the same key, the person is asked again, and the
+    # approved retry replays the first transaction instead of recording a second one
     second = demo.call("createTransaction", arguments)
-    assert first["structuredContent"]["transaction"]["id"] == second["structuredContent"]["transaction"]["id"]
+    assert second["isError"] and "already used" in second["content"][0]["text"]
+    third = demo.confirmed("createTransaction", arguments)
+    assert first["structuredContent"]["transaction"]["id"] == third["structuredContent"]["transaction"]["id"]
     assert balance(demo).startswith("💰 Total Balance: $5,427.10\n")
-    conflict = demo.call("createTransaction", {**arguments, "amount": "-6"})
+    conflict = demo.confirmed("createTransaction", {**arguments, "amount": "-6"})
     assert conflict["isError"] and "idempotency key" in conflict["content"][0]["text"]
 
 

@@ -165,7 +165,9 @@ def account_page(
     *,
     now: int = 0,
     notice: str | None = None,
+    extra: str = "",
 ) -> str:
+    """`extra`: HTML of further sections (already escaped), e.g. the payment confirmations."""
     hidden = {"csrf_token": viewer.csrf_token}
     body = (
         f"{_nav(viewer)}<h1>Connected apps</h1>"
@@ -177,6 +179,7 @@ def account_page(
         '<p class="lead">Tokens an administrator made for your scripts to call the wallet API. '
         "Revoking one stops it at once.</p>"
         f"{tokens_table(tokens, action='/account/tokens/revoke', hidden=hidden, now=now)}"
+        f"{extra}"
     )
     return document("Connected apps", body, wide=True)
 

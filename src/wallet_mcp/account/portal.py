@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlencode, urlsplit
 
+from wallet_mcp.account import confirm_pages as confirm_view
 from wallet_mcp.account import pages as view
 from wallet_mcp.account.client_admin import ClientAdmin, ClientNotFound, ClientSettings, InvalidClientForm
 from wallet_mcp.account.grants import Grants
@@ -25,6 +26,7 @@ from wallet_mcp.signin import csrf
 from wallet_mcp.signin.password import SignIn, SignInRefused
 from wallet_mcp.storage.audit import AuditEvent, AuditLog
 from wallet_mcp.storage.users import UserRecord, UserStore
+from wallet_mcp.wallet.confirmations import ConfirmationStore
 from wallet_mcp.web import pages
 from wallet_mcp.web.cookies import Cookie, CookieJar
 from wallet_mcp.web.outcomes import Outcome, Page, Redirect
@@ -34,6 +36,7 @@ ADMIN_ROLE: Final = "admin"
 LOGIN_CSRF_TTL: Final = 3600
 """How long the sign-in page's cookie (the secret its form's CSRF token is derived from) lives."""
 CLIENT_GROUPS: Final = ("grant_types", "scope")
+MAX_CONFIRMATIONS_LISTED: Final = 20
 MAX_REASON: Final = 500
 _NOTICES: Final = {
     "revoked": "Access revoked. The application must ask you again before it can use your wallet.",
@@ -98,8 +101,11 @@ class AccountPortal:
         audit: AuditLog,
         clock: Callable[[], int],
         upstream: Sequence[tuple[str, str]] = (),
+        confirmations: ConfirmationStore | None = None,
     ) -> None:
-        """`upstream`: (id, name) of the OpenID providers the sign-in page offers."""
+        """`upstream`: (id, name) of the OpenID providers the sign-in page offers;
+        `confirmations`: the person's payment confirmations, listed on /account."""
+        self._confirmations = confirmations
         self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(issuer))
         self._sign_in = sign_in
         self._users = users
@@ -147,7 +153,13 @@ class AccountPortal:
         apps = self._grants.connected_apps(visitor.user.user_id, now=self._clock())
         tokens = self._grants.personal_tokens(visitor.user.user_id)
         notice = _NOTICES.get(query.get("done", "")) or None
-        return Page(view.account_page(visitor.viewer, apps, tokens, now=self._clock(), notice=notice))
+        extra = ""
+        if self._confirmations is not None:
+            listed = self._confirmations.of_user(visitor.user.user_id)[:MAX_CONFIRMATIONS_LISTED]
+            names = {app.client_id: app.client_name for app in apps}
+            extra = confirm_view.confirmations_section(listed, names, self._clock())
+        page = view.account_page(visitor.viewer, apps, tokens, now=self._clock(), notice=notice, extra=extra)
+        return Page(page)
 
     def submit_sign_in(
         self, form: Mapping[str, str], cookies: CookieJar, sent_from: Provenance, source: str

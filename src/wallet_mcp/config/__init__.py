@@ -98,6 +98,9 @@ class Settings:
     """Browser origins allowed to call the MCP endpoint and the wallet API besides the issuer's own."""
     signing_key_id: str | None = None
     verification_key_ids: tuple[str, ...] = ()
+    confirmation_key_id: str | None = None
+    """The KMS HMAC key the MCP function derives its confirmation secrets from (the sealing key
+    of `requestState`, the op ids of pending operations): CONFIRMATION_KEY_ID."""
     tables: Tables = Tables()
     rate_limits: RateLimitSettings = RateLimitSettings()
     identity_providers: tuple[IdentityProvider, ...] = ()
@@ -152,6 +155,11 @@ class Settings:
         loopback = tuple(f"http://{host}" for host in self.served_hosts) if self.is_local else ()
         return tuple(dict.fromkeys((self.issuer, *loopback, *self.extra_allowed_origins)))
 
+    def require_confirmation_key(self) -> str:
+        if not self.confirmation_key_id:
+            raise ConfigurationError("CONFIRMATION_KEY_ID is not configured for this function")
+        return self.confirmation_key_id
+
     def require_signing_key(self) -> str:
         if not self.signing_key_id:
             raise ConfigurationError("SIGNING_KEY_ID is not configured for this function")
@@ -205,6 +213,7 @@ class Settings:
             ),
             signing_key_id=signing,
             verification_key_ids=verification,
+            confirmation_key_id=env.get("CONFIRMATION_KEY_ID") or None,
             rate_limits=RateLimitSettings.from_env(env),
             tables=Tables(
                 clients=env.get("CLIENTS_TABLE") or None,

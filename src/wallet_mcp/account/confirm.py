@@ -1,0 +1,115 @@
+"""`/account/confirm?op=<id>`: the person approves or declines one money movement an application
+asked for (mcp_server/confirmation.py), in their own browser, signed in.
+
+Only the person's session can decide, and only for their own wallet: the confirmation is looked up
+in the signed-in user's partition, so another user's session finds nothing (the same answer as an
+unknown id: it does not say that the id exists). No session: the sign-in page, then back here.
+The decision is a POST with the session's CSRF token (signin/csrf.py), refused from another site;
+it moves pending → approved | declined under a DynamoDB condition, only while the confirmation is
+live, and each decision goes to the audit trail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Final
+from urllib.parse import urlencode
+
+from wallet_mcp.account import confirm_pages as view
+from wallet_mcp.account.portal import AccountPortal, Provenance, Refused, Visitor
+from wallet_mcp.storage.audit import AuditEvent, AuditLog, Event
+from wallet_mcp.storage.clients import ClientStore
+from wallet_mcp.wallet.confirmations import Confirmation, ConfirmationStore, Decision
+from wallet_mcp.web.cookies import CookieJar
+from wallet_mcp.web.outcomes import Outcome, Page, Redirect
+
+PATH: Final = "/account/confirm"
+_DECISIONS: Final[dict[str, Decision]] = {"approve": "approved", "decline": "declined"}
+
+
+class ConfirmationPages:
+    def __init__(
+        self,
+        portal: AccountPortal,
+        store: ConfirmationStore,
+        clients: ClientStore,
+        audit: AuditLog,
+        *,
+        clock: Callable[[], int],
+    ) -> None:
+        self._portal = portal
+        self._store = store
+        self._clients = clients
+        self._audit = audit
+        self._clock = clock
+
+    def show(self, cookies: CookieJar, query: Mapping[str, str]) -> Outcome:
+        op_id = query.get("op", "")
+        visitor = self._portal.visitor(cookies)
+        if visitor is None:
+            here = f"{PATH}?{urlencode({'op': op_id[:128]})}"
+            return Redirect("/account?" + urlencode({"next": here}), status=303)
+        found = self._store.get(visitor.user.user_id, op_id) if op_id else None
+        if found is None:
+            return Page(view.unknown_page(visitor.viewer), status=404)
+        return Page(self._page(visitor, found, op_id))
+
+    def decide(
+        self, form: Mapping[str, str], cookies: CookieJar, sent_from: Provenance, source: str
+    ) -> Outcome:
+        visitor = self._portal.check_post(sent_from, cookies, form)
+        op_id = form.get("op", "")
+        decision = _DECISIONS.get(form.get("decision", ""))
+        if decision is None or not op_id:
+            raise Refused(400, "The form is incomplete.")
+        user_id = visitor.user.user_id
+        found = self._store.get(user_id, op_id)
+        if found is None:
+            return Page(view.unknown_page(visitor.viewer), status=404)
+        now = self._clock()
+        if not found.is_live(now):
+            if self._store.expire(user_id, found.op_digest, now=now):
+                self._record("confirmation_expired", found, source, {"where": "confirmation page"})
+            notice = "This confirmation expired; nothing was recorded. Ask the application again."
+            return Page(self._page(visitor, self._reread(found, op_id), op_id, notice=notice), status=409)
+        if not self._store.decide(user_id, found.op_digest, decision, now=now):
+            notice = "This confirmation was already decided."
+            return Page(self._page(visitor, self._reread(found, op_id), op_id, notice=notice), status=409)
+        event: Event = "confirmation_approved" if decision == "approved" else "confirmation_declined"
+        self._record(event, found, source, {"where": "confirmation page"})
+        notice = (
+            "Approved. Go back to the application: it records the payment when it asks again."
+            if decision == "approved"
+            else "Declined. Nothing will be recorded."
+        )
+        return Page(self._page(visitor, self._reread(found, op_id), op_id, notice=notice))
+
+    def _reread(self, found: Confirmation, op_id: str) -> Confirmation:
+        return self._store.get(found.user_id, op_id) or found
+
+    def _page(self, visitor: Visitor, found: Confirmation, op_id: str, *, notice: str | None = None) -> str:
+        client = self._clients.get(found.client_id, now=self._clock())
+        name = client.client_name if client else found.client_id
+        return view.confirm_page(
+            visitor.viewer, found, op_id=op_id, client_name=name, now=self._clock(), notice=notice
+        )
+
+    def _record(self, event: Event, found: Confirmation, source: str, extra: dict[str, object]) -> None:
+        op = found.operation
+        self._audit.record(
+            AuditEvent(
+                event,
+                subject=found.user_id,
+                client_id=found.client_id,
+                source=source,
+                details={
+                    "operation": found.op_digest[:16],
+                    "tool": op.tool,
+                    "account_id": op.account_id,
+                    "amount": op.amount_minor,
+                    "currency": op.currency,
+                    "token": found.token_id,
+                    **extra,
+                },
+            )
+        )

@@ -1,0 +1,114 @@
+"""The HTML of `/account/confirm` (one money movement to approve or decline) and of the
+confirmations listed on /account. Same rules as `account/pages`: everything interpolated is
+escaped, no script, the one stylesheet, every form carries the session's CSRF token; one column
+that reads on a phone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from wallet_mcp.account.pages import Viewer, _nav, when
+from wallet_mcp.wallet.confirmations import Confirmation
+from wallet_mcp.wallet.money import format_money
+from wallet_mcp.web.pages import document, hidden_inputs
+
+_STATUS = {
+    "pending": "Waiting for you",
+    "approved": "Approved, not yet used",
+    "declined": "Declined",
+    "used": "Approved and recorded",
+    "expired": "Expired",
+}
+
+
+def status_of(confirmation: Confirmation, now: int) -> str:
+    if confirmation.status in ("pending", "approved") and not confirmation.is_live(now):
+        return "Expired"
+    return _STATUS[confirmation.status]
+
+
+def _amount(confirmation: Confirmation) -> str:
+    op = confirmation.operation
+    return format_money(op.amount_minor, op.currency)
+
+
+def confirm_page(
+    viewer: Viewer,
+    confirmation: Confirmation,
+    *,
+    op_id: str,
+    client_name: str,
+    now: int,
+    notice: str | None = None,
+) -> str:
+    op = confirmation.operation
+    live = confirmation.status == "pending" and confirmation.is_live(now)
+    details = (
+        '<dl class="confirmation">'
+        f'<dt>Amount</dt><dd class="amount"><strong>{escape(_amount(confirmation))}</strong></dd>'
+        f"<dt>From account</dt><dd>{escape(op.account_name)}</dd>"
+        f"<dt>Description</dt><dd>{escape(op.description)}</dd>"
+        f"<dt>Category</dt><dd>{escape(op.category)}</dd>"
+        f"<dt>Requested by</dt><dd>{escape(client_name)}</dd>"
+        f"<dt>Asked at</dt><dd>{when(confirmation.created_at)}</dd>"
+        f"<dt>Status</dt><dd>{escape(status_of(confirmation, now))}</dd>"
+        "</dl>"
+    )
+    notice_html = f'<p class="notice" role="status">{escape(notice)}</p>' if notice else ""
+    if live:
+        fields = {"csrf_token": viewer.csrf_token, "op": op_id}
+        actions = (
+            '<form method="post" action="/account/confirm">'
+            f"{hidden_inputs(fields)}"
+            '<div class="actions">'
+            '<button type="submit" name="decision" value="approve">Approve payment</button>'
+            '<button class="danger" type="submit" name="decision" value="decline">Decline</button>'
+            "</div></form>"
+            f'<p class="lead">Open until {when(confirmation.expires_at)}. Only approve a payment you '
+            "asked for: the application cannot do this step for you.</p>"
+        )
+    else:
+        actions = '<p class="lead">Nothing more to do here.</p>'
+    body = (
+        f"{_nav(viewer)}<h1>Confirm a payment</h1>"
+        f'<p class="lead">{escape(client_name)} asks to record this payment in your wallet.</p>'
+        f"{notice_html}{details}{actions}"
+    )
+    return document("Confirm a payment", body)
+
+
+def unknown_page(viewer: Viewer) -> str:
+    body = (
+        f"{_nav(viewer)}<h1>No such confirmation</h1>"
+        '<p class="error" role="alert">There is no payment waiting for your confirmation at this '
+        f"address for <strong>{escape(viewer.username)}</strong>. If an application asked another "
+        "account, sign out and sign in as that account.</p>"
+    )
+    return document("No such confirmation", body)
+
+
+def confirmations_section(confirmations: Sequence[Confirmation], names: dict[str, str], now: int) -> str:
+    """Pending and recent confirmations, newest first, for /account."""
+    if not confirmations:
+        return '<h2>Payment confirmations</h2><p class="lead">No payment has asked for your confirmation.</p>'
+    rows = "".join(
+        "<tr>"
+        f'<td class="nowrap" data-label="Asked">{when(c.created_at)}</td>'
+        f'<td data-label="Amount">{escape(_amount(c))}</td>'
+        f'<td data-label="Account">{escape(c.operation.account_name)}</td>'
+        f'<td data-label="Description">{escape(c.operation.description)}</td>'
+        f'<td data-label="Application">{escape(names.get(c.client_id, c.client_id))}</td>'
+        f'<td data-label="Status">{escape(status_of(c, now))}</td>'
+        "</tr>"
+        for c in confirmations
+    )
+    return (
+        "<h2>Payment confirmations</h2>"
+        '<p class="lead">Payments applications asked to record, and what became of them. A pending one '
+        "is approved at the address the application showed you.</p>"
+        "<table><thead><tr><th>Asked</th><th>Amount</th><th>Account</th>"
+        "<th>Description</th><th>Application</th><th>Status</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )

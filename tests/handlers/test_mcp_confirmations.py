@@ -1,0 +1,421 @@
+"""A debit waits for the person: createTransaction through the MCP handler on both wires, the
+confirmation page through the account handler, and every refusal (mcp_server/confirmation.py).
+
+The person is the demo user signed in to /account; the client is the demo client (client
+credentials, owned by the demo user), so its wallet is the demo user's."""
+
+from __future__ import annotations
+
+import base64
+import json
+from html import unescape
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+
+from devstack.seed import DEMO_CLIENT_ID, DEMO_USER_ID
+from tests.conftest import header, response_json
+from tests.forms import parse
+from tests.handlers.oauth_helpers import FORM
+from tests.handlers.test_account import ORIGIN, sign_in
+from tests.handlers.test_mcp_wallet import ALL, token
+from wallet_mcp import aws
+from wallet_mcp.credentials import opaque
+from wallet_mcp.credentials.passwords import hash_password
+from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
+from wallet_mcp.storage import items
+from wallet_mcp.storage.audit import AuditLog
+from wallet_mcp.storage.clients import ClientRecord, ClientStore
+from wallet_mcp.storage.users import UserRecord, UserStore
+
+LEGACY = "2025-11-25"
+MODERN = "2026-07-28"
+URL_CAPABLE = {"elicitation": {"url": {}}}
+
+
+@pytest.fixture
+def fns(load_function, aws_stack, demo_wallet):
+    ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).put(
+        ClientRecord(
+            client_id="other-users-client",
+            client_name="other-users-client",
+            token_endpoint_auth_method="client_secret_post",
+            client_secret_hash=opaque.digest("other-secret"),
+            grant_types=("client_credentials",),
+            redirect_uris=(),
+            scope=SUPPORTED_SCOPES,
+            created_at=0,
+            owner_user_id="user-two",
+        )
+    )
+    UserStore(aws.dynamodb(), aws_stack.physical_ids["UsersTable"]).create(
+        UserRecord(
+            username="mallory", user_id="user-mallory", password_hash=hash_password("m-pass"), created_at=0
+        )
+    )
+    return load_function("TokenFunction"), load_function("McpFunction"), load_function("AccountFunction")
+
+
+class Mcp:
+    def __init__(self, fn, access_token, version=LEGACY, capabilities=None):
+        self.fn, self.token, self.version, self.capabilities = fn, access_token, version, capabilities or {}
+        self.ids = 0
+
+    def send(self, name, arguments, **extra):
+        self.ids += 1
+        params = {"name": name, "arguments": arguments, **extra}
+        headers = {
+            "authorization": f"Bearer {self.token}",
+            "content-type": "application/json",
+            "accept": "application/json, text/event-stream",
+            "mcp-protocol-version": self.version,
+        }
+        if self.version == MODERN:
+            headers |= {"mcp-method": "tools/call", "mcp-name": name}
+            params["_meta"] = {
+                "io.modelcontextprotocol/protocolVersion": MODERN,
+                "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"},
+                "io.modelcontextprotocol/clientCapabilities": self.capabilities,
+            }
+        message = {"jsonrpc": "2.0", "id": self.ids, "method": "tools/call", "params": params}
+        response = self.fn.request("POST", "/mcp", headers=headers, body=json.dumps(message))
+        answer = response_json(response)
+        # a JSON-RPC error may come with 400 on 2026-07-28 (transports §Error responses); never 5xx
+        assert response.status == 200 or (response.status == 400 and "error" in answer), response.body
+        return answer
+
+    def balance_of(self, account_id):
+        result = self.send("getUserAccounts", {})["result"]["structuredContent"]["accounts"]
+        return next(a["balance_minor"] for a in result if a["id"] == account_id)
+
+    def transactions(self):
+        return self.send("getRecentTransactions", {"limit": 100})["result"]["structuredContent"][
+            "transactions"
+        ]
+
+
+@pytest.fixture
+def client(fns):
+    token_fn, mcp_fn, _ = fns
+    return Mcp(mcp_fn, token(token_fn))
+
+
+@pytest.fixture
+def account_id(client):
+    return client.send("getUserAccounts", {})["result"]["structuredContent"]["accounts"][0]["id"]
+
+
+@pytest.fixture
+def browser(fns):
+    """The demo user's browser, signed in to /account."""
+    return Browser(fns[2], sign_in(fns[2])[1])
+
+
+class Browser:
+    def __init__(self, account_fn, cookies):
+        self.fn, self.cookies = account_fn, cookies
+
+    def open(self, url):
+        parts = urlsplit(url)
+        return self.fn.request("GET", parts.path, query=parts.query, cookies=self.cookies)
+
+    def decide(self, url, decision):
+        page = self.open(url)
+        assert page.status == 200, page.body
+        (*_, form), _ = parse(page.body.decode())
+        submission = form.submission({"decision": decision})
+        response = self.fn.request(
+            "POST",
+            "/account/confirm",
+            headers={**FORM, **ORIGIN},
+            body=urlencode(submission),
+            cookies=self.cookies,
+        )
+        return response
+
+
+def debit(account_id, amount="-7.25", description="Coffee beans"):
+    return {"accountId": account_id, "amount": amount, "category": "groceries", "description": description}
+
+
+def elicitation_of(error):
+    assert error["code"] == -32042, error
+    (elicitation,) = error["data"]["elicitations"]
+    assert elicitation["mode"] == "url" and elicitation["elicitationId"]
+    return elicitation
+
+
+def audit_events(aws_stack, subject=DEMO_USER_ID):
+    log = AuditLog(aws.dynamodb(), aws_stack.physical_ids["AuditTable"])
+    return [e for e in log.of(subject, limit=200) if e["event"].startswith("confirmation_")]
+
+
+def expire_all(aws_stack, user_id=DEMO_USER_ID):
+    """Ten minutes pass: every confirmation's deadline moves into the past."""
+    db, table = aws.dynamodb(), aws_stack.physical_ids["WalletTable"]
+    found = db.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":pk": items.s(f"USER#{user_id}"), ":p": items.s("CONFIRM#")},
+    )["Items"]
+    for item in found:
+        db.update_item(
+            TableName=table,
+            Key={"pk": item["pk"], "sk": item["sk"]},
+            UpdateExpression="SET confirm_by = :past",
+            ExpressionAttributeValues={":past": items.n(1)},
+        )
+
+
+# --- 2025-11-25: URLElicitationRequiredError, the same call again --------------------------------
+
+
+def test_an_approved_debit_is_recorded_exactly_once(client, account_id, browser, aws_stack):
+    before = client.balance_of(account_id)
+    count = len(client.transactions())
+    first = client.send("createTransaction", debit(account_id))
+    elicitation = elicitation_of(first["error"])
+    assert elicitation["url"].startswith("http://localhost:3000/account/confirm?op=op_")
+    assert client.balance_of(account_id) == before  # nothing yet
+
+    approved = browser.decide(elicitation["url"], "approve")
+    assert approved.status == 200 and "Approved" in approved.body.decode()
+
+    done = client.send("createTransaction", debit(account_id))["result"]
+    assert not done.get("isError"), done
+    assert done["structuredContent"]["transaction"]["amount"] == "-7.25"
+    assert client.balance_of(account_id) == before - 725
+    assert len(client.transactions()) == count + 1
+
+    again = client.send("createTransaction", debit(account_id))["result"]
+    assert again["isError"] and "already used" in again["content"][0]["text"]
+    assert client.balance_of(account_id) == before - 725
+    events = [e["event"] for e in audit_events(aws_stack)]
+    assert events[:3] == ["confirmation_executed", "confirmation_approved", "confirmation_requested"]
+    executed = audit_events(aws_stack)[0]
+    assert executed["client_id"] == DEMO_CLIENT_ID and executed["details"]["amount"] == -725
+    assert executed["details"]["transaction_id"] == done["structuredContent"]["transaction"]["id"]
+
+
+def test_a_retry_before_the_person_acted_asks_again(client, account_id):
+    first = elicitation_of(client.send("createTransaction", debit(account_id))["error"])
+    second = elicitation_of(client.send("createTransaction", debit(account_id))["error"])
+    assert second["url"] == first["url"]
+
+
+def test_a_declined_debit_records_nothing(client, account_id, browser, aws_stack):
+    before, count = client.balance_of(account_id), len(client.transactions())
+    url = elicitation_of(client.send("createTransaction", debit(account_id))["error"])["url"]
+    declined = browser.decide(url, "decline")
+    assert declined.status == 200 and "Declined" in declined.body.decode()
+    result = client.send("createTransaction", debit(account_id))["result"]
+    assert result["isError"] and "declined" in result["content"][0]["text"]
+    assert client.balance_of(account_id) == before and len(client.transactions()) == count
+    assert [e["event"] for e in audit_events(aws_stack)][:2] == [
+        "confirmation_declined",
+        "confirmation_requested",
+    ]
+
+
+def test_an_expired_approval_records_nothing(client, account_id, browser, aws_stack):
+    before = client.balance_of(account_id)
+    url = elicitation_of(client.send("createTransaction", debit(account_id))["error"])["url"]
+    browser.decide(url, "approve")
+    expire_all(aws_stack)
+    result = client.send("createTransaction", debit(account_id))["result"]
+    assert result["isError"] and "expired" in result["content"][0]["text"]
+    assert client.balance_of(account_id) == before
+    assert audit_events(aws_stack)[0]["event"] == "confirmation_expired"
+    # told once; the same call afterwards asks the person anew
+    assert elicitation_of(client.send("createTransaction", debit(account_id))["error"])["url"] != url
+
+
+def test_changed_arguments_are_not_what_was_approved(client, account_id, browser):
+    before = client.balance_of(account_id)
+    url = elicitation_of(client.send("createTransaction", debit(account_id))["error"])["url"]
+    browser.decide(url, "approve")
+    changed = client.send("createTransaction", debit(account_id, amount="-725.00"))
+    assert elicitation_of(changed["error"])["url"] != url  # a new confirmation, not the approved one
+    assert client.balance_of(account_id) == before
+
+
+def test_a_credit_needs_no_confirmation(client, account_id):
+    before = client.balance_of(account_id)
+    result = client.send(
+        "createTransaction",
+        {"accountId": account_id, "amount": "100", "category": "income", "description": "Pay"},
+    )["result"]
+    assert not result.get("isError") and client.balance_of(account_id) == before + 10000
+
+
+def test_invalid_arguments_are_refused_before_anyone_is_asked(client, account_id, aws_stack):
+    result = client.send("createTransaction", {**debit(account_id), "category": "gambling"})["result"]
+    assert result["isError"]
+    result = client.send("createTransaction", debit("no-such-account"))["result"]
+    assert result["isError"] and "no such account" in result["content"][0]["text"]
+    assert audit_events(aws_stack) == []
+
+
+# --- the confirmation page ----------------------------------------------------------------------
+
+
+def test_the_page_shows_what_is_asked_and_needs_a_session(fns, client, account_id):
+    account_fn = fns[2]
+    url = elicitation_of(
+        client.send("createTransaction", debit(account_id, description="Blue <b>shoes</b>"))["error"]
+    )["url"]
+    parts = urlsplit(url)
+    anonymous = account_fn.request("GET", parts.path, query=parts.query)
+    assert anonymous.status == 303
+    location = header(anonymous, "location")
+    assert parse_qs(urlsplit(location).query)["next"] == [f"{parts.path}?{parts.query}"]
+
+    signed_in = Browser(account_fn, sign_in(account_fn, next_path=f"{parts.path}?{parts.query}")[1])
+    page = signed_in.open(url).body.decode()
+    text = unescape(page)
+    assert "$7.25" in text and "Blue <b>shoes</b>" in text and "<b>shoes" not in page
+    assert "Demo" in text or DEMO_CLIENT_ID in text  # the requesting client's name
+    assert "Approve payment" in text and "Decline" in text
+
+
+def test_another_users_session_cannot_see_or_decide(fns, client, account_id, aws_stack):
+    account_fn = fns[2]
+    url = elicitation_of(client.send("createTransaction", debit(account_id))["error"])["url"]
+    mallory = Browser(account_fn, sign_in(account_fn, "mallory", "m-pass")[1])
+    page = mallory.open(url)
+    assert page.status == 404 and "No such confirmation" in page.body.decode()
+    op = parse_qs(urlsplit(url).query)["op"][0]
+    forged = account_fn.request(
+        "POST",
+        "/account/confirm",
+        headers={**FORM, **ORIGIN},
+        body=urlencode({"op": op, "decision": "approve", "csrf_token": "x"}),
+        cookies=mallory.cookies,
+    )
+    assert forged.status == 403  # no CSRF token of this session
+    # still waiting: the client is asked again
+    assert elicitation_of(client.send("createTransaction", debit(account_id))["error"])["url"] == url
+
+
+def test_a_decision_needs_the_pages_csrf_token(fns, client, account_id, browser):
+    url = elicitation_of(client.send("createTransaction", debit(account_id))["error"])["url"]
+    op = parse_qs(urlsplit(url).query)["op"][0]
+    response = browser.fn.request(
+        "POST",
+        "/account/confirm",
+        headers={**FORM, **ORIGIN},
+        body=urlencode({"op": op, "decision": "approve"}),
+        cookies=browser.cookies,
+    )
+    assert response.status == 403
+    assert elicitation_of(client.send("createTransaction", debit(account_id))["error"])["url"] == url
+
+
+def test_account_lists_pending_and_recent_confirmations(client, account_id, browser):
+    elicitation_of(client.send("createTransaction", debit(account_id, description="Waiting one"))["error"])
+    page = unescape(browser.fn.request("GET", "/account", cookies=browser.cookies).body.decode())
+    assert "Payment confirmations" in page and "Waiting one" in page and "Waiting for you" in page
+
+
+# --- 2026-07-28: InputRequiredResult and a sealed requestState -----------------------------------
+
+
+@pytest.fixture
+def modern(fns):
+    token_fn, mcp_fn, _ = fns
+    return Mcp(mcp_fn, token(token_fn), MODERN, URL_CAPABLE)
+
+
+def input_required(response):
+    result = response["result"]
+    assert result["resultType"] == "input_required", result
+    request = result["inputRequests"]["confirm"]
+    assert request["method"] == "elicitation/create" and request["params"]["mode"] == "url"
+    return request["params"]["url"], result["requestState"]
+
+
+def test_mrtr_approved_runs_once_with_the_sealed_state(modern, account_id, browser):
+    before = modern.balance_of(account_id)
+    url, state = input_required(modern.send("createTransaction", debit(account_id)))
+    op = parse_qs(urlsplit(url).query)["op"][0]
+    assert op not in state  # sealed: the client cannot read the op id out of it
+    # before the person acts: the elicitation again
+    assert input_required(modern.send("createTransaction", debit(account_id), requestState=state))[0] == url
+    browser.decide(url, "approve")
+    answers = {"confirm": {"action": "accept"}}
+    done = modern.send("createTransaction", debit(account_id), requestState=state, inputResponses=answers)[
+        "result"
+    ]
+    assert not done.get("isError"), done
+    assert modern.balance_of(account_id) == before - 725
+    replay = modern.send("createTransaction", debit(account_id), requestState=state, inputResponses=answers)
+    assert replay["result"]["isError"] and "already used" in replay["result"]["content"][0]["text"]
+    assert modern.balance_of(account_id) == before - 725
+
+
+def test_mrtr_decline_in_the_client_ends_it(modern, account_id, aws_stack):
+    before = modern.balance_of(account_id)
+    _, state = input_required(modern.send("createTransaction", debit(account_id)))
+    result = modern.send(
+        "createTransaction",
+        debit(account_id),
+        requestState=state,
+        inputResponses={"confirm": {"action": "decline"}},
+    )["result"]
+    assert result["isError"] and "declined" in result["content"][0]["text"]
+    assert modern.balance_of(account_id) == before
+    assert audit_events(aws_stack)[0]["details"]["where"] == "client"
+
+
+def _tamper(state):
+    raw = bytearray(base64.urlsafe_b64decode(state[3:] + "=" * (-len(state[3:]) % 4)))
+    raw[-1] ^= 1
+    return "v1." + base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+
+
+def test_mrtr_refuses_a_tampered_state(modern, account_id, browser):
+    url, state = input_required(modern.send("createTransaction", debit(account_id)))
+    browser.decide(url, "approve")
+    before = modern.balance_of(account_id)
+    for forged in (_tamper(state), "v1.AAAA", "op_" + "A" * 43, parse_qs(urlsplit(url).query)["op"][0]):
+        error = modern.send("createTransaction", debit(account_id), requestState=forged)["error"]
+        assert error["code"] == -32602 and error["data"]["reason"] == "invalid_request_state"
+    assert modern.balance_of(account_id) == before
+
+
+def test_mrtr_refuses_the_state_with_changed_arguments(modern, account_id, browser):
+    url, state = input_required(modern.send("createTransaction", debit(account_id)))
+    browser.decide(url, "approve")
+    before = modern.balance_of(account_id)
+    error = modern.send("createTransaction", debit(account_id, amount="-9999"), requestState=state)["error"]
+    assert error["code"] == -32602
+    assert modern.balance_of(account_id) == before
+
+
+def test_mrtr_refuses_another_clients_state(fns, modern, account_id, browser):
+    token_fn, mcp_fn, _ = fns
+    url, state = input_required(modern.send("createTransaction", debit(account_id)))
+    browser.decide(url, "approve")
+    other = Mcp(mcp_fn, token(token_fn, ALL, ("other-users-client", "other-secret")), MODERN, URL_CAPABLE)
+    error = other.send("createTransaction", debit(account_id), requestState=state)["error"]
+    assert error["code"] == -32602
+
+
+def test_mrtr_after_expiry_is_refused(modern, account_id, browser, aws_stack):
+    url, state = input_required(modern.send("createTransaction", debit(account_id)))
+    browser.decide(url, "approve")
+    expire_all(aws_stack)
+    result = modern.send("createTransaction", debit(account_id), requestState=state)["result"]
+    assert result["isError"] and "expired" in result["content"][0]["text"]
+
+
+def test_a_client_without_url_elicitation_is_told_what_to_do(fns, account_id):
+    token_fn, mcp_fn, _ = fns
+    plain = Mcp(mcp_fn, token(token_fn), MODERN, {})
+    result = plain.send("createTransaction", debit(account_id))["result"]
+    assert result["isError"]
+    text = result["content"][0]["text"]
+    assert "/account/confirm?op=op_" in text and "ask again" in text
+    # the same call again: the same confirmation, not a new one each time
+    again = plain.send("createTransaction", debit(account_id))["result"]["content"][0]["text"]
+    assert again.split("open ")[1].split(" ")[0] == text.split("open ")[1].split(" ")[0]
