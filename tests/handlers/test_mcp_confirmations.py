@@ -22,11 +22,13 @@ from tests.handlers.test_mcp_wallet import ALL, token
 from wallet_mcp import aws
 from wallet_mcp.credentials import opaque
 from wallet_mcp.credentials.passwords import hash_password
+from wallet_mcp.mcp_server.confirmation import ConfirmationGate
 from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 from wallet_mcp.storage import items
 from wallet_mcp.storage.audit import AuditLog
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
 from wallet_mcp.storage.users import UserRecord, UserStore
+from wallet_mcp.wallet.service import ConfirmationRefused
 
 LEGACY = "2025-11-25"
 MODERN = "2026-07-28"
@@ -419,3 +421,58 @@ def test_a_client_without_url_elicitation_is_told_what_to_do(fns, account_id):
     # the same call again: the same confirmation, not a new one each time
     again = plain.send("createTransaction", debit(account_id))["result"]["content"][0]["text"]
     assert again.split("open ")[1].split(" ")[0] == text.split("open ")[1].split(" ")[0]
+
+
+# --- exactly once is a DynamoDB condition, not the order of reads ---------------------------------
+
+
+def test_two_retries_racing_after_one_approval_record_once(fns, client, account_id, browser, aws_stack):
+    """Both retries read "approved" before either writes (what two Lambda instances can do): the
+    approved → used condition in the wallet write's transaction lets exactly one through, and
+    after the deadline none."""
+    module = fns[1].module
+    deployment = module.deployment
+    gate = ConfirmationGate(
+        deployment.stores.confirmations,
+        deployment.stores.audit,
+        issuer="http://localhost:3000",
+        op_id_key=b"k" * 32,
+        clock=deployment.clock,
+    )
+    url = elicitation_of(client.send("createTransaction", debit(account_id))["error"])["url"]
+    browser.decide(url, "approve")
+    op_id = parse_qs(urlsplit(url).query)["op"][0]
+    found = deployment.stores.confirmations.get(DEMO_USER_ID, op_id)
+    assert found is not None and found.status == "approved"
+    service = deployment.wallet
+    before, count = client.balance_of(account_id), len(client.transactions())
+
+    def retry():
+        draft = service.draft_transaction(
+            DEMO_USER_ID,
+            account_id=account_id,
+            amount="-7.25",
+            category="groceries",
+            description="Coffee beans",
+        )
+        return service.record(
+            DEMO_USER_ID,
+            draft,
+            authorised_by=gate.authorising_actions(found, transaction_id=draft.tx.transaction_id, tool="t"),
+        )
+
+    retry()
+    with pytest.raises(ConfirmationRefused):
+        retry()
+    assert client.balance_of(account_id) == before - 725 and len(client.transactions()) == count + 1
+
+    # a second approved confirmation, past its deadline when the write comes: refused by the condition
+    url = elicitation_of(client.send("createTransaction", debit(account_id, description="Later"))["error"])[
+        "url"
+    ]
+    browser.decide(url, "approve")
+    found = deployment.stores.confirmations.get(DEMO_USER_ID, parse_qs(urlsplit(url).query)["op"][0])
+    expire_all(aws_stack)
+    with pytest.raises(ConfirmationRefused):
+        retry()
+    assert client.balance_of(account_id) == before - 725
