@@ -193,8 +193,14 @@ def test_an_approved_debit_is_recorded_exactly_once(client, account_id, browser,
     assert again["isError"] and "already used" in again["content"][0]["text"]
     assert client.balance_of(account_id) == before - 725
     events = [e["event"] for e in audit_events(aws_stack)]
-    assert events[:3] == ["confirmation_executed", "confirmation_approved", "confirmation_requested"]
-    executed = audit_events(aws_stack)[0]
+    assert events == [
+        "confirmation_refused",
+        "confirmation_executed",
+        "confirmation_approved",
+        "confirmation_requested",
+    ]
+    refused, executed = audit_events(aws_stack)[:2]
+    assert refused["details"]["reason"] == "used"
     assert executed["client_id"] == DEMO_CLIENT_ID and executed["details"]["amount"] == -725
     assert executed["details"]["transaction_id"] == done["structuredContent"]["transaction"]["id"]
 

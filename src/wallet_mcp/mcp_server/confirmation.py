@@ -155,8 +155,17 @@ class ConfirmationGate:
         if state is not None:
             found = self._store.get(owner, state)
             if found is None:
+                self._audit.record(
+                    AuditEvent(
+                        "confirmation_refused",
+                        subject=owner,
+                        client_id=principal.client_id,
+                        details={"reason": "unknown", "tool": operation.tool, "token": principal.jti},
+                    )
+                )
                 return Refuse("unknown", "This confirmation is unknown here; nothing was recorded.")
             if found.client_id != principal.client_id or found.args_digest != args_digest:
+                self._record("confirmation_refused", found, {"reason": "mismatch", "by": principal.client_id})
                 return Refuse(
                     "mismatch",
                     "The arguments differ from the ones the person was asked to confirm; nothing was "
@@ -167,9 +176,13 @@ class ConfirmationGate:
         if found is None:
             return self._create(principal, owner, operation, args_digest, now)
         verdict = self._settle(found, now, declined_in_client=declined_in_client)
-        if isinstance(verdict, Refuse) and state is None:
-            # told once on the stateless wire; the same call afterwards asks the person anew
-            self._store.mark_reported(owner, found.op_digest)
+        if isinstance(verdict, Refuse):
+            if verdict.reason == "used":
+                # a replay after execution, on record (declines and expiry have their own events)
+                self._record("confirmation_refused", found, {"reason": "used"})
+            if state is None:
+                # told once on the stateless wire; the same call afterwards asks the person anew
+                self._store.mark_reported(owner, found.op_digest)
         return verdict
 
     # --- steps --------------------------------------------------------------------------------
