@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import time
 
-from devstack.seed import DEMO_USER_ID
+from devstack.seed import DEMO_CLIENT_ID, DEMO_USER_ID
 from wallet_mcp import aws
+from wallet_mcp.storage import items
+from wallet_mcp.storage.clients import ClientStore
 from wallet_mcp.wallet.confirmations import ConfirmationStore
 
 
@@ -18,3 +20,9 @@ def approve_pending(wallet_table: str, user_id: str = DEMO_USER_ID) -> int:
     for confirmation in pending:
         assert store.decide(user_id, confirmation.op_digest, "approved", now=int(time.time()))
     return len(pending)
+
+
+def allow_debits(clients_table: str, client_id: str = DEMO_CLIENT_ID) -> None:
+    """What an administrator's "Allow payments" on /admin/client does: the client's
+    client-credentials tokens may ask for debits (each still confirmed by its owner)."""
+    ClientStore(aws.dynamodb(), clients_table).update(client_id, {"debits_allowed": items.boolean(True)})

@@ -10,7 +10,7 @@ import pytest
 
 from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.conftest import header, response_json
-from tests.handlers.confirm_helpers import approve_pending
+from tests.handlers.confirm_helpers import allow_debits, approve_pending
 from tests.handlers.oauth_helpers import FORM, REDIRECT, exchange, obtain_code, token_request
 from tests.support.faults import aws_fault
 from wallet_mcp import aws
@@ -155,6 +155,7 @@ def test_a_tool_call_during_an_outage_is_a_clear_error_and_writes_nothing(
 ):
     access = response_json(token_fn.request("POST", "/oauth/token", headers=FORM, body=CC))["access_token"]
     mcp = load_function("McpFunction")
+    allow_debits(mcp.stack.physical_ids["ClientsTable"])  # the demo client may ask for payments
     headers = {
         "authorization": f"Bearer {access}",
         "content-type": "application/json",

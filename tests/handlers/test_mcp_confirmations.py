@@ -16,6 +16,7 @@ import pytest
 from devstack.seed import DEMO_CLIENT_ID, DEMO_USER_ID
 from tests.conftest import header, response_json
 from tests.forms import parse
+from tests.handlers.confirm_helpers import allow_debits
 from tests.handlers.oauth_helpers import FORM
 from tests.handlers.test_account import ORIGIN, sign_in
 from tests.handlers.test_mcp_wallet import ALL, token
@@ -55,6 +56,7 @@ def fns(load_function, aws_stack, demo_wallet):
             username="mallory", user_id="user-mallory", password_hash=hash_password("m-pass"), created_at=0
         )
     )
+    allow_debits(aws_stack.physical_ids["ClientsTable"])  # the demo client may ask for payments
     return load_function("TokenFunction"), load_function("McpFunction"), load_function("AccountFunction")
 
 
@@ -482,3 +484,60 @@ def test_two_retries_racing_after_one_approval_record_once(fns, client, account_
     with pytest.raises(ConfirmationRefused):
         retry()
     assert client.balance_of(account_id) == before - 725
+
+
+# --- machines acting without a person -------------------------------------------------------------
+
+
+def test_a_client_credentials_token_moves_no_money_unless_an_admin_allows_it(
+    fns, client, account_id, aws_stack
+):
+    clients = ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"])
+    clients.update(DEMO_CLIENT_ID, {"debits_allowed": items.boolean(False)})
+    before = client.balance_of(account_id)
+    refused = client.send("createTransaction", debit(account_id))["result"]
+    assert refused["isError"] and "administrator" in refused["content"][0]["text"]
+    assert audit_events(aws_stack) == []  # nobody was asked: there was nothing to ask
+    credit = {"accountId": account_id, "amount": "1", "category": "income", "description": "Refund"}
+    assert not client.send("createTransaction", credit)["result"].get("isError")  # credits move none out
+    assert client.balance_of(account_id) == before + 100
+    clients.update(DEMO_CLIENT_ID, {"debits_allowed": items.boolean(True)})
+    elicitation_of(
+        client.send("createTransaction", debit(account_id))["error"]
+    )  # allowed: the owner is asked
+
+
+def test_an_admin_allows_and_stops_a_clients_payments_on_its_page(fns, aws_stack):
+    account_fn = fns[2]
+    admin = UserStore(aws.dynamodb(), aws_stack.physical_ids["UsersTable"])
+    admin.create(
+        UserRecord(
+            username="root",
+            user_id="user-root",
+            password_hash=hash_password("r-pass"),
+            created_at=0,
+            roles=("admin",),
+        )
+    )
+    cookies = sign_in(account_fn, "root", "r-pass")[1]
+    clients = ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"])
+    for action, expected in (("refuse_debits", False), ("allow_debits", True)):
+        page = account_fn.request(
+            "GET", "/admin/client", query=urlencode({"client_id": DEMO_CLIENT_ID}), cookies=cookies
+        )
+        forms, _ = parse(page.body.decode())
+        (form,) = (f for f in forms if f.fields.get("action") == action)
+        done = account_fn.request(
+            "POST",
+            "/admin/client",
+            headers={**FORM, **ORIGIN},
+            body=urlencode(form.submission()),
+            cookies=cookies,
+        )
+        assert done.status == 200, done.body
+        assert clients.get(DEMO_CLIENT_ID, now=0).debits_allowed is expected
+    log = AuditLog(aws.dynamodb(), aws_stack.physical_ids["AuditTable"])
+    events = [e["event"] for e in log.of(DEMO_CLIENT_ID, limit=10)] + [
+        e["event"] for e in log.of("user-root", limit=10)
+    ]
+    assert "client_debits_allowed" in events and "client_debits_refused" in events

@@ -12,7 +12,7 @@ import pytest
 
 from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.conftest import header, response_json
-from tests.handlers.confirm_helpers import approve_pending
+from tests.handlers.confirm_helpers import allow_debits, approve_pending
 from wallet_mcp import aws
 from wallet_mcp.credentials import opaque
 from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES, format_scope
@@ -51,6 +51,7 @@ def fns(load_function, aws_stack, demo_wallet):
                 owner_user_id=owner,
             )
         )
+    allow_debits(aws_stack.physical_ids["ClientsTable"])  # the demo client may ask for payments
     return load_function("TokenFunction"), load_function("McpFunction")
 
 

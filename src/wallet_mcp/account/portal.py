@@ -320,6 +320,15 @@ class AccountPortal:
                     self._admin.set_verified(client_id, action == "verify", actor=actor, source=source)
                     notice = "Client marked verified." if action == "verify" else "Client no longer verified."
                     return self._client_page(visitor, client_id, notice=notice)
+                case "allow_debits" | "refuse_debits":
+                    allowed = action == "allow_debits"
+                    self._admin.set_debits_allowed(client_id, allowed, actor=actor, source=source)
+                    notice = (
+                        "Its client-credentials tokens may now ask for payments, each confirmed by its owner."
+                        if allowed
+                        else "Its client-credentials tokens may no longer ask for payments."
+                    )
+                    return self._client_page(visitor, client_id, notice=notice)
                 case "set_lifetimes":
                     try:
                         self._admin.set_lifetimes(client_id, form.fields, actor=actor, source=source)

@@ -342,6 +342,11 @@ def wallet_tools(service: WalletService, store: WalletStore, owners: OwnerResolv
         tx = drafted.tx
         if not needs_confirmation(tx.amount):
             return None
+        if not owners.may_debit(principal):
+            raise ToolError(
+                "This application acts without a person (client credentials) and may not move money "
+                "unless an administrator allows it; nothing was recorded."
+            )
         operation = Operation(
             tool="createTransaction",
             account_id=tx.account_id,

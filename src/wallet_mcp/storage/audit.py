@@ -52,6 +52,8 @@ Event = Literal[
     "client_verified",
     "client_unverified",
     "client_lifetimes_updated",
+    "client_debits_allowed",
+    "client_debits_refused",
     "confirmation_requested",
     "confirmation_approved",
     "confirmation_declined",
