@@ -70,6 +70,7 @@ portal = AccountPortal(
     clock=clock,
     upstream=[(provider.id, provider.name) for provider in SETTINGS.identity_providers],
     confirmations=stores.confirmations,
+    confirmation_threshold_max=SETTINGS.confirmation_threshold_max,
 )
 confirmations = ConfirmationPages(portal, stores.confirmations, stores.clients, stores.audit, clock=clock)
 app = create_app("wallet-mcp account and administration pages", realm=SETTINGS.issuer)
@@ -170,6 +171,11 @@ app.add_api_route(
 app.add_api_route(
     "/account/confirm",
     _post(lambda f, c, o, s: confirmations.decide(f.fields, c, o, s)),
+    methods=["POST"],
+)
+app.add_api_route(
+    "/account/confirmations/threshold",
+    _post(lambda f, c, o, s: confirmations.set_threshold(f.fields, c, o, s)),
     methods=["POST"],
 )
 app.add_api_route("/admin/clients", _post(portal.create_client), methods=["POST"])

@@ -21,6 +21,7 @@ from wallet_mcp.mcp_server.wallet_resources import WalletResources
 from wallet_mcp.mcp_server.wallet_tools import wallet_tools
 from wallet_mcp.observability import correlated, traced
 from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
+from wallet_mcp.wallet.confirmations import effective_threshold
 from wallet_mcp.web.asgi import create_plain_app
 from wallet_mcp.web.lambda_adapter import lambda_adapter
 
@@ -30,7 +31,17 @@ logger = Logger()
 logging.getLogger("mcp").setLevel(logging.WARNING)  # the SDK logs every stateless request at INFO
 
 store = deployment.stores.wallet
-tools = build_registry(wallet_tools(deployment.wallet, store, deployment.owners))
+confirmations = deployment.stores.confirmations
+tools = build_registry(
+    wallet_tools(
+        deployment.wallet,
+        store,
+        deployment.owners,
+        threshold=lambda owner: effective_threshold(
+            confirmations.threshold(owner), SETTINGS.confirmation_threshold_max
+        ),
+    )
+)
 prompts = wallet_prompts(deployment.wallet, store, deployment.owners)
 secret = deployment.confirmation_secret
 server = build_server(
@@ -38,7 +49,7 @@ server = build_server(
     WalletResources(deployment.wallet, store, deployment.owners),
     prompts,
     confirmations=ConfirmationGate(
-        deployment.stores.confirmations,
+        confirmations,
         deployment.stores.audit,
         issuer=SETTINGS.issuer,
         op_id_key=op_id_key(secret),

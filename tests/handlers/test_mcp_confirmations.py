@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from devstack.seed import DEMO_CLIENT_ID, DEMO_USER_ID
-from tests.conftest import header, response_json
+from tests.conftest import header, response_json, with_parameters
 from tests.forms import parse
 from tests.handlers.confirm_helpers import allow_debits
 from tests.handlers.oauth_helpers import FORM
@@ -541,3 +541,58 @@ def test_an_admin_allows_and_stops_a_clients_payments_on_its_page(fns, aws_stack
         e["event"] for e in log.of("user-root", limit=10)
     ]
     assert "client_debits_allowed" in events and "client_debits_refused" in events
+
+
+# --- the person's threshold, within the administrator's maximum -----------------------------------
+
+
+def set_threshold(account_fn, cookies, amount):
+    page = account_fn.request("GET", "/account", cookies=cookies)
+    forms, _ = parse(page.body.decode())
+    (form,) = (f for f in forms if f.action == "/account/confirmations/threshold")
+    return account_fn.request(
+        "POST",
+        "/account/confirmations/threshold",
+        headers={**FORM, **ORIGIN},
+        body=urlencode(form.submission({"threshold": amount})),
+        cookies=cookies,
+    )
+
+
+def test_by_default_every_debit_needs_the_person(fns, client, account_id, browser):
+    page = unescape(browser.fn.request("GET", "/account", cookies=browser.cookies).body.decode())
+    assert "allows no threshold" in page and 'name="threshold"' not in page
+    tiny = client.send("createTransaction", debit(account_id, amount="-0.01"))
+    elicitation_of(tiny["error"])
+
+
+def test_a_person_sets_a_threshold_within_the_administrators_maximum(load_function, fns, aws_stack):
+    token_fn, _, _ = fns
+    variant = with_parameters(aws_stack, ConfirmationThresholdMaxUsd="50")
+    account_fn, mcp_fn = load_function("AccountFunction", variant), load_function("McpFunction", variant)
+    cookies = sign_in(account_fn)[1]
+    too_high = set_threshold(account_fn, cookies, "50.01")
+    assert too_high.status == 400 and "from 0 to $50.00" in unescape(too_high.body.decode())
+    saved = set_threshold(account_fn, cookies, "25")
+    assert saved.status == 303
+    page = unescape(account_fn.request("GET", "/account", cookies=cookies).body.decode())
+    assert "Payments over $25.00 need your confirmation" in page
+
+    mcp = Mcp(mcp_fn, token(token_fn))
+    account_id = mcp.send("getUserAccounts", {})["result"]["structuredContent"]["accounts"][0]["id"]
+    before = mcp.balance_of(account_id)
+    small = mcp.send("createTransaction", debit(account_id, amount="-25.00"))["result"]
+    assert not small.get("isError"), small  # not over the threshold: recorded at once
+    elicitation_of(mcp.send("createTransaction", debit(account_id, amount="-25.01"))["error"])
+    assert mcp.balance_of(account_id) == before - 2500
+    events = AuditLog(aws.dynamodb(), aws_stack.physical_ids["AuditTable"]).of(DEMO_USER_ID, limit=20)
+    assert any(
+        e["event"] == "confirmation_threshold_set" and e["details"]["confirm_over"] == 2500 for e in events
+    )
+
+    # the administrator lowers the maximum: every threshold above it is lowered with it
+    lowered = with_parameters(aws_stack, ConfirmationThresholdMaxUsd="5")
+    strict = Mcp(load_function("McpFunction", lowered), token(token_fn))
+    elicitation_of(
+        strict.send("createTransaction", debit(account_id, amount="-10", description="After"))["error"]
+    )

@@ -11,6 +11,7 @@ live, and each decision goes to the audit trail.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Final
 from urllib.parse import urlencode
@@ -24,6 +25,7 @@ from wallet_mcp.web.cookies import CookieJar
 from wallet_mcp.web.outcomes import Outcome, Page, Redirect
 
 PATH: Final = "/account/confirm"
+_AMOUNT: Final = re.compile(r"([0-9]{1,7})(?:\.([0-9]{1,2}))?")
 _DECISIONS: Final[dict[str, Decision]] = {"approve": "approved", "decline": "declined"}
 
 
@@ -83,6 +85,31 @@ class ConfirmationPages:
             else "Declined. Nothing will be recorded."
         )
         return Page(self._page(visitor, self._reread(found, op_id), op_id, notice=notice))
+
+    def set_threshold(
+        self, form: Mapping[str, str], cookies: CookieJar, sent_from: Provenance, source: str
+    ) -> Outcome:
+        """The person's "confirm debits over" (USD), never above the administrator's maximum."""
+        visitor = self._portal.check_post(sent_from, cookies, form)
+        maximum = self._portal.confirmation_threshold_max
+        raw = form.get("threshold", "").strip().removeprefix("$")
+        match = _AMOUNT.fullmatch(raw)
+        cents = int(match[1]) * 100 + int((match[2] or "").ljust(2, "0")) if match else None
+        if cents is None or cents > maximum:
+            limit = f"${maximum // 100}.{maximum % 100:02d}"
+            message = f"Enter an amount in dollars from 0 to {limit}, like 25 or 25.50."
+            return self._portal.account(cookies, {}, threshold_error=message)
+        user_id = visitor.user.user_id
+        self._store.set_threshold(user_id, cents, now=self._clock())
+        self._audit.record(
+            AuditEvent(
+                "confirmation_threshold_set",
+                subject=user_id,
+                source=source,
+                details={"confirm_over": cents, "currency": "USD", "maximum": maximum},
+            )
+        )
+        return Redirect("/account?done=threshold", status=303)
 
     def _reread(self, found: Confirmation, op_id: str) -> Confirmation:
         return self._store.get(found.user_id, op_id) or found

@@ -89,10 +89,40 @@ def unknown_page(viewer: Viewer) -> str:
     return document("No such confirmation", body)
 
 
-def confirmations_section(confirmations: Sequence[Confirmation], names: dict[str, str], now: int) -> str:
-    """Pending and recent confirmations, newest first, for /account."""
+def threshold_form(csrf_token: str, chosen: int, maximum: int, *, error: str | None = None) -> str:
+    """The person's "confirm debits over" (US cents), within the administrator's maximum."""
+    if maximum <= 0:
+        return (
+            '<p class="lead">Every payment an application asks for needs your confirmation '
+            "(your administrator allows no threshold).</p>"
+        )
+    current = (
+        f"Payments over {format_money(chosen, 'USD')} need your confirmation; smaller US-dollar ones do not."
+        if chosen > 0
+        else "Every payment needs your confirmation."
+    )
+    error_html = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    value = f"{chosen // 100}.{chosen % 100:02d}"
+    return (
+        f'<p class="lead">{escape(current)} Payments in other currencies always do.</p>{error_html}'
+        '<form method="post" action="/account/confirmations/threshold">'
+        f"{hidden_inputs({'csrf_token': csrf_token})}"
+        '<label for="threshold">Confirm payments over (USD, 0 for every payment, at most '
+        f"{escape(format_money(maximum, 'USD'))})</label>"
+        f'<input id="threshold" name="threshold" inputmode="decimal" value="{escape(value)}" required>'
+        '<div class="actions"><button type="submit">Save</button></div></form>'
+    )
+
+
+def confirmations_section(
+    confirmations: Sequence[Confirmation], names: dict[str, str], now: int, *, settings: str = ""
+) -> str:
+    """Pending and recent confirmations, newest first, for /account; `settings`: the threshold form."""
     if not confirmations:
-        return '<h2>Payment confirmations</h2><p class="lead">No payment has asked for your confirmation.</p>'
+        return (
+            f"<h2>Payment confirmations</h2>{settings}"
+            '<p class="lead">No payment has asked for your confirmation.</p>'
+        )
     rows = "".join(
         "<tr>"
         f'<td class="nowrap" data-label="Asked">{when(c.created_at)}</td>'
@@ -105,7 +135,7 @@ def confirmations_section(confirmations: Sequence[Confirmation], names: dict[str
         for c in confirmations
     )
     return (
-        "<h2>Payment confirmations</h2>"
+        f"<h2>Payment confirmations</h2>{settings}"
         '<p class="lead">Payments applications asked to record, and what became of them. A pending one '
         "is approved at the address the application showed you.</p>"
         "<table><thead><tr><th>Asked</th><th>Amount</th><th>Account</th>"

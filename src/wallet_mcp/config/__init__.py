@@ -7,6 +7,7 @@ gateway from the same template locally. Nothing below reads `os.environ` after s
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -98,6 +99,9 @@ class Settings:
     """Browser origins allowed to call the MCP endpoint and the wallet API besides the issuer's own."""
     signing_key_id: str | None = None
     verification_key_ids: tuple[str, ...] = ()
+    confirmation_threshold_max: int = 0
+    """US cents: the highest "confirm debits over" a person may set on /account (0: every debit
+    needs the person's confirmation): CONFIRMATION_THRESHOLD_MAX_USD, a decimal amount."""
     confirmation_key_id: str | None = None
     """The KMS HMAC key the MCP function derives its confirmation secrets from (the sealing key
     of `requestState`, the op ids of pending operations): CONFIRMATION_KEY_ID."""
@@ -214,6 +218,7 @@ class Settings:
             signing_key_id=signing,
             verification_key_ids=verification,
             confirmation_key_id=env.get("CONFIRMATION_KEY_ID") or None,
+            confirmation_threshold_max=_cents(env, "CONFIRMATION_THRESHOLD_MAX_USD"),
             rate_limits=RateLimitSettings.from_env(env),
             tables=Tables(
                 clients=env.get("CLIENTS_TABLE") or None,
@@ -231,6 +236,15 @@ class Settings:
                 connection_log=env.get("CONNECTION_LOG_TABLE") or None,
             ),
         )
+
+
+def _cents(env: Mapping[str, str], name: str) -> int:
+    """A decimal amount of US dollars (at most two decimals) as cents; absent or empty: 0."""
+    raw = (env.get(name) or "0").strip()
+    if not re.fullmatch(r"[0-9]{1,7}(\.[0-9]{1,2})?", raw):
+        raise ConfigurationError(f"{name} must be an amount like 50 or 49.99, got {raw!r}")
+    whole, _, cents = raw.partition(".")
+    return int(whole) * 100 + int(cents.ljust(2, "0") or 0)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:

@@ -225,8 +225,15 @@ def spending_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def wallet_tools(service: WalletService, store: WalletStore, owners: OwnerResolver) -> list[ToolSpec[Any]]:
-    """The wallet tools, each bound to the service and to the caller's wallet owner."""
+def wallet_tools(
+    service: WalletService,
+    store: WalletStore,
+    owners: OwnerResolver,
+    *,
+    threshold: Callable[[str], int] = lambda _owner: 0,
+) -> list[ToolSpec[Any]]:
+    """The wallet tools, each bound to the service and to the caller's wallet owner. `threshold`:
+    the owner's effective "confirm debits over" in US cents (0, the default: every debit)."""
 
     def bound(run: Callable[[str, ArgsT], ToolOutcome]) -> Callable[[AccessToken, ArgsT], ToolOutcome]:
         def call(principal: AccessToken, args: ArgsT) -> ToolOutcome:
@@ -340,7 +347,9 @@ def wallet_tools(service: WalletService, store: WalletStore, owners: OwnerResolv
         except WalletError as exc:
             raise ToolError(exc.message) from exc
         tx = drafted.tx
-        if not needs_confirmation(tx.amount):
+        if not needs_confirmation(
+            tx.amount, tx.currency, threshold_minor=threshold(owner) if tx.amount < 0 else 0
+        ):
             return None
         if not owners.may_debit(principal):
             raise ToolError(

@@ -54,6 +54,7 @@ Event = Literal[
     "client_lifetimes_updated",
     "client_debits_allowed",
     "client_debits_refused",
+    "confirmation_threshold_set",
     "confirmation_requested",
     "confirmation_approved",
     "confirmation_declined",

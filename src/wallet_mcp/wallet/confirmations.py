@@ -38,19 +38,36 @@ CONFIRMATION_TTL: Final = 600
 RETENTION: Final = 7 * 24 * 3600
 """How long a settled confirmation stays listed in /account before DynamoDB's TTL removes it."""
 _PREFIX: Final = "CONFIRM#"
+_PREFERENCES: Final = "PREFERENCES"
 
 Status = Literal["pending", "approved", "declined", "used", "expired"]
 Decision = Literal["approved", "declined"]
 
 
-def needs_confirmation(amount_minor: int, *, threshold_minor: int | None = None) -> bool:
+THRESHOLD_CURRENCY: Final = "USD"
+"""The currency of a person's "confirm debits over" threshold; debits in any other currency always
+need the confirmation."""
+
+
+def needs_confirmation(
+    amount_minor: int, currency: str = THRESHOLD_CURRENCY, *, threshold_minor: int = 0
+) -> bool:
     """Whether a transaction of this signed amount needs the person's confirmation.
 
-    By default every debit does (a credit never moves money out); a person may set a threshold,
-    and then only debits above it do."""
+    By default every debit does (a credit never moves money out); a person may set a threshold
+    (in USD, never above the deployment's maximum: `effective_threshold`), and then only USD
+    debits above it do."""
     if amount_minor >= 0:
         return False
-    return threshold_minor is None or -amount_minor > threshold_minor
+    if currency != THRESHOLD_CURRENCY:
+        return True
+    return -amount_minor > threshold_minor
+
+
+def effective_threshold(chosen_minor: int | None, maximum_minor: int) -> int:
+    """The person's threshold, capped by the administrator's maximum (lowering the maximum lowers
+    every threshold above it at once)."""
+    return max(0, min(chosen_minor or 0, maximum_minor))
 
 
 def arguments_digest(tool: str, arguments: dict[str, Any]) -> str:
@@ -205,6 +222,24 @@ class ConfirmationStore:
             if confirmation.client_id == client_id and confirmation.args_digest == args_digest:
                 return None if confirmation.reported else confirmation
         return None
+
+    def threshold(self, user_id: str) -> int | None:
+        """The person's "confirm debits over" (US cents), as they set it; None: never set."""
+        response = self._db.get_item(
+            TableName=self.table,
+            Key={"pk": items.s(user_pk(user_id)), "sk": items.s(_PREFERENCES)},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return items.get_n(item, "confirm_over") if item else None
+
+    def set_threshold(self, user_id: str, cents: int, *, now: int) -> None:
+        self._db.update_item(
+            TableName=self.table,
+            Key={"pk": items.s(user_pk(user_id)), "sk": items.s(_PREFERENCES)},
+            UpdateExpression="SET confirm_over = :cents, updated_at = :now",
+            ExpressionAttributeValues={":cents": items.n(cents), ":now": items.n(now)},
+        )
 
     def decide(self, user_id: str, op_digest: str, decision: Decision, *, now: int) -> bool:
         """pending → approved | declined, only while it is live; False if it was not pending."""
