@@ -36,16 +36,17 @@ logger = Logger()
 stores = deployment.stores
 clock = deployment.clock
 revoker = deployment.revoker
+sign_in = SignIn(
+    users=stores.users,
+    sessions=stores.sessions,
+    rates=stores.rate_limits,
+    audit=stores.audit,
+    rules=deployment.rate_rules,
+    secure=not SETTINGS.is_local,
+)
 portal = AccountPortal(
     issuer=SETTINGS.issuer,
-    sign_in=SignIn(
-        users=stores.users,
-        sessions=stores.sessions,
-        rates=stores.rate_limits,
-        audit=stores.audit,
-        rules=deployment.rate_rules,
-        secure=not SETTINGS.is_local,
-    ),
+    sign_in=sign_in,
     users=stores.users,
     grants=Grants(
         consents=stores.consents,
@@ -72,7 +73,15 @@ portal = AccountPortal(
     confirmations=stores.confirmations,
     confirmation_threshold_max=SETTINGS.confirmation_threshold_max,
 )
-confirmations = ConfirmationPages(portal, stores.confirmations, stores.clients, stores.audit, clock=clock)
+confirmations = ConfirmationPages(
+    portal,
+    stores.confirmations,
+    stores.clients,
+    stores.audit,
+    sign_in=sign_in,
+    step_up_over=SETTINGS.confirmation_step_up_over,
+    clock=clock,
+)
 app = create_app("wallet-mcp account and administration pages", realm=SETTINGS.issuer)
 
 

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from devstack.seed import DEMO_CLIENT_ID, DEMO_USER_ID
+from devstack.seed import DEMO_CLIENT_ID, DEMO_PASSWORD, DEMO_USER_ID
 from tests.conftest import header, response_json, with_parameters
 from tests.forms import parse
 from tests.handlers.confirm_helpers import allow_debits
@@ -596,3 +596,47 @@ def test_a_person_sets_a_threshold_within_the_administrators_maximum(load_functi
     elicitation_of(
         strict.send("createTransaction", debit(account_id, amount="-10", description="After"))["error"]
     )
+
+
+# --- a large payment: the password again -----------------------------------------------------------
+
+
+def test_approving_a_large_payment_asks_for_the_password_again(client, account_id, browser, aws_stack):
+    before = client.balance_of(account_id)
+    large = debit(account_id, amount="-500.01", description="New laptop")
+    url = elicitation_of(client.send("createTransaction", large)["error"])["url"]
+    assert 'name="password"' in browser.open(url).body.decode()
+    assert (
+        'name="password"'
+        not in browser.open(
+            elicitation_of(client.send("createTransaction", debit(account_id, amount="-500"))["error"])["url"]
+        ).body.decode()
+    )
+
+    for password in ("", "wrong-password"):
+        page = browser.open(url)
+        (*_, form), _ = parse(page.body.decode())
+        refused = browser.fn.request(
+            "POST",
+            "/account/confirm",
+            headers={**FORM, **ORIGIN},
+            body=urlencode(form.submission({"decision": "approve", "password": password})),
+            cookies=browser.cookies,
+        )
+        assert "Not approved" in unescape(refused.body.decode())  # the page again, as sign-in answers
+        elicitation_of(client.send("createTransaction", large)["error"])  # still waiting for the person
+    failures = AuditLog(aws.dynamodb(), aws_stack.physical_ids["AuditTable"]).of(DEMO_USER_ID, limit=50)
+    assert sum(e["event"] == "login_failed" for e in failures) == 2
+
+    page = browser.open(url)
+    (*_, form), _ = parse(page.body.decode())
+    approved = browser.fn.request(
+        "POST",
+        "/account/confirm",
+        headers={**FORM, **ORIGIN},
+        body=urlencode(form.submission({"decision": "approve", "password": DEMO_PASSWORD})),
+        cookies=browser.cookies,
+    )
+    assert approved.status == 200 and "Approved" in approved.body.decode()
+    assert not client.send("createTransaction", large)["result"].get("isError")
+    assert client.balance_of(account_id) == before - 50001

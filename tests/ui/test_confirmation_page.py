@@ -1,6 +1,6 @@
 """/account/confirm in real Chromium on a phone (390 px) and a desktop (1280 px): what the person
-is asked to approve is all there and fits, both buttons are within reach, approving works by
-tapping, and the confirmation then shows on /account.
+is asked to approve is all there and fits, both buttons and (for this large payment) the password
+field are within reach, approving works by tapping, and the confirmation then shows on /account.
 
 The pending operation is written as the MCP function writes it (the flow tests create them through
 the MCP client); a long account name, description and client name test the wrapping."""
@@ -82,9 +82,11 @@ def test_the_confirmation_page_fits_and_approving_works(stack, page, screenshot,
     assert_no_horizontal_overflow(page, width)
     assert_within_reach(page, "button:has-text('Approve payment')", width)
     assert_within_reach(page, "button:has-text('Decline')", width)
+    assert_within_reach(page, "input#password", width)  # over $500: the password again
     page.evaluate("() => window.scrollTo(0, 0)")
     screenshot("confirm")
 
+    page.fill("input#password", person.password)
     page.click("button:has-text('Approve payment')")
     assert "Approved. Go back to the application" in page.inner_text("main")
     assert page.locator("button:has-text('Approve payment')").count() == 0

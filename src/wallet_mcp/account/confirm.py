@@ -18,9 +18,10 @@ from urllib.parse import urlencode
 
 from wallet_mcp.account import confirm_pages as view
 from wallet_mcp.account.portal import AccountPortal, Provenance, Refused, Visitor
+from wallet_mcp.signin.password import SignIn, SignInRefused
 from wallet_mcp.storage.audit import AuditEvent, AuditLog, Event
 from wallet_mcp.storage.clients import ClientStore
-from wallet_mcp.wallet.confirmations import Confirmation, ConfirmationStore, Decision
+from wallet_mcp.wallet.confirmations import Confirmation, ConfirmationStore, Decision, needs_step_up
 from wallet_mcp.web.cookies import CookieJar
 from wallet_mcp.web.outcomes import Outcome, Page, Redirect
 
@@ -37,8 +38,14 @@ class ConfirmationPages:
         clients: ClientStore,
         audit: AuditLog,
         *,
+        sign_in: SignIn,
+        step_up_over: int,
         clock: Callable[[], int],
     ) -> None:
+        """`sign_in`: checks the password again to approve a payment over `step_up_over` (US
+        cents; any amount in another currency), with the sign-in's lockout and audit."""
+        self._sign_in = sign_in
+        self._step_up_over = step_up_over
         self._portal = portal
         self._store = store
         self._clients = clients
@@ -74,6 +81,19 @@ class ConfirmationPages:
                 self._record("confirmation_expired", found, source, {"where": "confirmation page"})
             notice = "This confirmation expired; nothing was recorded. Ask the application again."
             return Page(self._page(visitor, self._reread(found, op_id), op_id, notice=notice), status=409)
+        if decision == "approved" and self._needs_step_up(found):
+            try:
+                # the same check as signing in: lockout after repeated failures, each one audited
+                self._sign_in.authenticate(
+                    visitor.user.username,
+                    form.get("password", ""),
+                    source=source,
+                    client_id=found.client_id,
+                    now=now,
+                )
+            except SignInRefused as refused:
+                page = self._page(visitor, found, op_id, error=f"Not approved: {refused.message}")
+                return Page(page, status=refused.status, retry_after=refused.retry_after)
         if not self._store.decide(user_id, found.op_digest, decision, now=now):
             notice = "This confirmation was already decided."
             return Page(self._page(visitor, self._reread(found, op_id), op_id, notice=notice), status=409)
@@ -114,11 +134,30 @@ class ConfirmationPages:
     def _reread(self, found: Confirmation, op_id: str) -> Confirmation:
         return self._store.get(found.user_id, op_id) or found
 
-    def _page(self, visitor: Visitor, found: Confirmation, op_id: str, *, notice: str | None = None) -> str:
+    def _needs_step_up(self, found: Confirmation) -> bool:
+        op = found.operation
+        return needs_step_up(op.amount_minor, op.currency, over_minor=self._step_up_over)
+
+    def _page(
+        self,
+        visitor: Visitor,
+        found: Confirmation,
+        op_id: str,
+        *,
+        notice: str | None = None,
+        error: str | None = None,
+    ) -> str:
         client = self._clients.get(found.client_id, now=self._clock())
         name = client.client_name if client else found.client_id
         return view.confirm_page(
-            visitor.viewer, found, op_id=op_id, client_name=name, now=self._clock(), notice=notice
+            visitor.viewer,
+            found,
+            op_id=op_id,
+            client_name=name,
+            now=self._clock(),
+            notice=notice,
+            error=error,
+            step_up=self._needs_step_up(found),
         )
 
     def _record(self, event: Event, found: Confirmation, source: str, extra: dict[str, object]) -> None:

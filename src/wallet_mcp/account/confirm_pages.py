@@ -42,7 +42,10 @@ def confirm_page(
     client_name: str,
     now: int,
     notice: str | None = None,
+    error: str | None = None,
+    step_up: bool = False,
 ) -> str:
+    """`step_up`: approving asks for the password again (a large payment)."""
     op = confirmation.operation
     live = confirmation.status == "pending" and confirmation.is_live(now)
     details = (
@@ -57,11 +60,18 @@ def confirm_page(
         "</dl>"
     )
     notice_html = f'<p class="notice" role="status">{escape(notice)}</p>' if notice else ""
+    notice_html += f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    password = (
+        '<label for="password">Your password (needed to approve a payment this large)</label>'
+        '<input id="password" name="password" type="password" autocomplete="current-password">'
+        if step_up
+        else ""
+    )
     if live:
         fields = {"csrf_token": viewer.csrf_token, "op": op_id}
         actions = (
             '<form method="post" action="/account/confirm">'
-            f"{hidden_inputs(fields)}"
+            f"{hidden_inputs(fields)}{password}"
             '<div class="actions">'
             '<button type="submit" name="decision" value="approve">Approve payment</button>'
             '<button class="danger" type="submit" name="decision" value="decline">Decline</button>'

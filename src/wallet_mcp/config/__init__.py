@@ -102,6 +102,9 @@ class Settings:
     confirmation_threshold_max: int = 0
     """US cents: the highest "confirm debits over" a person may set on /account (0: every debit
     needs the person's confirmation): CONFIRMATION_THRESHOLD_MAX_USD, a decimal amount."""
+    confirmation_step_up_over: int = 50_000
+    """US cents: approving a payment over this (any amount in another currency) asks for the
+    password again: CONFIRMATION_STEP_UP_OVER_USD."""
     confirmation_key_id: str | None = None
     """The KMS HMAC key the MCP function derives its confirmation secrets from (the sealing key
     of `requestState`, the op ids of pending operations): CONFIRMATION_KEY_ID."""
@@ -219,6 +222,7 @@ class Settings:
             verification_key_ids=verification,
             confirmation_key_id=env.get("CONFIRMATION_KEY_ID") or None,
             confirmation_threshold_max=_cents(env, "CONFIRMATION_THRESHOLD_MAX_USD"),
+            confirmation_step_up_over=_cents(env, "CONFIRMATION_STEP_UP_OVER_USD", "500"),
             rate_limits=RateLimitSettings.from_env(env),
             tables=Tables(
                 clients=env.get("CLIENTS_TABLE") or None,
@@ -238,9 +242,9 @@ class Settings:
         )
 
 
-def _cents(env: Mapping[str, str], name: str) -> int:
-    """A decimal amount of US dollars (at most two decimals) as cents; absent or empty: 0."""
-    raw = (env.get(name) or "0").strip()
+def _cents(env: Mapping[str, str], name: str, default: str = "0") -> int:
+    """A decimal amount of US dollars (at most two decimals) as cents; absent or empty: `default`."""
+    raw = (env.get(name) or default).strip()
     if not re.fullmatch(r"[0-9]{1,7}(\.[0-9]{1,2})?", raw):
         raise ConfigurationError(f"{name} must be an amount like 50 or 49.99, got {raw!r}")
     whole, _, cents = raw.partition(".")

@@ -64,6 +64,12 @@ def needs_confirmation(
     return -amount_minor > threshold_minor
 
 
+def needs_step_up(amount_minor: int, currency: str, *, over_minor: int) -> bool:
+    """Whether approving this debit asks for the password again: over the deployment's amount in
+    USD, any amount in another currency."""
+    return currency != THRESHOLD_CURRENCY or abs(amount_minor) > over_minor
+
+
 def effective_threshold(chosen_minor: int | None, maximum_minor: int) -> int:
     """The person's threshold, capped by the administrator's maximum (lowering the maximum lowers
     every threshold above it at once)."""
