@@ -29,6 +29,7 @@ from wallet_mcp.storage import items
 from wallet_mcp.storage.audit import AuditLog
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
 from wallet_mcp.storage.users import UserRecord, UserStore
+from wallet_mcp.wallet.confirmations import Confirmation, ConfirmationStore, Operation
 from wallet_mcp.wallet.service import ConfirmationRefused
 
 LEGACY = "2025-11-25"
@@ -640,3 +641,32 @@ def test_approving_a_large_payment_asks_for_the_password_again(client, account_i
     assert approved.status == 200 and "Approved" in approved.body.decode()
     assert not client.send("createTransaction", large)["result"].get("isError")
     assert client.balance_of(account_id) == before - 50001
+
+
+@pytest.mark.parametrize("used_first", [True, False])
+def test_a_stateless_retry_finds_the_open_confirmation_within_the_same_second(aws_stack, used_first):
+    """Two confirmations of the same call created in one second sort in key order: the one already
+    told to the client must not hide the open one (else every retry would ask anew)."""
+    store = ConfirmationStore(aws.dynamodb(), aws_stack.physical_ids["WalletTable"])
+    operation = Operation("createTransaction", "a", "Checking", -100, "USD", "dining", "x", None)
+
+    def record(digest, status, reported):
+        return Confirmation(
+            op_digest=digest,
+            user_id="user-same-second",
+            client_id="c",
+            token_id="t",
+            args_digest="d",
+            operation=operation,
+            status=status,
+            created_at=1_000,
+            expires_at=1_600,
+            nonce="n",
+            reported=reported,
+        )
+
+    first, second = ("0" * 64, "f" * 64) if used_first else ("f" * 64, "0" * 64)
+    store.create(record(first, "used", True))
+    store.create(record(second, "approved", False))
+    found = store.latest_for("user-same-second", "c", "d")
+    assert found is not None and found.op_digest == second

@@ -146,6 +146,7 @@ class Confirmation:
                 "status": items.s(self.status),
                 "created_at": items.n(self.created_at),
                 "confirm_by": items.n(self.expires_at),
+                "reported": items.boolean(True) if self.reported else None,
                 # the item itself outlives the ten minutes, so /account can list what happened
                 "expires_at": items.n(self.created_at + RETENTION),
             }
@@ -223,10 +224,15 @@ class ConfirmationStore:
 
     def latest_for(self, user_id: str, client_id: str, args_digest: str) -> Confirmation | None:
         """The newest confirmation this client asked for these exact arguments and has not yet
-        been told the end of (the 2025-11-25 wire, where the retry is the same call)."""
+        been told the end of (the 2025-11-25 wire, where the retry is the same call). Ones already
+        told are skipped, not a stop: two created in the same second sort in either order."""
         for confirmation in self.of_user(user_id):
-            if confirmation.client_id == client_id and confirmation.args_digest == args_digest:
-                return None if confirmation.reported else confirmation
+            if (
+                confirmation.client_id == client_id
+                and confirmation.args_digest == args_digest
+                and not confirmation.reported
+            ):
+                return confirmation
         return None
 
     def threshold(self, user_id: str) -> int | None:
