@@ -384,7 +384,7 @@ def _tamper(state):
     return "v1." + base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
 
 
-def test_mrtr_refuses_a_tampered_state(modern, account_id, browser):
+def test_mrtr_refuses_a_tampered_state(modern, account_id, browser, aws_stack):
     url, state = input_required(modern.send("createTransaction", debit(account_id)))
     browser.decide(url, "approve")
     before = modern.balance_of(account_id)
@@ -392,6 +392,8 @@ def test_mrtr_refuses_a_tampered_state(modern, account_id, browser):
         error = modern.send("createTransaction", debit(account_id), requestState=forged)["error"]
         assert error["code"] == -32602 and error["data"]["reason"] == "invalid_request_state"
     assert modern.balance_of(account_id) == before
+    refused = [e for e in audit_events(aws_stack, DEMO_CLIENT_ID) if e["event"] == "confirmation_refused"]
+    assert len(refused) == 4 and {e["details"]["reason"] for e in refused} == {"invalid_request_state"}
 
 
 def test_mrtr_refuses_the_state_with_changed_arguments(modern, account_id, browser):

@@ -215,6 +215,19 @@ class ConfirmationGate:
             case "approved":
                 return Proceed(found)
 
+    def record_refused_state(self, principal: AccessToken, tool: str) -> None:
+        """A requestState the SDK's boundary refused (tampered, foreign, expired, other arguments):
+        on record under the caller (the user, or for client credentials the client), with no
+        operation to name, since a state that does not open names nothing."""
+        self._audit.record(
+            AuditEvent(
+                "confirmation_refused",
+                subject=principal.subject,
+                client_id=principal.client_id,
+                details={"reason": "invalid_request_state", "tool": tool[:100], "token": principal.jti},
+            )
+        )
+
     def authorising_actions(
         self, found: Confirmation, *, transaction_id: str, tool: str
     ) -> list[dict[str, Any]]:

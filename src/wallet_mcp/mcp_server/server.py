@@ -113,11 +113,35 @@ def build_server(
         cache_hints=CATALOG_CACHE_HINTS,
         **handlers,
     )
+    if confirmations is not None:
+        # outside the boundary (the first in the list wraps the rest): its refusals are audited
+        server.middleware.append(_audit_refused_state(confirmations))
     if request_state is not None:
         # seals every outgoing requestState and verifies every echo before a handler sees it
         # (2026-07-28 basic/patterns/mrtr §Security: requestState is attacker-controlled)
         server.middleware.append(RequestStateBoundary(request_state, default_audience=SERVER_NAME))
     return server
+
+
+def _audit_refused_state(gate: ConfirmationGate) -> Any:
+    """Middleware: a tools/call whose requestState the boundary refused goes to the audit trail,
+    then the refusal (-32602) goes back unchanged."""
+
+    async def audit(ctx: ServerRequestContext[Any], call_next: Any) -> Any:
+        try:
+            return await call_next(ctx)
+        except MCPError as exc:
+            data = exc.error.data
+            if (
+                ctx.method == "tools/call"
+                and isinstance(data, dict)
+                and data.get("reason") == "invalid_request_state"
+            ):
+                tool = str((ctx.params or {}).get("name", ""))
+                await anyio.to_thread.run_sync(gate.record_refused_state, current_principal(), tool)
+            raise
+
+    return audit
 
 
 CONFIRM_KEY = "confirm"
