@@ -77,8 +77,8 @@ class ConfirmationPages:
             return Page(view.unknown_page(visitor.viewer), status=404)
         now = self._clock()
         if not found.is_live(now):
-            if self._store.expire(user_id, found.op_digest, now=now):
-                self._record("confirmation_expired", found, source, {"where": "confirmation page"})
+            expired = self._event("confirmation_expired", found, source, {"where": "confirmation page"})
+            self._store.expire(user_id, found.op_digest, now=now, also=[self._audit.put_action(expired)])
             notice = "This confirmation expired; nothing was recorded. Ask the application again."
             return Page(self._page(visitor, self._reread(found, op_id), op_id, notice=notice), status=409)
         if decision == "approved" and self._needs_step_up(found):
@@ -94,11 +94,14 @@ class ConfirmationPages:
             except SignInRefused as refused:
                 page = self._page(visitor, found, op_id, error=f"Not approved: {refused.message}")
                 return Page(page, status=refused.status, retry_after=refused.retry_after)
-        if not self._store.decide(user_id, found.op_digest, decision, now=now):
+        name: Event = "confirmation_approved" if decision == "approved" else "confirmation_declined"
+        event = self._event(name, found, source, {"where": "confirmation page"})
+        # the decision and its audit event commit together: the trail never claims what did not happen
+        if not self._store.decide(
+            user_id, found.op_digest, decision, now=now, also=[self._audit.put_action(event)]
+        ):
             notice = "This confirmation was already decided."
             return Page(self._page(visitor, self._reread(found, op_id), op_id, notice=notice), status=409)
-        event: Event = "confirmation_approved" if decision == "approved" else "confirmation_declined"
-        self._record(event, found, source, {"where": "confirmation page"})
         notice = (
             "Approved. Go back to the application: it records the payment when it asks again."
             if decision == "approved"
@@ -160,22 +163,21 @@ class ConfirmationPages:
             step_up=self._needs_step_up(found),
         )
 
-    def _record(self, event: Event, found: Confirmation, source: str, extra: dict[str, object]) -> None:
+    @staticmethod
+    def _event(event: Event, found: Confirmation, source: str, extra: dict[str, object]) -> AuditEvent:
         op = found.operation
-        self._audit.record(
-            AuditEvent(
-                event,
-                subject=found.user_id,
-                client_id=found.client_id,
-                source=source,
-                details={
-                    "operation": found.op_digest[:16],
-                    "tool": op.tool,
-                    "account_id": op.account_id,
-                    "amount": op.amount_minor,
-                    "currency": op.currency,
-                    "token": found.token_id,
-                    **extra,
-                },
-            )
+        return AuditEvent(
+            event,
+            subject=found.user_id,
+            client_id=found.client_id,
+            source=source,
+            details={
+                "operation": found.op_digest[:16],
+                "tool": op.tool,
+                "account_id": op.account_id,
+                "amount": op.amount_minor,
+                "currency": op.currency,
+                "token": found.token_id,
+                **extra,
+            },
         )

@@ -202,13 +202,21 @@ class ConfirmationGate:
             case "expired":
                 return self._expired(what)
             case _ if not found.is_live(now):
-                if self._store.expire(found.user_id, found.op_digest, now=now):
-                    self._record("confirmation_expired", found, {"status_was": found.status})
+                expired = self._event("confirmation_expired", found, {"status_was": found.status})
+                self._store.expire(
+                    found.user_id, found.op_digest, now=now, also=[self._audit.put_action(expired)]
+                )
                 return self._expired(what)
             case "pending" if declined_in_client:
                 # the person declined to open the page in their client (URL mode: "decline")
-                if self._store.decide(found.user_id, found.op_digest, "declined", now=now):
-                    self._record("confirmation_declined", found, {"where": "client"})
+                declined = self._event("confirmation_declined", found, {"where": "client"})
+                self._store.decide(
+                    found.user_id,
+                    found.op_digest,
+                    "declined",
+                    now=now,
+                    also=[self._audit.put_action(declined)],
+                )
                 return Refuse("declined", f"The person declined {what}. Nothing was recorded.")
             case "pending":
                 return self._ask(found)
@@ -261,8 +269,8 @@ class ConfirmationGate:
             expires_at=now + CONFIRMATION_TTL,
             nonce=nonce,
         )
-        self._store.create(confirmation)
-        self._record("confirmation_requested", confirmation, {})
+        requested = self._event("confirmation_requested", confirmation, {})
+        self._store.create(confirmation, also=[self._audit.put_action(requested)])
         return self._ask(confirmation)
 
     def derive_op_id(self, nonce: str) -> str:

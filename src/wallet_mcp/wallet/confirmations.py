@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from wallet_mcp.credentials import opaque
 from wallet_mcp.storage import items
+from wallet_mcp.storage.transactions import LOST, commit
 from wallet_mcp.wallet.store import user_pk
 
 if TYPE_CHECKING:
@@ -189,12 +191,17 @@ class ConfirmationStore:
     def _key(self, user_id: str, op_digest: str) -> items.Item:
         return {"pk": items.s(user_pk(user_id)), "sk": items.s(_PREFIX + op_digest)}
 
-    def create(self, confirmation: Confirmation) -> None:
-        self._db.put_item(
-            TableName=self.table,
-            Item=confirmation.to_item(),
-            ConditionExpression="attribute_not_exists(pk)",
-        )
+    def create(self, confirmation: Confirmation, *, also: Sequence[dict[str, Any]] = ()) -> None:
+        """A new pending confirmation, committed with `also` (its audit event) in one transaction."""
+        put = {
+            "Put": {
+                "TableName": self.table,
+                "Item": confirmation.to_item(),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        if commit(self._db, [put, *also]) is not None:
+            raise RuntimeError("a confirmation with this key exists")  # 256-bit ids: never
 
     def get(self, user_id: str, op_id: str) -> Confirmation | None:
         """The confirmation of this op id in this user's partition (None: not theirs, or none)."""
@@ -253,17 +260,27 @@ class ConfirmationStore:
             ExpressionAttributeValues={":cents": items.n(cents), ":now": items.n(now)},
         )
 
-    def decide(self, user_id: str, op_digest: str, decision: Decision, *, now: int) -> bool:
-        """pending → approved | declined, only while it is live; False if it was not pending."""
+    def decide(
+        self,
+        user_id: str,
+        op_digest: str,
+        decision: Decision,
+        *,
+        now: int,
+        also: Sequence[dict[str, Any]] = (),
+    ) -> bool:
+        """pending → approved | declined, only while it is live, committed with `also` (its audit
+        event); False if it was not pending (then nothing is written)."""
         return self._transition(
             user_id,
             op_digest,
             "SET #status = :to, decided_at = :now",
             "#status = :pending AND confirm_by > :now",
             {":to": items.s(decision), ":now": items.n(now), ":pending": items.s("pending")},
+            also,
         )
 
-    def expire(self, user_id: str, op_digest: str, *, now: int) -> bool:
+    def expire(self, user_id: str, op_digest: str, *, now: int, also: Sequence[dict[str, Any]] = ()) -> bool:
         """pending | approved → expired once its time has passed (the person can no longer act)."""
         return self._transition(
             user_id,
@@ -276,6 +293,7 @@ class ConfirmationStore:
                 ":pending": items.s("pending"),
                 ":approved": items.s("approved"),
             },
+            also,
         )
 
     def mark_reported(self, user_id: str, op_digest: str) -> None:
@@ -316,17 +334,27 @@ class ConfirmationStore:
         }
 
     def _transition(
-        self, user_id: str, op_digest: str, update: str, condition: str, values: dict[str, Any]
+        self,
+        user_id: str,
+        op_digest: str,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
+        also: Sequence[dict[str, Any]] = (),
     ) -> bool:
-        try:
-            self._db.update_item(
-                TableName=self.table,
-                Key=self._key(user_id, op_digest),
-                UpdateExpression=update,
-                ConditionExpression=f"attribute_exists(pk) AND {condition}",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=values,
-            )
-        except self._db.exceptions.ConditionalCheckFailedException:
+        action = {
+            "Update": {
+                "TableName": self.table,
+                "Key": self._key(user_id, op_digest),
+                "UpdateExpression": update,
+                "ConditionExpression": f"attribute_exists(pk) AND {condition}",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": values,
+            }
+        }
+        reasons = commit(self._db, [action, *also])
+        if reasons is None:
+            return True
+        if reasons[0] in LOST:
             return False
-        return True
+        raise RuntimeError(f"confirmation transition cancelled: {reasons}")
