@@ -286,6 +286,10 @@ def test_the_page_shows_what_is_asked_and_needs_a_session(fns, client, account_i
     text = unescape(page)
     assert "$7.25" in text and "Blue <b>shoes</b>" in text and "<b>shoes" not in page
     assert "Demo" in text or DEMO_CLIENT_ID in text  # the requesting client's name
+    verified = ClientStore(aws.dynamodb(), fns[0].stack.physical_ids["ClientsTable"]).get(
+        DEMO_CLIENT_ID, now=0
+    )
+    assert ("not verified" in text) is not verified.verified
     assert "Approve payment" in text and "Decline" in text
 
 

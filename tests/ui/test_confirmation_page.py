@@ -77,7 +77,7 @@ def test_the_confirmation_page_fits_and_approving_works(stack, page, screenshot,
 
     assert page.locator("main h1").inner_text() == "Confirm a payment"
     text = page.inner_text("main")
-    for shown in ("-$1,234.56", LONG_ACCOUNT, CLIENT_NAME, "groceries"):
+    for shown in ("-$1,234.56", LONG_ACCOUNT, CLIENT_NAME, "groceries", "not verified"):
         assert shown in text, shown
     assert_no_horizontal_overflow(page, width)
     assert_within_reach(page, "button:has-text('Approve payment')", width)

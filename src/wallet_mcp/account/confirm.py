@@ -157,6 +157,7 @@ class ConfirmationPages:
             found,
             op_id=op_id,
             client_name=name,
+            client_verified=client is not None and client.verified,
             now=self._clock(),
             notice=notice,
             error=error,

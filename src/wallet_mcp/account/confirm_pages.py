@@ -40,6 +40,7 @@ def confirm_page(
     *,
     op_id: str,
     client_name: str,
+    client_verified: bool = False,
     now: int,
     notice: str | None = None,
     error: str | None = None,
@@ -54,7 +55,8 @@ def confirm_page(
         f"<dt>From account</dt><dd>{escape(op.account_name)}</dd>"
         f"<dt>Description</dt><dd>{escape(op.description)}</dd>"
         f"<dt>Category</dt><dd>{escape(op.category)}</dd>"
-        f"<dt>Requested by</dt><dd>{escape(client_name)}</dd>"
+        f"<dt>Requested by</dt><dd>{escape(client_name)}"
+        f"{'' if client_verified else ' <em>(a name the application gave itself: not verified)</em>'}</dd>"
         f"<dt>Asked at</dt><dd>{when(confirmation.created_at)}</dd>"
         f"<dt>Status</dt><dd>{escape(status_of(confirmation, now))}</dd>"
         "</dl>"
