@@ -14,6 +14,7 @@ from fastapi.responses import Response
 
 from wallet_mcp import aws
 from wallet_mcp.account.client_admin import ClientAdmin
+from wallet_mcp.account.confirm import ConfirmationPages
 from wallet_mcp.account.grants import Grants
 from wallet_mcp.account.portal import CLIENT_GROUPS, AccountPortal, Provenance, Refused, refused_page
 from wallet_mcp.compose import Deployment
@@ -35,16 +36,17 @@ logger = Logger()
 stores = deployment.stores
 clock = deployment.clock
 revoker = deployment.revoker
+sign_in = SignIn(
+    users=stores.users,
+    sessions=stores.sessions,
+    rates=stores.rate_limits,
+    audit=stores.audit,
+    rules=deployment.rate_rules,
+    secure=not SETTINGS.is_local,
+)
 portal = AccountPortal(
     issuer=SETTINGS.issuer,
-    sign_in=SignIn(
-        users=stores.users,
-        sessions=stores.sessions,
-        rates=stores.rate_limits,
-        audit=stores.audit,
-        rules=deployment.rate_rules,
-        secure=not SETTINGS.is_local,
-    ),
+    sign_in=sign_in,
     users=stores.users,
     grants=Grants(
         consents=stores.consents,
@@ -68,6 +70,17 @@ portal = AccountPortal(
     audit=stores.audit,
     clock=clock,
     upstream=[(provider.id, provider.name) for provider in SETTINGS.identity_providers],
+    confirmations=stores.confirmations,
+    confirmation_threshold_max=SETTINGS.confirmation_threshold_max,
+)
+confirmations = ConfirmationPages(
+    portal,
+    stores.confirmations,
+    stores.clients,
+    stores.audit,
+    sign_in=sign_in,
+    step_up_over=SETTINGS.confirmation_step_up_over,
+    clock=clock,
 )
 app = create_app("wallet-mcp account and administration pages", realm=SETTINGS.issuer)
 
@@ -120,6 +133,11 @@ async def account(request: Request) -> Response:
     return _respond(lambda: portal.account(CookieJar(request.cookies), request.query_params))
 
 
+@app.get("/account/confirm")
+async def confirm(request: Request) -> Response:
+    return _respond(lambda: confirmations.show(CookieJar(request.cookies), request.query_params))
+
+
 @app.get("/admin")
 async def admin_clients(request: Request) -> Response:
     return _respond(lambda: portal.clients(CookieJar(request.cookies), request.query_params))
@@ -157,6 +175,16 @@ app.add_api_route(
 app.add_api_route(
     "/account/tokens/revoke",
     _post(lambda f, c, o, s: portal.revoke_own_token(f.fields, c, o, s)),
+    methods=["POST"],
+)
+app.add_api_route(
+    "/account/confirm",
+    _post(lambda f, c, o, s: confirmations.decide(f.fields, c, o, s)),
+    methods=["POST"],
+)
+app.add_api_route(
+    "/account/confirmations/threshold",
+    _post(lambda f, c, o, s: confirmations.set_threshold(f.fields, c, o, s)),
     methods=["POST"],
 )
 app.add_api_route("/admin/clients", _post(portal.create_client), methods=["POST"])

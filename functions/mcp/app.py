@@ -13,6 +13,7 @@ from starlette.routing import Route
 from wallet_mcp.compose import Deployment
 from wallet_mcp.config import settings
 from wallet_mcp.mcp_server.catalog import build_registry
+from wallet_mcp.mcp_server.confirmation import ConfirmationGate, op_id_key, request_state_security
 from wallet_mcp.mcp_server.http import McpEndpoint
 from wallet_mcp.mcp_server.server import build_server
 from wallet_mcp.mcp_server.wallet_prompts import wallet_prompts
@@ -20,6 +21,7 @@ from wallet_mcp.mcp_server.wallet_resources import WalletResources
 from wallet_mcp.mcp_server.wallet_tools import wallet_tools
 from wallet_mcp.observability import correlated, traced
 from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
+from wallet_mcp.wallet.confirmations import effective_threshold
 from wallet_mcp.web.asgi import create_plain_app
 from wallet_mcp.web.lambda_adapter import lambda_adapter
 
@@ -29,10 +31,34 @@ logger = Logger()
 logging.getLogger("mcp").setLevel(logging.WARNING)  # the SDK logs every stateless request at INFO
 
 store = deployment.stores.wallet
-tools = build_registry(wallet_tools(deployment.wallet, store, deployment.owners))
+confirmations = deployment.stores.confirmations
+tools = build_registry(
+    wallet_tools(
+        deployment.wallet,
+        store,
+        deployment.owners,
+        threshold=lambda owner: effective_threshold(
+            confirmations.threshold(owner), SETTINGS.confirmation_threshold_max
+        ),
+    )
+)
 prompts = wallet_prompts(deployment.wallet, store, deployment.owners)
+secret = deployment.confirmation_secret
+server = build_server(
+    tools,
+    WalletResources(deployment.wallet, store, deployment.owners),
+    prompts,
+    confirmations=ConfirmationGate(
+        confirmations,
+        deployment.stores.audit,
+        issuer=SETTINGS.issuer,
+        op_id_key=op_id_key(secret),
+        clock=deployment.clock,
+    ),
+    request_state=request_state_security(secret, audience=SETTINGS.mcp_resource),
+)
 endpoint = McpEndpoint(
-    build_server(tools, WalletResources(deployment.wallet, store, deployment.owners), prompts),
+    server,
     tools,
     deployment.resource_guard(SETTINGS.mcp_resource, SETTINGS.mcp_resource_metadata_url),
     initial_scopes=[s for s in SUPPORTED_SCOPES if s.endswith(":read") or s.startswith("mcp:tools:")],

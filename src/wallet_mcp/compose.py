@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from wallet_mcp import aws
 from wallet_mcp.config import Settings
@@ -41,6 +41,7 @@ from wallet_mcp.storage.users import UserStore
 from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
 from wallet_mcp.tokens.keys import KmsPublicKeys
 from wallet_mcp.tokens.signer import KmsJwtSigner
+from wallet_mcp.wallet.confirmations import ConfirmationStore
 from wallet_mcp.wallet.owners import OwnerResolver
 from wallet_mcp.wallet.service import WalletService
 from wallet_mcp.wallet.store import WalletStore
@@ -48,6 +49,9 @@ from wallet_mcp.wallet.store import WalletStore
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_kms.client import KMSClient
+
+
+CONFIRMATION_SECRET_LABEL: Final = b"wallet-mcp/confirmation-secret/v1"
 
 
 def wall_clock() -> int:
@@ -142,6 +146,11 @@ class Stores:
         return SessionStore(self._db, self._table("sessions"))
 
     @cached_property
+    def confirmations(self) -> ConfirmationStore:
+        """Pending money movements awaiting the person (kept in the wallet table)."""
+        return ConfirmationStore(self._db, self._table("wallet"))
+
+    @cached_property
     def users(self) -> UserStore:
         return UserStore(self._db, self._table("users"))
 
@@ -185,6 +194,18 @@ class Deployment:
     @cached_property
     def signer(self) -> KmsJwtSigner:
         return KmsJwtSigner(self.kms, self.keys, self.settings.require_signing_key())
+
+    @cached_property
+    def confirmation_secret(self) -> bytes:
+        """32 bytes derived once per cold start from the KMS HMAC key (GenerateMac over a fixed
+        label): the same in every instance, never stored, and gone with the key. One KMS call per
+        cold start, not one per token (the SDK's codec must be synchronous and fast)."""
+        response = self.kms.generate_mac(
+            KeyId=self.settings.require_confirmation_key(),
+            Message=CONFIRMATION_SECRET_LABEL,
+            MacAlgorithm="HMAC_SHA_256",
+        )
+        return bytes(response["Mac"])
 
     @cached_property
     def rate_rules(self) -> Rules:

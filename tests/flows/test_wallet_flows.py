@@ -13,6 +13,7 @@ from devstack.seed import DEMO_PASSWORD, DEMO_USERNAME
 from tests.flows.test_foundation import MemoryStorage
 from tests.flows.test_oauth_flows import Handlers, metadata
 from tests.support.browser import FormBrowser
+from tests.support.confirming import Person, call_as_host
 
 pytestmark = [pytest.mark.flow, pytest.mark.anyio]
 
@@ -39,10 +40,15 @@ def provider_for(stack, handlers, scope=None):
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 async def test_every_tool_as_the_demo_user(stack, mode):
     handlers = Handlers(FormBrowser(DEMO_USERNAME, DEMO_PASSWORD))
+    person = Person(handlers.browser, "approve")  # the debit below waits for the person
     scope = READ_SCOPES + " wallet:accounts:write wallet:transactions:write"
     async with (
         httpx2.AsyncClient(auth=provider_for(stack, handlers, scope), timeout=30) as http,
-        Client(streamable_http_client(stack.mcp_url, http_client=http), mode=mode) as client,
+        Client(
+            streamable_http_client(stack.mcp_url, http_client=http),
+            mode=mode,
+            elicitation_callback=person.elicit,
+        ) as client,
     ):
         names = [t.name for t in (await client.list_tools()).tools]
         assert names[:7] == [
@@ -70,8 +76,10 @@ async def test_every_tool_as_the_demo_user(stack, mode):
             {"name": f"Flow {mode}", "type": "savings", "currency": "USD", "openingBalance": "10.00"},
         )
         assert not created.is_error, created.content[0].text
-        recorded = await client.call_tool(
-            "createTransaction",
+        recorded = await call_as_host(
+            client,
+            person,
+            mode,
             {
                 "accountId": checking["id"],
                 "amount": "-1.50",

@@ -8,6 +8,7 @@ from typing import Any
 
 from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.conftest import response_json
+from tests.handlers.confirm_helpers import allow_debits, approve_pending
 from wallet_mcp import aws
 from wallet_mcp.credentials import opaque
 from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
@@ -19,7 +20,8 @@ OTHER_SECRET = "other-secret"
 
 def wallet_functions(load_function: Any, aws_stack: Any) -> tuple[Any, Any]:
     """The token and MCP functions, with two more client-credentials clients: one acting for
-    another user (`other-users-client`) and one with no wallet owner (`ownerless-client`)."""
+    another user (`other-users-client`) and one with no wallet owner (`ownerless-client`); the demo
+    client may ask for payments (an administrator's "Allow payments"), each still confirmed."""
     clients = ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"])
     for client_id, owner in (("other-users-client", "user-two"), ("ownerless-client", None)):
         clients.put(
@@ -35,6 +37,7 @@ def wallet_functions(load_function: Any, aws_stack: Any) -> tuple[Any, Any]:
                 owner_user_id=owner,
             )
         )
+    allow_debits(aws_stack.physical_ids["ClientsTable"])
     return load_function("TokenFunction"), load_function("McpFunction")
 
 
@@ -58,6 +61,7 @@ class Session:
         self.mcp = mcp_fn
         self.token = access_token
         self.ids = 0
+        self.wallet_table = mcp_fn.stack.physical_ids["WalletTable"]
 
     def rpc(self, method: str, params: dict[str, Any] | None = None, version: str = "2025-11-25") -> Any:
         self.ids += 1
@@ -90,6 +94,13 @@ class Session:
 
     def call(self, name: str, arguments: dict[str, Any] | None = None) -> Any:
         return self.result("tools/call", {"name": name, "arguments": arguments or {}})
+
+    def confirmed(self, name: str, arguments: dict[str, Any]) -> Any:
+        """A call that needs the person's confirmation (-32042): they approve, the client retries."""
+        first = response_json(self.rpc("tools/call", {"name": name, "arguments": arguments}))
+        assert first["error"]["code"] == -32042, first
+        assert approve_pending(self.wallet_table) == 1
+        return self.call(name, arguments)
 
     def transactions(self) -> list[dict[str, Any]]:
         """Every transaction of the wallet, newest first, page by page."""

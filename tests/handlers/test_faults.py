@@ -10,6 +10,7 @@ import pytest
 
 from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 from tests.conftest import header, response_json
+from tests.handlers.confirm_helpers import allow_debits, approve_pending
 from tests.handlers.oauth_helpers import FORM, REDIRECT, exchange, obtain_code, token_request
 from tests.support.faults import aws_fault
 from wallet_mcp import aws
@@ -154,6 +155,7 @@ def test_a_tool_call_during_an_outage_is_a_clear_error_and_writes_nothing(
 ):
     access = response_json(token_fn.request("POST", "/oauth/token", headers=FORM, body=CC))["access_token"]
     mcp = load_function("McpFunction")
+    allow_debits(mcp.stack.physical_ids["ClientsTable"])  # the demo client may ask for payments
     headers = {
         "authorization": f"Bearer {access}",
         "content-type": "application/json",
@@ -170,11 +172,20 @@ def test_a_tool_call_during_an_outage_is_a_clear_error_and_writes_nothing(
         return response_json(mcp.request("POST", "/mcp", headers=headers, body=json.dumps(body)))["result"]
 
     account = call("getUserAccounts", {})["structuredContent"]["accounts"][0]["id"]
+    arguments = {"accountId": account, "amount": "-5", "category": "dining", "description": "x"}
+    asked = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "createTransaction", "arguments": arguments},
+    }
+    assert (
+        response_json(mcp.request("POST", "/mcp", headers=headers, body=json.dumps(asked)))["error"]["code"]
+        == -32042
+    )
+    assert approve_pending(mcp.stack.physical_ids["WalletTable"]) == 1  # the person approved it
     with aws_fault("dynamodb", "TransactWriteItems", "InternalServerError", status=500):
-        result = call(
-            "createTransaction",
-            {"accountId": account, "amount": "-5", "category": "dining", "description": "x"},
-        )
+        result = call("createTransaction", arguments)
     assert result["isError"] is True
     assert "temporarily unavailable" in result["content"][0]["text"]
     assert call("getTotalBalance", {})["content"][0]["text"].startswith("💰 Total Balance: $5,432.10")

@@ -107,7 +107,7 @@ def test_accounts_and_recent_transactions_match_the_seed(demo):
 
 def test_create_transaction_changes_the_total_balance(demo):
     account = demo.call("getUserAccounts")["structuredContent"]["accounts"][0]
-    result = demo.call(
+    result = demo.confirmed(
         "createTransaction",
         {"accountId": account["id"], "amount": "-12.10", "category": "dining", "description": "Lunch"},
     )
@@ -126,11 +126,15 @@ def test_a_retried_create_with_the_same_key_never_duplicates(demo):
         "description": "Coffee",
         "idempotencyKey": "retry-key-0001",
     }
-    first = demo.call("createTransaction", arguments)
+    first = demo.confirmed("createTransaction", arguments)
+    # the confirmation is spent; retried with the same key, the person is asked again, and the
+    # approved retry replays the first transaction instead of recording a second one
     second = demo.call("createTransaction", arguments)
-    assert first["structuredContent"]["transaction"]["id"] == second["structuredContent"]["transaction"]["id"]
+    assert second["isError"] and "already used" in second["content"][0]["text"]
+    third = demo.confirmed("createTransaction", arguments)
+    assert first["structuredContent"]["transaction"]["id"] == third["structuredContent"]["transaction"]["id"]
     assert balance(demo).startswith("💰 Total Balance: $5,427.10\n")
-    conflict = demo.call("createTransaction", {**arguments, "amount": "-6"})
+    conflict = demo.confirmed("createTransaction", {**arguments, "amount": "-6"})
     assert conflict["isError"] and "idempotency key" in conflict["content"][0]["text"]
 
 

@@ -12,7 +12,9 @@ from devstack.template import RouteSpec, Stack, TemplateError, load_template
 
 def provisioned(stack: Stack) -> Stack:
     # what provisioning records after creating the keys
-    stack.physical_ids.update({"SigningKeyBlue": "key-blue", "SigningKeyGreen": "key-green"})
+    stack.physical_ids.update(
+        {"SigningKeyBlue": "key-blue", "SigningKeyGreen": "key-green", "ConfirmationKey": "key-confirm"}
+    )
     return stack
 
 

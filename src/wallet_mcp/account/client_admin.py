@@ -252,6 +252,18 @@ class ClientAdmin:
             raise ClientNotFound(client_id)
         self._record("client_verified" if verified else "client_unverified", client_id, actor, source, {})
 
+    def set_debits_allowed(self, client_id: str, allowed: bool, *, actor: str, source: str) -> None:
+        """Whether the client's client-credentials tokens may ask for debits of its owner's wallet
+        (each still confirmed by the owner). Off by default: a machine acting without a person
+        moves no money unless an administrator decided it may."""
+        self._editable(client_id)
+        changes: dict[str, AttributeValueTypeDef | None] = {"debits_allowed": items.boolean(allowed)}
+        if self._clients.update(client_id, changes) is None:
+            raise ClientNotFound(client_id)
+        self._record(
+            "client_debits_allowed" if allowed else "client_debits_refused", client_id, actor, source, {}
+        )
+
     def set_lifetimes(
         self, client_id: str, form: Mapping[str, str], *, actor: str, source: str
     ) -> ClientRecord:

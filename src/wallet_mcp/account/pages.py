@@ -165,7 +165,9 @@ def account_page(
     *,
     now: int = 0,
     notice: str | None = None,
+    extra: str = "",
 ) -> str:
+    """`extra`: HTML of further sections (already escaped), e.g. the payment confirmations."""
     hidden = {"csrf_token": viewer.csrf_token}
     body = (
         f"{_nav(viewer)}<h1>Connected apps</h1>"
@@ -177,6 +179,7 @@ def account_page(
         '<p class="lead">Tokens an administrator made for your scripts to call the wallet API. '
         "Revoking one stops it at once.</p>"
         f"{tokens_table(tokens, action='/account/tokens/revoke', hidden=hidden, now=now)}"
+        f"{extra}"
     )
     return document("Connected apps", body, wide=True)
 
@@ -367,6 +370,12 @@ def client_page(
             if client.verified
             else action_button("verify", "Mark verified")
         )
+        if "client_credentials" in client.grant_types:
+            actions.append(
+                action_button("refuse_debits", "Stop allowing payments")
+                if client.debits_allowed
+                else action_button("allow_debits", "Allow payments")
+            )
         actions.append(
             action_button("enable", "Enable")
             if client.disabled
@@ -380,6 +389,7 @@ def client_page(
         f"<dt>Identity</dt><dd>{'verified by an administrator' if client.verified else 'unverified'}</dd>"
         f"<dt>Authentication</dt><dd>{escape(client.token_endpoint_auth_method)}</dd>"
         f"<dt>Owner</dt><dd>{escape(owner or '—')}</dd>"
+        f"<dt>Payments without a person</dt><dd>{_debits(client)}</dd>"
         f"<dt>Created</dt><dd>{when(client.created_at)}</dd>"
         f"<dt>Last used</dt><dd>{when(client.last_used_at)}</dd>"
         f"<dt>Expires unused</dt><dd>{when(client.expires_at)}</dd></dl>"
@@ -422,6 +432,14 @@ def client_page(
         f"{_lifetimes(client, bounds, csrf, lifetimes_sent)}{_attempts(attempts)}{_history(history)}"
     )
     return document(client.client_name, body, wide=True)
+
+
+def _debits(client: ClientRecord) -> str:
+    if "client_credentials" not in client.grant_types:
+        return "— (acts only for a signed-in person)"
+    if client.debits_allowed:
+        return "allowed: its client-credentials tokens may ask for debits, each confirmed by its owner"
+    return "refused: its client-credentials tokens may not move money"
 
 
 def duration(seconds: int) -> str:

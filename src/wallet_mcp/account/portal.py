@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlencode, urlsplit
 
+from wallet_mcp.account import confirm_pages as confirm_view
 from wallet_mcp.account import pages as view
 from wallet_mcp.account.client_admin import ClientAdmin, ClientNotFound, ClientSettings, InvalidClientForm
 from wallet_mcp.account.grants import Grants
@@ -25,6 +26,7 @@ from wallet_mcp.signin import csrf
 from wallet_mcp.signin.password import SignIn, SignInRefused
 from wallet_mcp.storage.audit import AuditEvent, AuditLog
 from wallet_mcp.storage.users import UserRecord, UserStore
+from wallet_mcp.wallet.confirmations import ConfirmationStore, effective_threshold
 from wallet_mcp.web import pages
 from wallet_mcp.web.cookies import Cookie, CookieJar
 from wallet_mcp.web.outcomes import Outcome, Page, Redirect
@@ -34,10 +36,12 @@ ADMIN_ROLE: Final = "admin"
 LOGIN_CSRF_TTL: Final = 3600
 """How long the sign-in page's cookie (the secret its form's CSRF token is derived from) lives."""
 CLIENT_GROUPS: Final = ("grant_types", "scope")
+MAX_CONFIRMATIONS_LISTED: Final = 20
 MAX_REASON: Final = 500
 _NOTICES: Final = {
     "revoked": "Access revoked. The application must ask you again before it can use your wallet.",
     "deleted": "Client deleted.",
+    "threshold": "Saved. It applies to the next payment an application asks for.",
     "token_revoked": "Personal access token revoked. It stopped working at once.",
     "disabled": "User disabled. Their sessions, grants and personal access tokens have ended.",
     "enabled": "User enabled. They may sign in again; nothing they had before comes back.",
@@ -98,8 +102,13 @@ class AccountPortal:
         audit: AuditLog,
         clock: Callable[[], int],
         upstream: Sequence[tuple[str, str]] = (),
+        confirmations: ConfirmationStore | None = None,
+        confirmation_threshold_max: int = 0,
     ) -> None:
-        """`upstream`: (id, name) of the OpenID providers the sign-in page offers."""
+        """`upstream`: (id, name) of the OpenID providers the sign-in page offers;
+        `confirmations`: the person's payment confirmations, listed on /account."""
+        self._confirmations = confirmations
+        self.confirmation_threshold_max = confirmation_threshold_max
         self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(issuer))
         self._sign_in = sign_in
         self._users = users
@@ -140,14 +149,28 @@ class AccountPortal:
 
     # --- /account -------------------------------------------------------------------------------
 
-    def account(self, cookies: CookieJar, query: Mapping[str, str]) -> Outcome:
+    def account(
+        self, cookies: CookieJar, query: Mapping[str, str], *, threshold_error: str | None = None
+    ) -> Outcome:
         visitor = self.visitor(cookies)
         if visitor is None:
             return self._sign_in_page(safe_next(query.get("next")), cookies, error=None)
         apps = self._grants.connected_apps(visitor.user.user_id, now=self._clock())
         tokens = self._grants.personal_tokens(visitor.user.user_id)
         notice = _NOTICES.get(query.get("done", "")) or None
-        return Page(view.account_page(visitor.viewer, apps, tokens, now=self._clock(), notice=notice))
+        extra = ""
+        if self._confirmations is not None:
+            listed = self._confirmations.of_user(visitor.user.user_id)[:MAX_CONFIRMATIONS_LISTED]
+            names = {app.client_id: app.client_name for app in apps}
+            chosen = effective_threshold(
+                self._confirmations.threshold(visitor.user.user_id), self.confirmation_threshold_max
+            )
+            settings = confirm_view.threshold_form(
+                visitor.csrf_token, chosen, self.confirmation_threshold_max, error=threshold_error
+            )
+            extra = confirm_view.confirmations_section(listed, names, self._clock(), settings=settings)
+        page = view.account_page(visitor.viewer, apps, tokens, now=self._clock(), notice=notice, extra=extra)
+        return Page(page, status=400 if threshold_error else 200)
 
     def submit_sign_in(
         self, form: Mapping[str, str], cookies: CookieJar, sent_from: Provenance, source: str
@@ -307,6 +330,15 @@ class AccountPortal:
                 case "verify" | "unverify":
                     self._admin.set_verified(client_id, action == "verify", actor=actor, source=source)
                     notice = "Client marked verified." if action == "verify" else "Client no longer verified."
+                    return self._client_page(visitor, client_id, notice=notice)
+                case "allow_debits" | "refuse_debits":
+                    allowed = action == "allow_debits"
+                    self._admin.set_debits_allowed(client_id, allowed, actor=actor, source=source)
+                    notice = (
+                        "Its client-credentials tokens may now ask for payments, each confirmed by its owner."
+                        if allowed
+                        else "Its client-credentials tokens may no longer ask for payments."
+                    )
                     return self._client_page(visitor, client_id, notice=notice)
                 case "set_lifetimes":
                     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import quote
 
@@ -25,7 +25,7 @@ from wallet_mcp.cli.http_client import error_fields, network_reason
 from wallet_mcp.cli.token_sources import TokenSource
 from wallet_mcp.tokens.access_tokens import AccessToken
 from wallet_mcp.wallet.model import Account, Page, Transaction
-from wallet_mcp.wallet.service import Balance, Spending, WalletError, WalletService
+from wallet_mcp.wallet.service import Balance, Draft, Spending, WalletError, WalletService
 
 logger = logging.getLogger(__name__)
 
@@ -234,3 +234,27 @@ class HttpWallet(WalletService):
         if occurred_at is not None:
             body["occurred_at"] = occurred_at
         return wallet_json.created_transaction(self._api.post("/api/transactions", body, idempotency_key))
+
+    # the confirmation path (mcp_server/confirmation.py) runs only in the MCP function, beside
+    # DynamoDB; the bridge's server has no confirmation gate and calls `create_transaction`
+    def draft_transaction(
+        self,
+        owner: str,
+        *,
+        account_id: str,
+        amount: str | int,
+        category: str,
+        description: str,
+        occurred_at: str | None = None,
+    ) -> Draft:
+        raise NotImplementedError("the bridge records through the Backend API, not through a draft")
+
+    def record(
+        self,
+        owner: str,
+        draft: Draft,
+        *,
+        idempotency_key: str | None = None,
+        authorised_by: Sequence[dict[str, Any]] = (),
+    ) -> tuple[Transaction, Account]:
+        raise NotImplementedError("the bridge records through the Backend API, not through a draft")

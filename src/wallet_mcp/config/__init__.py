@@ -7,6 +7,7 @@ gateway from the same template locally. Nothing below reads `os.environ` after s
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -98,6 +99,15 @@ class Settings:
     """Browser origins allowed to call the MCP endpoint and the wallet API besides the issuer's own."""
     signing_key_id: str | None = None
     verification_key_ids: tuple[str, ...] = ()
+    confirmation_threshold_max: int = 0
+    """US cents: the highest "confirm debits over" a person may set on /account (0: every debit
+    needs the person's confirmation): CONFIRMATION_THRESHOLD_MAX_USD, a decimal amount."""
+    confirmation_step_up_over: int = 50_000
+    """US cents: approving a payment over this (any amount in another currency) asks for the
+    password again: CONFIRMATION_STEP_UP_OVER_USD."""
+    confirmation_key_id: str | None = None
+    """The KMS HMAC key the MCP function derives its confirmation secrets from (the sealing key
+    of `requestState`, the op ids of pending operations): CONFIRMATION_KEY_ID."""
     tables: Tables = Tables()
     rate_limits: RateLimitSettings = RateLimitSettings()
     identity_providers: tuple[IdentityProvider, ...] = ()
@@ -177,6 +187,11 @@ class Settings:
         loopback = tuple(f"http://{host}" for host in self.served_hosts) if self.is_local else ()
         return tuple(dict.fromkeys((self.issuer, *loopback, *self.extra_allowed_origins)))
 
+    def require_confirmation_key(self) -> str:
+        if not self.confirmation_key_id:
+            raise ConfigurationError("CONFIRMATION_KEY_ID is not configured for this function")
+        return self.confirmation_key_id
+
     def require_signing_key(self) -> str:
         if not self.signing_key_id:
             raise ConfigurationError("SIGNING_KEY_ID is not configured for this function")
@@ -230,6 +245,9 @@ class Settings:
             ),
             signing_key_id=signing,
             verification_key_ids=verification,
+            confirmation_key_id=env.get("CONFIRMATION_KEY_ID") or None,
+            confirmation_threshold_max=_cents(env, "CONFIRMATION_THRESHOLD_MAX_USD"),
+            confirmation_step_up_over=_cents(env, "CONFIRMATION_STEP_UP_OVER_USD", "500"),
             rate_limits=RateLimitSettings.from_env(env),
             tables=Tables(
                 clients=env.get("CLIENTS_TABLE") or None,
@@ -247,6 +265,15 @@ class Settings:
                 connection_log=env.get("CONNECTION_LOG_TABLE") or None,
             ),
         )
+
+
+def _cents(env: Mapping[str, str], name: str, default: str = "0") -> int:
+    """A decimal amount of US dollars (at most two decimals) as cents; absent or empty: `default`."""
+    raw = (env.get(name) or default).strip()
+    if not re.fullmatch(r"[0-9]{1,7}(\.[0-9]{1,2})?", raw):
+        raise ConfigurationError(f"{name} must be an amount like 50 or 49.99, got {raw!r}")
+    whole, _, cents = raw.partition(".")
+    return int(whole) * 100 + int(cents.ljust(2, "0") or 0)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:

@@ -18,16 +18,19 @@ from botocore.exceptions import BotoCoreError, ClientError
 from mcp.server.caching import CacheableMethod, CacheHint
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
-from mcp.shared.exceptions import MCPError
-from pydantic import ValidationError
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
+from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
+from pydantic import BaseModel, ValidationError
 
 from wallet_mcp.aws import is_transient
 from wallet_mcp.mcp_server.completions import NOTHING, CompletionRefused
+from wallet_mcp.mcp_server.confirmation import Ask, ConfirmationGate, Proceed, Refuse
 from wallet_mcp.mcp_server.principal import current_principal
 from wallet_mcp.mcp_server.prompts import MAX_ARGUMENT_LENGTH, PromptError, PromptRegistry
-from wallet_mcp.mcp_server.tools import ToolError, ToolOutcome, ToolRegistry
+from wallet_mcp.mcp_server.tools import Proposal, ToolError, ToolOutcome, ToolRegistry
 from wallet_mcp.mcp_server.wallet_resources import ResourceNotFound, WalletResources
 from wallet_mcp.tokens.access_tokens import AccessToken
+from wallet_mcp.wallet.confirmations import arguments_digest
 from wallet_mcp.wallet.service import WalletError
 
 UNAVAILABLE = "The wallet is temporarily unavailable; nothing was changed. Try again in a moment."
@@ -48,16 +51,27 @@ stale."""
 
 
 def build_server(
-    tools: ToolRegistry, resources: WalletResources | None = None, prompts: PromptRegistry | None = None
+    tools: ToolRegistry,
+    resources: WalletResources | None = None,
+    prompts: PromptRegistry | None = None,
+    *,
+    confirmations: ConfirmationGate | None = None,
+    request_state: RequestStateSecurity | None = None,
 ) -> Server[Any]:
+    """`confirmations`: the gate of the tools that move money (`ToolSpec.propose`); with it,
+    `request_state` seals the 2026-07-28 `requestState` that names a pending operation. Without
+    a gate (the stdio bridge, whose Backend API answers for itself) those tools run directly."""
+    if confirmations is not None and request_state is None:
+        raise ValueError("a confirmation gate needs request-state protection")
+
     async def list_tools(
         _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         return types.ListToolsResult(tools=tools.definitions())
 
     async def call_tool(
-        _ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
         spec = tools.get(params.name)
         if spec is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name[:100]}")
@@ -68,6 +82,10 @@ def build_server(
         except ValidationError as exc:
             return _error(_describe(exc))
         try:
+            if spec.propose is not None and confirmations is not None:
+                proposal = await anyio.to_thread.run_sync(spec.propose, principal, arguments)
+                if proposal is not None:
+                    return await _confirm_then_run(confirmations, ctx, params, spec.name, arguments, proposal)
             outcome: ToolOutcome = await anyio.to_thread.run_sync(spec.run, principal, arguments)
         except ToolError as exc:
             return _error(str(exc))
@@ -88,13 +106,108 @@ def build_server(
         handlers.update(_prompt_handlers(prompts))
     if resources is not None or prompts is not None:
         handlers["on_completion"] = _completion_handler(prompts, resources)
-    return Server(
+    server: Server[Any] = Server(
         SERVER_NAME,
         version=SERVER_VERSION,
         instructions=INSTRUCTIONS,
         cache_hints=CATALOG_CACHE_HINTS,
         **handlers,
     )
+    if confirmations is not None:
+        # outside the boundary (the first in the list wraps the rest): its refusals are audited
+        server.middleware.append(_audit_refused_state(confirmations))
+    if request_state is not None:
+        # seals every outgoing requestState and verifies every echo before a handler sees it
+        # (2026-07-28 basic/patterns/mrtr §Security: requestState is attacker-controlled)
+        server.middleware.append(RequestStateBoundary(request_state, default_audience=SERVER_NAME))
+    return server
+
+
+def _audit_refused_state(gate: ConfirmationGate) -> Any:
+    """Middleware: a tools/call whose requestState the boundary refused goes to the audit trail,
+    then the refusal (-32602) goes back unchanged."""
+
+    async def audit(ctx: ServerRequestContext[Any], call_next: Any) -> Any:
+        try:
+            return await call_next(ctx)
+        except MCPError as exc:
+            data = exc.error.data
+            if (
+                ctx.method == "tools/call"
+                and isinstance(data, dict)
+                and data.get("reason") == "invalid_request_state"
+            ):
+                tool = str((ctx.params or {}).get("name", ""))
+                await anyio.to_thread.run_sync(gate.record_refused_state, current_principal(), tool)
+            raise
+
+    return audit
+
+
+CONFIRM_KEY = "confirm"
+"""The key of the URL elicitation in `InputRequiredResult.inputRequests` (server-assigned)."""
+MRTR_VERSION = "2026-07-28"
+
+
+async def _confirm_then_run(
+    gate: ConfirmationGate,
+    ctx: ServerRequestContext[Any],
+    params: types.CallToolRequestParams,
+    tool: str,
+    arguments: BaseModel,
+    proposal: Proposal,
+) -> types.CallToolResult | types.InputRequiredResult:
+    """Ask the person, or run what they approved (mcp_server/confirmation.py)."""
+    principal = current_principal()
+    modern = ctx.protocol_version >= MRTR_VERSION
+    answer = (params.input_responses or {}).get(CONFIRM_KEY) if modern else None
+    action = getattr(answer, "action", None)
+    verdict = await anyio.to_thread.run_sync(
+        lambda: gate.check(
+            principal,
+            proposal.owner,
+            proposal.operation,
+            arguments_digest(tool, arguments.model_dump(mode="json")),
+            # the boundary has verified and unsealed it: the op id this server put there
+            state=params.request_state if modern else None,
+            declined_in_client=action == "decline",
+        )
+    )
+    match verdict:
+        case Proceed(confirmation=found):
+            actions = gate.authorising_actions(found, transaction_id=proposal.transaction_id, tool=tool)
+            outcome = await anyio.to_thread.run_sync(proposal.execute, actions)
+            return types.CallToolResult(
+                content=[types.TextContent(type="text", text=outcome.text)],
+                structured_content=outcome.structured,
+            )
+        case Refuse(message=message):
+            return _error(message)
+        case Ask() if action == "cancel":
+            return _error(f"Not confirmed yet; nothing was recorded. {verdict.message}")
+        case Ask():
+            capabilities = ctx.session.client_capabilities
+            url_mode = bool(capabilities and capabilities.elicitation and capabilities.elicitation.url)
+            if modern and url_mode:
+                elicit = types.ElicitRequest(
+                    params=types.ElicitRequestURLParams(message=verdict.message, url=verdict.url)
+                )
+                return types.InputRequiredResult(
+                    input_requests={CONFIRM_KEY: elicit}, request_state=verdict.op_id
+                )
+            if not modern and capabilities is None:
+                # a stateless 2025-11-25 request carries no capabilities: the -32042 error is the
+                # answer every client can show (its message names the URL too)
+                raise UrlElicitationRequiredError(
+                    [
+                        types.ElicitRequestURLParams(
+                            message=verdict.message, url=verdict.url, elicitation_id=verdict.elicitation_id
+                        )
+                    ],
+                    "This payment needs the person's confirmation: " + verdict.message,
+                )
+            # the client declared no URL-mode elicitation: tell the person what to do
+            return _error("This payment needs your confirmation. " + verdict.message)
 
 
 def _resource_handlers(wallet: WalletResources) -> dict[str, Any]:

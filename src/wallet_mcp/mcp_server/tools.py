@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from wallet_mcp.primitives.scopes import TOOLS_CALL
 from wallet_mcp.tokens.access_tokens import AccessToken
+from wallet_mcp.wallet.confirmations import Operation
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
 
@@ -26,6 +27,18 @@ class ToolOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Proposal:
+    """A call that needs the person's confirmation before it runs (`mcp_server/confirmation.py`):
+    whose wallet, what the person is shown, and how to run it once approved, with the
+    DynamoDB actions that must commit with it."""
+
+    owner: str
+    operation: Operation
+    transaction_id: str
+    execute: Callable[[Sequence[dict[str, Any]]], ToolOutcome]
+
+
+@dataclass(frozen=True, slots=True)
 class ToolSpec(Generic[ArgsT]):
     name: str
     title: str
@@ -38,6 +51,9 @@ class ToolSpec(Generic[ArgsT]):
     destructive: bool = False
     idempotent: bool = True
     output_schema: dict[str, Any] | None = None
+    propose: Callable[[AccessToken, ArgsT], Proposal | None] | None = None
+    """For a tool that may move money: the operation, when this call needs the person's
+    confirmation (None: run it as any other tool)."""
 
     @property
     def required_scopes(self) -> tuple[str, ...]:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from wallet_mcp.mcp_server.tools import ToolError, ToolOutcome, ToolSpec
+from wallet_mcp.mcp_server.tools import Proposal, ToolError, ToolOutcome, ToolSpec
 from wallet_mcp.primitives import scopes
 from wallet_mcp.tokens.access_tokens import AccessToken
+from wallet_mcp.wallet.confirmations import Operation, needs_confirmation
 from wallet_mcp.wallet.model import (
     MAX_DESCRIPTION,
     MAX_NAME,
@@ -28,7 +29,7 @@ from wallet_mcp.wallet.model import (
 )
 from wallet_mcp.wallet.money import CURRENCIES, format_money, to_decimal_string
 from wallet_mcp.wallet.owners import OwnerResolver
-from wallet_mcp.wallet.service import PERIODS, WalletError, WalletService
+from wallet_mcp.wallet.service import PERIODS, Draft, WalletError, WalletService
 from wallet_mcp.wallet.store import WalletStore
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
@@ -224,8 +225,15 @@ def spending_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def wallet_tools(service: WalletService, store: WalletStore, owners: OwnerResolver) -> list[ToolSpec[Any]]:
-    """The wallet tools, each bound to the service and to the caller's wallet owner."""
+def wallet_tools(
+    service: WalletService,
+    store: WalletStore,
+    owners: OwnerResolver,
+    *,
+    threshold: Callable[[str], int] = lambda _owner: 0,
+) -> list[ToolSpec[Any]]:
+    """The wallet tools, each bound to the service and to the caller's wallet owner. `threshold`:
+    the owner's effective "confirm debits over" in US cents (0, the default: every debit)."""
 
     def bound(run: Callable[[str, ArgsT], ToolOutcome]) -> Callable[[AccessToken, ArgsT], ToolOutcome]:
         def call(principal: AccessToken, args: ArgsT) -> ToolOutcome:
@@ -296,7 +304,30 @@ def wallet_tools(service: WalletService, store: WalletStore, owners: OwnerResolv
             structured={"account": account.to_json()},
         )
 
+    def draft(owner: str, args: CreateTransactionArgs) -> Draft:
+        return service.draft_transaction(
+            owner,
+            account_id=args.accountId,
+            amount=_amount(args.amount),
+            category=args.category,
+            description=args.description,
+            occurred_at=args.occurredAt,
+        )
+
+    def record(
+        owner: str, drafted: Draft, args: CreateTransactionArgs, authorised_by: Sequence[dict[str, Any]] = ()
+    ) -> ToolOutcome:
+        try:
+            tx, account = service.record(
+                owner, drafted, idempotency_key=args.idempotencyKey, authorised_by=authorised_by
+            )
+        except WalletError as exc:
+            raise ToolError(exc.message) from exc
+        return _recorded(tx, account)
+
     def create_transaction(owner: str, args: CreateTransactionArgs) -> ToolOutcome:
+        # no confirmation needed (a credit), or a surface without one (the stdio bridge, whose
+        # Backend API answers for itself): the service as it always was
         tx, account = service.create_transaction(
             owner,
             account_id=args.accountId,
@@ -306,12 +337,40 @@ def wallet_tools(service: WalletService, store: WalletStore, owners: OwnerResolv
             occurred_at=args.occurredAt,
             idempotency_key=args.idempotencyKey,
         )
-        return ToolOutcome(
-            text=(
-                f"✅ Recorded {format_money(tx.amount, tx.currency)} ({tx.category}) in {account.name}: "
-                f"“{tx.description}”. New balance: {format_money(account.balance, account.currency)}"
-            ),
-            structured={"transaction": tx.to_json(), "account": account.to_json()},
+        return _recorded(tx, account)
+
+    def propose_transaction(principal: AccessToken, args: CreateTransactionArgs) -> Proposal | None:
+        """A debit waits for the person's confirmation (a credit moves no money out)."""
+        try:
+            owner = owners.owner_of(principal)
+            drafted = draft(owner, args)
+        except WalletError as exc:
+            raise ToolError(exc.message) from exc
+        tx = drafted.tx
+        if not needs_confirmation(
+            tx.amount, tx.currency, threshold_minor=threshold(owner) if tx.amount < 0 else 0
+        ):
+            return None
+        if not owners.may_debit(principal):
+            raise ToolError(
+                "This application acts without a person (client credentials) and may not move money "
+                "unless an administrator allows it; nothing was recorded."
+            )
+        operation = Operation(
+            tool="createTransaction",
+            account_id=tx.account_id,
+            account_name=drafted.account.name,
+            amount_minor=tx.amount,
+            currency=tx.currency,
+            category=tx.category,
+            description=tx.description,
+            occurred_at=args.occurredAt,
+        )
+        return Proposal(
+            owner=owner,
+            operation=operation,
+            transaction_id=tx.transaction_id,
+            execute=lambda authorised_by: record(owner, drafted, args, authorised_by),
         )
 
     def get_spending_analytics(owner: str, args: SpendingArgs) -> ToolOutcome:
@@ -395,10 +454,13 @@ def wallet_tools(service: WalletService, store: WalletStore, owners: OwnerResolv
             title="Record transaction",
             description=(
                 "Record a transaction in one of the user's accounts (negative amount for spending, "
-                "positive for income); the account's balance changes with it."
+                "positive for income); the account's balance changes with it. Spending needs the "
+                "person's confirmation in their browser: the call then answers with a URL to open, "
+                "and the same call afterwards records it."
             ),
             arguments=CreateTransactionArgs,
             run=bound(create_transaction),
+            propose=propose_transaction,
             scopes=(scopes.TRANSACTIONS_WRITE,),
             read_only=False,
             destructive=False,
@@ -450,6 +512,16 @@ def wallet_tools(service: WalletService, store: WalletStore, owners: OwnerResolv
             output_schema=_schema({"deleted": {"type": "string"}}, ["deleted"]),
         ),
     ]
+
+
+def _recorded(tx: Transaction, account: Account) -> ToolOutcome:
+    return ToolOutcome(
+        text=(
+            f"✅ Recorded {format_money(tx.amount, tx.currency)} ({tx.category}) in {account.name}: "
+            f"“{tx.description}”. New balance: {format_money(account.balance, account.currency)}"
+        ),
+        structured={"transaction": tx.to_json(), "account": account.to_json()},
+    )
 
 
 def _amount(value: str | int | float) -> str:

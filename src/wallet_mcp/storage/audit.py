@@ -2,9 +2,11 @@
 
 One item per event, kept 90 days: sign-ins and failed sign-ins (with a password or an upstream
 identity provider), consent, tokens issued and revoked, reuse of a refresh token or a code, users
-created and identities linked by an upstream sign-in. The subject is the user (or, without one,
-the client); the events of one subject read newest first with one Query. Written in the same
-transaction as what it records where there is one, so the trail never claims what did not happen.
+created and identities linked by an upstream sign-in, and each step of a money movement's
+confirmation (requested, approved, declined, expired, executed, refused). The subject is the
+user (or, without one, the client); the events of one subject read newest first with one Query.
+Written in the same transaction as what it records where there is one, so the trail never claims
+what did not happen.
 """
 
 from __future__ import annotations
@@ -50,6 +52,15 @@ Event = Literal[
     "client_verified",
     "client_unverified",
     "client_lifetimes_updated",
+    "client_debits_allowed",
+    "client_debits_refused",
+    "confirmation_threshold_set",
+    "confirmation_requested",
+    "confirmation_approved",
+    "confirmation_declined",
+    "confirmation_expired",
+    "confirmation_executed",
+    "confirmation_refused",
 ]
 
 

@@ -64,6 +64,9 @@ class ClientRecord:
     refresh_family_ttl: int | None = None
     """Seconds: an administrator's absolute lifetime for its refresh-token families, from the
     grant (None: the deployment's). All three within the deployment's bounds: `oauth.rules.lifetimes`."""
+    debits_allowed: bool = False
+    """An administrator allows this client's client-credentials tokens to ask for debits of its
+    owner's wallet (each still confirmed by the owner); without it they may not move money."""
 
     @property
     def is_confidential(self) -> bool:
@@ -102,6 +105,7 @@ class ClientRecord:
                 ),
                 "deleted_at": items.n(self.deleted_at) if self.deleted_at is not None else None,
                 "verified": items.boolean(True) if self.verified else None,
+                "debits_allowed": items.boolean(True) if self.debits_allowed else None,
                 "self_registered": items.boolean(True) if self.self_registered else None,
                 "access_token_ttl": _seconds(self.access_token_ttl),
                 "refresh_token_ttl": _seconds(self.refresh_token_ttl),
@@ -141,6 +145,7 @@ class ClientRecord:
             grants_valid_after=items.get_n(item, "grants_valid_after"),
             deleted_at=items.get_n(item, "deleted_at"),
             verified=items.get_bool(item, "verified"),
+            debits_allowed=items.get_bool(item, "debits_allowed"),
             self_registered=items.get_bool(item, "self_registered"),
             access_token_ttl=items.get_n(item, "access_token_ttl"),
             refresh_token_ttl=items.get_n(item, "refresh_token_ttl"),

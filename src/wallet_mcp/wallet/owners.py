@@ -59,3 +59,12 @@ class OwnerResolver:
             with self._lock:
                 self._cache[principal.client_id] = cached
         return cached[1]
+
+    def may_debit(self, principal: AccessToken) -> bool:
+        """Whether the token may ask for a debit at all: a person's token may (they confirm it);
+        a client-credentials token only if an administrator allowed its client (read fresh, not
+        cached: this decides whether money may move)."""
+        if not self.is_client_token(principal):
+            return True
+        client = self._clients.get(principal.client_id, now=int(time.time()))
+        return client is not None and client.debits_allowed

@@ -12,7 +12,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -66,6 +66,23 @@ class NotFound(WalletError):
 class Conflict(WalletError):
     status = 409
     code = "conflict"
+
+
+class ConfirmationRefused(WalletError):
+    """A write whose confirmation is not (or no longer) approved for it."""
+
+    status = 403
+    code = "access_denied"
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A validated transaction and its account, not yet written."""
+
+    tx: Transaction
+    account: Account
+    occurred_at: str | None
+    """As the caller gave it (part of the idempotency fingerprint)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +257,7 @@ class WalletService:
             return self.account(owner, result.result_id)
         return result
 
-    def create_transaction(
+    def draft_transaction(
         self,
         owner: str,
         *,
@@ -249,9 +266,9 @@ class WalletService:
         category: str,
         description: str,
         occurred_at: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> tuple[Transaction, Account]:
-        """The transaction and its account as it stands afterwards."""
+    ) -> Draft:
+        """A transaction validated against the owner's account, not written: what a confirmation
+        shows the person before anything happens."""
         account = self.account(owner, account_id)
         if category not in CATEGORIES:
             raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}")
@@ -264,13 +281,6 @@ class WalletService:
             raise InvalidInput("amount must not be zero (negative for spending, positive for income)")
         now = self._clock()
         occurred = parse_occurred_at(occurred_at, now=now)
-        payload = {
-            "account_id": account_id,
-            "amount": minor,
-            "category": category,
-            "description": description,
-            "occurred_at": occurred_at,
-        }
         tx = Transaction(
             transaction_id=str(uuid.uuid4()),
             account_id=account_id,
@@ -281,21 +291,72 @@ class WalletService:
             occurred_at=occurred,
             created_at=int(now),
         )
+        return Draft(tx=tx, account=account, occurred_at=occurred_at)
+
+    def create_transaction(
+        self,
+        owner: str,
+        *,
+        account_id: str,
+        amount: str | int,
+        category: str,
+        description: str,
+        occurred_at: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Transaction, Account]:
+        """The transaction and its account as it stands afterwards."""
+        draft = self.draft_transaction(
+            owner,
+            account_id=account_id,
+            amount=amount,
+            category=category,
+            description=description,
+            occurred_at=occurred_at,
+        )
+        return self.record(owner, draft, idempotency_key=idempotency_key)
+
+    def record(
+        self,
+        owner: str,
+        draft: Draft,
+        *,
+        idempotency_key: str | None = None,
+        authorised_by: Sequence[dict[str, Any]] = (),
+    ) -> tuple[Transaction, Account]:
+        """Write a drafted transaction; `authorised_by`: conditions committed with it (a spent
+        confirmation), whose failure writes nothing and raises `ConfirmationRefused`."""
+        tx, account = draft.tx, draft.account
+        payload = {
+            "account_id": tx.account_id,
+            "amount": tx.amount,
+            "category": tx.category,
+            "description": tx.description,
+            "occurred_at": draft.occurred_at,
+        }
         try:
             result = self._store.create_transaction(
-                owner, tx, idempotency=_idempotency(idempotency_key, payload), now=int(now)
+                owner,
+                tx,
+                idempotency=_idempotency(idempotency_key, payload),
+                now=tx.created_at,
+                authorised_by=authorised_by,
             )
         except st.AccountNotFound as exc:
             raise NotFound("no such account") from exc
         except (st.CurrencyMismatch, st.IdempotencyConflict) as exc:
             raise Conflict(str(exc)) from exc
+        except st.ConfirmationNotUsable as exc:
+            raise ConfirmationRefused(
+                "this operation was not approved, or its approval was already used or has expired; "
+                "nothing was recorded"
+            ) from exc
         if isinstance(result, st.Replayed):
             replayed = self._store.transaction_by_sort_key(owner, result.result_sk)
             if replayed is None:
                 raise NotFound("the original transaction no longer exists")
-            return replayed, self.account(owner, account_id)
+            return replayed, self.account(owner, tx.account_id)
         # the transaction added exactly this amount to the balance read above
-        return result, replace(account, balance=account.balance + minor, updated_at=int(now))
+        return result, replace(account, balance=account.balance + tx.amount, updated_at=tx.created_at)
 
 
 def _plausible_id(value: str) -> bool:

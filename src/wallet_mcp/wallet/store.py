@@ -21,11 +21,12 @@ import base64
 import binascii
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from wallet_mcp.storage import items
-from wallet_mcp.storage.transactions import commit
+from wallet_mcp.storage.transactions import LOST, commit
 from wallet_mcp.wallet.model import (
     MAX_ACCOUNTS_PER_USER,
     Account,
@@ -59,6 +60,11 @@ class IdempotencyConflict(Exception):
 
 class InvalidCursor(Exception):
     pass
+
+
+class ConfirmationNotUsable(Exception):
+    """The confirmation a write was committed with is not approved for it (any more): used
+    already, expired, declined, or for other arguments. Nothing was written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,8 +329,17 @@ class WalletStore:
         raise RuntimeError(f"account creation cancelled: {reasons}")
 
     def create_transaction(
-        self, user_id: str, tx: Transaction, *, idempotency: tuple[str, str] | None, now: int
+        self,
+        user_id: str,
+        tx: Transaction,
+        *,
+        idempotency: tuple[str, str] | None,
+        now: int,
+        authorised_by: Sequence[dict[str, Any]] = (),
     ) -> Transaction | Replayed:
+        """`authorised_by`: actions committed in the same transaction, whose conditions must hold
+        for the write to happen (a confirmation spent, its audit event); the first of them is the
+        one whose failure means `ConfirmationNotUsable`."""
         pk = user_pk(user_id)
         sk = _tx_sk(tx.occurred_at, tx.transaction_id)
         actions: list[dict[str, Any]] = [
@@ -366,10 +381,14 @@ class WalletStore:
             )
         if idempotency:
             actions.append(self._idempotency_put(pk, "transaction", idempotency, tx.transaction_id, sk, now))
+        guard = len(actions)
+        actions.extend(authorised_by)
         reasons = self._commit(actions)
         if reasons is None:
             return tx
-        if idempotency and reasons[-1] == "ConditionalCheckFailed":
+        if authorised_by and reasons[guard] in LOST:
+            raise ConfirmationNotUsable("the confirmation is not approved for this operation")
+        if idempotency and reasons[guard - 1] == "ConditionalCheckFailed":
             return self._replayed(pk, "transaction", idempotency)
         if reasons[1] == "ConditionalCheckFailed":
             account = self.account(user_id, tx.account_id)
