@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse, Response
 from wallet_mcp.compose import Deployment
 from wallet_mcp.config import settings
 from wallet_mcp.oauth.rules.lifetimes import Lifetimes
+from wallet_mcp.oauth.server import client_keys
+from wallet_mcp.oauth.server.client_auth import ClientAuthenticator
 from wallet_mcp.oauth.server.token import TokenEndpoint, TokenStores
 from wallet_mcp.oauth.server.token_management import TokenManagement
 from wallet_mcp.observability import correlated, traced
@@ -35,7 +37,14 @@ token_stores = TokenStores(
     revoker=deployment.revoker,
     connections=stores.connection_log,
 )
-tokens = TokenEndpoint(SETTINGS, stores.database, token_stores, deployment.signer, deployment.clock)
+keys = client_keys.ClientKeys(
+    lambda url: client_keys.fetch_jwks(url, allow_loopback=SETTINGS.allow_loopback_client_metadata),
+    deployment.clock,
+)
+authenticator = ClientAuthenticator(keys, stores.used_assertions, SETTINGS.issuer, deployment.clock)
+tokens = TokenEndpoint(
+    SETTINGS, stores.database, token_stores, deployment.signer, deployment.clock, authenticator
+)
 management = TokenManagement(
     token_stores,
     deployment.verifier(SETTINGS.known_resources),
@@ -43,6 +52,7 @@ management = TokenManagement(
     deployment.clock,
     SETTINGS.rate_limits,
     bounds=Lifetimes.bounds(SETTINGS),
+    authenticator=authenticator,
 )
 app = create_app(
     "wallet-mcp token endpoint", realm=SETTINGS.issuer, cors_origins=ANY_ORIGIN, cors_methods=("POST",)

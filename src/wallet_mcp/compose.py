@@ -23,6 +23,7 @@ from wallet_mcp.config import Settings
 from wallet_mcp.limits import Rules
 from wallet_mcp.oauth.rules.revocation import Revoker
 from wallet_mcp.resource.authenticate import ResourceGuard
+from wallet_mcp.storage.assertion_jtis import UsedAssertions
 from wallet_mcp.storage.audit import AuditLog
 from wallet_mcp.storage.auth_codes import AuthCodeStore
 from wallet_mcp.storage.auth_requests import AuthRequestStore
@@ -92,6 +93,11 @@ class Stores:
     @cached_property
     def auth_codes(self) -> AuthCodeStore:
         return AuthCodeStore(self._db, self._table("auth_codes"))
+
+    @cached_property
+    def used_assertions(self) -> UsedAssertions:
+        """Spent `private_key_jwt` assertions: markers in the authorization-codes table."""
+        return UsedAssertions(self._db, self._table("auth_codes"))
 
     @cached_property
     def auth_requests(self) -> AuthRequestStore:

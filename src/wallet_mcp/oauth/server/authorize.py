@@ -18,6 +18,7 @@ redirect URI), or valid, and which page or redirect followed.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -262,7 +263,9 @@ class AuthorizeStart:
         record = ClientRecord(
             client_id=url,
             client_name=metadata.client_name,
-            token_endpoint_auth_method="none",
+            token_endpoint_auth_method=metadata.token_endpoint_auth_method,
+            jwks=json.dumps(metadata.jwks, separators=(",", ":")) if metadata.jwks else None,
+            jwks_uri=metadata.jwks_uri,
             grant_types=metadata.grant_types,
             redirect_uris=metadata.redirect_uris,
             # the user's consent gates each scope; the document's scope is what to ask for by
