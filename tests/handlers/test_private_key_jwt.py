@@ -23,6 +23,7 @@ from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_USER_ID
 from tests.conftest import BASE_URL, Function, header, response_json
 from wallet_mcp import aws
 from wallet_mcp.oauth.server import client_keys
+from wallet_mcp.primitives import fetch
 from wallet_mcp.primitives.client_assertions import CLIENT_ASSERTION_TYPE
 from wallet_mcp.primitives.errors import InvalidClient
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
@@ -377,6 +378,16 @@ def test_keys_at_a_jwks_uri_are_fetched_once_and_cached(token_fn, published):
     assert published["fetches"] == 1
 
 
+def test_the_cached_keys_serve_for_five_minutes_then_are_fetched_again(token_fn, published):
+    assert post(token_fn, form(uri_assertion())).status == 200
+    token_fn.module.keys._cache[JWKS_URI].fetched_at -= client_keys.CACHE_SECONDS - 30
+    assert post(token_fn, form(uri_assertion())).status == 200
+    assert published["fetches"] == 1
+    token_fn.module.keys._cache[JWKS_URI].fetched_at -= 60
+    assert post(token_fn, form(uri_assertion())).status == 200
+    assert published["fetches"] == 2
+
+
 def test_a_rotated_key_is_found_by_refetching_once(token_fn, published):
     assert post(token_fn, form(uri_assertion())).status == 200
     published["keys"] = {"keys": [public_jwk(OTHER_RSA_KEY, "rsa-2")]}
@@ -430,3 +441,18 @@ def test_the_jwks_fetcher_refuses_internal_addresses(url):
     """The one guarded fetcher (`primitives.fetch`, public addresses only): no SSRF via jwks_uri."""
     with pytest.raises(InvalidClient):
         client_keys.fetch_jwks(url, allow_loopback=False)
+
+
+def test_the_jwks_fetch_goes_through_the_guarded_fetcher_with_the_address_guard_on(monkeypatch):
+    seen: list[fetch.FetchPolicy] = []
+
+    def recording(url: str, policy: fetch.FetchPolicy, headers: dict[str, str]) -> fetch.JsonResponse:
+        seen.append(policy)
+        return fetch.JsonResponse(200, {"keys": []}, "")
+
+    monkeypatch.setattr(fetch, "get_json", recording)
+    assert client_keys.fetch_jwks("https://keys.client.example/jwks.json", allow_loopback=False) == {
+        "keys": []
+    }
+    (policy,) = seen
+    assert policy.public_only and not policy.allow_loopback
