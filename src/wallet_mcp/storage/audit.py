@@ -50,6 +50,7 @@ Event = Literal[
     "client_verified",
     "client_unverified",
     "client_lifetimes_updated",
+    "client_keys_set",
 ]
 
 
