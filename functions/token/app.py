@@ -14,6 +14,7 @@ from wallet_mcp.config import settings
 from wallet_mcp.oauth.rules.lifetimes import Lifetimes
 from wallet_mcp.oauth.server import client_keys
 from wallet_mcp.oauth.server.client_auth import ClientAuthenticator
+from wallet_mcp.oauth.server.par import PushedAuthorizationEndpoint
 from wallet_mcp.oauth.server.token import TokenEndpoint, TokenStores
 from wallet_mcp.oauth.server.token_management import TokenManagement
 from wallet_mcp.observability import correlated, traced
@@ -54,6 +55,7 @@ management = TokenManagement(
     bounds=Lifetimes.bounds(SETTINGS),
     authenticator=authenticator,
 )
+pushed = PushedAuthorizationEndpoint(stores.clients, authenticator, stores.pushed_requests, deployment.clock)
 app = create_app(
     "wallet-mcp token endpoint", realm=SETTINGS.issuer, cors_origins=ANY_ORIGIN, cors_methods=("POST",)
 )
@@ -78,6 +80,13 @@ async def token(request: Request) -> JSONResponse:
 async def revoke(request: Request) -> Response:
     management.revoke(await _form(request), request.headers.get("authorization"))
     return Response(status_code=200, headers=NO_STORE)
+
+
+@app.post("/oauth/par")
+async def par(request: Request) -> JSONResponse:
+    """RFC 9126 §2.2: 201 with the request_uri."""
+    response = pushed.handle(await _form(request), request.headers.get("authorization"))
+    return JSONResponse(response, status_code=201, headers=NO_STORE)
 
 
 @app.post("/oauth/introspect")

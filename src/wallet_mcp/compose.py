@@ -33,6 +33,7 @@ from wallet_mcp.storage.consents import ConsentStore
 from wallet_mcp.storage.database import Database
 from wallet_mcp.storage.identity_links import IdentityLinkStore
 from wallet_mcp.storage.personal_tokens import PersonalTokenStore
+from wallet_mcp.storage.pushed_requests import PushedRequests
 from wallet_mcp.storage.rate_limits import RateLimits
 from wallet_mcp.storage.refresh_tokens import RefreshTokenStore
 from wallet_mcp.storage.revocations import CachedRevocations, RevocationList
@@ -98,6 +99,11 @@ class Stores:
     def used_assertions(self) -> UsedAssertions:
         """Spent `private_key_jwt` assertions: markers in the authorization-codes table."""
         return UsedAssertions(self._db, self._table("auth_codes"))
+
+    @cached_property
+    def pushed_requests(self) -> PushedRequests:
+        """RFC 9126 pushed authorization requests: `par:` items in the authorization-codes table."""
+        return PushedRequests(self._db, self._table("auth_codes"))
 
     @cached_property
     def auth_requests(self) -> AuthRequestStore:

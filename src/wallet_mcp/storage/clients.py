@@ -69,6 +69,8 @@ class ClientRecord:
     """`private_key_jwt`: the client's public keys, a JWK Set as compact JSON (RFC 7591 §2)."""
     jwks_uri: str | None = None
     """`private_key_jwt`: where its JWK Set is published instead (never both, RFC 7591 §2)."""
+    require_pushed_authorization_requests: bool = False
+    """RFC 9126 §6: its authorization requests must come through `/oauth/par`."""
 
     @property
     def is_confidential(self) -> bool:
@@ -120,6 +122,9 @@ class ClientRecord:
                 "refresh_family_ttl": _seconds(self.refresh_family_ttl),
                 "jwks": items.s(self.jwks) if self.jwks else None,
                 "jwks_uri": items.s(self.jwks_uri) if self.jwks_uri else None,
+                "require_pushed_authorization_requests": (
+                    items.boolean(True) if self.require_pushed_authorization_requests else None
+                ),
             }
         )
 
@@ -161,6 +166,9 @@ class ClientRecord:
             refresh_family_ttl=items.get_n(item, "refresh_family_ttl"),
             jwks=items.get_s(item, "jwks"),
             jwks_uri=items.get_s(item, "jwks_uri"),
+            require_pushed_authorization_requests=items.get_bool(
+                item, "require_pushed_authorization_requests"
+            ),
         )
 
 

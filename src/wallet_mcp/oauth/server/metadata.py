@@ -22,6 +22,8 @@ def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
         "registration_endpoint": f"{issuer}/oauth/register",
         "revocation_endpoint": f"{issuer}/oauth/revoke",
         "introspection_endpoint": f"{issuer}/oauth/introspect",
+        "pushed_authorization_request_endpoint": f"{issuer}/oauth/par",
+        "require_pushed_authorization_requests": settings.require_pushed_authorization_requests,
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "scopes_supported": list(SUPPORTED_SCOPES),
         "response_types_supported": ["code"],

@@ -64,6 +64,8 @@ class Registration:
             body["client_secret_expires_at"] = 0
         if record.jwks is not None:
             body["jwks"] = json.loads(record.jwks)
+        if record.require_pushed_authorization_requests:
+            body["require_pushed_authorization_requests"] = True
         for name in ("client_uri", "logo_uri", "jwks_uri"):
             value = getattr(record, name)
             if value:
@@ -86,6 +88,13 @@ def _string(metadata: Mapping[str, Any], name: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidClientMetadata(f"{name} must be a string")
+    return value
+
+
+def _flag(metadata: Mapping[str, Any], name: str) -> bool:
+    value = metadata.get(name, False)
+    if not isinstance(value, bool):
+        raise InvalidClientMetadata(f"{name} must be true or false")
     return value
 
 
@@ -211,6 +220,7 @@ def register(metadata: Mapping[str, Any], *, now: int, unused_ttl: int) -> Regis
         self_registered=True,
         jwks=jwks,
         jwks_uri=jwks_uri,
+        require_pushed_authorization_requests=_flag(metadata, "require_pushed_authorization_requests"),
     )
     return Registration(record=record, client_secret=client_secret)
 
