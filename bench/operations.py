@@ -149,7 +149,7 @@ OPERATIONS: dict[str, Operation] = {
         lambda: _FORM,
         lambda _previous: os.environ["BENCH_CC_FORM"].encode(),
     ),
-    "token: client_credentials (private_key_jwt)": Operation(
+    "token: private_key_jwt (cc grant)": Operation(
         "TokenFunction", "POST /oauth/token", "POST", "/oauth/token", lambda: _FORM, _key_client_credentials
     ),
     "token: authorization_code": Operation(
