@@ -94,6 +94,33 @@ def _refresh(previous: str | None) -> bytes:
 _FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
+def _key_client_credentials(_previous: str | None) -> bytes:
+    """client_credentials with `private_key_jwt` (RFC 7523 §2.2): a fresh assertion each request
+    (its jti is single-use), signed before the handler's clock starts."""
+    import time
+    import uuid
+
+    import jwt
+
+    client_id, now = os.environ["BENCH_KEY_CLIENT"], int(time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": os.environ["BENCH_ISSUER"],
+        "iat": now,
+        "exp": now + 60,
+        "jti": str(uuid.uuid4()),
+    }
+    assertion = jwt.encode(claims, os.environ["BENCH_KEY_PEM"], algorithm="ES256")
+    return urlencode(
+        {
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        }
+    ).encode()
+
+
 OPERATIONS: dict[str, Operation] = {
     "metadata: AS metadata": Operation(
         "MetadataFunction",
@@ -121,6 +148,9 @@ OPERATIONS: dict[str, Operation] = {
         "/oauth/token",
         lambda: _FORM,
         lambda _previous: os.environ["BENCH_CC_FORM"].encode(),
+    ),
+    "token: private_key_jwt (cc grant)": Operation(
+        "TokenFunction", "POST /oauth/token", "POST", "/oauth/token", lambda: _FORM, _key_client_credentials
     ),
     "token: authorization_code": Operation(
         "TokenFunction", "POST /oauth/token", "POST", "/oauth/token", lambda: _FORM, _code_exchange

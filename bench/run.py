@@ -25,6 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -45,6 +49,7 @@ from wallet_mcp.wallet.model import Account, Transaction  # noqa: E402
 from wallet_mcp.wallet.store import account_item, transaction_item  # noqa: E402
 
 BENCH_CLIENT = "bench-public-client"
+BENCH_KEY_CLIENT = "bench-key-client"
 BENCH_REDIRECT = "http://localhost:9/cb"
 BENCH_VERIFIER = "b" * 64
 COLD_RUNS = 5
@@ -274,6 +279,25 @@ def _grant_fixtures(stack) -> dict[str, str]:
             "code_challenge_method": "S256",
         }
     )
+    # a client_credentials client that holds an EC P-256 public key instead of a secret
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    ClientStore(db, stack.physical_ids["ClientsTable"]).put(
+        ClientRecord(
+            client_id=BENCH_KEY_CLIENT,
+            client_name="bench (private_key_jwt)",
+            token_endpoint_auth_method="private_key_jwt",
+            grant_types=("client_credentials",),
+            redirect_uris=(),
+            scope=SUPPORTED_SCOPES,
+            created_at=now,
+            owner_user_id=DEMO_USER_ID,
+            jwks=json.dumps({"keys": [jwk]}),
+        )
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     batches = 3 * (WARM_RUNS + 1)
     for start in range(0, batches, WARM_RUNS + 1):  # for the warm runs, taken last
         _code_batches.append(",".join(values[start : start + WARM_RUNS + 1]))
@@ -283,6 +307,9 @@ def _grant_fixtures(stack) -> dict[str, str]:
         "BENCH_REDIRECT_URI": BENCH_REDIRECT,
         "BENCH_VERIFIER": BENCH_VERIFIER,
         "BENCH_AUTHORIZE_QUERY": query,
+        "BENCH_KEY_CLIENT": BENCH_KEY_CLIENT,
+        "BENCH_KEY_PEM": pem,
+        "BENCH_ISSUER": "http://localhost:3000",
     }
 
 

@@ -64,6 +64,7 @@ steps = AuthorizeSteps(
     revocations=stores.revocations,
     connections=stores.connection_log,
     providers=SETTINGS.identity_providers,
+    pushed=stores.pushed_requests,
 )
 start = AuthorizeStart(steps)
 submit = AuthorizeSubmit(steps)

@@ -12,6 +12,9 @@ from fastapi.responses import JSONResponse, Response
 from wallet_mcp.compose import Deployment
 from wallet_mcp.config import settings
 from wallet_mcp.oauth.rules.lifetimes import Lifetimes
+from wallet_mcp.oauth.server import client_keys
+from wallet_mcp.oauth.server.client_auth import ClientAuthenticator
+from wallet_mcp.oauth.server.par import PushedAuthorizationEndpoint
 from wallet_mcp.oauth.server.token import TokenEndpoint, TokenStores
 from wallet_mcp.oauth.server.token_management import TokenManagement
 from wallet_mcp.observability import correlated, traced
@@ -35,7 +38,14 @@ token_stores = TokenStores(
     revoker=deployment.revoker,
     connections=stores.connection_log,
 )
-tokens = TokenEndpoint(SETTINGS, stores.database, token_stores, deployment.signer, deployment.clock)
+keys = client_keys.ClientKeys(
+    lambda url: client_keys.fetch_jwks(url, allow_loopback=SETTINGS.allow_loopback_client_metadata),
+    deployment.clock,
+)
+authenticator = ClientAuthenticator(keys, stores.used_assertions, SETTINGS.issuer, deployment.clock)
+tokens = TokenEndpoint(
+    SETTINGS, stores.database, token_stores, deployment.signer, deployment.clock, authenticator
+)
 management = TokenManagement(
     token_stores,
     deployment.verifier(SETTINGS.known_resources),
@@ -43,7 +53,9 @@ management = TokenManagement(
     deployment.clock,
     SETTINGS.rate_limits,
     bounds=Lifetimes.bounds(SETTINGS),
+    authenticator=authenticator,
 )
+pushed = PushedAuthorizationEndpoint(stores.clients, authenticator, stores.pushed_requests, deployment.clock)
 app = create_app(
     "wallet-mcp token endpoint", realm=SETTINGS.issuer, cors_origins=ANY_ORIGIN, cors_methods=("POST",)
 )
@@ -68,6 +80,13 @@ async def token(request: Request) -> JSONResponse:
 async def revoke(request: Request) -> Response:
     management.revoke(await _form(request), request.headers.get("authorization"))
     return Response(status_code=200, headers=NO_STORE)
+
+
+@app.post("/oauth/par")
+async def par(request: Request) -> JSONResponse:
+    """RFC 9126 §2.2: 201 with the request_uri."""
+    response = pushed.handle(await _form(request), request.headers.get("authorization"))
+    return JSONResponse(response, status_code=201, headers=NO_STORE)
 
 
 @app.post("/oauth/introspect")

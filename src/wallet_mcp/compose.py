@@ -23,6 +23,7 @@ from wallet_mcp.config import Settings
 from wallet_mcp.limits import Rules
 from wallet_mcp.oauth.rules.revocation import Revoker
 from wallet_mcp.resource.authenticate import ResourceGuard
+from wallet_mcp.storage.assertion_jtis import UsedAssertions
 from wallet_mcp.storage.audit import AuditLog
 from wallet_mcp.storage.auth_codes import AuthCodeStore
 from wallet_mcp.storage.auth_requests import AuthRequestStore
@@ -32,6 +33,7 @@ from wallet_mcp.storage.consents import ConsentStore
 from wallet_mcp.storage.database import Database
 from wallet_mcp.storage.identity_links import IdentityLinkStore
 from wallet_mcp.storage.personal_tokens import PersonalTokenStore
+from wallet_mcp.storage.pushed_requests import PushedRequests
 from wallet_mcp.storage.rate_limits import RateLimits
 from wallet_mcp.storage.refresh_tokens import RefreshTokenStore
 from wallet_mcp.storage.revocations import CachedRevocations, RevocationList
@@ -96,6 +98,16 @@ class Stores:
     @cached_property
     def auth_codes(self) -> AuthCodeStore:
         return AuthCodeStore(self._db, self._table("auth_codes"))
+
+    @cached_property
+    def used_assertions(self) -> UsedAssertions:
+        """Spent `private_key_jwt` assertions: markers in the authorization-codes table."""
+        return UsedAssertions(self._db, self._table("auth_codes"))
+
+    @cached_property
+    def pushed_requests(self) -> PushedRequests:
+        """RFC 9126 pushed authorization requests: `par:` items in the authorization-codes table."""
+        return PushedRequests(self._db, self._table("auth_codes"))
 
     @cached_property
     def auth_requests(self) -> AuthRequestStore:

@@ -207,7 +207,7 @@ def test_an_unknown_client_id_is_logged_under_the_id_the_request_named(authorize
                 "token_endpoint_auth_method": "private_key_jwt",
             },
             "invalid_client_metadata",
-            "metadata document refused: token_endpoint_auth_method must be none (public clients only)",
+            "metadata document refused: private_key_jwt needs exactly one of jwks or jwks_uri",
         ),
     ],
 )

@@ -39,7 +39,10 @@ def test_authorization_server_metadata_lists_everything(metadata):
         "none",
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
     }
+    # RFC 8414 §2, RFC 7523 §2.2: the assertion algorithms, never none or HMAC
+    assert document["token_endpoint_auth_signing_alg_values_supported"] == ["RS256", "PS256", "ES256"]
     assert document["authorization_response_iss_parameter_supported"] is True
     assert document["client_id_metadata_document_supported"] is True
 

@@ -788,7 +788,7 @@ def test_acceptable_variations(changes, check):
         ({"token_endpoint_auth_method": "client_secret_basic"}, "client secret"),
         ({"token_endpoint_auth_method": "client_secret_post"}, "client secret"),
         ({"token_endpoint_auth_method": "client_secret_jwt"}, "client secret"),
-        ({"token_endpoint_auth_method": "private_key_jwt"}, "must be none"),
+        ({"token_endpoint_auth_method": "private_key_jwt"}, "exactly one of jwks or jwks_uri"),
         ({"token_endpoint_auth_method": "tls_client_auth"}, "must be none"),
         ({"token_endpoint_auth_method": ["none"]}, "must be a string"),
         ({"client_secret": "s3cret"}, "client secret"),

@@ -19,6 +19,7 @@ access tokens that carry a scope it may no longer have stop within one poll as w
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
@@ -29,8 +30,14 @@ from typing import TYPE_CHECKING, Final
 from wallet_mcp.credentials import opaque
 from wallet_mcp.oauth.rules.lifetimes import KINDS, LABELS, Kind, Lifetimes, refusal
 from wallet_mcp.oauth.rules.revocation import Actor, Revoker
-from wallet_mcp.oauth.server.registration import GRANT_TYPES, MAX_CLIENT_NAME, MAX_REDIRECT_URIS, clean_name
-from wallet_mcp.primitives.errors import InvalidRedirectUri
+from wallet_mcp.oauth.server.registration import (
+    GRANT_TYPES,
+    MAX_CLIENT_NAME,
+    MAX_REDIRECT_URIS,
+    clean_name,
+    client_keys,
+)
+from wallet_mcp.primitives.errors import InvalidClientMetadata, InvalidRedirectUri
 from wallet_mcp.primitives.redirect_uris import infer_application_type, validate_redirect_uri
 from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 from wallet_mcp.storage import items
@@ -207,7 +214,7 @@ class ClientAdmin:
             # what a request without `scope` gets must stay within what the client may have
             narrowed = tuple(s for s in current.default_scope if s in wanted.scope)
             changes["default_scope"] = items.ss(narrowed) if narrowed else None
-        if current.is_confidential:
+        if current.uses_secret:  # a key-holding client stays one (`set_keys`)
             changes["token_endpoint_auth_method"] = items.s(wanted.token_endpoint_auth_method)
         return self._apply(current, changes, wanted.scope, actor=actor, source=source)
 
@@ -294,13 +301,50 @@ class ClientAdmin:
 
     def rotate_secret(self, client_id: str, *, actor: str, source: str) -> str:
         current = self._editable(client_id)
-        if not current.is_confidential:
-            raise InvalidClientForm("This is a public client: it has no secret.")
+        if not current.uses_secret:
+            raise InvalidClientForm("This client has no secret (it is public, or authenticates with keys).")
         secret = opaque.new_secret("secret_")
         if not self._clients.update(client_id, {"client_secret_hash": items.s(opaque.digest(secret))}):
             raise ClientNotFound(client_id)
         self._record("client_secret_rotated", client_id, actor, source, {})
         return secret
+
+    def set_keys(self, client_id: str, form: Mapping[str, str], *, actor: str, source: str) -> ClientRecord:
+        """The client's public keys (`jwks` JSON, or a `jwks_uri`): it authenticates with
+        `private_key_jwt` (RFC 7523 §2.2) from now on, and its secret, if it had one, stops working
+        at once (one method per client)."""
+        current = self._editable(client_id)
+        if current.metadata_document:
+            raise InvalidClientForm("This client's keys come from its metadata document.")
+        if not current.is_confidential:
+            raise InvalidClientForm("A public client has no credential: register a confidential one.")
+        metadata: dict[str, object] = {}
+        raw_jwks, raw_uri = form.get("jwks", "").strip(), form.get("jwks_uri", "").strip()
+        if raw_jwks:
+            try:
+                metadata["jwks"] = json.loads(raw_jwks[:16384])
+            except ValueError as exc:
+                raise InvalidClientForm('The keys are not valid JSON (a JWK Set: {"keys": [...]}).') from exc
+        if raw_uri:
+            metadata["jwks_uri"] = raw_uri
+        try:
+            jwks, jwks_uri = client_keys(metadata, "private_key_jwt")
+        except InvalidClientMetadata as exc:
+            raise InvalidClientForm(f"Keys not saved: {exc.description}.") from exc
+        changes: dict[str, AttributeValueTypeDef | None] = {
+            "token_endpoint_auth_method": items.s("private_key_jwt"),
+            "jwks": items.s(jwks) if jwks else None,
+            "jwks_uri": items.s(jwks_uri) if jwks_uri else None,
+            "client_secret_hash": None,
+        }
+        updated = self._clients.update(client_id, changes)
+        if updated is None:
+            raise ClientNotFound(client_id)
+        details: dict[str, object] = (
+            {"jwks_uri": jwks_uri} if jwks_uri else {"keys": len(json.loads(jwks or "{}").get("keys", []))}
+        )
+        self._record("client_keys_set", client_id, actor, source, details)
+        return updated
 
     def set_disabled(self, client_id: str, disabled: bool, *, actor: str, source: str) -> None:
         current = self._editable(client_id)

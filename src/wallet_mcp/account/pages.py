@@ -363,7 +363,7 @@ def client_page(
 
     actions = []
     if not client.is_deleted:
-        if client.is_confidential:
+        if client.uses_secret:
             actions.append(action_button("rotate_secret", "Rotate secret"))
         actions.append(
             action_button("unverify", "Stop vouching for it")
@@ -388,6 +388,7 @@ def client_page(
         f"<dt>Status</dt><dd>{_status(client)}</dd>"
         f"<dt>Identity</dt><dd>{'verified by an administrator' if client.verified else 'unverified'}</dd>"
         f"<dt>Authentication</dt><dd>{escape(client.token_endpoint_auth_method)}</dd>"
+        f"{_keys_shown(client)}"
         f"<dt>Owner</dt><dd>{escape(owner or '—')}</dd>"
         f"<dt>Payments without a person</dt><dd>{_debits(client)}</dd>"
         f"<dt>Created</dt><dd>{when(client.created_at)}</dd>"
@@ -428,7 +429,7 @@ def client_page(
         f"{_nav(viewer)}<h1>{escape(client.client_name)}</h1>"
         f"{secret_block(client, secret, created=created) if secret else ''}"
         f"{_alerts(notice, error)}{details}"
-        f'<div class="actions">{"".join(actions)}</div>{edit}'
+        f'<div class="actions">{"".join(actions)}</div>{edit}{_keys_form(client, csrf)}'
         f"{_lifetimes(client, bounds, csrf, lifetimes_sent)}{_attempts(attempts)}{_history(history)}"
     )
     return document(client.client_name, body, wide=True)
@@ -440,6 +441,33 @@ def _debits(client: ClientRecord) -> str:
     if client.debits_allowed:
         return "allowed: its client-credentials tokens may ask for debits, each confirmed by its owner"
     return "refused: its client-credentials tokens may not move money"
+
+
+def _keys_shown(client: ClientRecord) -> str:
+    if client.jwks_uri:
+        return f"<dt>Keys</dt><dd>fetched from <code>{escape(client.jwks_uri)}</code></dd>"
+    if client.jwks:
+        count = len(json.loads(client.jwks).get("keys", []))
+        return f"<dt>Keys</dt><dd>{count} public {plural(count, 'key')} registered</dd>"
+    return ""
+
+
+def _keys_form(client: ClientRecord, csrf: dict[str, str]) -> str:
+    """`private_key_jwt` (RFC 7523 §2.2): the client's public keys instead of a secret."""
+    if client.is_deleted or client.metadata_document or not client.is_confidential:
+        return ""
+    return (
+        '<h2 id="client-keys">Keys instead of a secret</h2>'
+        '<p class="muted">The client signs each token request with its private key (private_key_jwt); '
+        "saving keys removes its secret. Give either the public keys or the URL that serves them.</p>"
+        '<form method="post" action="/admin/client">'
+        f"{hidden_inputs({**csrf, 'action': 'set_keys'})}"
+        '<label for="jwks">Public keys (JWK Set JSON)</label>'
+        f'<textarea id="jwks" name="jwks" rows="4">{escape(client.jwks or "")}</textarea>'
+        '<label for="jwks_uri">or the https URL of its JWK Set (jwks_uri)</label>'
+        f'<input id="jwks_uri" name="jwks_uri" type="url" value="{escape(client.jwks_uri or "")}">'
+        '<div class="actions"><button type="submit">Save keys</button></div></form>'
+    )
 
 
 def duration(seconds: int) -> str:

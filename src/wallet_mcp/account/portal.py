@@ -324,6 +324,11 @@ class AccountPortal:
                     wanted = ClientSettings.from_form(form.fields, form.groups, self._users)
                     self._admin.update(client_id, wanted, actor=actor, source=source)
                     return self._client_page(visitor, client_id, notice="Changes saved.")
+                case "set_keys":
+                    self._admin.set_keys(client_id, form.fields, actor=actor, source=source)
+                    return self._client_page(
+                        visitor, client_id, notice="Keys saved: the client signs its requests."
+                    )
                 case "update_scope":
                     self._admin.narrow(client_id, form.groups.get("scope", ()), actor=actor, source=source)
                     return self._client_page(visitor, client_id, notice="Changes saved.")

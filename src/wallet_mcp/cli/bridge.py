@@ -131,14 +131,19 @@ def choose_token_source(
     settings: CliSettings, http: httpx2.Client, logins: LoginStore
 ) -> tuple[TokenSource, str]:
     """The first configured source (client credentials, saved login, fixed token) and the API's base."""
-    if bool(settings.client_id) != bool(settings.client_secret):
+    signer = settings.assertion_signer()
+    credential = settings.client_secret or signer
+    if bool(settings.client_id) != bool(credential):
         present, missing = (
             ("MCP_CLIENT_ID", "MCP_CLIENT_SECRET")
             if settings.client_id
             else ("MCP_CLIENT_SECRET", "MCP_CLIENT_ID")
         )
-        raise ConfigurationError(f"{present} is set but {missing} is not; set both, or neither")
-    if settings.client_id and settings.client_secret:
+        raise ConfigurationError(
+            f"{present} is set but {missing} is not; set both, or neither"
+            " (or MCP_CLIENT_PRIVATE_KEY_FILE instead of the secret)"
+        )
+    if settings.client_id and credential:
         if settings.authorization_server_url is None:
             raise ConfigurationError(
                 "MCP_CLIENT_ID and MCP_CLIENT_SECRET are set: set AUTHORIZATION_SERVER_URL too "
@@ -154,6 +159,7 @@ def choose_token_source(
             api_base_url=settings.backend_api_url,
             client_id=settings.client_id,
             client_secret=settings.client_secret,
+            signer=signer,
             scope=settings.scope,
         )
         return source, settings.backend_api_url

@@ -22,7 +22,10 @@ import httpx2
 import mcp_types as types
 from mcp import Client
 from mcp.client.auth import OAuthClientProvider, OAuthFlowError, OAuthRegistrationError, OAuthTokenError
-from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
+from mcp.client.auth.extensions.client_credentials import (
+    ClientCredentialsOAuthProvider,
+    PrivateKeyJWTOAuthProvider,
+)
 from mcp.client.auth.utils import (
     build_oauth_authorization_server_metadata_discovery_urls,
     build_protected_resource_metadata_discovery_urls,
@@ -123,7 +126,18 @@ async def connected(settings: CliSettings, *, sign_in_timeout: float | None = No
     url = settings.remote_mcp_url()
     async with AsyncExitStack() as stack:
         auth: httpx2.Auth
-        if settings.client_id and settings.client_secret:
+        signer = settings.assertion_signer()
+        if settings.client_id and signer is not None:
+            # RFC 7523 §2.2 through the SDK's own provider; aud is the discovered issuer
+            auth = PrivateKeyJWTOAuthProvider(
+                server_url=url,
+                storage=MemoryTokenStorage(),
+                client_id=settings.client_id,
+                assertion_provider=signer.provider(),
+                scope=settings.scope,
+                issuer=settings.authorization_server_url or _origin(url),
+            )
+        elif settings.client_id and settings.client_secret:
             auth = ClientCredentialsOAuthProvider(
                 server_url=url,
                 storage=MemoryTokenStorage(),

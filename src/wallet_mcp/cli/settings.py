@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
+from wallet_mcp.cli.client_assertion import AssertionSigner
 from wallet_mcp.cli.errors import ConfigurationError
 from wallet_mcp.primitives.redirect_uris import is_loopback_host
 
@@ -116,6 +117,12 @@ class CliSettings:
     authorization_server_url: str | None = None
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
+    client_private_key_file: Path | None = None
+    """`MCP_CLIENT_PRIVATE_KEY_FILE`: authenticate with `private_key_jwt` (RFC 7523) instead of a secret."""
+    client_key_alg: str | None = None
+    """`MCP_CLIENT_KEY_ALG`: RS256 (default for RSA) or PS256; ES256 for EC P-256 keys."""
+    client_key_id: str | None = None
+    """`MCP_CLIENT_KEY_ID`: the `kid` to put in the assertion header (optional)."""
     scope: str | None = None
     backend_auth_token: str | None = field(default=None, repr=False)
     mcp_server_url: str | None = None
@@ -141,6 +148,11 @@ class CliSettings:
             ),
             client_id=env.get("MCP_CLIENT_ID"),
             client_secret=env.get("MCP_CLIENT_SECRET"),
+            client_private_key_file=(
+                Path(env["MCP_CLIENT_PRIVATE_KEY_FILE"]) if env.get("MCP_CLIENT_PRIVATE_KEY_FILE") else None
+            ),
+            client_key_alg=env.get("MCP_CLIENT_KEY_ALG"),
+            client_key_id=env.get("MCP_CLIENT_KEY_ID"),
             scope=" ".join(env["MCP_SCOPE"].split()) if env.get("MCP_SCOPE") else None,
             backend_auth_token=env.get("BACKEND_AUTH_TOKEN"),
             mcp_server_url=_base_url("MCP_SERVER_URL", env.get("MCP_SERVER_URL")),
@@ -153,7 +165,25 @@ class CliSettings:
 
     @property
     def has_client_credentials(self) -> bool:
-        return bool(self.client_id and self.client_secret)
+        return bool(self.client_id and (self.client_secret or self.client_private_key_file))
+
+    def assertion_signer(self) -> AssertionSigner | None:
+        """`private_key_jwt` when a key file is configured (never together with a secret)."""
+        if self.client_private_key_file is None:
+            return None
+        if self.client_secret:
+            raise ConfigurationError(
+                "MCP_CLIENT_SECRET and MCP_CLIENT_PRIVATE_KEY_FILE are both set: a client "
+                "authenticates one way (RFC 6749 §2.3); unset one"
+            )
+        if not self.client_id:
+            raise ConfigurationError("MCP_CLIENT_PRIVATE_KEY_FILE is set but MCP_CLIENT_ID is not")
+        return AssertionSigner.from_file(
+            self.client_id,
+            self.client_private_key_file,
+            algorithm=self.client_key_alg,
+            key_id=self.client_key_id,
+        )
 
     @property
     def server_url(self) -> str | None:

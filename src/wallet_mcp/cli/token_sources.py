@@ -2,7 +2,8 @@
 
 1. OAuth client credentials (`MCP_CLIENT_ID`, `MCP_CLIENT_SECRET`, `AUTHORIZATION_SERVER_URL`):
    `grant_type=client_credentials` with `client_secret_basic` (RFC 6749 §4.4, §2.3.1) for the API's
-   resource (RFC 8707), requested again ahead of expiry.
+   resource (RFC 8707), requested again ahead of expiry; or, with `MCP_CLIENT_PRIVATE_KEY_FILE`
+   instead of the secret, `private_key_jwt` (RFC 7523 §2.2, `cli.client_assertion`).
 2. The tokens `wallet-mcp login` saved: refreshed with the refresh token (RFC 6749 §6), the
    rotated refresh token saved at once (rotation is mandatory on this server).
 3. `BACKEND_AUTH_TOKEN`: a fixed bearer token (a personal access token), the seed's fallback.
@@ -24,6 +25,7 @@ from urllib.parse import quote
 
 import httpx2
 
+from wallet_mcp.cli.client_assertion import AssertionSigner
 from wallet_mcp.cli.discovery import AuthorizationServer, discover_api_resource, discover_authorization_server
 from wallet_mcp.cli.errors import ServiceError
 from wallet_mcp.cli.http_client import error_fields, network_reason
@@ -154,14 +156,19 @@ class ClientCredentialsSource:
         issuer: str,
         api_base_url: str,
         client_id: str,
-        client_secret: str,
+        client_secret: str | None = None,
+        signer: AssertionSigner | None = None,
         scope: str | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """A secret (`client_secret_basic`) or a key (`signer`, `private_key_jwt`), not both."""
+        if (client_secret is None) == (signer is None):
+            raise ValueError("a client secret or an assertion signer, exactly one")
         self._http = http
         self._discovered = _Discovered(http, issuer, api_base_url)
         self._client_id = client_id
-        self._authorization = basic_credentials(client_id, client_secret)
+        self._authorization = basic_credentials(client_id, client_secret) if client_secret else None
+        self._signer = signer
         self._scope = scope
         self._clock = clock
         self._current: IssuedToken | None = None
@@ -179,6 +186,9 @@ class ClientCredentialsSource:
         form = {"grant_type": "client_credentials", "resource": resource}
         if self._scope:
             form["scope"] = self._scope
+        if self._signer is not None:
+            # RFC 7523 §2.2; its aud is the issuer the discovery confirmed
+            form.update(self._signer.form(server.issuer))
         issued = request_token(
             self._http, server.token_endpoint, form, authorization=self._authorization, clock=self._clock
         )

@@ -94,6 +94,8 @@ class Settings:
     refresh_reuse_grace: int = 30
     unused_client_ttl: int = 7 * 24 * 3600
     allow_loopback_client_metadata: bool = False
+    require_pushed_authorization_requests: bool = False
+    """RFC 9126 §5: every authorization request must be pushed first (`/oauth/par`)."""
     revocation_poll_seconds: int = 5
     extra_allowed_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the MCP endpoint and the wallet API besides the issuer's own."""
@@ -238,6 +240,9 @@ class Settings:
             refresh_reuse_grace=_int(env, "REFRESH_TOKEN_REUSE_GRACE_SECONDS", 30, minimum=0),
             unused_client_ttl=_int(env, "UNUSED_CLIENT_TTL_SECONDS", 7 * 24 * 3600),
             allow_loopback_client_metadata=env.get("ALLOW_LOOPBACK_CLIENT_METADATA", "false") == "true",
+            require_pushed_authorization_requests=(
+                env.get("REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", "false") == "true"
+            ),
             revocation_poll_seconds=_int(env, "REVOCATION_POLL_SECONDS", 5),
             connection_log_retention=_int(env, "CONNECTION_LOG_RETENTION_SECONDS", 24 * 3600),
             extra_allowed_origins=tuple(

@@ -61,6 +61,7 @@ Event = Literal[
     "confirmation_expired",
     "confirmation_executed",
     "confirmation_refused",
+    "client_keys_set",
 ]
 
 

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-TokenEndpointAuthMethod = Literal["none", "client_secret_basic", "client_secret_post"]
+TokenEndpointAuthMethod = Literal["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
+AUTH_METHODS: Final = ("none", "client_secret_basic", "client_secret_post", "private_key_jwt")
 ApplicationType = Literal["web", "native"]
 LAST_USED_RESOLUTION: Final = 3600
 """`last_used_at` is precise to this many seconds (it is written at most this often)."""
@@ -67,10 +68,23 @@ class ClientRecord:
     debits_allowed: bool = False
     """An administrator allows this client's client-credentials tokens to ask for debits of its
     owner's wallet (each still confirmed by the owner); without it they may not move money."""
+    jwks: str | None = None
+    """`private_key_jwt`: the client's public keys, a JWK Set as compact JSON (RFC 7591 §2)."""
+    jwks_uri: str | None = None
+    """`private_key_jwt`: where its JWK Set is published instead (never both, RFC 7591 §2)."""
+    require_pushed_authorization_requests: bool = False
+    """RFC 9126 §6: its authorization requests must come through `/oauth/par`."""
 
     @property
     def is_confidential(self) -> bool:
+        """It holds a credential: a secret, or (`private_key_jwt`) registered public keys."""
+        if self.token_endpoint_auth_method == "private_key_jwt":
+            return self.jwks is not None or self.jwks_uri is not None
         return self.token_endpoint_auth_method != "none" and self.client_secret_hash is not None
+
+    @property
+    def uses_secret(self) -> bool:
+        return self.token_endpoint_auth_method in ("client_secret_basic", "client_secret_post")
 
     @property
     def is_deleted(self) -> bool:
@@ -110,6 +124,11 @@ class ClientRecord:
                 "access_token_ttl": _seconds(self.access_token_ttl),
                 "refresh_token_ttl": _seconds(self.refresh_token_ttl),
                 "refresh_family_ttl": _seconds(self.refresh_family_ttl),
+                "jwks": items.s(self.jwks) if self.jwks else None,
+                "jwks_uri": items.s(self.jwks_uri) if self.jwks_uri else None,
+                "require_pushed_authorization_requests": (
+                    items.boolean(True) if self.require_pushed_authorization_requests else None
+                ),
             }
         )
 
@@ -117,7 +136,7 @@ class ClientRecord:
     def from_item(cls, item: items.Item) -> ClientRecord:
         method = items.req_s(item, "token_endpoint_auth_method")
         app_type = items.get_s(item, "application_type") or "web"
-        if method not in ("none", "client_secret_basic", "client_secret_post") or app_type not in (
+        if method not in AUTH_METHODS or app_type not in (
             "web",
             "native",
         ):
@@ -150,6 +169,11 @@ class ClientRecord:
             access_token_ttl=items.get_n(item, "access_token_ttl"),
             refresh_token_ttl=items.get_n(item, "refresh_token_ttl"),
             refresh_family_ttl=items.get_n(item, "refresh_family_ttl"),
+            jwks=items.get_s(item, "jwks"),
+            jwks_uri=items.get_s(item, "jwks_uri"),
+            require_pushed_authorization_requests=items.get_bool(
+                item, "require_pushed_authorization_requests"
+            ),
         )
 
 
@@ -242,6 +266,10 @@ class ClientStore:
             "grant_types": items.ss(record.grant_types),
             "redirect_uris": items.ss(record.redirect_uris),
             "application_type": items.s(record.application_type),
+            # a document may move between public and private_key_jwt, or publish its keys elsewhere
+            "token_endpoint_auth_method": items.s(record.token_endpoint_auth_method),
+            "jwks": items.s(record.jwks) if record.jwks else None,
+            "jwks_uri": items.s(record.jwks_uri) if record.jwks_uri else None,
             "default_scope": items.ss(record.default_scope) if record.default_scope is not None else None,
             "client_uri": items.s(record.client_uri) if record.client_uri else None,
             "logo_uri": items.s(record.logo_uri) if record.logo_uri else None,

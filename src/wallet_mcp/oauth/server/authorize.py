@@ -18,6 +18,7 @@ redirect URI), or valid, and which page or redirect followed.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -113,9 +114,38 @@ class AuthorizeStart:
             )
             return outcome
 
+    def _pushed(self, params: dict[str, str], now: int) -> tuple[dict[str, str], bool]:
+        """RFC 9126 §4: a `request_uri` stands for the parameters its client pushed, taken once;
+        the `client_id` sent beside it must be the pushing client's. Other parameters sent beside
+        it are ignored (only the pushed ones count)."""
+        request_uri = params.get("request_uri")
+        if request_uri is None:
+            return params, False
+        client_id = params.get("client_id")
+        if client_id is None or client_id == DUPLICATE or request_uri == DUPLICATE:
+            raise LocalError("The request has no valid client_id.")
+        pushed = self._steps.pushed.take(request_uri, client_id, now=now) if self._steps.pushed else None
+        if pushed is None:
+            raise LocalError(
+                "This authorization request has expired or was already used. "
+                "Start again from the application.",
+                error="invalid_request_uri",
+                detail="request_uri unknown, expired, already used or pushed by another client (RFC 9126 §4)",
+            )
+        return {**pushed, "client_id": client_id}, True
+
     def _start(self, params: dict[str, str], cookies: CookieJar) -> Outcome:
         steps, now = self._steps, self._steps.clock()
+        params, pushed = self._pushed(params, now)
         context = self._context(params, now)
+        # RFC 9126 §5 and §6: the deployment, or this client, accepts pushed requests only
+        if not pushed and (
+            self._settings.require_pushed_authorization_requests
+            or context.client.require_pushed_authorization_requests
+        ):
+            raise RedirectError(
+                context, "invalid_request", "authorization requests must be pushed first (PAR, RFC 9126)"
+            )
         repeated = sorted(name for name, value in params.items() if value == DUPLICATE)
         if repeated:
             raise RedirectError(
@@ -265,7 +295,9 @@ class AuthorizeStart:
         record = ClientRecord(
             client_id=url,
             client_name=metadata.client_name,
-            token_endpoint_auth_method="none",
+            token_endpoint_auth_method=metadata.token_endpoint_auth_method,
+            jwks=json.dumps(metadata.jwks, separators=(",", ":")) if metadata.jwks else None,
+            jwks_uri=metadata.jwks_uri,
             grant_types=metadata.grant_types,
             redirect_uris=metadata.redirect_uris,
             # the user's consent gates each scope; the document's scope is what to ask for by

@@ -28,6 +28,7 @@ from wallet_mcp.storage.clients import ClientRecord, ClientStore
 from wallet_mcp.storage.connection_log import ConnectionLog, ConnectionStep, succeeded
 from wallet_mcp.storage.consents import ConsentStore
 from wallet_mcp.storage.database import Database
+from wallet_mcp.storage.pushed_requests import PushedRequests
 from wallet_mcp.storage.rate_limits import RateLimits
 from wallet_mcp.storage.revocations import RevocationList
 from wallet_mcp.storage.sessions import LoginSession, SessionStore
@@ -62,9 +63,12 @@ class AuthorizeSteps:
         revocations: RevocationList,
         connections: ConnectionLog,
         providers: Sequence[IdentityProvider] = (),
+        pushed: PushedRequests | None = None,
     ) -> None:
-        """`providers`: the upstream OpenID providers the login page offers (`upstream_routes.py`)."""
+        """`providers`: the upstream OpenID providers the login page offers (`upstream_routes.py`);
+        `pushed`: the requests clients pushed (RFC 9126), None where `request_uri` is not served."""
         self.settings = settings
+        self.pushed = pushed
         self.connections = connections
         self.clock = clock
         self.clients = clients

@@ -4,22 +4,36 @@ RFC 6749 §2.3.1: `client_secret_basic` (HTTP Basic, with client id and secret f
 first) and `client_secret_post`; public clients send only `client_id` (`none`). A client that
 uses more than one method is refused (§2.3). Confidential clients may use either secret method
 (OAuth 2.1 §2.4.1 requires Basic to be supported for every client issued a secret).
+
+`private_key_jwt` (RFC 7523 §2.2, RFC 7521 §4.2): the client signs a JWT with its own key and sends
+it as `client_assertion`; `ClientAuthenticator` verifies it against the client's registered keys
+(`client_keys`) by the rules of `primitives.client_assertions` and spends its `jti`
+(`storage.assertion_jtis`). A client registered for it can authenticate no other way, and no
+other client can use it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote_plus
 
 from wallet_mcp.credentials import opaque
+from wallet_mcp.oauth.server.client_keys import ClientKeys
+from wallet_mcp.primitives.client_assertions import (
+    CLIENT_ASSERTION_TYPE,
+    asserted_client_id,
+    key_ids,
+    verify_assertion,
+)
 from wallet_mcp.primitives.errors import InvalidClient, InvalidRequest
+from wallet_mcp.storage.assertion_jtis import UsedAssertions
 from wallet_mcp.storage.clients import ClientRecord, storable_id
 
-AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
 _UNKNOWN_CLIENT_DIGEST = opaque.digest(opaque.new_secret())
 
@@ -29,12 +43,18 @@ class PresentedClient:
     client_id: str
     secret: str | None
     method: AuthMethod
+    assertion: str | None = None
 
 
 def presented_client(form: Mapping[str, str], authorization: str | None) -> PresentedClient:
     """What the request says about the client, before anything is looked up."""
     form_id, form_secret = form.get("client_id"), form.get("client_secret")
-    if authorization is not None and authorization[:6].lower() == "basic ":
+    basic = authorization is not None and authorization[:6].lower() == "basic "
+    if "client_assertion" in form or "client_assertion_type" in form:
+        if basic or form_secret is not None:
+            raise InvalidRequest("more than one client authentication method used")
+        return _presented_assertion(form, form_id)
+    if authorization is not None and basic:
         client_id, secret = _parse_basic(authorization[6:].strip())
         if form_secret is not None:
             raise InvalidRequest("more than one client authentication method used")
@@ -59,6 +79,9 @@ def authenticate_client(presented: PresentedClient, client: ClientRecord | None)
         # same work as for a known client, so timing does not reveal which client ids exist
         opaque.matches(presented.secret or "", _UNKNOWN_CLIENT_DIGEST)
         raise InvalidClient("client authentication failed")
+    if presented.method == "private_key_jwt" or client.token_endpoint_auth_method == "private_key_jwt":
+        # an assertion needs `ClientAuthenticator`; a key-holding client never uses a secret
+        raise InvalidClient("client authentication failed")
     if client.is_confidential:
         if presented.method == "none" or presented.secret is None or client.client_secret_hash is None:
             raise InvalidClient("client authentication failed")
@@ -68,6 +91,59 @@ def authenticate_client(presented: PresentedClient, client: ClientRecord | None)
         # a public client has no secret; presenting one means a confused or forged client
         raise InvalidClient("client authentication failed")
     return client
+
+
+def _presented_assertion(form: Mapping[str, str], form_id: str | None) -> PresentedClient:
+    """RFC 7521 §4.2: both parameters, the one assertion type RFC 7523 §2.2 defines."""
+    if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
+        raise InvalidClient(f"client_assertion_type must be {CLIENT_ASSERTION_TYPE}")
+    assertion = form.get("client_assertion")
+    if not assertion:
+        raise InvalidClient("client_assertion is required")
+    client_id = asserted_client_id(assertion)
+    if not storable_id(client_id):
+        raise InvalidClient("client authentication failed")
+    # RFC 7521 §4.2: client_id, when present, identifies the same client as the assertion
+    if form_id is not None and form_id != client_id:
+        raise InvalidClient("client_id does not match the client_assertion")
+    return PresentedClient(client_id, None, "private_key_jwt", assertion)
+
+
+class ClientAuthenticator:
+    """Every method: the secret ones by `authenticate_client`, `private_key_jwt` here."""
+
+    def __init__(self, keys: ClientKeys, used: UsedAssertions, issuer: str, clock: Callable[[], int]) -> None:
+        self._keys = keys
+        self._used = used
+        self._issuer = issuer
+        self._clock = clock
+
+    def authenticate(
+        self, presented: PresentedClient, client: ClientRecord | None, *, endpoint: str
+    ) -> ClientRecord:
+        """`endpoint`: the path of the endpoint called (`/oauth/token`), whose URL an assertion's
+        `aud` may name instead of the issuer (RFC 7523 §3 item 3)."""
+        if presented.method != "private_key_jwt" or presented.assertion is None:
+            return authenticate_client(presented, client)
+        if (
+            client is None
+            or client.client_id != presented.client_id
+            or client.token_endpoint_auth_method != "private_key_jwt"
+        ):
+            raise InvalidClient("client authentication failed")
+        now = self._clock()
+        _, kid = key_ids(presented.assertion)
+        verified = verify_assertion(
+            presented.assertion,
+            self._keys.keys(client, kid),
+            client_id=client.client_id,
+            audiences=(self._issuer, f"{self._issuer}{endpoint}"),
+            now=now,
+        )
+        # RFC 7523 §3 item 7, FAPI 2.0 §5.3.2.1: one use only, decided by a DynamoDB condition
+        if not self._used.first_use(client.client_id, verified.jti, expires_at=verified.expires_at, now=now):
+            raise InvalidClient("client_assertion was already used (jti replayed)")
+        return client
 
 
 def _parse_basic(encoded: str) -> tuple[str, str]:

@@ -16,8 +16,9 @@ name; no redirect is followed, the body is capped (§6.6: 5 KB) and the whole ex
 one deadline. What stays here is this draft's own: the URL's shape (§3), a 200 and nothing else,
 the cache lifetime (§4.4), the document's validation (§4.1), and this module's words for a refusal.
 
-`validate_client_metadata` accepts public clients only: there is no way to share a secret with a
-document (§4.1), and `private_key_jwt` with published keys (§6.2) is not supported here.
+`validate_client_metadata` accepts public clients, and confidential ones that authenticate with
+`private_key_jwt` and publish their keys (§6.2: a `jwks_uri`, or `jwks` inline), as ChatGPT's
+document does. There is no way to share a secret with a document (§4.1): no `client_secret_*`.
 
 Pure: nothing is stored. Callers cache a `FetchedDocument` for its `cache_seconds` (§4.4) and never
 cache a failure or an invalid document (§4.4). A `ClientMetadataError` means the authorization
@@ -35,6 +36,7 @@ from typing import Any, Final, Literal
 from urllib.parse import SplitResult, urlsplit
 
 from wallet_mcp.primitives import fetch
+from wallet_mcp.primitives.client_assertions import InvalidJwks, validate_jwks
 from wallet_mcp.primitives.errors import InvalidRedirectUri, InvalidScope
 from wallet_mcp.primitives.redirect_uris import (
     ApplicationType,
@@ -130,6 +132,9 @@ class ClientIdMetadata:
     client_uri: str | None
     logo_uri: str | None
     application_type: Literal["web", "native"]
+    token_endpoint_auth_method: Literal["none", "private_key_jwt"] = "none"
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
 
 
 # --- The client_id URL (§3) -------------------------------------------------------------------------
@@ -245,7 +250,7 @@ def validate_client_metadata(url: str, document: Mapping[str, Any]) -> ClientIdM
     # different case is a different client.
     if candidate.get("client_id") != url:
         raise ClientMetadataError("the client_id in the client metadata document does not match its URL")
-    _refuse_credentials(candidate)
+    method, jwks, jwks_uri = _credentials(candidate)
     redirect_uris, application_type = _redirect_uris(candidate)
     grant_types = _grant_types(candidate)
     response_types = candidate.get("response_types")
@@ -262,10 +267,15 @@ def validate_client_metadata(url: str, document: Mapping[str, Any]) -> ClientIdM
         client_uri=_optional_https_url(candidate, "client_uri"),
         logo_uri=_optional_https_url(candidate, "logo_uri"),
         application_type=application_type,
+        token_endpoint_auth_method=method,
+        jwks=jwks,
+        jwks_uri=jwks_uri,
     )
 
 
-def _refuse_credentials(document: Mapping[Any, Any]) -> None:
+def _credentials(
+    document: Mapping[Any, Any],
+) -> tuple[Literal["none", "private_key_jwt"], dict[str, Any] | None, str | None]:
     method = document.get("token_endpoint_auth_method")
     if method is not None and not isinstance(method, str):
         raise ClientMetadataError("token_endpoint_auth_method must be a string")
@@ -275,11 +285,22 @@ def _refuse_credentials(document: Mapping[Any, Any]) -> None:
         raise ClientMetadataError("a client metadata document cannot use a client secret")
     if "client_secret_expires_at" in document:
         raise ClientMetadataError("a client metadata document cannot use a client secret")
-    # §6.2 allows private_key_jwt with published keys; this server supports public clients only.
-    if method not in (None, "none"):
-        raise ClientMetadataError("token_endpoint_auth_method must be none (public clients only)")
-    if "jwks" in document or "jwks_uri" in document:
-        raise ClientMetadataError("jwks and jwks_uri are not supported (public clients only)")
+    if method in (None, "none"):
+        if document.get("jwks") is not None or document.get("jwks_uri") is not None:
+            raise ClientMetadataError("jwks and jwks_uri are only for private_key_jwt")
+        return "none", None, None
+    # §6.2: a confidential client authenticates with keys it publishes (RFC 7523 §2.2)
+    if method != "private_key_jwt":
+        raise ClientMetadataError("token_endpoint_auth_method must be none or private_key_jwt")
+    raw_jwks, raw_uri = document.get("jwks"), document.get("jwks_uri")
+    if (raw_jwks is None) == (raw_uri is None):  # RFC 7591 §2: never both
+        raise ClientMetadataError("private_key_jwt needs exactly one of jwks or jwks_uri")
+    if raw_uri is not None:
+        return "private_key_jwt", None, _optional_https_url(document, "jwks_uri")
+    try:
+        return "private_key_jwt", validate_jwks(raw_jwks), None
+    except InvalidJwks as exc:
+        raise ClientMetadataError(f"jwks: {exc}") from exc
 
 
 def _redirect_uris(document: Mapping[Any, Any]) -> tuple[tuple[str, ...], ApplicationType]:

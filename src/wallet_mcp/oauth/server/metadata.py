@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from wallet_mcp.config import Settings
+from wallet_mcp.primitives.client_assertions import SIGNING_ALGORITHMS
 from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
-SECRET_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 
 
 def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
@@ -21,14 +22,20 @@ def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
         "registration_endpoint": f"{issuer}/oauth/register",
         "revocation_endpoint": f"{issuer}/oauth/revoke",
         "introspection_endpoint": f"{issuer}/oauth/introspect",
+        "pushed_authorization_request_endpoint": f"{issuer}/oauth/par",
+        "require_pushed_authorization_requests": settings.require_pushed_authorization_requests,
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "scopes_supported": list(SUPPORTED_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        # RFC 8414 §2: the JWS algorithms of private_key_jwt assertions (RFC 7523 §2.2)
+        "token_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
-        "introspection_endpoint_auth_methods_supported": list(SECRET_AUTH_METHODS),
+        "revocation_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
+        "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
+        "introspection_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,
         "client_id_metadata_document_supported": True,

@@ -18,6 +18,7 @@ from typing import Any, Final, get_args
 
 from wallet_mcp.credentials import opaque
 from wallet_mcp.limits import Rules
+from wallet_mcp.primitives.client_assertions import InvalidJwks, validate_jwks
 from wallet_mcp.primitives.errors import (
     InvalidClientMetadata,
     InvalidRequest,
@@ -61,7 +62,11 @@ class Registration:
         if self.client_secret is not None:
             body["client_secret"] = self.client_secret
             body["client_secret_expires_at"] = 0
-        for name in ("client_uri", "logo_uri"):
+        if record.jwks is not None:
+            body["jwks"] = json.loads(record.jwks)
+        if record.require_pushed_authorization_requests:
+            body["require_pushed_authorization_requests"] = True
+        for name in ("client_uri", "logo_uri", "jwks_uri"):
             value = getattr(record, name)
             if value:
                 body[name] = value
@@ -83,6 +88,13 @@ def _string(metadata: Mapping[str, Any], name: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidClientMetadata(f"{name} must be a string")
+    return value
+
+
+def _flag(metadata: Mapping[str, Any], name: str) -> bool:
+    value = metadata.get(name, False)
+    if not isinstance(value, bool):
+        raise InvalidClientMetadata(f"{name} must be true or false")
     return value
 
 
@@ -116,12 +128,33 @@ def parse_metadata(body: bytes, content_type: str | None) -> Mapping[str, Any]:
     return metadata
 
 
+def client_keys(metadata: Mapping[str, Any], auth_method: str) -> tuple[str | None, str | None]:
+    """RFC 7591 §2 `jwks` (compact JSON, as stored) or `jwks_uri`: exactly one, and only for
+    `private_key_jwt` (RFC 7523 §2.2: the keys its assertions are verified with)."""
+    jwks, jwks_uri = metadata.get("jwks"), _url(metadata, "jwks_uri")
+    if auth_method != "private_key_jwt":
+        if jwks is not None or jwks_uri is not None:
+            raise InvalidClientMetadata("jwks and jwks_uri are only for private_key_jwt clients")
+        return None, None
+    # RFC 7591 §2: "The jwks_uri and jwks parameters MUST NOT both be present"
+    if (jwks is None) == (jwks_uri is None):
+        raise InvalidClientMetadata("private_key_jwt needs exactly one of jwks or jwks_uri")
+    if jwks is None:
+        return None, jwks_uri
+    try:
+        return json.dumps(validate_jwks(jwks), separators=(",", ":")), None
+    except InvalidJwks as exc:
+        raise InvalidClientMetadata(str(exc)) from exc
+
+
 def register(metadata: Mapping[str, Any], *, now: int, unused_ttl: int) -> Registration:
     auth_method = _string(metadata, "token_endpoint_auth_method") or "client_secret_basic"
     if auth_method not in get_args(TokenEndpointAuthMethod):
         raise InvalidClientMetadata(
-            "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post"
+            "token_endpoint_auth_method must be none, client_secret_basic, client_secret_post"
+            " or private_key_jwt"
         )
+    jwks, jwks_uri = client_keys(metadata, auth_method)
     grant_types = _strings(metadata, "grant_types") or ["authorization_code"]
     unknown_grants = [g for g in grant_types if g not in GRANT_TYPES]
     if unknown_grants:
@@ -129,7 +162,7 @@ def register(metadata: Mapping[str, Any], *, now: int, unused_ttl: int) -> Regis
     if "authorization_code" not in grant_types and "client_credentials" not in grant_types:
         raise InvalidClientMetadata("grant_types must include authorization_code or client_credentials")
     if "client_credentials" in grant_types and auth_method == "none":
-        raise InvalidClientMetadata("client_credentials needs a confidential client (a client secret)")
+        raise InvalidClientMetadata("client_credentials needs a confidential client (a secret or keys)")
 
     requested_response_types = _strings(metadata, "response_types")
     response_types: list[str] = []
@@ -164,7 +197,7 @@ def register(metadata: Mapping[str, Any], *, now: int, unused_ttl: int) -> Regis
         raise InvalidClientMetadata(f"client_name must be at most {MAX_CLIENT_NAME} characters")
 
     client_id = "mcp_" + secrets.token_urlsafe(18)
-    client_secret = None if auth_method == "none" else opaque.new_secret("secret_")
+    client_secret = None if auth_method in ("none", "private_key_jwt") else opaque.new_secret("secret_")
     record = ClientRecord(
         client_id=client_id,
         client_name=name or "Unnamed application",
@@ -185,6 +218,9 @@ def register(metadata: Mapping[str, Any], *, now: int, unused_ttl: int) -> Regis
         logo_uri=_url(metadata, "logo_uri"),
         expires_at=now + unused_ttl,
         self_registered=True,
+        jwks=jwks,
+        jwks_uri=jwks_uri,
+        require_pushed_authorization_requests=_flag(metadata, "require_pushed_authorization_requests"),
     )
     return Registration(record=record, client_secret=client_secret)
 
@@ -231,7 +267,7 @@ class RegistrationEndpoint:
             )
             raise
         record = registration.record
-        kind = "confidential" if registration.client_secret else "public"
+        kind = "confidential" if record.is_confidential else "public"
         uris = len(record.redirect_uris)
         self._connections.record(
             succeeded(

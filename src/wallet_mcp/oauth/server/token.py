@@ -26,7 +26,7 @@ from wallet_mcp.limits import Rules
 from wallet_mcp.oauth.rules.grants import WITHDRAWN, Grant, refusal
 from wallet_mcp.oauth.rules.lifetimes import Lifetimes, family_deadline, refresh_deadlines, refresh_expiry
 from wallet_mcp.oauth.rules.revocation import Revoker
-from wallet_mcp.oauth.server.client_auth import PresentedClient, authenticate_client, presented_client
+from wallet_mcp.oauth.server.client_auth import ClientAuthenticator, PresentedClient, presented_client
 from wallet_mcp.observability import count
 from wallet_mcp.primitives import pkce
 from wallet_mcp.primitives.errors import (
@@ -164,8 +164,10 @@ class TokenEndpoint:
         stores: TokenStores,
         signer: KmsJwtSigner,
         clock: Callable[[], int],
+        authenticator: ClientAuthenticator,
     ) -> None:
         self._rules = Rules.from_settings(settings.rate_limits)
+        self._authenticator = authenticator
         self._settings = settings
         self._bounds = Lifetimes.bounds(settings)
         self._database = database
@@ -261,11 +263,10 @@ class TokenEndpoint:
     def _count_failure(self, source: str, now: int) -> None:
         self._stores.rates.record(self._rules.token_address_failures, source, now)
 
-    @staticmethod
     def _client(
-        presented: PresentedClient, request: TokenRequest, record: ClientRecord | None
+        self, presented: PresentedClient, request: TokenRequest, record: ClientRecord | None
     ) -> ClientRecord:
-        client = authenticate_client(presented, record)
+        client = self._authenticator.authenticate(presented, record, endpoint="/oauth/token")
         if request.grant_type not in client.grant_types:
             raise UnauthorizedClient(f"this client may not use the {request.grant_type} grant")
         return client

@@ -22,7 +22,7 @@ from wallet_mcp.credentials import opaque
 from wallet_mcp.limits import Rules
 from wallet_mcp.oauth.rules.grants import NOT_READ, Grant, refusal
 from wallet_mcp.oauth.rules.lifetimes import Lifetimes, refresh_deadlines
-from wallet_mcp.oauth.server.client_auth import authenticate_client, presented_client
+from wallet_mcp.oauth.server.client_auth import ClientAuthenticator, presented_client
 from wallet_mcp.oauth.server.token import REFRESH_TOKEN_PREFIX, TokenStores
 from wallet_mcp.primitives.errors import InvalidClient, InvalidRequest
 from wallet_mcp.primitives.scopes import format_scope
@@ -47,8 +47,10 @@ class TokenManagement:
         rate_limits: RateLimitSettings,
         *,
         bounds: Lifetimes,
+        authenticator: ClientAuthenticator,
     ) -> None:
         """`bounds`: the deployment's token lifetimes (a refresh token's client may have shorter)."""
+        self._authenticator = authenticator
         self._stores = stores
         self._bounds = bounds
         self._rules = Rules.from_settings(rate_limits)
@@ -56,9 +58,12 @@ class TokenManagement:
         self._issuer = issuer
         self._clock = clock
 
-    def _authenticate(self, form: Mapping[str, str], authorization: str | None, now: int) -> ClientRecord:
+    def _authenticate(
+        self, form: Mapping[str, str], authorization: str | None, now: int, endpoint: str
+    ) -> ClientRecord:
         presented = presented_client(form, authorization)
-        return authenticate_client(presented, self._stores.clients.get(presented.client_id, now=now))
+        record = self._stores.clients.get(presented.client_id, now=now)
+        return self._authenticator.authenticate(presented, record, endpoint=endpoint)
 
     @staticmethod
     def _token(form: Mapping[str, str]) -> str:
@@ -83,7 +88,7 @@ class TokenManagement:
     def revoke(self, form: Mapping[str, str], authorization: str | None) -> None:
         """RFC 7009 §2.1. The hint only orders the search (§2.1: the server extends it)."""
         now = self._clock()
-        client = self._authenticate(form, authorization, now)
+        client = self._authenticate(form, authorization, now, "/oauth/revoke")
         token = self._token(form)
         access = self._access_token(token)
         if access is not None:
@@ -112,7 +117,7 @@ class TokenManagement:
     def introspect(self, form: Mapping[str, str], authorization: str | None) -> dict[str, Any]:
         """RFC 7662 §2. Only confidential clients may ask (§2.1: the caller must be authorized)."""
         now = self._clock()
-        client = self._authenticate(form, authorization, now)
+        client = self._authenticate(form, authorization, now, "/oauth/introspect")
         if not client.is_confidential:
             raise InvalidClient("introspection is for confidential clients")
         self._stores.rates.hit(self._rules.introspect_client, client.client_id, now)

@@ -1,0 +1,69 @@
+"""The pushed authorization request endpoint (RFC 9126): `POST /oauth/par`.
+
+The client authenticates as at the token endpoint (`client_auth`: a secret, `private_key_jwt`, or
+only its `client_id` for a public client, §2), sends the authorization request's parameters in
+the body, and gets a `request_uri` valid for `REQUEST_URI_TTL` seconds (§2.2) that it then sends
+to `/oauth/authorize` with its `client_id` (§4), where it is taken once
+(`storage.pushed_requests`). The request is checked here as far as it can be without a person
+(§2.1: the client, its redirect URI, PKCE, the response type); scopes and the resource are
+checked when it is used, by the same code as any authorization request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from wallet_mcp.oauth.server.client_auth import ClientAuthenticator, presented_client
+from wallet_mcp.primitives import pkce
+from wallet_mcp.primitives.errors import InvalidRequest, UnauthorizedClient
+from wallet_mcp.primitives.redirect_uris import redirect_uri_matches
+from wallet_mcp.storage.clients import ClientStore
+from wallet_mcp.storage.pushed_requests import PushedRequests
+
+REQUEST_URI_TTL: Final = 60
+_AUTHENTICATION: Final = frozenset({"client_secret", "client_assertion", "client_assertion_type"})
+
+
+class PushedAuthorizationEndpoint:
+    def __init__(
+        self,
+        clients: ClientStore,
+        authenticator: ClientAuthenticator,
+        pushed: PushedRequests,
+        clock: Callable[[], int],
+    ) -> None:
+        self._clients = clients
+        self._authenticator = authenticator
+        self._pushed = pushed
+        self._clock = clock
+
+    def handle(self, form: Mapping[str, str], authorization: str | None) -> dict[str, Any]:
+        now = self._clock()
+        presented = presented_client(form, authorization)
+        record = self._clients.get(presented.client_id, now=now)
+        client = self._authenticator.authenticate(presented, record, endpoint="/oauth/par")
+        if "request_uri" in form:  # §2.1: a pushed request cannot point at another
+            raise InvalidRequest("request_uri must not be pushed")
+        if "request" in form:
+            raise InvalidRequest("request objects (RFC 9101) are not supported")
+        if "authorization_code" not in client.grant_types:
+            raise UnauthorizedClient("this client may not use the authorization code flow")
+        if form.get("response_type") != "code":
+            raise InvalidRequest("response_type must be code")
+        redirect_uri = form.get("redirect_uri")
+        if redirect_uri is None or not redirect_uri_matches(
+            client.redirect_uris, redirect_uri, client.application_type
+        ):
+            raise InvalidRequest("redirect_uri is missing or not registered for this client")
+        challenge = form.get("code_challenge")
+        if (
+            challenge is None
+            or form.get("code_challenge_method") != "S256"
+            or not pkce.is_valid_challenge(challenge)
+        ):
+            raise InvalidRequest("PKCE required: code_challenge with S256")
+        params = {k: v for k, v in form.items() if k not in _AUTHENTICATION}
+        params["client_id"] = client.client_id
+        request_uri = self._pushed.push(client.client_id, params, now=now, ttl=REQUEST_URI_TTL)
+        return {"request_uri": request_uri, "expires_in": REQUEST_URI_TTL}
