@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 
+from devstack.events import HttpResponse
 from devstack.seed import DEMO_PASSWORD, DEMO_USERNAME
 from tests.conftest import Function, header, response_json, set_cookies
 from tests.forms import parse
@@ -40,6 +41,12 @@ def obtain_code(
         query["resource"] = resource
     page = authorize.request("GET", "/oauth/authorize", query=urlencode(query))
     assert page.status == 200, page.body
+    return parse_qs(urlsplit(header(sign_in_and_approve(authorize, page), "location")).query)["code"][0]
+
+
+def sign_in_and_approve(authorize: Function, page: HttpResponse) -> HttpResponse:
+    """The demo user signs in on the login `page` and approves on the consent page, if one is
+    shown: the redirect back to the client (303)."""
     cookies = set_cookies(page)
     (form,), _ = parse(page.body.decode())
     consent = authorize.request(
@@ -60,7 +67,7 @@ def obtain_code(
             cookies=cookies,
         )
     assert consent.status == 303, consent.body
-    return parse_qs(urlsplit(header(consent, "location")).query)["code"][0]
+    return consent
 
 
 def token_request(

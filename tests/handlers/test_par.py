@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD, DEMO_USERNAME
-from tests.conftest import header, response_json, set_cookies, with_parameters
-from tests.forms import parse
+from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from tests.conftest import header, response_json, with_parameters
+from tests.handlers import oauth_helpers
 from tests.handlers.test_private_key_jwt import CLIENT_ASSERTION_TYPE, JWKS, RSA_KEY, assertion, keyed_client
 from wallet_mcp import aws
 from wallet_mcp.primitives import pkce
@@ -55,27 +55,8 @@ def authorize_with(authorize, query: dict[str, str]):
 
 
 def sign_in_and_approve(authorize, page) -> str:
-    cookies = set_cookies(page)
-    (form,), _ = parse(page.body.decode())
-    consent = authorize.request(
-        "POST",
-        "/oauth/authorize",
-        headers=FORM,
-        body=urlencode(form.submission({"username": DEMO_USERNAME, "password": DEMO_PASSWORD})),
-        cookies=cookies,
-    )
-    cookies |= set_cookies(consent)
-    if consent.status == 200:
-        (form,), _ = parse(consent.body.decode())
-        consent = authorize.request(
-            "POST",
-            "/oauth/authorize",
-            headers=FORM,
-            body=urlencode(form.submission(button=("decision", "approve"))),
-            cookies=cookies,
-        )
-    assert consent.status == 303, consent.body
-    query = parse_qs(urlsplit(header(consent, "location")).query)
+    redirect = oauth_helpers.sign_in_and_approve(authorize, page)
+    query = parse_qs(urlsplit(header(redirect, "location")).query)
     assert query["state"] == ["par-state"]
     return query["code"][0]
 
