@@ -55,7 +55,14 @@ management = TokenManagement(
     bounds=Lifetimes.bounds(SETTINGS),
     authenticator=authenticator,
 )
-pushed = PushedAuthorizationEndpoint(stores.clients, authenticator, stores.pushed_requests, deployment.clock)
+pushed = PushedAuthorizationEndpoint(
+    stores.clients,
+    authenticator,
+    stores.pushed_requests,
+    deployment.clock,
+    rates=stores.rate_limits,
+    rules=deployment.rate_rules,
+)
 app = create_app(
     "wallet-mcp token endpoint", realm=SETTINGS.issuer, cors_origins=ANY_ORIGIN, cors_methods=("POST",)
 )
@@ -85,7 +92,7 @@ async def revoke(request: Request) -> Response:
 @app.post("/oauth/par")
 async def par(request: Request) -> JSONResponse:
     """RFC 9126 §2.2: 201 with the request_uri."""
-    response = pushed.handle(await _form(request), request.headers.get("authorization"))
+    response = pushed.handle(await _form(request), request.headers.get("authorization"), _source(request))
     return JSONResponse(response, status_code=201, headers=NO_STORE)
 
 

@@ -17,6 +17,9 @@ LOCKOUT_MAX_SECONDS = 900
 @dataclass(frozen=True, slots=True)
 class Rules:
     token_client: Rule
+    par_client: Rule
+    """Pushed authorization requests of one client (the token endpoint's per-client limit, counted
+    apart: a push comes before a code exchange, which counts on its own)."""
     token_address_failures: Rule
     register_address: Rule
     register_all: Rule
@@ -36,6 +39,12 @@ class Rules:
                 limits.token_per_client_per_minute,
                 60,
                 "too many token requests for this client",
+            ),
+            par_client=Rule(
+                "par-client",
+                limits.token_per_client_per_minute,
+                60,
+                "too many pushed authorization requests for this client",
             ),
             token_address_failures=Rule(
                 "token-fail-ip",

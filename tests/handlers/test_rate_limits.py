@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable
@@ -251,3 +252,41 @@ def test_failures_for_a_username_that_does_not_exist_lock_out_the_same_way(autho
     for _ in range(5):
         assert refused_as_wrong(attempt(authorize_fn, "wrong", ADDRESS_A, username="nobody-here"))
     assert attempt(authorize_fn, "wrong", ADDRESS_A, username="nobody-here").status == 429
+
+
+def test_pushed_authorization_requests_are_limited_per_client_and_failures_per_address(
+    load_function, aws_stack
+):
+    """`/oauth/par` authenticates clients like the token endpoint (RFC 9126 §2), so it is guarded
+    like it: a client's pushes per minute, and an address's failed authentications."""
+    from tests.handlers.test_par import BASIC, request_params
+
+    token = load_function(
+        "TokenFunction",
+        limited(aws_stack, TokenRequestsPerClientPerMinute="3", TokenFailuresPerAddressPerMinute="3"),
+    )
+
+    def push(headers=BASIC):
+        return token.request(
+            "POST", "/oauth/par", headers={**FORM, **headers}, body=urlencode(request_params())
+        )
+
+    statuses = [push().status for _ in range(4)]
+    if statuses[:3] != [201, 201, 201]:  # a minute boundary passed mid-test: the window restarted
+        statuses = [push().status for _ in range(4)]
+    assert statuses == [201, 201, 201, 429]
+    refused = push()
+    assert response_json(refused)["error"] == "slow_down" and header(refused, "retry-after")
+
+    wrong = {"authorization": "Basic " + base64.b64encode(f"{DEMO_CLIENT_ID}:guess".encode()).decode()}
+    other = load_function("TokenFunction", limited(aws_stack, TokenFailuresPerAddressPerMinute="3"))
+    guesses = [
+        other.request(
+            "POST", "/oauth/par", headers={**FORM, **wrong}, body=urlencode(request_params())
+        ).status
+        for _ in range(3)
+    ]
+    assert guesses == [401, 401, 401]
+    locked = other.request("POST", "/oauth/par", headers={**FORM, **BASIC}, body=urlencode(request_params()))
+    assert locked.status == 429  # even the right secret waits at this address
+    assert "failed" in response_json(locked)["error_description"]

@@ -14,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from wallet_mcp.limits import Rules
 from wallet_mcp.oauth.server.client_auth import ClientAuthenticator, presented_client
 from wallet_mcp.primitives import pkce
-from wallet_mcp.primitives.errors import InvalidRequest, UnauthorizedClient
+from wallet_mcp.primitives.errors import InvalidRequest, OAuthError, TooManyRequests, UnauthorizedClient
 from wallet_mcp.primitives.redirect_uris import redirect_uri_matches
 from wallet_mcp.storage.clients import ClientStore
 from wallet_mcp.storage.pushed_requests import PushedRequests
+from wallet_mcp.storage.rate_limits import RateLimits
 
 REQUEST_URI_TTL: Final = 60
 _AUTHENTICATION: Final = frozenset({"client_secret", "client_assertion", "client_assertion_type"})
@@ -32,17 +34,37 @@ class PushedAuthorizationEndpoint:
         authenticator: ClientAuthenticator,
         pushed: PushedRequests,
         clock: Callable[[], int],
+        *,
+        rates: RateLimits,
+        rules: Rules,
     ) -> None:
+        self._rates = rates
+        self._rules = rules
         self._clients = clients
         self._authenticator = authenticator
         self._pushed = pushed
         self._clock = clock
 
-    def handle(self, form: Mapping[str, str], authorization: str | None) -> dict[str, Any]:
+    def handle(self, form: Mapping[str, str], authorization: str | None, source: str) -> dict[str, Any]:
+        """Guarded like the token endpoint, whose client authentication it shares (RFC 9126 §2;
+        RFC 6749 §10.10): an address that keeps failing is refused before any work, and each
+        client's pushes are counted per minute."""
         now = self._clock()
+        failures = self._rules.token_address_failures
+        failures.check(self._rates.count(self._rates.read(failures, source, now)), now)
+        try:
+            return self._push(form, authorization, now)
+        except TooManyRequests:
+            raise
+        except OAuthError:
+            self._rates.record(failures, source, now)
+            raise
+
+    def _push(self, form: Mapping[str, str], authorization: str | None, now: int) -> dict[str, Any]:
         presented = presented_client(form, authorization)
         record = self._clients.get(presented.client_id, now=now)
         client = self._authenticator.authenticate(presented, record, endpoint="/oauth/par")
+        self._rates.hit(self._rules.par_client, client.client_id, now)
         if "request_uri" in form:  # §2.1: a pushed request cannot point at another
             raise InvalidRequest("request_uri must not be pushed")
         if "request" in form:
