@@ -274,3 +274,42 @@ async def test_an_unreachable_api_is_a_tool_error_not_a_hang(cli, tmp_path):
         assert result.content[0].text.startswith("cannot reach the wallet API at http://127.0.0.1:")
         assert elapsed < 12, (name, elapsed)  # the 3 s bound, with the bridge's start-up
     assert results["stalled"][0].content[0].text.endswith("timed out")
+
+
+def test_the_bridges_wallet_drafts_and_records_through_the_backend_api(stack):
+    """`HttpWallet` answers the draft-then-record pair the MCP server's confirmation path uses:
+    the service's validation against the API's account, the record posted to the API; and it
+    refuses to record a confirmed operation it could not spend (never drops the condition)."""
+    from wallet_mcp.cli.backend import BackendApi, HttpWallet
+    from wallet_mcp.cli.token_sources import StaticTokenSource
+    from wallet_mcp.wallet.service import ConfirmationRefused, InvalidInput
+
+    with httpx2.Client(timeout=30) as http:
+        issued = http.post(
+            f"{stack.base_url}/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": DEMO_CLIENT_ID,
+                "client_secret": DEMO_CLIENT_SECRET,
+                "resource": f"{stack.base_url}/api",
+                "scope": "wallet:accounts:read wallet:transactions:read wallet:transactions:write",
+            },
+        )
+        assert issued.status_code == 200, issued.text
+        wallet = HttpWallet(
+            BackendApi(stack.base_url, StaticTokenSource(issued.json()["access_token"]), http)
+        )
+        account = wallet.accounts("ignored")[0]
+        with pytest.raises(InvalidInput, match="category"):
+            wallet.draft_transaction(
+                "ignored", account_id=account.account_id, amount="1", category="nonsense", description="x"
+            )
+        draft = wallet.draft_transaction(
+            "ignored", account_id=account.account_id, amount="12.34", category="income", description="Refund"
+        )
+        assert draft.tx.amount == 1234 and draft.account.account_id == account.account_id
+        with pytest.raises(ConfirmationRefused):
+            wallet.record("ignored", draft, authorised_by=[{"ConditionCheck": {}}])
+        tx, after = wallet.record("ignored", draft, idempotency_key=f"bridge-{uuid.uuid4()}")
+    assert tx.amount == 1234 and tx.description == "Refund"
+    assert after.balance == account.balance + 1234

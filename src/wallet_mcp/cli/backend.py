@@ -25,7 +25,15 @@ from wallet_mcp.cli.http_client import error_fields, network_reason
 from wallet_mcp.cli.token_sources import TokenSource
 from wallet_mcp.tokens.access_tokens import AccessToken
 from wallet_mcp.wallet.model import Account, Page, Transaction
-from wallet_mcp.wallet.service import Balance, Draft, Spending, WalletError, WalletService
+from wallet_mcp.wallet.money import to_decimal_string
+from wallet_mcp.wallet.service import (
+    Balance,
+    ConfirmationRefused,
+    Draft,
+    Spending,
+    WalletError,
+    WalletService,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -164,8 +172,9 @@ class HttpWallet(WalletService):
     fall through to the store this object does not have.
     """
 
-    def __init__(self, api: BackendApi) -> None:  # no store: nothing reaches DynamoDB from here
-        self._api = api
+    def __init__(self, api: BackendApi, clock: Callable[[], float] = time.time) -> None:
+        self._api = api  # no store: nothing reaches DynamoDB from here
+        self._clock = clock  # drafts are dated as the service dates them
 
     @_as_wallet_errors
     def accounts(self, owner: str) -> list[Account]:
@@ -235,8 +244,7 @@ class HttpWallet(WalletService):
             body["occurred_at"] = occurred_at
         return wallet_json.created_transaction(self._api.post("/api/transactions", body, idempotency_key))
 
-    # the confirmation path (mcp_server/confirmation.py) runs only in the MCP function, beside
-    # DynamoDB; the bridge's server has no confirmation gate and calls `create_transaction`
+    @_as_wallet_errors
     def draft_transaction(
         self,
         owner: str,
@@ -247,7 +255,15 @@ class HttpWallet(WalletService):
         description: str,
         occurred_at: str | None = None,
     ) -> Draft:
-        raise NotImplementedError("the bridge records through the Backend API, not through a draft")
+        """The service's own validation, against the account as the Backend API returns it."""
+        return super().draft_transaction(
+            owner,
+            account_id=account_id,
+            amount=amount,
+            category=category,
+            description=description,
+            occurred_at=occurred_at,
+        )
 
     def record(
         self,
@@ -257,4 +273,21 @@ class HttpWallet(WalletService):
         idempotency_key: str | None = None,
         authorised_by: Sequence[dict[str, Any]] = (),
     ) -> tuple[Transaction, Account]:
-        raise NotImplementedError("the bridge records through the Backend API, not through a draft")
+        """The drafted transaction, recorded by the Backend API. A confirmation to spend with it
+        cannot ride along (the API commits its own transaction), so one is refused, never dropped:
+        the confirmation path (`mcp_server/confirmation.py`) runs beside DynamoDB only."""
+        if authorised_by:
+            raise ConfirmationRefused(
+                "a confirmed operation is recorded by the MCP server, not through the Backend API; "
+                "nothing was recorded"
+            )
+        tx = draft.tx
+        return self.create_transaction(
+            owner,
+            account_id=tx.account_id,
+            amount=to_decimal_string(tx.amount, tx.currency),
+            category=tx.category,
+            description=tx.description,
+            occurred_at=draft.occurred_at,
+            idempotency_key=idempotency_key,
+        )
