@@ -54,6 +54,29 @@ def test_failed_token_requests_lock_out_the_address(load_function, aws_stack):
     assert "failed token requests" in response_json(refused)["error_description"]
 
 
+def test_a_known_clients_refused_grants_do_not_lock_out_its_shared_address(load_function, aws_stack):
+    """AI hosts call from a few shared egress addresses: their users' expired or revoked refresh
+    tokens and stale codes (invalid_grant) must not lock out every other user behind the same
+    address. Only failures of callers that did not authenticate as a client count there."""
+    token = load_function("TokenFunction", limited(aws_stack, TokenFailuresPerAddressPerMinute="3"))
+    secret = f"client_id={DEMO_CLIENT_ID}&client_secret={DEMO_CLIENT_SECRET}"
+    stale = [f"grant_type=refresh_token&refresh_token=expired-{n}&{secret}" for n in range(3)] + [
+        f"grant_type=authorization_code&code=used-{n}&code_verifier={'v' * 50}&{secret}&"
+        + urlencode({"redirect_uri": REDIRECT})
+        for n in range(3)
+    ]
+    for body in stale:
+        response = token.request("POST", "/oauth/token", headers=FORM, body=body)
+        assert (response.status, response_json(response)["error"]) == (400, "invalid_grant")
+    assert token.request("POST", "/oauth/token", headers=FORM, body=CC).status == 200
+    # an unauthenticated caller at the same address still counts
+    wrong = CC.replace(DEMO_CLIENT_SECRET, "guess")
+    assert [token.request("POST", "/oauth/token", headers=FORM, body=wrong).status for _ in range(3)] == [
+        401
+    ] * 3
+    assert token.request("POST", "/oauth/token", headers=FORM, body=CC).status == 429
+
+
 def test_registrations_are_limited_per_address_and_only_stored_ones_count(load_function, aws_stack):
     register = load_function("RegisterFunction", limited(aws_stack, RegistrationsPerAddressPerHour="2"))
 

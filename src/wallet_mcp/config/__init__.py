@@ -58,8 +58,9 @@ class RateLimitSettings:
 
     token_per_client_per_minute: int = 120
     token_failures_per_address_per_minute: int = 30
-    registrations_per_address_per_hour: int = 20
-    registrations_per_hour: int = 1000
+    registrations_per_address_per_hour: int = 300
+    """Sized for hosts that register each user's connection from a few shared egress addresses."""
+    registrations_per_hour: int = 5000
     introspections_per_client_per_minute: int = 600
     login_failures_per_user: int = 5
     """Consecutive failed sign-ins of one user from one address before that address is locked out

@@ -215,6 +215,7 @@ class TokenEndpoint:
         )
         # an address that keeps failing is refused before any work (RFC 6749 §10.10, RFC 9700 §4.13)
         rules.token_address_failures.check(rates.count(address_failures), now)
+        client: ClientRecord | None = None
         try:
             client = self._client(presented, request, usable_client(client_item, now=now))
             # requests without a user (client credentials) count against the client; user grants
@@ -235,7 +236,12 @@ class TokenEndpoint:
         except (TooManyRequests, TemporarilyUnavailable):
             raise
         except OAuthError:
-            self._count_failure(source, now)
+            # only what an unauthenticated caller gets wrong counts against its address: a known
+            # client's refused code or refresh token (256 bits, single use, nothing to guess) must
+            # not lock out every user of a host that calls from a few shared egress addresses
+            # (docs/operations.md § Shared egress addresses)
+            if client is None:
+                self._count_failure(source, now)
             raise
         self._stores.clients.touch(client, now, idle_ttl=self._client_idle_ttl)
         return response
