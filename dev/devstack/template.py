@@ -155,6 +155,12 @@ class Stack:
             return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{logical_id}"
         if kind == "AWS::Logs::LogGroup":
             return f"arn:aws:logs:{self.region}:{self.account_id}:log-group:{physical}"
+        if kind == "AWS::SecretsManager::Secret":
+            return f"arn:aws:secretsmanager:{self.region}:{self.account_id}:secret:{physical}"
+        if kind == "AWS::WAFv2::WebACL":  # CLOUDFRONT scope: always us-east-1
+            return f"arn:aws:wafv2:us-east-1:{self.account_id}:global/webacl/{physical}"
+        if kind == "AWS::CloudFront::Function":
+            return f"arn:aws:cloudfront::{self.account_id}:function/{physical}"
         raise TemplateError(f"no local ARN for {kind} {logical_id}")
 
     # --- conditions ----------------------------------------------------------------------------
@@ -244,6 +250,13 @@ class Stack:
             return self.arn(logical_id)
         if attribute == "ApiEndpoint":
             return self.parameters.get("PublicBaseUrl") or "http://localhost:3000"
+        if attribute == "FunctionMetadata.FunctionARN":  # a CloudFront function
+            return self.arn(logical_id)
+        if (
+            attribute == "DomainName"
+            and self.resources[logical_id]["Type"] == "AWS::CloudFront::Distribution"
+        ):
+            return f"{logical_id.lower()}.cloudfront.net"
         raise TemplateError(f"unsupported GetAtt {logical_id}.{attribute}")
 
     def _function(self, fn: str, args: Any) -> Any:

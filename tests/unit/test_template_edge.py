@@ -150,3 +150,126 @@ def test_reserved_concurrency_is_a_parameter_of_each_function(function):
 
     assert reserved(stack()) is None  # the account's shared pool
     assert reserved(stack(**{FUNCTIONS[function]: "25"})) == "25"
+
+
+EDGE = {"EdgeOriginSecret", "EdgeViewerFunction", "EdgeWebAcl", "EdgeDistribution"}
+
+
+def synthesized(of: Stack) -> set[str]:
+    """The resources these parameters create (their conditions hold)."""
+    return {
+        logical_id
+        for logical_id, resource in of.resources.items()
+        if resource.get("Condition") is None or of.condition(resource["Condition"])
+    }
+
+
+def test_without_the_edge_option_nothing_of_it_is_synthesized_and_no_secret_is_checked():
+    off = stack()
+    assert EDGE.isdisjoint(synthesized(off))
+    assert {spec.environment["EDGE_ORIGIN_SECRET"] for spec in off.functions().values()} == {""}
+
+
+def test_the_edge_puts_cloudfront_and_a_web_acl_in_front_and_shares_one_origin_secret_with_every_function():
+    on = stack(EdgeProtection="true")
+    assert EDGE <= synthesized(on)
+    distribution = properties(on, "EdgeDistribution")["DistributionConfig"]
+    (origin,) = distribution["Origins"]
+    assert origin["DomainName"].endswith(".execute-api.us-east-1.amazonaws.com")
+    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    (secret_header,) = origin["OriginCustomHeaders"]
+    assert secret_header["HeaderName"] == "X-Origin-Verify"
+    assert secret_header["HeaderValue"].startswith("{{resolve:secretsmanager:")
+    functions = on.functions()
+    assert {spec.environment["EDGE_ORIGIN_SECRET"] for spec in functions.values()} == {
+        secret_header["HeaderValue"]
+    }
+    # the issuer is the distribution's name, and direct calls to execute-api are refused by the functions
+    assert {spec.environment["PUBLIC_BASE_URL"] for spec in functions.values()} == {
+        "https://edgedistribution.cloudfront.net"
+    }
+    assert distribution["WebACLId"] == on.arn("EdgeWebAcl")
+    behaviour = distribution["DefaultCacheBehavior"]
+    assert behaviour["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"  # CachingDisabled
+    assert behaviour["OriginRequestPolicyId"] == "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # all but Host
+    assert behaviour["FunctionAssociations"] == [
+        {"EventType": "viewer-request", "FunctionARN": on.arn("EdgeViewerFunction")}
+    ]
+    code = properties(on, "EdgeViewerFunction")["FunctionCode"]
+    assert "x-viewer-address" in code and "event.viewer.ip" in code
+
+
+def rate_rules(of: Stack) -> dict[str, dict[str, Any]]:
+    acl = properties(of, "EdgeWebAcl")
+    assert acl["Scope"] == "CLOUDFRONT"
+    return {
+        rule["Name"]: rule["Statement"]["RateBasedStatement"]
+        for rule in acl["Rules"]
+        if "RateBasedStatement" in rule["Statement"]
+    }
+
+
+def test_the_web_acl_limits_unauthenticated_endpoints_per_address_and_resources_per_token():
+    on = stack(EdgeProtection="true")
+    acl = properties(on, "EdgeWebAcl")
+    managed = {
+        rule["Statement"]["ManagedRuleGroupStatement"]["Name"]
+        for rule in acl["Rules"]
+        if "ManagedRuleGroupStatement" in rule["Statement"]
+    }
+    assert managed == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"}
+    rules = rate_rules(on)
+    per_address = {name for name, rule in rules.items() if rule["AggregateKeyType"] == "IP"}
+    assert per_address == {
+        "registrations-per-address",
+        "form-posts-per-address",
+        "token-endpoints-per-address",
+        "unauthenticated-resource-requests-per-address",
+    }
+    per_token = rules["resource-requests-per-token"]
+    assert per_token["AggregateKeyType"] == "CUSTOM_KEYS"
+    assert per_token["CustomKeys"] == [
+        {"Header": {"Name": "authorization", "TextTransformations": [{"Priority": 0, "Type": "NONE"}]}}
+    ]
+    # shared egress: the token endpoints' per-address bound is a flood bound (50/s), far above the
+    # per-token one, and the registration bound sits above the application's hourly limit
+    assert int(rules["token-endpoints-per-address"]["Limit"]) == 15000
+    assert int(rules["resource-requests-per-token"]["Limit"]) == 3000
+    assert int(rules["registrations-per-address"]["Limit"]) >= 300
+    for rule in acl["Rules"]:
+        if "RateBasedStatement" in rule["Statement"]:
+            assert rule["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 429
+    tuned = rate_rules(stack(EdgeProtection="true", EdgeRequestsPerToken="600"))
+    assert int(tuned["resource-requests-per-token"]["Limit"]) == 600
+
+
+def test_a_web_acl_outside_us_east_1_must_be_given_and_is_then_attached_as_is():
+    template = load_template()
+    elsewhere = Stack(template, parameters={"EdgeProtection": "true"}, region="eu-west-1")
+    assert any("EdgeWebAclArn" in rule for rule in elsewhere.broken_rules())
+    arn = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/shared/abc"
+    given = Stack(
+        template,
+        parameters={"EdgeProtection": "true", "EdgeWebAclArn": arn},
+        region="eu-west-1",
+        physical_ids={logical_id: logical_id for logical_id in template["Resources"]},
+    )
+    assert given.broken_rules() == []
+    assert "EdgeWebAcl" not in synthesized(given)
+    assert properties(given, "EdgeDistribution")["DistributionConfig"]["WebACLId"] == arn
+
+
+def test_a_custom_domain_moves_to_cloudfront_when_the_edge_is_on():
+    domain = {"DomainName": "wallet.example.com", "CertificateArn": CERTIFICATE}
+    direct = stack(**domain)
+    assert {"CustomDomain", "CustomDomainMapping"} <= synthesized(direct)
+    assert properties(direct, "HttpApi")["DisableExecuteApiEndpoint"] is True
+    edge = stack(EdgeProtection="true", **domain)
+    assert {"CustomDomain", "CustomDomainMapping"}.isdisjoint(synthesized(edge))
+    assert properties(edge, "HttpApi")["DisableExecuteApiEndpoint"] is False  # CloudFront's origin
+    config = properties(edge, "EdgeDistribution")["DistributionConfig"]
+    assert config["Aliases"] == ["wallet.example.com"]
+    assert config["ViewerCertificate"]["AcmCertificateArn"] == CERTIFICATE
+
+
+CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/abc"

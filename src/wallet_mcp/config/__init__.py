@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Final
 from urllib.parse import urlsplit
@@ -121,6 +121,9 @@ class Settings:
     """Upstream client secrets must be named under this prefix (the IAM policy grants only it)."""
     connection_log_retention: int = 24 * 3600
     """How long the connection log keeps each step of a client's connection attempts (docs/storage.md)."""
+    edge_origin_secret: str = field(default="", repr=False)
+    """Behind the optional CloudFront distribution: the secret its origin requests carry
+    (`web/edge.py`); empty when the API is reached directly."""
 
     # --- derived URLs (RFC 8414 / RFC 9728 / MCP authorization) ---------------------------
     @property
@@ -246,6 +249,7 @@ class Settings:
             ),
             revocation_poll_seconds=_int(env, "REVOCATION_POLL_SECONDS", 5),
             connection_log_retention=_int(env, "CONNECTION_LOG_RETENTION_SECONDS", 24 * 3600),
+            edge_origin_secret=env.get("EDGE_ORIGIN_SECRET", ""),
             extra_allowed_origins=tuple(
                 o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()
             ),

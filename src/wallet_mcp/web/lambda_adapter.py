@@ -16,6 +16,9 @@ from mangum import Mangum
 from mangum.handlers.api_gateway import HTTPGateway
 from mangum.types import ASGI, Scope
 
+from wallet_mcp.config import settings
+from wallet_mcp.web.edge import EdgeOnly
+
 _PARSED_BY_MANGUM: Final = {"host": "localhost", "x-forwarded-port": "443"}
 """Headers Mangum parses as numbers or "name:port" pairs: it is given these stand-ins, and the app
 gets the values as sent."""
@@ -52,5 +55,10 @@ def server_of(host: str | None) -> tuple[str, int]:
 
 
 def lambda_adapter(app: ASGI) -> Any:
-    """`app` as a Lambda handler (no lifespan: each function builds what it needs at import)."""
+    """`app` as a Lambda handler (no lifespan: each function builds what it needs at import).
+    Behind the optional CloudFront distribution (`EDGE_ORIGIN_SECRET` set), only requests that
+    carry its origin secret reach `app` (`web/edge.py`)."""
+    config = settings()
+    if config.edge_origin_secret:
+        app = EdgeOnly(app, config.edge_origin_secret, urlsplit(config.issuer).netloc)
     return Mangum(app, lifespan="off", custom_handlers=[_HttpApi])
