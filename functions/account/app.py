@@ -13,6 +13,8 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from wallet_mcp import aws
+from wallet_mcp.account.bootstrap import PATH as BOOTSTRAP_PATH
+from wallet_mcp.account.bootstrap import AdminBootstrap
 from wallet_mcp.account.client_admin import ClientAdmin
 from wallet_mcp.account.confirm import ConfirmationPages
 from wallet_mcp.account.grants import Grants
@@ -80,6 +82,17 @@ confirmations = ConfirmationPages(
     stores.audit,
     sign_in=sign_in,
     step_up_over=SETTINGS.confirmation_step_up_over,
+    clock=clock,
+)
+bootstrap = AdminBootstrap(
+    users=stores.users,
+    audit=stores.audit,
+    database=stores.database,
+    rates=stores.rate_limits,
+    failures=deployment.rate_rules.login_address_failures,
+    digest=SETTINGS.bootstrap_admin_token_sha256,
+    issuer=SETTINGS.issuer,
+    secure=not SETTINGS.is_local,
     clock=clock,
 )
 app = create_app("wallet-mcp account and administration pages", realm=SETTINGS.issuer)
@@ -158,6 +171,11 @@ async def admin_connection_failures(request: Request) -> Response:
     return _respond(lambda: portal.connection_failures(CookieJar(request.cookies)))
 
 
+@app.get(BOOTSTRAP_PATH)
+async def admin_bootstrap(request: Request) -> Response:
+    return _respond(lambda: bootstrap.show(CookieJar(request.cookies)))
+
+
 @app.get("/admin/users")
 async def admin_users(request: Request) -> Response:
     return _respond(lambda: portal.user_grants(CookieJar(request.cookies), request.query_params))
@@ -186,6 +204,9 @@ app.add_api_route(
     "/account/confirmations/threshold",
     _post(lambda f, c, o, s: confirmations.set_threshold(f.fields, c, o, s)),
     methods=["POST"],
+)
+app.add_api_route(
+    BOOTSTRAP_PATH, _post(lambda f, c, o, s: bootstrap.submit(f.fields, c, o, s)), methods=["POST"]
 )
 app.add_api_route("/admin/clients", _post(portal.create_client), methods=["POST"])
 app.add_api_route("/admin/client", _post(portal.client_action), methods=["POST"])

@@ -19,7 +19,6 @@ says otherwise; one that never expires only with an explicit `--never-expires`.
 from __future__ import annotations
 
 import getpass
-import re
 import sys
 import time
 import uuid
@@ -31,17 +30,25 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from wallet_mcp.account.bootstrap import token_digest
 from wallet_mcp.cli.errors import CliError, ConfigurationError
 from wallet_mcp.cli.settings import CliSettings
 from wallet_mcp.compose import Stores
 from wallet_mcp.compose import revoker as compose_revoker
-from wallet_mcp.credentials.passwords import hash_password
+from wallet_mcp.credentials import opaque
+from wallet_mcp.credentials.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password
 from wallet_mcp.oauth.rules.revocation import Actor, Revoker
 from wallet_mcp.primitives.errors import InvalidScope
 from wallet_mcp.primitives.redirect_uris import is_loopback_host
 from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES, format_scope, parse_scope, require_known
 from wallet_mcp.storage.personal_tokens import DEFAULT_LIFETIME_DAYS, PersonalToken, PersonalTokenStore
-from wallet_mcp.storage.users import UserAlreadyExists, UserRecord, UserStore, normalize_username
+from wallet_mcp.storage.users import (
+    UserAlreadyExists,
+    UserRecord,
+    UserStore,
+    is_valid_username,
+    normalize_username,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -68,11 +75,8 @@ must outlive every access token it refuses), so a longer guess costs nothing but
 OPERATOR: Final = "operator"
 """Who the audit trail says ended access (`details.by`) when it was this command; `source` is `cli`."""
 SOURCE: Final = "cli"
-MIN_PASSWORD: Final = 8
-MAX_PASSWORD: Final = 1024
 MAX_TOKEN_DAYS: Final = 3650
 MAX_REASON: Final = 500
-_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,63}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,14 +161,14 @@ def read_password(username: str) -> str:
             raise CliError("the two passwords differ")
     else:
         password = sys.stdin.readline().rstrip("\r\n")
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise CliError(f"the password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise CliError(f"the password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters")
     return password
 
 
 def create_user(tables: Tables, username: str, *, admin: bool) -> int:
     name = normalize_username(username)
-    if not _USERNAME.match(name):
+    if not is_valid_username(name):
         raise ConfigurationError(
             "a username is 1-64 of a-z, 0-9 and . _ @ + - (starting with a letter or digit)"
         )
@@ -182,6 +186,17 @@ def create_user(tables: Tables, username: str, *, admin: bool) -> int:
     except UserAlreadyExists as exc:
         raise CliError(f"user {name!r} exists already") from exc
     print(f"Created user {name} (id {record.user_id}{', admin' if admin else ''}).")
+    return 0
+
+
+def bootstrap_token() -> int:
+    """A one-time token for /admin/bootstrap (`account/bootstrap.py`) and its SHA-256, the value of
+    the `BootstrapAdminTokenSha256` parameter. Nothing is stored or sent: the token exists only in
+    this output until it is used."""
+    token = opaque.new_secret()
+    print(f"Bootstrap token (keep it; it is shown once): {token}")
+    print(f"Deploy with: --parameter-overrides BootstrapAdminTokenSha256={token_digest(token)}")
+    print("Then open <issuer>/admin/bootstrap, paste the token and create the first administrator.")
     return 0
 
 

@@ -116,6 +116,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     enable_user.add_argument("--username", required=True)
     enable_user.add_argument("--reason", help="why (kept in the audit trail)")
+
+    actions.add_parser(
+        "bootstrap-token",
+        help="print a one-time token for /admin/bootstrap and the digest to deploy (no AWS access needed)",
+    )
     return parser
 
 
@@ -165,6 +170,8 @@ def _admin(args: argparse.Namespace, settings: CliSettings) -> int:
 
     from wallet_mcp.cli import admin
 
+    if args.action == "bootstrap-token":
+        return admin.bootstrap_token()
     target = admin.AdminTarget(
         table_prefix=args.table_prefix or admin.DEFAULT_TABLE_PREFIX,
         stack_name=args.stack_name,

@@ -121,6 +121,9 @@ class Settings:
     """Upstream client secrets must be named under this prefix (the IAM policy grants only it)."""
     connection_log_retention: int = 24 * 3600
     """How long the connection log keeps each step of a client's connection attempts (docs/storage.md)."""
+    bootstrap_admin_token_sha256: str = ""
+    """SHA-256 (hex) of the one-time token that creates the first administrator at /admin/bootstrap
+    (`account/bootstrap.py`); empty: no bootstrap."""
     edge_origin_secret: str = field(default="", repr=False)
     """Behind the optional CloudFront distribution: the secret its origin requests carry
     (`web/edge.py`); empty when the API is reached directly."""
@@ -250,6 +253,7 @@ class Settings:
             revocation_poll_seconds=_int(env, "REVOCATION_POLL_SECONDS", 5),
             connection_log_retention=_int(env, "CONNECTION_LOG_RETENTION_SECONDS", 24 * 3600),
             edge_origin_secret=env.get("EDGE_ORIGIN_SECRET", ""),
+            bootstrap_admin_token_sha256=env.get("BOOTSTRAP_ADMIN_TOKEN_SHA256", ""),
             extra_allowed_origins=tuple(
                 o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()
             ),

@@ -11,6 +11,11 @@ import hashlib
 import hmac
 import secrets
 
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+"""The lengths a new password may have (NIST SP 800-63B §3.1.1.2: at least 8; a generous maximum
+that bounds the KDF's input)."""
+
 _LOG2_N = 15
 _R = 8
 _P = 3  # OWASP Password Storage Cheat Sheet: N=2^15, r=8, p=3

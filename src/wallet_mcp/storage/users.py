@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 from wallet_mcp.storage import items
 
@@ -56,8 +57,22 @@ class UserAlreadyExists(Exception):
     pass
 
 
+USERNAME: Final = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,63}$")
+"""What a username may be once normalized: 1-64 of a-z, 0-9 and . _ @ + -, starting with a letter
+or digit (so no username can collide with a marker item of the table, which starts with `#`)."""
+
+
+BOOTSTRAP_MARKER: Final = "#admin-bootstrap"
+"""The item that records the one-time first-administrator bootstrap was spent (never a user: no
+username starts with `#`)."""
+
+
 def normalize_username(username: str) -> str:
     return username.strip().lower()
+
+
+def is_valid_username(name: str) -> bool:
+    return USERNAME.match(name) is not None
 
 
 class UserStore:
@@ -67,8 +82,8 @@ class UserStore:
 
     def get(self, username: str) -> UserRecord | None:
         name = normalize_username(username)
-        if not name or len(name.encode("utf-8", "surrogatepass")) > 2048:
-            return None  # no such user can exist (and DynamoDB refuses such a key)
+        if not name or name.startswith("#") or len(name.encode("utf-8", "surrogatepass")) > 2048:
+            return None  # no such user can exist (a marker item, or a key DynamoDB refuses)
         response = self._db.get_item(TableName=self._table, Key={"username": items.s(name)})
         item = response.get("Item")
         return UserRecord.from_item(item) if item else None
@@ -87,6 +102,38 @@ class UserStore:
     def create(self, user: UserRecord) -> None:
         if not items.put_new(self._db, self._table, user.to_item(), "username"):
             raise UserAlreadyExists(user.username)
+
+    def create_action(self, user: UserRecord) -> dict[str, Any]:
+        """A transaction action creating `user`, cancelled if the username is taken."""
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": user.to_item(),
+                "ConditionExpression": "attribute_not_exists(username)",
+            }
+        }
+
+    def bootstrap_spent(self) -> bool:
+        """Whether the first-administrator bootstrap was used (`BOOTSTRAP_MARKER`)."""
+        response = self._db.get_item(
+            TableName=self._table, Key={"username": items.s(BOOTSTRAP_MARKER)}, ConsistentRead=True
+        )
+        return "Item" in response
+
+    def spend_bootstrap_action(self, admin: UserRecord, now: int) -> dict[str, Any]:
+        """A transaction action recording that the bootstrap created `admin`, cancelled if it was
+        used already: the bootstrap token works once, whatever happens in parallel."""
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    "username": items.s(BOOTSTRAP_MARKER),
+                    "admin_username": items.s(admin.username),
+                    "spent_at": items.n(now),
+                },
+                "ConditionExpression": "attribute_not_exists(username)",
+            }
+        }
 
     def set_disabled(self, username: str, disabled: bool) -> UserRecord | None:
         """The user as updated, or None if there is no such user."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -48,7 +47,7 @@ from wallet_mcp.storage.audit import AuditEvent, AuditLog
 from wallet_mcp.storage.auth_requests import PendingAuthorization
 from wallet_mcp.storage.identity_links import IdentityLink, IdentityLinkStore
 from wallet_mcp.storage.upstream_logins import UpstreamLogin, UpstreamLoginStore
-from wallet_mcp.storage.users import UserRecord
+from wallet_mcp.storage.users import UserRecord, is_valid_username
 
 if TYPE_CHECKING:
     from wallet_mcp.config import Settings
@@ -58,7 +57,6 @@ logger = logging.getLogger(__name__)
 LOGIN_TTL: Final = 10 * 60
 _VERIFIER_PURPOSE: Final = b"wallet-mcp/upstream-pkce-verifier"
 _MAX_ERROR_CODE: Final = 64
-_USERNAME: Final = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,63}$")
 """What `wallet-mcp admin create-user` accepts as a login name."""
 
 Post = Callable[[str, Mapping[str, str], FetchPolicy, Mapping[str, str] | None], JsonResponse]
@@ -373,7 +371,7 @@ class UpstreamSignIn:
         pair = f"{identity.issuer}\n{identity.subject}".encode()
         username = f"{provider.id}-{hashlib.sha256(pair).hexdigest()[:20]}"
         email = identity.email
-        if store_email and email and _USERNAME.match(email) and not self._links.username_taken(email):
+        if store_email and email and is_valid_username(email) and not self._links.username_taken(email):
             username = email
         return UserRecord(
             username=username,
