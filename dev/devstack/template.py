@@ -229,6 +229,8 @@ class Stack:
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:
+            if self.template["Parameters"][name].get("Type") == "CommaDelimitedList":
+                return [item.strip() for item in self.parameters[name].split(",")]
             return self.parameters[name]
         if name in self.resources:
             if name in self.physical_ids:

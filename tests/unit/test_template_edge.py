@@ -273,3 +273,42 @@ def test_a_custom_domain_moves_to_cloudfront_when_the_edge_is_on():
 
 
 CERTIFICATE = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+
+
+KEYS = ("SigningKeyBlue", "SigningKeyGreen", "ConfirmationKey")
+ADMINISTRATORS = "arn:aws:iam::123456789012:role/KeyAdministrator,arn:aws:iam::123456789012:role/Deployer"
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_without_key_administrators_the_account_administers_the_keys_as_aws_default_policy_does(key):
+    (statement,) = properties(stack(), key)["KeyPolicy"]["Statement"]
+    assert statement["Principal"]["AWS"] == "arn:aws:iam::123456789012:root"
+    assert statement["Action"] == "kms:*"
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_named_key_administrators_alone_administer_and_the_account_may_only_use_the_keys(key):
+    statements = {
+        s["Sid"]: s
+        for s in properties(stack(KeyAdministratorArns=ADMINISTRATORS), key)["KeyPolicy"]["Statement"]
+    }
+    assert set(statements) == {"KeyAdministrators", "AccountUseThroughIam"}
+    administrators = statements["KeyAdministrators"]
+    assert administrators["Principal"]["AWS"] == ADMINISTRATORS.split(",")
+    actions = set(administrators["Action"])
+    assert {"kms:Put*", "kms:ScheduleKeyDeletion", "kms:Disable*"} <= actions
+    # administering is not using: no signature or MAC from the key administrators
+    assert not any(
+        a.startswith(("kms:Sign", "kms:GenerateMac", "kms:Verify", "kms:Encrypt")) for a in actions
+    )
+    use = statements["AccountUseThroughIam"]
+    assert use["Principal"]["AWS"] == "arn:aws:iam::123456789012:root"
+    assert "kms:*" not in use["Action"]
+    assert not any(
+        a.startswith(("kms:Put", "kms:Delete", "kms:Disable", "kms:Schedule", "kms:Create"))
+        for a in use["Action"]
+    )
+    expected = (
+        {"kms:GenerateMac", "kms:VerifyMac"} if key == "ConfirmationKey" else {"kms:Sign", "kms:GetPublicKey"}
+    )
+    assert expected <= set(use["Action"])
