@@ -14,6 +14,7 @@ from functools import cache
 from typing import Final
 from urllib.parse import urlsplit
 
+from wallet_mcp.config.enterprise import EnterpriseIdpConfigError, TrustedIdp, parse_trusted_idps
 from wallet_mcp.config.upstream import (
     IdentityProvider,
     IdentityProviderConfigError,
@@ -120,6 +121,9 @@ class Settings:
     """Upstream client secrets must be named under this prefix (the IAM policy grants only it)."""
     connection_log_retention: int = 24 * 3600
     """How long the connection log keeps each step of a client's connection attempts (docs/storage.md)."""
+    trusted_idps: tuple[TrustedIdp, ...] = ()
+    """Enterprise IdPs whose ID-JAGs the token endpoint accepts (docs/enterprise.md); on loopback
+    only with `allow_loopback_identity_providers`."""
 
     # --- derived URLs (RFC 8414 / RFC 9728 / MCP authorization) ---------------------------
     @property
@@ -228,8 +232,15 @@ class Settings:
             )
         except IdentityProviderConfigError as exc:
             raise ConfigurationError(str(exc)) from exc
+        try:
+            trusted_idps = parse_trusted_idps(
+                env.get("TRUSTED_ENTERPRISE_IDPS", ""), allow_loopback=allow_loopback_idps
+            )
+        except EnterpriseIdpConfigError as exc:
+            raise ConfigurationError(str(exc)) from exc
         return cls(
             issuer=issuer,
+            trusted_idps=trusted_idps,
             identity_providers=identity_providers,
             allow_loopback_identity_providers=allow_loopback_idps,
             upstream_secrets_prefix=secrets_prefix,

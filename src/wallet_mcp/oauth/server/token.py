@@ -27,8 +27,9 @@ from wallet_mcp.oauth.rules.grants import WITHDRAWN, Grant, refusal
 from wallet_mcp.oauth.rules.lifetimes import Lifetimes, family_deadline, refresh_deadlines, refresh_expiry
 from wallet_mcp.oauth.rules.revocation import Revoker
 from wallet_mcp.oauth.server.client_auth import ClientAuthenticator, PresentedClient, presented_client
+from wallet_mcp.oauth.server.jwt_bearer import JwtBearerGrant, JwtBearerRequest
 from wallet_mcp.observability import count
-from wallet_mcp.primitives import pkce
+from wallet_mcp.primitives import id_jag, pkce
 from wallet_mcp.primitives.errors import (
     InvalidGrant,
     InvalidRequest,
@@ -58,7 +59,7 @@ from wallet_mcp.tokens.signer import KmsJwtSigner
 if TYPE_CHECKING:
     pass
 
-SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", id_jag.GRANT_TYPE)
 REFRESH_TOKEN_PREFIX = "rt_"
 _SEAL_PURPOSE = b"refresh-rotation-response"
 _MAX_OPAQUE = 512
@@ -97,7 +98,7 @@ class RefreshTokenRequest:
     resource: str | None
 
 
-TokenRequest = ClientCredentialsRequest | AuthorizationCodeRequest | RefreshTokenRequest
+TokenRequest = ClientCredentialsRequest | AuthorizationCodeRequest | RefreshTokenRequest | JwtBearerRequest
 
 
 def _required(form: Mapping[str, str], name: str) -> str:
@@ -136,6 +137,13 @@ def parse_token_request(form: Mapping[str, str]) -> TokenRequest:
                 scope=parse_scope(form.get("scope")),
                 resource=form.get("resource"),
             )
+        case id_jag.GRANT_TYPE:
+            assertion = form.get("assertion")
+            if assertion is None:
+                raise InvalidRequest("assertion is required (RFC 7523 §2.1)")
+            return JwtBearerRequest(
+                assertion=assertion, scope=parse_scope(form.get("scope")), resource=form.get("resource")
+            )
         case _:
             raise UnsupportedGrantType(f"unsupported grant_type: {grant_type[:64]}")
 
@@ -165,7 +173,9 @@ class TokenEndpoint:
         signer: KmsJwtSigner,
         clock: Callable[[], int],
         authenticator: ClientAuthenticator,
+        jwt_bearer: JwtBearerGrant | None = None,
     ) -> None:
+        self._jwt_bearer = jwt_bearer
         self._rules = Rules.from_settings(settings.rate_limits)
         self._authenticator = authenticator
         self._settings = settings
@@ -232,6 +242,8 @@ class TokenEndpoint:
                 case RefreshTokenRequest():
                     token = RefreshToken.from_item(grant[0]) if grant[0] else None
                     response = self._refresh(client, request, token, now)
+                case JwtBearerRequest():
+                    response = self._enterprise(client, request, now)
         except (TooManyRequests, TemporarilyUnavailable):
             raise
         except OAuthError:
@@ -253,7 +265,11 @@ class TokenEndpoint:
             Revoked()
             if grant.user_id is None
             else self._stores.revocations.entries(
-                jti=grant.jti or "-", client_id=grant.client_id, user_ids=[grant.user_id], now=now
+                jti=grant.jti or "-",
+                client_id=grant.client_id,
+                user_ids=[grant.user_id],
+                idp=grant.idp,
+                now=now,
             )
         )
         reason = refusal(grant, entries, client)
@@ -300,6 +316,42 @@ class TokenEndpoint:
             self._rules.token_client.check(self._rules.token_client.limit, now)
         count("TokensIssued", grant="client_credentials")
         return self._bearer(token, scope, expires_in=ttl)
+
+    def _enterprise(self, client: ClientRecord, request: JwtBearerRequest, now: int) -> dict[str, Any]:
+        """An ID-JAG (`oauth.server.jwt_bearer`): an access token for the mapped user, recorded as
+        a grant "granted by" the IdP (revocable on /account and per IdP on /admin), and no
+        refresh token: the client asks the IdP for a new ID-JAG instead (draft-ietf-oauth-identity-
+        assertion-authz-grant §5: the IdP stays in control of each token's issuance)."""
+        if self._jwt_bearer is None or not self._jwt_bearer.enabled:
+            raise UnsupportedGrantType(f"unsupported grant_type: {id_jag.GRANT_TYPE}")
+        if not client.is_confidential:
+            # the ID-JAG names a client: only one that proves it is that client may present it
+            raise UnauthorizedClient("the jwt-bearer grant is for confidential clients only")
+        granted = self._jwt_bearer.verify(client, request, now)
+        self._alive(
+            Grant(client.client_id, granted.user_id, frozenset(granted.scope), now, idp=granted.idp.id),
+            client,
+            now,
+        )
+        ttl = Lifetimes.of(client, self._bounds).access_token_ttl
+        token, jti, _ = self._access_token(
+            granted.user_id, client.client_id, granted.scope, granted.resource, now, ttl, idp=granted.idp.id
+        )
+        actions = [
+            self._issued(granted.user_id, client, "jwt-bearer", jti, granted.scope),
+            self._stores.consents.enterprise_action(
+                granted.user_id, client.client_id, granted.scope, granted.idp.id, now=now
+            ),
+        ]
+        done = self._succeeded(
+            client,
+            "jwt-bearer",
+            f"ID-JAG of {granted.idp.id}: access token for {granted.resource}"
+            f" ({format_scope(granted.scope)})",
+        )
+        self._commit(actions, done)
+        count("TokensIssued", grant="jwt_bearer")
+        return self._bearer(token, granted.scope, expires_in=ttl)
 
     def _issued(
         self, subject: str, client: ClientRecord, grant: str, jti: str, scope: tuple[str, ...]
@@ -527,9 +579,17 @@ class TokenEndpoint:
             raise InvalidTarget("resource differs from the one authorized")
 
     def _access_token(
-        self, subject: str, client_id: str, scope: tuple[str, ...], audience: str, now: int, ttl: int
+        self,
+        subject: str,
+        client_id: str,
+        scope: tuple[str, ...],
+        audience: str,
+        now: int,
+        ttl: int,
+        idp: str | None = None,
     ) -> tuple[str, str, int]:
-        """The signed token, its `jti` and `exp`; `ttl` is the client's (`Lifetimes.of`)."""
+        """The signed token, its `jti` and `exp`; `ttl` is the client's (`Lifetimes.of`); `idp`:
+        the enterprise IdP whose grant it is issued on (its `idp` claim, `oauth.rules.grants`)."""
         claims = access_token_claims(
             issuer=self._settings.issuer,
             subject=subject,
@@ -538,6 +598,7 @@ class TokenEndpoint:
             scope=format_scope(scope),
             ttl=ttl,
             now=now,
+            extra={"idp": idp} if idp else None,
         )
         return issue_access_token(self._signer, claims), claims["jti"], claims["exp"]
 
