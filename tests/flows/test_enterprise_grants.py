@@ -1,0 +1,326 @@
+"""Enterprise-managed authorization end to end on the local stack: a small enterprise IdP on
+loopback (tests/support/enterprise_idp.py) signs ID-JAGs with its own key and serves its JWKS; the
+stack trusts it through its `TrustedEnterpriseIdps` parameter; the official Python SDK's
+`IdentityAssertionOAuthProvider` presents the ID-JAG with the jwt-bearer grant (RFC 7523 §2.1)
+and calls a wallet tool for the mapped user. Then every way an ID-JAG is refused, black-box."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import httpx2
+import jwt
+import pytest
+from mcp import Client
+from mcp.client.auth.extensions.identity_assertion import IdentityAssertionOAuthProvider
+from mcp.client.streamable_http import streamable_http_client
+
+from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_USER_ID
+from tests.flows.test_foundation import MemoryStorage
+from tests.support.enterprise_idp import EnterpriseIdp, running_idp
+from tests.support.local_stack import LocalStack, free_port, running_stack
+from tests.support.site import mcp_call
+from wallet_mcp.primitives import id_jag
+
+pytestmark = [pytest.mark.flow]
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+ACME_SCOPES = "mcp:tools:list mcp:tools:call wallet:accounts:read"
+BETA_SCOPES = "mcp:tools:list mcp:tools:call"
+
+
+@dataclass(frozen=True)
+class Enterprise:
+    stack: LocalStack
+    idp: EnterpriseIdp
+
+    def id_jag(self, issuer: str = "acme", **claims) -> str:
+        return self.idp[issuer].id_jag(**self.claims(**claims))
+
+    def claims(self, **claims) -> dict:
+        return {
+            "audience": self.stack.base_url,
+            "resource": self.stack.mcp_url,
+            "client_id": DEMO_CLIENT_ID,
+            "subject": "00u-demo",
+            "email": "demo@example.com",
+            "email_verified": True,
+            **claims,
+        }
+
+
+@pytest.fixture(scope="module")
+def enterprise(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Enterprise]:
+    """The IdP first (its issuers go into the stack's parameters), then a stack that trusts two of
+    its issuers: `acme` maps subjects by verified email, `beta` by `sub` (the login name) and may
+    grant fewer scopes. `rogue` is served too but trusted by nobody."""
+    with running_idp(free_port(), ("acme", "beta", "rogue")) as idp:
+        trusted = [
+            {
+                "id": "acme",
+                "name": "Acme Corp",
+                "issuer": idp["acme"].issuer,
+                "jwks_uri": idp["acme"].jwks_uri,
+                "client_ids": [DEMO_CLIENT_ID],
+                "subject": "email",
+                "scopes": ACME_SCOPES,
+            },
+            {
+                "id": "beta",
+                "name": "Beta Inc",
+                "issuer": idp["beta"].issuer,
+                "jwks_uri": idp["beta"].jwks_uri,
+                "client_ids": [DEMO_CLIENT_ID],
+                "subject": "sub",
+                "scopes": BETA_SCOPES,
+            },
+        ]
+        parameters = {
+            "TrustedEnterpriseIdps": trusted,
+            "RevocationPollSeconds": "1",
+            "TokenFailuresPerAddressPerMinute": "10000",
+        }
+        with running_stack(tmp_path_factory.mktemp("enterprise"), parameters=parameters) as stack:
+            yield Enterprise(stack, idp)
+
+
+def token(enterprise: Enterprise, assertion: str, **form: str) -> httpx.Response:
+    return httpx.post(
+        f"{enterprise.stack.base_url}/oauth/token",
+        data={
+            "grant_type": JWT_BEARER,
+            "assertion": assertion,
+            "client_id": DEMO_CLIENT_ID,
+            "client_secret": DEMO_CLIENT_SECRET,
+            **form,
+        },
+        timeout=30,
+    )
+
+
+def claims_of(access_token: str) -> dict:
+    return jwt.decode(access_token, options={"verify_signature": False})
+
+
+# --- the whole flow, with the official SDK -------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_the_sdk_presents_an_id_jag_and_calls_a_tool_on_the_mapped_users_wallet(
+    enterprise, anyio_backend
+):
+    asked: list[tuple[str, str]] = []
+
+    async def exchange_at_the_idp(audience: str, resource: str) -> str:
+        # what the host would get from the IdP's RFC 8693 token exchange
+        asked.append((audience, resource))
+        return enterprise.id_jag(audience=audience, resource=resource, scope=ACME_SCOPES)
+
+    storage = MemoryStorage()
+    provider = IdentityAssertionOAuthProvider(
+        server_url=enterprise.stack.mcp_url,
+        storage=storage,
+        client_id=DEMO_CLIENT_ID,
+        client_secret=DEMO_CLIENT_SECRET,
+        issuer=enterprise.stack.base_url,
+        assertion_provider=exchange_at_the_idp,
+        scope="mcp:tools:call wallet:accounts:read",
+    )
+    async with (
+        httpx2.AsyncClient(auth=provider, timeout=30) as http,
+        Client(streamable_http_client(enterprise.stack.mcp_url, http_client=http)) as client,
+    ):
+        result = await client.call_tool("getTotalBalance", {})
+        assert not result.is_error
+        assert "$5,432.10" in result.content[0].text  # the demo user's wallet, found by email
+
+    # every ID-JAG asked for names us (a step-up for `tools/list`, which the SDK lists first,
+    # asks the IdP for a second one)
+    assert asked and set(asked) == {(enterprise.stack.base_url, enterprise.stack.mcp_url)}
+    assert storage.tokens is not None
+    assert storage.tokens.refresh_token is None  # a new ID-JAG from the IdP instead (draft §5)
+    claims = claims_of(storage.tokens.access_token)
+    assert claims["sub"] == DEMO_USER_ID
+    assert claims["client_id"] == DEMO_CLIENT_ID
+    assert claims["idp"] == "acme"
+    assert (
+        {"mcp:tools:call", "wallet:accounts:read"} <= set(claims["scope"].split()) <= set(ACME_SCOPES.split())
+    )
+
+
+def test_metadata_advertises_the_jwt_bearer_grant(enterprise):
+    metadata = httpx.get(f"{enterprise.stack.base_url}/.well-known/oauth-authorization-server").json()
+    assert JWT_BEARER in metadata["grant_types_supported"]
+
+
+def test_a_client_may_register_for_the_jwt_bearer_grant(enterprise):
+    registered = httpx.post(
+        f"{enterprise.stack.base_url}/oauth/register",
+        json={
+            "client_name": "Enterprise host",
+            "grant_types": [JWT_BEARER],
+            "token_endpoint_auth_method": "client_secret_basic",
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    assert registered.json()["grant_types"] == [JWT_BEARER]
+    public = httpx.post(
+        f"{enterprise.stack.base_url}/oauth/register",
+        json={"grant_types": [JWT_BEARER], "token_endpoint_auth_method": "none"},
+    )
+    assert public.status_code == 400
+    assert public.json()["error"] == "invalid_client_metadata"
+
+
+def test_the_sub_mapping_and_the_idps_allowance_narrow_the_scopes(enterprise):
+    # beta may grant only tools: the wallet scope it asserts and the client asks for is dropped
+    assertion = enterprise.id_jag("beta", subject="demo", scope=ACME_SCOPES)
+    granted = token(enterprise, assertion, scope=ACME_SCOPES)
+    assert granted.status_code == 200, granted.text
+    body = granted.json()
+    assert set(body["scope"].split()) == {"mcp:tools:list", "mcp:tools:call"}
+    assert "refresh_token" not in body
+    assert claims_of(body["access_token"])["sub"] == DEMO_USER_ID
+
+
+def test_the_assertion_narrows_what_the_client_asks_for(enterprise):
+    granted = token(enterprise, enterprise.id_jag(scope="mcp:tools:call"), scope=ACME_SCOPES)
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["scope"] == "mcp:tools:call"
+
+
+def test_a_request_naming_the_mcp_resource_is_accepted(enterprise):
+    granted = token(enterprise, enterprise.id_jag(), resource=enterprise.stack.mcp_url)
+    assert granted.status_code == 200, granted.text
+    assert mcp_call(enterprise.stack, granted.json()["access_token"]).status_code == 200
+
+
+# --- every refusal: 400 invalid_grant, a fixed description ----------------------------------------
+
+
+def refused_with(response: httpx.Response, description: str) -> None:
+    assert response.status_code == 400, response.text
+    assert response.json() == {"error": "invalid_grant", "error_description": description}
+
+
+def test_a_replayed_id_jag_is_refused(enterprise):
+    assertion = enterprise.id_jag()
+    assert token(enterprise, assertion).status_code == 200
+    refused_with(token(enterprise, assertion), id_jag.REPLAYED)
+
+
+def test_an_untrusted_issuer_is_refused(enterprise):
+    refused_with(token(enterprise, enterprise.id_jag("rogue")), id_jag.UNTRUSTED)
+
+
+def test_a_trusted_issuer_signed_with_a_foreign_key_is_refused(enterprise):
+    forged = enterprise.idp["rogue"].sign(enterprise.idp["acme"].claims(**enterprise.claims()))
+    refused_with(token(enterprise, forged), id_jag.BAD_SIGNATURE)
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"audience": "https://auth.other.example"},
+        {"resource": "https://mcp.other.example/mcp"},
+        {"resource": "API"},  # our own API: not the MCP server the grant must name
+    ],
+    ids=["foreign-aud", "foreign-resource", "api-resource"],
+)
+def test_a_wrong_aud_or_resource_is_refused(enterprise, claims):
+    if claims.get("resource") == "API":
+        claims = {"resource": f"{enterprise.stack.base_url}/api"}
+    refused_with(token(enterprise, enterprise.id_jag(**claims)), id_jag.WRONG_AUDIENCE)
+
+
+def test_a_request_resource_other_than_the_assertions_is_refused(enterprise):
+    response = token(enterprise, enterprise.id_jag(), resource=f"{enterprise.stack.base_url}/api")
+    refused_with(response, id_jag.WRONG_AUDIENCE)
+
+
+def test_an_expired_id_jag_is_refused(enterprise):
+    now = int(time.time())
+    refused_with(token(enterprise, enterprise.id_jag(iat=now - 600, exp=now - 120)), id_jag.EXPIRED)
+
+
+def test_an_id_jag_valid_for_too_long_is_refused(enterprise):
+    now = int(time.time())
+    refused_with(token(enterprise, enterprise.id_jag(exp=now + 24 * 3600)), id_jag.EXPIRED)
+
+
+@pytest.mark.parametrize("typ", ["JWT", "at+jwt", "id_token"])
+def test_a_wrong_typ_is_refused(enterprise, typ):
+    acme = enterprise.idp["acme"]
+    refused_with(token(enterprise, acme.sign(acme.claims(**enterprise.claims()), typ=typ)), id_jag.WRONG_TYP)
+
+
+def test_alg_none_is_refused(enterprise):
+    acme = enterprise.idp["acme"]
+    unsigned = jwt.encode(
+        acme.claims(**enterprise.claims()), None, algorithm="none", headers={"typ": "oauth-id-jag+jwt"}
+    )
+    refused_with(token(enterprise, unsigned), id_jag.WRONG_ALG)
+
+
+def test_an_hmac_signed_id_jag_is_refused(enterprise):
+    acme = enterprise.idp["acme"]
+    hmac = jwt.encode(
+        acme.claims(**enterprise.claims()),
+        "a-shared-secret-long-enough-for-hs256",
+        algorithm="HS256",
+        headers={"typ": "oauth-id-jag+jwt"},
+    )
+    refused_with(token(enterprise, hmac), id_jag.WRONG_ALG)
+
+
+def test_an_id_jag_issued_to_another_client_is_refused(enterprise):
+    refused_with(token(enterprise, enterprise.id_jag(client_id="someone-elses-client")), id_jag.WRONG_CLIENT)
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"email": "nobody@example.com"},  # verified, but no wallet user has it
+        {"email_verified": False},  # the demo user's address, not asserted verified
+        {"email": None, "email_verified": None},
+    ],
+    ids=["unknown-email", "unverified-email", "no-email"],
+)
+def test_an_unmapped_subject_is_refused(enterprise, claims):
+    full = {k: v for k, v in enterprise.claims(**claims).items() if v is not None}
+    refused_with(token(enterprise, enterprise.idp["acme"].id_jag(**full)), id_jag.UNMAPPED)
+
+
+def test_an_unknown_login_name_is_refused_by_the_sub_mapping(enterprise):
+    refused_with(token(enterprise, enterprise.id_jag("beta", subject="no-such-user")), id_jag.UNMAPPED)
+
+
+def test_an_id_jag_granting_only_scopes_beyond_the_idps_allowance_is_refused(enterprise):
+    refused_with(
+        token(enterprise, enterprise.id_jag("beta", subject="demo", scope="wallet:accounts:read")),
+        id_jag.NO_SCOPE,
+    )
+
+
+def test_a_missing_jti_is_refused(enterprise):
+    acme = enterprise.idp["acme"]
+    claims = acme.claims(**enterprise.claims())
+    del claims["jti"]
+    refused_with(token(enterprise, acme.sign(claims)), id_jag.MISSING)
+
+
+def test_garbage_is_refused_not_a_server_error(enterprise):
+    for assertion in ("", "not-a-jwt", "a.b.c", "x" * 16000, "x" * 20000):
+        response = token(enterprise, assertion)
+        assert response.status_code in (400, 413), (assertion[:20], response.text)  # 413: the body cap
+        assert response.json()["error"] in ("invalid_grant", "invalid_request")
+
+
+def test_a_wrong_client_secret_is_invalid_client(enterprise):
+    response = token(enterprise, enterprise.id_jag(), client_secret="wrong")
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
