@@ -18,11 +18,12 @@ from mcp import Client
 from mcp.client.auth.extensions.identity_assertion import IdentityAssertionOAuthProvider
 from mcp.client.streamable_http import streamable_http_client
 
-from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_USER_ID
+from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD, DEMO_USER_ID, DEMO_USERNAME
 from tests.flows.test_foundation import MemoryStorage
 from tests.support.enterprise_idp import EnterpriseIdp, running_idp
 from tests.support.local_stack import LocalStack, free_port, running_stack
-from tests.support.site import mcp_call
+from tests.support.site import Browser, Person, create_person, eventually, mcp_call, next_second, refused
+from wallet_mcp.oauth.rules.grants import IDP_CUT_OFF
 from wallet_mcp.primitives import id_jag
 
 pytestmark = [pytest.mark.flow]
@@ -324,3 +325,72 @@ def test_a_wrong_client_secret_is_invalid_client(enterprise):
     response = token(enterprise, enterprise.id_jag(), client_secret="wrong")
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
+
+
+# --- visible and revocable: /account and /admin -----------------------------------------------------
+
+
+DEMO = Person(DEMO_USERNAME, DEMO_PASSWORD, DEMO_USER_ID)
+
+
+@pytest.fixture
+def demo_browser(enterprise) -> Iterator[Browser]:
+    browser = Browser(enterprise.stack.base_url)
+    browser.sign_in(DEMO)  # the demo user is an administrator too
+    yield browser
+    browser.close()
+
+
+def stops(enterprise: Enterprise, access_token: str, tool: str = "getTotalBalance") -> bool:
+    return eventually(lambda: refused(mcp_call(enterprise.stack, access_token, tool)), timeout=6)
+
+
+def test_an_enterprise_grant_shows_on_account_and_withdrawing_it_ends_its_tokens(enterprise, demo_browser):
+    access = token(enterprise, enterprise.id_jag()).json()["access_token"]
+    assert mcp_call(enterprise.stack, access).status_code == 200
+    assert "granted by Acme Corp" in demo_browser.get("/account").text
+
+    done = demo_browser.press("/account", "/account/revoke", client_id=DEMO_CLIENT_ID)
+    assert "Access revoked" in done.text
+    assert stops(enterprise, access)
+    assert "granted by Acme Corp" not in demo_browser.get("/account").text
+    # the IdP still trusts the person with the app: its next grant is honoured
+    next_second()
+    again = token(enterprise, enterprise.id_jag())
+    assert again.status_code == 200, again.text
+
+
+def test_an_admin_cuts_an_idp_off_and_every_grant_it_made_ends(enterprise, demo_browser):
+    next_second()
+    beta = token(enterprise, enterprise.id_jag("beta", subject="demo")).json()["access_token"]
+    acme = token(enterprise, enterprise.id_jag()).json()["access_token"]
+    assert mcp_call(enterprise.stack, beta, "ping").status_code == 200  # beta grants tools only
+    listed = demo_browser.get("/admin/enterprise").text
+    assert "Beta Inc" in listed and "Acme Corp" in listed
+    assert "demo" in listed and DEMO_CLIENT_ID in listed
+
+    done = demo_browser.press("/admin/enterprise", "/admin/enterprise", idp="beta", action="cut_off")
+    assert "Identity provider cut off" in done.text
+    assert stops(enterprise, beta, "ping")
+    assert mcp_call(enterprise.stack, acme).status_code == 200  # the other IdP's grants stand
+    refused_with(token(enterprise, enterprise.id_jag("beta", subject="demo")), IDP_CUT_OFF)
+    assert "granted by Beta Inc" not in demo_browser.get("/account").text
+    assert "granted by Acme Corp" in demo_browser.get("/account").text
+
+    restored = demo_browser.press("/admin/enterprise", "/admin/enterprise", idp="beta", action="restore")
+    assert "Identity provider restored" in restored.text
+    next_second()
+    fresh = token(enterprise, enterprise.id_jag("beta", subject="demo"))
+    assert fresh.status_code == 200, fresh.text
+    assert mcp_call(enterprise.stack, fresh.json()["access_token"], "ping").status_code == 200
+    assert refused(mcp_call(enterprise.stack, beta, "ping"))  # nothing from before comes back
+
+
+def test_only_an_administrator_may_cut_an_idp_off(enterprise):
+    person = create_person(enterprise.stack)
+    browser = Browser(enterprise.stack.base_url)
+    try:
+        browser.sign_in(person)
+        assert browser.get("/admin/enterprise").status == 403
+    finally:
+        browser.close()
