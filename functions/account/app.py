@@ -75,7 +75,14 @@ portal = AccountPortal(
     confirmations=stores.confirmations,
     confirmation_threshold_max=SETTINGS.confirmation_threshold_max,
     enterprise=EnterpriseAdmin(
-        SETTINGS.trusted_idps, stores.consents, stores.users, stores.revocations, revoker, clock
+        SETTINGS.trusted_idps,
+        stores.consents,
+        stores.users,
+        stores.revocations,
+        revoker,
+        clock,
+        links=stores.identity_links,
+        audit=stores.audit,
     ),
 )
 confirmations = ConfirmationPages(

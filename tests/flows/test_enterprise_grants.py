@@ -55,10 +55,11 @@ class Enterprise:
 
 @pytest.fixture(scope="module")
 def enterprise(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Enterprise]:
-    """The IdP first (its issuers go into the stack's parameters), then a stack that trusts two of
-    its issuers: `acme` maps subjects by verified email, `beta` by `sub` (the login name) and may
-    grant fewer scopes. `rogue` is served too but trusted by nobody."""
-    with running_idp(free_port(), ("acme", "beta", "rogue")) as idp:
+    """The IdP first (its issuers go into the stack's parameters), then a stack that trusts three
+    of its issuers: `acme` maps subjects by verified email, `beta` by `sub` (the login name) and
+    may grant fewer scopes, `gamma` by an identity link an administrator makes. `rogue` is served
+    too but trusted by nobody."""
+    with running_idp(free_port(), ("acme", "beta", "gamma", "rogue")) as idp:
         trusted = [
             {
                 "id": "acme",
@@ -77,6 +78,15 @@ def enterprise(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Enterprise]
                 "client_ids": [DEMO_CLIENT_ID],
                 "subject": "sub",
                 "scopes": BETA_SCOPES,
+            },
+            {
+                "id": "gamma",
+                "name": "Gamma LLC",
+                "issuer": idp["gamma"].issuer,
+                "jwks_uri": idp["gamma"].jwks_uri,
+                "client_ids": [DEMO_CLIENT_ID],
+                "subject": "link",
+                "scopes": ACME_SCOPES,
             },
         ]
         parameters = {
@@ -394,3 +404,20 @@ def test_only_an_administrator_may_cut_an_idp_off(enterprise):
         assert browser.get("/admin/enterprise").status == 403
     finally:
         browser.close()
+
+
+def test_a_subject_an_administrator_linked_reaches_the_linked_users_wallet(enterprise, demo_browser):
+    refused_with(token(enterprise, enterprise.id_jag("gamma", subject="emp-42")), id_jag.UNMAPPED)
+
+    page = demo_browser.get("/admin/enterprise")
+    linked = demo_browser.submit(
+        page,
+        page.form("/admin/enterprise", idp="gamma", action="link"),
+        {"subject": "emp-42", "username": DEMO_USERNAME},
+    )
+    assert "Linked" in demo_browser.follow(linked).text
+
+    granted = token(enterprise, enterprise.id_jag("gamma", subject="emp-42", email="someone@else.example"))
+    assert granted.status_code == 200, granted.text
+    assert claims_of(granted.json()["access_token"])["sub"] == DEMO_USER_ID
+    assert mcp_call(enterprise.stack, granted.json()["access_token"]).status_code == 200

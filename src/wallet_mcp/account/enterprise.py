@@ -1,7 +1,9 @@
 """`/admin/enterprise`: the trusted enterprise IdPs (docs/enterprise.md), the grants each made with
 ID-JAGs, and cutting one off at once (`Revoker.end_idp`: every token issued on its grants stops
 within a revocation poll, new ID-JAGs are refused, its grants leave the people's /account) or
-restoring it (`Revoker.restore_idp`: new grants are honoured again; nothing from before returns).
+restoring it (`Revoker.restore_idp`: new grants are honoured again; nothing from before returns);
+and linking an IdP's subject to a wallet user by hand, for an IdP whose subjects map by `link`
+(the same identity link an upstream sign-in through that issuer writes).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from typing import Final
 
 from wallet_mcp.config.enterprise import TrustedIdp
 from wallet_mcp.oauth.rules.revocation import Actor, Revoker
+from wallet_mcp.storage.audit import AuditEvent, AuditLog
 from wallet_mcp.storage.consents import Consent, ConsentStore
+from wallet_mcp.storage.identity_links import IdentityLink, IdentityLinkStore
 from wallet_mcp.storage.revocations import RevocationList
 from wallet_mcp.storage.users import UserStore
 from wallet_mcp.web.pages import document, hidden_inputs
@@ -45,7 +49,11 @@ class EnterpriseAdmin:
         revocations: RevocationList,
         revoker: Revoker,
         clock: Callable[[], int],
+        links: IdentityLinkStore | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
+        self._links = links
+        self._audit = audit
         self._trusted = {idp.id: idp for idp in trusted}
         self._consents = consents
         self._users = users
@@ -79,6 +87,29 @@ class EnterpriseAdmin:
 
     def restore(self, idp_id: str, actor: Actor) -> None:
         self._revoker.restore_idp(idp_id, actor)
+
+    def link(self, idp_id: str, subject: str, username: str, actor: Actor) -> str | None:
+        """Link the IdP's `subject` to the user; None when done, else why not (for the admin)."""
+        assert self._links is not None and self._audit is not None, "linking needs the users table"
+        idp = self._trusted[idp_id]
+        subject = subject.strip()
+        if not 1 <= len(subject) <= 512 or not subject.isprintable():
+            return "Give the subject (the sub claim) the identity provider asserts."
+        user = self._users.get(username)
+        if user is None:
+            return "No such user."
+        link = IdentityLink(idp.issuer, subject, idp.id, user.user_id, user.username, self._clock())
+        if not self._links.link(link):
+            return "That subject is linked to a user already."
+        self._audit.record(
+            AuditEvent(
+                "upstream_identity_linked",
+                subject=user.user_id,
+                source=actor.source,
+                details={"provider": idp.id, "issuer": idp.issuer, "how": "admin", "by": actor.user_id},
+            )
+        )
+        return None
 
 
 def enterprise_page(nav: str, overview: Sequence[IdpOverview], csrf_token: str, notice: str | None) -> str:
@@ -125,12 +156,23 @@ def _section(o: IdpOverview, csrf_token: str) -> str:
         )
     else:
         listing = '<p class="muted">No grants recorded.</p>'
+    link = (
+        '<form method="post" action="/admin/enterprise">'
+        f"{hidden_inputs({'csrf_token': csrf_token, 'idp': idp.id, 'action': 'link'})}"
+        f'<label for="subject-{idp.id}">Subject (sub)</label>'
+        f'<input id="subject-{idp.id}" name="subject" type="text" required>'
+        f'<label for="username-{idp.id}">Wallet user</label>'
+        f'<input id="username-{idp.id}" name="username" type="text" required>'
+        '<div class="actions"><button type="submit">Link</button></div></form>'
+        if idp.subject == "link"
+        else ""
+    )
     return (
         f"<section><h2>{escape(idp.name)} {status}</h2>"
         f"<p><code>{escape(idp.issuer)}</code> · subjects by <code>{escape(idp.subject)}</code> · "
         f"clients {', '.join(f'<code>{escape(c)}</code>' for c in sorted(idp.client_ids))} · "
         f"may grant {escape(' '.join(idp.scopes))}</p>"
-        f"{button}{listing}</section>"
+        f"{button}{listing}{link}</section>"
     )
 
 

@@ -47,6 +47,7 @@ _NOTICES: Final = {
     "disabled": "User disabled. Their sessions, grants and personal access tokens have ended.",
     "enabled": "User enabled. They may sign in again; nothing they had before comes back.",
     "idp_cut_off": "Identity provider cut off. Every grant it made has ended; new ones are refused.",
+    "idp_linked": "Linked. The identity provider's grants for that subject now reach that user's wallet.",
     "idp_restored": "Identity provider restored. New grants are honoured; nothing from before comes back.",
 }
 
@@ -490,6 +491,13 @@ class AccountPortal:
             case "restore":
                 self._enterprise.restore(idp_id, actor)
                 done = "idp_restored"
+            case "link":
+                problem = self._enterprise.link(
+                    idp_id, form.get("subject", ""), form.get("username", ""), actor
+                )
+                if problem is not None:
+                    raise Refused(400, problem)
+                done = "idp_linked"
             case _:
                 raise Refused(400, "The form is incomplete.")
         return Redirect("/admin/enterprise?" + urlencode({"done": done}), status=303)
