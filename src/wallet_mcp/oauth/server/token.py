@@ -319,9 +319,10 @@ class TokenEndpoint:
 
     def _enterprise(self, client: ClientRecord, request: JwtBearerRequest, now: int) -> dict[str, Any]:
         """An ID-JAG (`oauth.server.jwt_bearer`): an access token for the mapped user, recorded as
-        a grant "granted by" the IdP (revocable on /account and per IdP on /admin), and no
-        refresh token: the client asks the IdP for a new ID-JAG instead (draft-ietf-oauth-identity-
-        assertion-authz-grant §5: the IdP stays in control of each token's issuance)."""
+        a grant "granted by" the IdP (revocable on /account and per IdP on /admin), and no refresh
+        token: the draft's "Refresh Token" section says the server SHOULD NOT return one (the ID-JAG
+        replaces it; the IdP stays in control of each token). Its `jti` is single-use here (RFC
+        7523 §3), so the client asks the IdP for a new ID-JAG, as the SDK's provider does."""
         if self._jwt_bearer is None or not self._jwt_bearer.enabled:
             raise UnsupportedGrantType(f"unsupported grant_type: {id_jag.GRANT_TYPE}")
         if not client.is_confidential:
