@@ -56,7 +56,7 @@ jwt_bearer = (
         stores.users,
         stores.identity_links,
     )
-    if SETTINGS.trusted_idps
+    if SETTINGS.trusted_idps or SETTINGS.trusted_workload_issuers
     else None
 )
 tokens = TokenEndpoint(

@@ -7,6 +7,7 @@ and calls a wallet tool for the mapped user. Then every way an ID-JAG is refused
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -24,12 +25,15 @@ from tests.support.enterprise_idp import EnterpriseIdp, running_idp
 from tests.support.local_stack import LocalStack, free_port, running_stack
 from tests.support.site import Browser, Person, create_person, eventually, mcp_call, next_second, refused
 from wallet_mcp.oauth.rules.grants import IDP_CUT_OFF
-from wallet_mcp.primitives import id_jag
+from wallet_mcp.primitives import id_jag, workload_jwt
+from wallet_mcp.storage.clients import ClientRecord, ClientStore
 
 pytestmark = [pytest.mark.flow]
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ACME_SCOPES = "mcp:tools:list mcp:tools:call wallet:accounts:read"
+WORKLOAD_SUB = "repo:acme/agent:ref:refs/heads/main"
+WORKLOAD_CLIENT = "ci-agent"
 BETA_SCOPES = "mcp:tools:list mcp:tools:call"
 
 
@@ -59,7 +63,7 @@ def enterprise(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Enterprise]
     of its issuers: `acme` maps subjects by verified email, `beta` by `sub` (the login name) and
     may grant fewer scopes, `gamma` by an identity link an administrator makes. `rogue` is served
     too but trusted by nobody."""
-    with running_idp(free_port(), ("acme", "beta", "gamma", "rogue")) as idp:
+    with running_idp(free_port(), ("acme", "beta", "gamma", "ci", "rogue")) as idp:
         trusted = [
             {
                 "id": "acme",
@@ -89,12 +93,37 @@ def enterprise(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Enterprise]
                 "scopes": ACME_SCOPES,
             },
         ]
+        workloads = [
+            {
+                "id": "ci",
+                "name": "Test CI",
+                "issuer": idp["ci"].issuer,
+                "jwks_uri": idp["ci"].jwks_uri,
+                "subjects": {WORKLOAD_SUB: WORKLOAD_CLIENT},
+                "scopes": BETA_SCOPES,
+            }
+        ]
         parameters = {
             "TrustedEnterpriseIdps": trusted,
+            "TrustedWorkloadIssuers": workloads,
             "RevocationPollSeconds": "1",
             "TokenFailuresPerAddressPerMinute": "10000",
         }
         with running_stack(tmp_path_factory.mktemp("enterprise"), parameters=parameters) as stack:
+            # the machine client a CI job acts as: public (no secret anywhere), the demo user's
+            ClientStore(stack.client("dynamodb"), "wallet-mcp-local-ClientsTable").put(
+                ClientRecord(
+                    client_id=WORKLOAD_CLIENT,
+                    client_name="CI agent",
+                    token_endpoint_auth_method="none",
+                    grant_types=(JWT_BEARER,),
+                    redirect_uris=(),
+                    response_types=(),
+                    scope=tuple(ACME_SCOPES.split()),
+                    created_at=int(time.time()),
+                    owner_user_id=DEMO_USER_ID,
+                )
+            )
             yield Enterprise(stack, idp)
 
 
@@ -168,6 +197,19 @@ def test_metadata_advertises_the_jwt_bearer_grant(enterprise):
     assert JWT_BEARER in metadata["grant_types_supported"]
 
 
+def test_a_public_client_is_refused_an_id_jag(enterprise):
+    response = httpx.post(
+        f"{enterprise.stack.base_url}/oauth/token",
+        data={
+            "grant_type": JWT_BEARER,
+            "client_id": WORKLOAD_CLIENT,
+            "assertion": enterprise.id_jag(client_id=WORKLOAD_CLIENT),
+        },
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "unauthorized_client"
+
+
 def test_a_client_may_register_for_the_jwt_bearer_grant(enterprise):
     registered = httpx.post(
         f"{enterprise.stack.base_url}/oauth/register",
@@ -179,12 +221,12 @@ def test_a_client_may_register_for_the_jwt_bearer_grant(enterprise):
     )
     assert registered.status_code == 201, registered.text
     assert registered.json()["grant_types"] == [JWT_BEARER]
+    # public too: a workload token is its proof (an ID-JAG is refused to it, above)
     public = httpx.post(
         f"{enterprise.stack.base_url}/oauth/register",
         json={"grant_types": [JWT_BEARER], "token_endpoint_auth_method": "none"},
     )
-    assert public.status_code == 400
-    assert public.json()["error"] == "invalid_client_metadata"
+    assert public.status_code == 201, public.text
 
 
 def test_the_sub_mapping_and_the_idps_allowance_narrow_the_scopes(enterprise):
@@ -421,3 +463,85 @@ def test_a_subject_an_administrator_linked_reaches_the_linked_users_wallet(enter
     assert granted.status_code == 200, granted.text
     assert claims_of(granted.json()["access_token"])["sub"] == DEMO_USER_ID
     assert mcp_call(enterprise.stack, granted.json()["access_token"]).status_code == 200
+
+
+# --- workload identity: a CI job's OIDC token authenticates a machine client -----------------------
+
+
+def workload_token(enterprise: Enterprise, **claims) -> str:
+    ci = enterprise.idp["ci"]
+    now = int(time.time())
+    full = {
+        "iss": ci.issuer,
+        "sub": WORKLOAD_SUB,
+        "aud": enterprise.stack.base_url,
+        "iat": now,
+        "exp": now + 300,
+        "jti": uuid.uuid4().hex,
+        **claims,
+    }
+    return ci.sign({k: v for k, v in full.items() if v is not None}, typ="JWT")
+
+
+def workload_request(enterprise: Enterprise, assertion: str, **form: str) -> httpx.Response:
+    return httpx.post(
+        f"{enterprise.stack.base_url}/oauth/token",
+        data={"grant_type": JWT_BEARER, "client_id": WORKLOAD_CLIENT, "assertion": assertion, **form},
+        timeout=30,
+    )
+
+
+def test_a_workload_token_gets_the_machine_client_a_token_for_its_owners_wallet(enterprise):
+    granted = workload_request(enterprise, workload_token(enterprise), scope=ACME_SCOPES)
+    assert granted.status_code == 200, granted.text
+    body = granted.json()
+    assert "refresh_token" not in body
+    assert set(body["scope"].split()) == set(BETA_SCOPES.split())  # the issuer's allowance
+    claims = claims_of(body["access_token"])
+    assert claims["sub"] == WORKLOAD_CLIENT and claims["client_id"] == WORKLOAD_CLIENT
+    assert mcp_call(enterprise.stack, body["access_token"], "ping").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("claims", "description"),
+    [
+        ({"aud": "https://auth.other.example"}, workload_jwt.WRONG_AUDIENCE),
+        ({"iat": int(time.time()) - 900, "exp": int(time.time()) - 300}, workload_jwt.EXPIRED),
+        ({"sub": "repo:acme/agent:ref:refs/heads/feature"}, workload_jwt.NOT_THIS_CLIENT),
+    ],
+    ids=["wrong-aud", "expired", "unmapped-subject"],
+)
+def test_a_workload_token_that_does_not_hold_is_refused(enterprise, claims, description):
+    refused_with(workload_request(enterprise, workload_token(enterprise, **claims)), description)
+
+
+def test_a_workload_token_for_another_client_or_replayed_is_refused(enterprise):
+    assertion = workload_token(enterprise)
+    other = httpx.post(
+        f"{enterprise.stack.base_url}/oauth/token",
+        data={
+            "grant_type": JWT_BEARER,
+            "assertion": assertion,
+            "client_id": DEMO_CLIENT_ID,
+            "client_secret": DEMO_CLIENT_SECRET,
+        },
+    )
+    refused_with(other, workload_jwt.NOT_THIS_CLIENT)
+    assert workload_request(enterprise, assertion).status_code == 200
+    refused_with(workload_request(enterprise, assertion), workload_jwt.REPLAYED)
+
+
+def test_a_workload_token_signed_by_another_key_is_refused(enterprise):
+    ci, rogue = enterprise.idp["ci"], enterprise.idp["rogue"]
+    now = int(time.time())
+    forged = rogue.sign(
+        {
+            "iss": ci.issuer,
+            "sub": WORKLOAD_SUB,
+            "aud": enterprise.stack.base_url,
+            "iat": now,
+            "exp": now + 60,
+        },
+        typ="JWT",
+    )
+    refused_with(workload_request(enterprise, forged), workload_jwt.BAD_SIGNATURE)

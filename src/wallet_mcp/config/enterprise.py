@@ -137,3 +137,96 @@ def _idp(entry: object, index: int, *, allow_loopback: bool) -> TrustedIdp:
         subject=subject,
         scopes=tuple(dict.fromkeys(scopes.split())),
     )
+
+
+# --- workload identity (SEP-1933: a workload's JWT as an RFC 7523 §2.1 grant) --------------------
+
+_WORKLOAD_KEYS: Final = frozenset({"id", "name", "issuer", "jwks_uri", "audience", "subjects", "scopes"})
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedWorkloadIssuer:
+    """An issuer of workload identity tokens (a CI system's OIDC tokens, a cluster's service-account
+    tokens) whose JWTs, presented with the `jwt-bearer` grant, authenticate a machine client."""
+
+    id: str
+    name: str
+    issuer: str
+    jwks_uri: str
+    audience: str | None
+    """The `aud` its tokens must name; None: this server's issuer."""
+    subjects: dict[str, str]
+    """Exact `sub` → the client id (registered here) a workload with that subject acts as."""
+    scopes: tuple[str, ...]
+
+
+def parse_workload_issuers(
+    raw: str, *, allow_loopback: bool, enterprise: tuple[TrustedIdp, ...] = ()
+) -> tuple[TrustedWorkloadIssuer, ...]:
+    """`TRUSTED_WORKLOAD_ISSUERS` (JSON), e.g.
+
+    [{"id": "github", "name": "GitHub Actions",
+      "issuer": "https://token.actions.githubusercontent.com",
+      "jwks_uri": "https://token.actions.githubusercontent.com/.well-known/jwks",
+      "audience": "https://wallet.example.com",
+      "subjects": {"repo:acme/agent:ref:refs/heads/main": "mcp_Xq2…"},
+      "scopes": "mcp:tools:list mcp:tools:call wallet:accounts:read"}]
+    """
+    if not raw.strip():
+        return ()
+    try:
+        document = json.loads(raw)
+    except ValueError as exc:
+        raise EnterpriseIdpConfigError("TRUSTED_WORKLOAD_ISSUERS is not valid JSON") from exc
+    if not isinstance(document, list) or len(document) > MAX_IDPS:
+        raise EnterpriseIdpConfigError(f"TRUSTED_WORKLOAD_ISSUERS must be a JSON list of at most {MAX_IDPS}")
+    found: list[TrustedWorkloadIssuer] = []
+    taken = {idp.issuer for idp in enterprise}
+    for index, entry in enumerate(document):
+        workload = _workload(entry, index, allow_loopback=allow_loopback)
+        if workload.issuer in taken or any(w.id == workload.id for w in found):
+            raise EnterpriseIdpConfigError(f"workload issuer {workload.id!r}: its id or issuer is used twice")
+        taken.add(workload.issuer)
+        found.append(workload)
+    return tuple(found)
+
+
+def _workload(entry: object, index: int, *, allow_loopback: bool) -> TrustedWorkloadIssuer:
+    if not isinstance(entry, dict):
+        raise EnterpriseIdpConfigError(f"workload issuer #{index + 1} must be a JSON object")
+    unknown = sorted(set(entry) - _WORKLOAD_KEYS)
+    # the shared fields are checked as an enterprise IdP's are
+    base = _idp(
+        {
+            **{k: v for k, v in entry.items() if k in ("id", "name", "issuer", "jwks_uri", "scopes")},
+            "client_ids": ["-"],
+            "subject": "sub",
+        },
+        index,
+        allow_loopback=allow_loopback,
+    )
+    label = f"workload issuer {base.id!r}"
+    if unknown:
+        raise EnterpriseIdpConfigError(f"{label}: unknown setting {unknown[0]!r}")
+    audience = entry.get("audience")
+    if audience is not None and (not isinstance(audience, str) or not 1 <= len(audience) <= 2000):
+        raise EnterpriseIdpConfigError(f"{label}: audience must be a string")
+    subjects = entry.get("subjects")
+    if (
+        not isinstance(subjects, dict)
+        or not subjects
+        or not all(
+            isinstance(s, str) and 1 <= len(s) <= 512 and isinstance(c, str) and 1 <= len(c) <= 512
+            for s, c in subjects.items()
+        )
+    ):
+        raise EnterpriseIdpConfigError(f"{label}: subjects must map each exact sub to a client id")
+    return TrustedWorkloadIssuer(
+        id=base.id,
+        name=base.name,
+        issuer=base.issuer,
+        jwks_uri=base.jwks_uri,
+        audience=audience,
+        subjects=dict(subjects),
+        scopes=base.scopes,
+    )

@@ -73,7 +73,7 @@ class IdJag:
     """The `email` claim, only when the IdP asserts `email_verified: true`."""
 
 
-def _unverified(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def unverified(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if not assertion or len(assertion) > MAX_ASSERTION_BYTES or assertion.count(".") != 2:
         raise InvalidGrant(MALFORMED)
     try:
@@ -89,7 +89,7 @@ def _unverified(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
 def issuer_of(assertion: str, trusted: Iterable[TrustedIdp]) -> tuple[TrustedIdp, str | None]:
     """The trusted IdP the assertion names (read before verifying: only to find whose keys to
     verify it with) and its header's `kid`; refuses the header checks first."""
-    header, claims = _unverified(assertion)
+    header, claims = unverified(assertion)
     typ = header.get("typ")
     if not isinstance(typ, str) or typ.lower() not in (ID_JAG_TYP, f"application/{ID_JAG_TYP}"):
         raise InvalidGrant(WRONG_TYP)
@@ -118,10 +118,10 @@ def verify_id_jag(
 ) -> IdJag:
     """The grant, verified against `idp`'s keys; `resources`: every name of this server's MCP
     resource (locally its loopback aliases too) → the resource."""
-    header, _ = _unverified(assertion)
+    header, _ = unverified(assertion)
     alg, kid = str(header.get("alg")), header.get("kid")
     claims: dict[str, Any] | None = None
-    for candidate in _keys(jwks):
+    for candidate in key_set(jwks):
         if kid is not None and candidate.get("kid") != kid:
             continue
         if candidate.get("use") not in (None, "sig"):
@@ -175,7 +175,7 @@ def verify_id_jag(
     subject, jti = claims.get("sub"), claims.get("jti")
     if not isinstance(subject, str) or not subject or len(subject) > 512:
         raise InvalidGrant(MISSING)
-    if not isinstance(jti, str) or not jti or len(jti) > _MAX_JTI or not _encodable(jti):
+    if not isinstance(jti, str) or not jti or len(jti) > _MAX_JTI or not encodable(jti):
         raise InvalidGrant(MISSING)
     raw_scope = claims.get("scope")
     if raw_scope is not None and not isinstance(raw_scope, str):
@@ -217,7 +217,7 @@ def granted_scope(
     return tuple(s for s in dict.fromkeys(wanted) if s in allowed)
 
 
-def _encodable(text: str) -> bool:
+def encodable(text: str) -> bool:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -225,7 +225,7 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _keys(jwks: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def key_set(jwks: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     keys = jwks.get("keys")
     if not isinstance(keys, list):
         return []

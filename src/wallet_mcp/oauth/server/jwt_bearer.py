@@ -31,11 +31,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from wallet_mcp.config import Settings
-from wallet_mcp.config.enterprise import TrustedIdp
+from wallet_mcp.config.enterprise import TrustedIdp, TrustedWorkloadIssuer
 from wallet_mcp.oauth.rules.grants import USER_DISABLED
-from wallet_mcp.primitives import id_jag
+from wallet_mcp.primitives import id_jag, workload_jwt
 from wallet_mcp.primitives.client_assertions import InvalidJwks, has_key, validate_jwks
-from wallet_mcp.primitives.errors import InvalidGrant, TemporarilyUnavailable
+from wallet_mcp.primitives.errors import (
+    InvalidGrant,
+    InvalidScope,
+    TemporarilyUnavailable,
+    UnauthorizedClient,
+)
 from wallet_mcp.primitives.scopes import known_only
 from wallet_mcp.storage.assertion_jtis import UsedAssertions
 from wallet_mcp.storage.clients import ClientRecord
@@ -59,6 +64,15 @@ class JwtBearerRequest:
     assertion: str
     scope: tuple[str, ...]
     resource: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadGrant:
+    """A verified workload token: the client it authenticates acts for its owner, like a
+    client-credentials client (no person's consent, no refresh token)."""
+
+    issuer: TrustedWorkloadIssuer
+    scope: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +113,10 @@ class IdpKeys:
         self._cache: dict[str, tuple[int, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
-    def keys(self, idp: TrustedIdp, kid: str | None) -> Mapping[str, Any]:
+    def keys(self, jwks_uri: str, kid: str | None) -> Mapping[str, Any]:
         now = self._clock()
         with self._lock:
-            cached = self._cache.get(idp.id)
+            cached = self._cache.get(jwks_uri)
         if cached is not None:
             fetched_at, jwks = cached
             fresh = now - fetched_at < CACHE_SECONDS
@@ -111,12 +125,12 @@ class IdpKeys:
             if (fresh and not rotated) or not may_refetch:
                 return jwks
         try:
-            jwks = validate_jwks(self._fetch(idp.jwks_uri))
+            jwks = validate_jwks(self._fetch(jwks_uri))
         except InvalidJwks as exc:
-            logger.warning("enterprise IdP jwks_uri holds no usable keys", extra={"idp": idp.id})
+            logger.warning("enterprise IdP jwks_uri holds no usable keys")
             raise TemporarilyUnavailable("the identity provider's keys cannot be read") from exc
         with self._lock:
-            self._cache[idp.id] = (now, jwks)
+            self._cache[jwks_uri] = (now, jwks)
         return jwks
 
 
@@ -142,15 +156,24 @@ class JwtBearerGrant:
 
     @property
     def enabled(self) -> bool:
-        return bool(self._settings.trusted_idps)
+        return bool(self._settings.trusted_idps or self._settings.trusted_workload_issuers)
 
-    def verify(self, client: ClientRecord, request: JwtBearerRequest, now: int) -> EnterpriseGrant:
-        """The grant the assertion makes, or InvalidGrant; its `jti` is spent once all is checked."""
+    def verify(
+        self, client: ClientRecord, request: JwtBearerRequest, now: int
+    ) -> EnterpriseGrant | WorkloadGrant:
+        """The grant the assertion makes, or InvalidGrant; its `jti` is spent once all is checked.
+        A trusted workload issuer's token is workload identity; anything else must be an ID-JAG."""
+        workload = workload_jwt.trusted_issuer(request.assertion, self._settings.trusted_workload_issuers)
+        if workload is not None:
+            return self._workload(workload, client, request, now)
+        if not client.is_confidential:
+            # the ID-JAG names a client: only one that proves it is that client may present it
+            raise UnauthorizedClient("an ID-JAG is for confidential clients only")
         idp, kid = id_jag.issuer_of(request.assertion, self._settings.trusted_idps)
         grant = id_jag.verify_id_jag(
             request.assertion,
             idp,
-            self._keys.keys(idp, kid),
+            self._keys.keys(idp.jwks_uri, kid),
             issuer=self._settings.issuer,
             resources=self._resources,
             client_id=client.client_id,
@@ -176,6 +199,29 @@ class JwtBearerGrant:
         if not self._used.first_use(f"id-jag\n{idp.issuer}", grant.jti, expires_at=grant.expires_at, now=now):
             raise InvalidGrant(id_jag.REPLAYED)
         return EnterpriseGrant(idp=idp, user_id=user.user_id, scope=scope, resource=grant.resource)
+
+    def _workload(
+        self, issuer: TrustedWorkloadIssuer, client: ClientRecord, request: JwtBearerRequest, now: int
+    ) -> WorkloadGrant:
+        header, _ = id_jag.unverified(request.assertion)
+        kid = header.get("kid")
+        token = workload_jwt.verify_workload_token(
+            request.assertion,
+            issuer,
+            self._keys.keys(issuer.jwks_uri, kid if isinstance(kid, str) else None),
+            own_issuer=self._settings.issuer,
+            client_id=client.client_id,
+            now=now,
+        )
+        scope = id_jag.granted_scope(known_only(request.scope), None, client.scope, issuer.scopes)
+        if not scope:
+            raise InvalidScope("no requested scope is allowed for this workload")
+        used = f"workload\n{issuer.issuer}"
+        if token.jti is not None and not self._used.first_use(
+            used, token.jti, expires_at=token.expires_at, now=now
+        ):
+            raise InvalidGrant(workload_jwt.REPLAYED)
+        return WorkloadGrant(issuer=issuer, scope=scope)
 
     def _user(self, grant: id_jag.IdJag) -> UserRecord | None:
         match grant.idp.subject:

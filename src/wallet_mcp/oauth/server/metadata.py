@@ -34,7 +34,7 @@ def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
             "refresh_token",
             "client_credentials",
             # RFC 7523 §2.1, for ID-JAGs of the trusted enterprise IdPs (docs/enterprise.md)
-            *([JWT_BEARER_GRANT] if settings.trusted_idps else []),
+            *([JWT_BEARER_GRANT] if settings.trusted_idps or settings.trusted_workload_issuers else []),
         ],
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         # RFC 8414 §2: the JWS algorithms of private_key_jwt assertions (RFC 7523 §2.2)

@@ -171,9 +171,8 @@ def register(metadata: Mapping[str, Any], *, now: int, unused_ttl: int) -> Regis
         )
     if "client_credentials" in grant_types and auth_method == "none":
         raise InvalidClientMetadata("client_credentials needs a confidential client (a secret or keys)")
-    if JWT_BEARER in grant_types and auth_method == "none":
-        # the ID-JAG names the client it was issued to: only a client that proves it may present it
-        raise InvalidClientMetadata("the jwt-bearer grant needs a confidential client (a secret or keys)")
+    # a public client may hold the jwt-bearer grant: a workload token is its proof (docs/enterprise.md
+    # § Workload identity); an ID-JAG, which names its client, is refused to it at the token endpoint
 
     requested_response_types = _strings(metadata, "response_types")
     response_types: list[str] = []

@@ -27,7 +27,7 @@ from wallet_mcp.oauth.rules.grants import WITHDRAWN, Grant, refusal
 from wallet_mcp.oauth.rules.lifetimes import Lifetimes, family_deadline, refresh_deadlines, refresh_expiry
 from wallet_mcp.oauth.rules.revocation import Revoker
 from wallet_mcp.oauth.server.client_auth import ClientAuthenticator, PresentedClient, presented_client
-from wallet_mcp.oauth.server.jwt_bearer import JwtBearerGrant, JwtBearerRequest
+from wallet_mcp.oauth.server.jwt_bearer import JwtBearerGrant, JwtBearerRequest, WorkloadGrant
 from wallet_mcp.observability import count
 from wallet_mcp.primitives import id_jag, pkce
 from wallet_mcp.primitives.errors import (
@@ -325,10 +325,9 @@ class TokenEndpoint:
         7523 §3), so the client asks the IdP for a new ID-JAG, as the SDK's provider does."""
         if self._jwt_bearer is None or not self._jwt_bearer.enabled:
             raise UnsupportedGrantType(f"unsupported grant_type: {id_jag.GRANT_TYPE}")
-        if not client.is_confidential:
-            # the ID-JAG names a client: only one that proves it is that client may present it
-            raise UnauthorizedClient("the jwt-bearer grant is for confidential clients only")
         granted = self._jwt_bearer.verify(client, request, now)
+        if isinstance(granted, WorkloadGrant):
+            return self._workload(client, request, granted, now)
         self._alive(
             Grant(client.client_id, granted.user_id, frozenset(granted.scope), now, idp=granted.idp.id),
             client,
@@ -352,6 +351,32 @@ class TokenEndpoint:
         )
         self._commit(actions, done)
         count("TokensIssued", grant="jwt_bearer")
+        return self._bearer(token, granted.scope, expires_in=ttl)
+
+    def _workload(
+        self, client: ClientRecord, request: JwtBearerRequest, granted: WorkloadGrant, now: int
+    ) -> dict[str, Any]:
+        """A workload's token (SEP-1933): issued as for client credentials — `sub` is the client,
+        the wallet reached is its owner's — with no refresh token."""
+        audience = select_audience(
+            request.resource,
+            self._settings.known_resources,
+            self._settings.mcp_resource,
+            self._settings.resource_aliases,
+        )
+        self._alive(Grant(client.client_id, client.owner_user_id, frozenset(granted.scope), now), client, now)
+        ttl = Lifetimes.of(client, self._bounds).access_token_ttl
+        token, jti, _ = self._access_token(
+            client.client_id, client.client_id, granted.scope, audience, now, ttl
+        )
+        done = self._succeeded(
+            client,
+            "jwt-bearer",
+            f"workload token of {granted.issuer.id}: access token for {audience}"
+            f" ({format_scope(granted.scope)})",
+        )
+        self._commit([self._issued(client.client_id, client, "jwt-bearer", jti, granted.scope)], done)
+        count("TokensIssued", grant="workload")
         return self._bearer(token, granted.scope, expires_in=ttl)
 
     def _issued(
