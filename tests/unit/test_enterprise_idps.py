@@ -9,7 +9,12 @@ import json
 import pytest
 
 from wallet_mcp.config import ConfigurationError, Settings
-from wallet_mcp.config.enterprise import EnterpriseIdpConfigError, TrustedIdp, parse_trusted_idps
+from wallet_mcp.config.enterprise import (
+    EnterpriseIdpConfigError,
+    TrustedIdp,
+    parse_trusted_idps,
+    parse_workload_issuers,
+)
 from wallet_mcp.oauth.server.jwt_bearer import REFETCH_INTERVAL, IdpKeys
 from wallet_mcp.primitives.id_jag import granted_scope
 
@@ -101,16 +106,49 @@ def test_the_key_set_is_cached_and_fetched_again_for_an_unknown_kid():
         return {"keys": keys}
 
     cache = IdpKeys(fetch, lambda: now[0])
-    cache.keys(idp, "one")
-    cache.keys(idp, "one")
+    cache.keys(idp.jwks_uri, "one")
+    cache.keys(idp.jwks_uri, "one")
     assert len(fetched) == 1
-    cache.keys(idp, "two")  # a kid the set lacks, but fetched a moment ago: no second fetch
+    cache.keys(idp.jwks_uri, "two")  # a kid the set lacks, but fetched a moment ago: no second fetch
     assert len(fetched) == 1
     now[0] += REFETCH_INTERVAL
-    cache.keys(idp, "two")  # the IdP rotated: fetched again
+    cache.keys(idp.jwks_uri, "two")  # the IdP rotated: fetched again
     assert fetched == [ACME["jwks_uri"]] * 2
 
 
 # a P-256 public key (any valid point will do for the cache)
 _X = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU"
 _Y = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
+
+
+WORKLOAD = {
+    "id": "github",
+    "name": "GitHub Actions",
+    "issuer": "https://token.actions.githubusercontent.com",
+    "jwks_uri": "https://token.actions.githubusercontent.com/.well-known/jwks",
+    "subjects": {"repo:acme/agent:ref:refs/heads/main": "mcp_agent"},
+    "scopes": "mcp:tools:list",
+}
+
+
+def test_a_workload_issuer_parses_and_maps_exact_subjects():
+    (issuer,) = parse_workload_issuers(json.dumps([WORKLOAD]), allow_loopback=False)
+    assert issuer.subjects == {"repo:acme/agent:ref:refs/heads/main": "mcp_agent"}
+    assert issuer.audience is None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"subjects": {}}, {"subjects": ["repo:x"]}, {"issuer": "http://ci.example"}, {"audience": 5}, {"x": 1}],
+)
+def test_a_workload_issuer_mistake_is_a_deployment_error(change):
+    with pytest.raises(EnterpriseIdpConfigError):
+        parse_workload_issuers(json.dumps([{**WORKLOAD, **change}]), allow_loopback=False)
+
+
+def test_an_issuer_cannot_be_both_an_enterprise_idp_and_a_workload_issuer():
+    idps = parse(ACME)
+    with pytest.raises(EnterpriseIdpConfigError, match="used twice"):
+        parse_workload_issuers(
+            json.dumps([{**WORKLOAD, "issuer": ACME["issuer"]}]), allow_loopback=False, enterprise=idps
+        )
