@@ -65,7 +65,7 @@ class EnterpriseAdmin:
         return idp_id in self._trusted
 
     def overview(self) -> list[IdpOverview]:
-        cut = self._revocations.live(now=self._clock()).idps
+        cut = self._revocations.idp_cutoffs(self._trusted, now=self._clock())
         found = []
         for idp in self._trusted.values():
             grants = self._consents.granted_by_idp(idp.id)

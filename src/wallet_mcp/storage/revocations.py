@@ -207,6 +207,14 @@ class RevocationList:
         found = get_items(self._db, [(self.table, key) for key in keys])
         return _revoked(i for i in found if i is not None and _is_live(i, now))
 
+    def idp_cutoffs(self, idp_ids: Iterable[str], *, now: int) -> Mapping[str, UserCutoff]:
+        """The enterprise IdPs among `idp_ids` that are cut off, or were (one BatchGetItem)."""
+        keys = [self.key(CUTOFF_KIND, idp_key(i)) for i in dict.fromkeys(idp_ids)]
+        if not keys:
+            return {}
+        found = get_items(self._db, [(self.table, key) for key in keys])
+        return _revoked(i for i in found if i is not None and _is_live(i, now)).idps
+
     def _query(self, kind: str, projection: str, now: int) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
