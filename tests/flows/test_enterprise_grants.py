@@ -547,3 +547,24 @@ def test_a_workload_token_signed_by_another_key_is_refused(enterprise):
         typ="JWT",
     )
     refused_with(workload_request(enterprise, forged), workload_jwt.BAD_SIGNATURE)
+
+
+def test_an_id_jag_for_a_client_the_idp_may_not_grant_to_is_refused(enterprise):
+    registered = httpx.post(
+        f"{enterprise.stack.base_url}/oauth/register",
+        json={
+            "client_name": "Not Acme's",
+            "grant_types": [JWT_BEARER],
+            "token_endpoint_auth_method": "client_secret_post",
+        },
+    ).json()
+    response = httpx.post(
+        f"{enterprise.stack.base_url}/oauth/token",
+        data={
+            "grant_type": JWT_BEARER,
+            "assertion": enterprise.id_jag(client_id=registered["client_id"]),
+            "client_id": registered["client_id"],
+            "client_secret": registered["client_secret"],
+        },
+    )
+    refused_with(response, id_jag.CLIENT_NOT_ALLOWED)
