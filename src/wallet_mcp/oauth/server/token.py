@@ -375,7 +375,11 @@ class TokenEndpoint:
             f"workload token of {granted.issuer.id}: access token for {audience}"
             f" ({format_scope(granted.scope)})",
         )
-        self._commit([self._issued(client.client_id, client, "jwt-bearer", jti, granted.scope)], done)
+        # like client credentials, a machine's requests count against the client's limit
+        counted = self._stores.rates.update_action(self._rules.token_client, client.client_id, now)
+        issued = self._issued(client.client_id, client, "jwt-bearer", jti, granted.scope)
+        if self._commit([counted, issued], done) == 0:
+            self._rules.token_client.check(self._rules.token_client.limit, now)
         count("TokensIssued", grant="workload")
         return self._bearer(token, granted.scope, expires_in=ttl)
 
