@@ -108,7 +108,13 @@ def seed(dynamodb: Any, tables: SeedTables, *, wallet: bool = True) -> None:
             client_name="MCP Demo Client",
             token_endpoint_auth_method="client_secret_post",
             client_secret_hash=opaque.digest(DEMO_CLIENT_SECRET),
-            grant_types=("authorization_code", "refresh_token", "client_credentials"),
+            # the jwt-bearer grant too: ID-JAGs of a trusted enterprise IdP (docs/enterprise.md)
+            grant_types=(
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            ),
             redirect_uris=(DEMO_REDIRECT_URI,),
             scope=SUPPORTED_SCOPES,
             created_at=now,

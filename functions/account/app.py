@@ -17,6 +17,7 @@ from wallet_mcp.account.bootstrap import PATH as BOOTSTRAP_PATH
 from wallet_mcp.account.bootstrap import AdminBootstrap
 from wallet_mcp.account.client_admin import ClientAdmin
 from wallet_mcp.account.confirm import ConfirmationPages
+from wallet_mcp.account.enterprise import EnterpriseAdmin
 from wallet_mcp.account.grants import Grants
 from wallet_mcp.account.portal import CLIENT_GROUPS, AccountPortal, Provenance, Refused, refused_page
 from wallet_mcp.compose import Deployment
@@ -56,6 +57,7 @@ portal = AccountPortal(
         clients=stores.clients,
         personal_tokens=stores.personal_tokens,
         revoker=revoker,
+        idp_names={idp.id: idp.name for idp in SETTINGS.trusted_idps},
     ),
     admin=ClientAdmin(
         stores.clients,
@@ -74,6 +76,16 @@ portal = AccountPortal(
     upstream=[(provider.id, provider.name) for provider in SETTINGS.identity_providers],
     confirmations=stores.confirmations,
     confirmation_threshold_max=SETTINGS.confirmation_threshold_max,
+    enterprise=EnterpriseAdmin(
+        SETTINGS.trusted_idps,
+        stores.consents,
+        stores.users,
+        stores.revocations,
+        revoker,
+        clock,
+        links=stores.identity_links,
+        audit=stores.audit,
+    ),
 )
 confirmations = ConfirmationPages(
     portal,
@@ -181,6 +193,16 @@ async def admin_users(request: Request) -> Response:
     return _respond(lambda: portal.user_grants(CookieJar(request.cookies), request.query_params))
 
 
+@app.get("/admin/enterprise")
+async def admin_enterprise(request: Request) -> Response:
+    return _respond(lambda: portal.enterprise_idps(CookieJar(request.cookies), request.query_params))
+
+
+app.add_api_route(
+    "/admin/enterprise",
+    _post(lambda f, c, o, s: portal.enterprise_action(f.fields, c, o, s)),
+    methods=["POST"],
+)
 app.add_api_route(
     "/account", _post(lambda f, c, o, s: portal.submit_sign_in(f.fields, c, o, s)), methods=["POST"]
 )

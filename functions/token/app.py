@@ -14,6 +14,7 @@ from wallet_mcp.config import settings
 from wallet_mcp.oauth.rules.lifetimes import Lifetimes
 from wallet_mcp.oauth.server import client_keys
 from wallet_mcp.oauth.server.client_auth import ClientAuthenticator
+from wallet_mcp.oauth.server.jwt_bearer import IdpKeys, JwtBearerGrant, fetch_idp_jwks
 from wallet_mcp.oauth.server.par import PushedAuthorizationEndpoint
 from wallet_mcp.oauth.server.token import TokenEndpoint, TokenStores
 from wallet_mcp.oauth.server.token_management import TokenManagement
@@ -43,8 +44,29 @@ keys = client_keys.ClientKeys(
     deployment.clock,
 )
 authenticator = ClientAuthenticator(keys, stores.used_assertions, SETTINGS.issuer, deployment.clock)
+# the jwt-bearer grant for ID-JAGs of the trusted enterprise IdPs (docs/enterprise.md)
+jwt_bearer = (
+    JwtBearerGrant(
+        SETTINGS,
+        IdpKeys(
+            lambda url: fetch_idp_jwks(url, allow_loopback=SETTINGS.allow_loopback_identity_providers),
+            deployment.clock,
+        ),
+        stores.used_assertions,
+        stores.users,
+        stores.identity_links,
+    )
+    if SETTINGS.trusted_idps or SETTINGS.trusted_workload_issuers
+    else None
+)
 tokens = TokenEndpoint(
-    SETTINGS, stores.database, token_stores, deployment.signer, deployment.clock, authenticator
+    SETTINGS,
+    stores.database,
+    token_stores,
+    deployment.signer,
+    deployment.clock,
+    authenticator,
+    jwt_bearer=jwt_bearer,
 )
 management = TokenManagement(
     token_stores,

@@ -152,3 +152,18 @@ def test_unknown_scopes_are_ignored_and_the_response_says_what_was_granted(token
     )
     assert response.status == 200, response.body
     assert response_json(response)["scope"] == "mcp:tools:list"
+
+
+def test_the_jwt_bearer_grant_is_unsupported_while_no_enterprise_idp_is_trusted(token_fn):
+    """The demo client may use the grant, but this deployment trusts nobody's assertions."""
+    body = (
+        "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=a.b.c"
+        f"&client_id={DEMO_CLIENT_ID}&client_secret={DEMO_CLIENT_SECRET}"
+    )
+    response = token_fn.request("POST", "/oauth/token", headers=FORM, body=body)
+    assert response.status == 400, response.body
+    assert response_json(response)["error"] == "unsupported_grant_type"
+    missing = token_fn.request(
+        "POST", "/oauth/token", headers=FORM, body=body.replace("&assertion=a.b.c", "")
+    )
+    assert response_json(missing)["error"] == "invalid_request"

@@ -168,3 +168,17 @@ def test_the_consent_page_says_when_all_of_it_was_approved_before() -> None:
     assert not approved_before(consent(READ), PAY, RESOURCE)
     assert not approved_before(consent(PAY), PAY, "http://localhost:3000/api")
     assert not approved_before(None, READ, RESOURCE)
+
+
+@pytest.mark.parametrize(
+    ("cutoff", "candidate", "reason"),
+    [
+        (UserCutoff(1_000, disabled=True), replace(grant(issued_at=5_000), idp="acme"), grants.IDP_CUT_OFF),
+        (UserCutoff(1_000), replace(grant(issued_at=1_000), idp="acme"), grants.IDP_CUT_OFF),
+        (UserCutoff(1_000), replace(grant(issued_at=1_001), idp="acme"), None),  # restored: new grants
+        (UserCutoff(1_000, disabled=True), replace(grant(), idp="beta"), None),  # another IdP's
+        (UserCutoff(1_000, disabled=True), grant(), None),  # not granted by an IdP at all
+    ],
+)
+def test_an_enterprise_idp_cut_off_ends_the_grants_it_made(cutoff, candidate, reason):
+    assert refusal(candidate, Revoked(idps={"acme": cutoff})) == reason

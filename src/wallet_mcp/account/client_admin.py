@@ -32,6 +32,7 @@ from wallet_mcp.oauth.rules.lifetimes import KINDS, LABELS, Kind, Lifetimes, ref
 from wallet_mcp.oauth.rules.revocation import Actor, Revoker
 from wallet_mcp.oauth.server.registration import (
     GRANT_TYPES,
+    JWT_BEARER,
     MAX_CLIENT_NAME,
     MAX_REDIRECT_URIS,
     clean_name,
@@ -88,8 +89,10 @@ class ClientSettings:
         if len(name) > MAX_CLIENT_NAME:
             raise InvalidClientForm(f"The name may have at most {MAX_CLIENT_NAME} characters.")
         grants = tuple(g for g in GRANT_TYPES if g in multi.get("grant_types", ()))
-        if "authorization_code" not in grants and "client_credentials" not in grants:
-            raise InvalidClientForm("Choose the authorization code or the client credentials grant.")
+        if not {"authorization_code", "client_credentials", JWT_BEARER} & set(grants):
+            raise InvalidClientForm(
+                "Choose the authorization code, the client credentials or the jwt-bearer (ID-JAG) grant."
+            )
         if "refresh_token" in grants and "authorization_code" not in grants:
             raise InvalidClientForm("Refresh tokens come with the authorization code grant.")
         uris = tuple(dict.fromkeys(line.strip() for line in form.get("redirect_uris", "").splitlines()))
@@ -201,6 +204,8 @@ class ClientAdmin:
             raise InvalidClientForm("This client is described by its metadata document; it cannot be edited.")
         if "client_credentials" in wanted.grant_types and not current.is_confidential:
             raise InvalidClientForm("Only a confidential client may use client credentials.")
+        if JWT_BEARER in wanted.grant_types and not current.is_confidential:
+            raise InvalidClientForm("Only a confidential client may use the jwt-bearer (ID-JAG) grant.")
         changes: dict[str, AttributeValueTypeDef | None] = {
             "client_name": items.s(wanted.client_name),
             "redirect_uris": items.ss(wanted.redirect_uris),

@@ -6,11 +6,13 @@ tokens (RefreshTokensTable `user-client-index`), and access tokens, with or with
 token. A client-credentials client an administrator made the person the owner of acts on their
 wallet without a consent: it is listed too. Withdrawing either is `Revoker.end_grant` — consent,
 refresh tokens, every access token of the grant (within one revocation poll), and the client's
-ownership of the wallet.
+ownership of the wallet. A grant a company's IdP made (an ID-JAG at the token endpoint) is a
+consent item marked `granted_by`: listed as "granted by <IdP>", withdrawn the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from wallet_mcp.oauth.rules.grants import ended_by_client
@@ -35,6 +37,8 @@ class ConnectedApp:
     client_exists: bool
     acts_as_owner: bool = False
     """A client-credentials client acting on the person's wallet (no consent, no refresh token)."""
+    granted_by: tuple[str, ...] = ()
+    """The enterprise IdPs (their names) that granted this access with an ID-JAG (docs/enterprise.md)."""
 
 
 class Grants:
@@ -46,7 +50,10 @@ class Grants:
         clients: ClientStore,
         personal_tokens: PersonalTokenStore,
         revoker: Revoker,
+        idp_names: Mapping[str, str] | None = None,
     ) -> None:
+        """`idp_names`: the trusted enterprise IdPs, id → the name people see."""
+        self._idp_names = dict(idp_names or {})
         self._consents = consents
         self._refresh_tokens = refresh_tokens
         self._clients = clients
@@ -86,7 +93,7 @@ class Grants:
                 ConnectedApp(
                     client_id=client_id,
                     client_name=client.client_name if client else client_id,
-                    scope=consent.scope
+                    scope=tuple(dict.fromkeys((*consent.scope, *consent.enterprise_scope)))
                     if consent
                     else (client.scope if client_id in owned and client else ()),
                     granted_at=consent.granted_at if consent else None,
@@ -94,6 +101,9 @@ class Grants:
                     active_refresh_tokens=len(live.get(client_id, [])),
                     client_exists=client is not None and not client.is_deleted,
                     acts_as_owner=client_id in owned,
+                    granted_by=tuple(self._idp_names.get(i, i) for i in consent.granted_by)
+                    if consent
+                    else (),
                 )
             )
         return sorted(apps, key=lambda a: (-(a.last_used_at or a.granted_at or 0), a.client_name))

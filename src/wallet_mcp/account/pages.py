@@ -64,6 +64,11 @@ def _nav(viewer: Viewer) -> str:
     )
 
 
+def nav(viewer: Viewer) -> str:
+    """The navigation bar, for the admin pages built beside this module."""
+    return _nav(viewer)
+
+
 def _alerts(notice: str | None, error: str | None) -> str:
     out = f'<p class="notice" role="status">{escape(notice)}</p>' if notice else ""
     return out + (f'<p class="error" role="alert">{escape(error)}</p>' if error else "")
@@ -104,7 +109,8 @@ def grants_table(apps: Sequence[ConnectedApp], *, action: str, hidden: dict[str,
         "<tr>"
         f'<td class="name"><strong>{escape(app.client_name)}</strong><br><code>{escape(app.client_id)}</code>'
         f"{'' if app.client_exists else ' <span class=tag>deleted</span>'}"
-        f"{' <span class=tag>acts on your wallet as its owner</span>' if app.acts_as_owner else ''}</td>"
+        f"{' <span class=tag>acts on your wallet as its owner</span>' if app.acts_as_owner else ''}"
+        f"{''.join(f' <span class=tag>granted by {escape(name)}</span>' for name in app.granted_by)}</td>"
         f'<td data-label="Scopes">{_scopes(app.scope) or "<span class=muted>none remembered</span>"}</td>'
         f'<td data-label="Granted">{_when(app.granted_at)}</td>'
         f'<td data-label="Last used">{_when(app.last_used_at)}</td>'
@@ -250,7 +256,8 @@ def clients_page(
         f"{_nav(viewer)}<h1>Clients</h1>"
         f"{_alerts(notice, None)}"
         '<p><a href="/admin/clients/new">New confidential client</a> · '
-        '<a href="/admin/connections">Recent connection failures</a></p>'
+        '<a href="/admin/connections">Recent connection failures</a> · '
+        '<a href="/admin/enterprise">Enterprise identity providers</a></p>'
         "<table><thead><tr><th>Client</th><th>Type</th><th>Redirect URIs</th><th>Grants</th>"
         f"<th>Scopes</th><th>Created</th><th>Last used</th></tr></thead><tbody>{rows}</tbody></table>"
     )

@@ -19,6 +19,7 @@ from urllib.parse import urlencode, urlsplit
 from wallet_mcp.account import confirm_pages as confirm_view
 from wallet_mcp.account import pages as view
 from wallet_mcp.account.client_admin import ClientAdmin, ClientNotFound, ClientSettings, InvalidClientForm
+from wallet_mcp.account.enterprise import EnterpriseAdmin, enterprise_page
 from wallet_mcp.account.grants import Grants
 from wallet_mcp.oauth.rules.revocation import Actor, Revoker
 from wallet_mcp.primitives.forms import PageForm
@@ -45,6 +46,9 @@ _NOTICES: Final = {
     "token_revoked": "Personal access token revoked. It stopped working at once.",
     "disabled": "User disabled. Their sessions, grants and personal access tokens have ended.",
     "enabled": "User enabled. They may sign in again; nothing they had before comes back.",
+    "idp_cut_off": "Identity provider cut off. Every grant it made has ended; new ones are refused.",
+    "idp_linked": "Linked. The identity provider's grants for that subject now reach that user's wallet.",
+    "idp_restored": "Identity provider restored. New grants are honoured; nothing from before comes back.",
 }
 
 
@@ -104,10 +108,12 @@ class AccountPortal:
         upstream: Sequence[tuple[str, str]] = (),
         confirmations: ConfirmationStore | None = None,
         confirmation_threshold_max: int = 0,
+        enterprise: EnterpriseAdmin | None = None,
     ) -> None:
         """`upstream`: (id, name) of the OpenID providers the sign-in page offers;
         `confirmations`: the person's payment confirmations, listed on /account."""
         self._confirmations = confirmations
+        self._enterprise = enterprise
         self.confirmation_threshold_max = confirmation_threshold_max
         self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(issuer))
         self._sign_in = sign_in
@@ -457,6 +463,44 @@ class AccountPortal:
         reason = " ".join(form.get("reason", "").split())[:MAX_REASON]
         self._revoker.restore_user(user, Actor(visitor.user.user_id, source, reason or None))
         return self._back_to_user(user, "enabled")
+
+    # --- /admin/enterprise: the trusted enterprise IdPs --------------------------------------------
+
+    def enterprise_idps(self, cookies: CookieJar, query: Mapping[str, str]) -> Outcome:
+        visitor = self._admin_visitor(cookies, "/admin/enterprise")
+        if not isinstance(visitor, Visitor):
+            return visitor
+        overview = self._enterprise.overview() if self._enterprise is not None else []
+        notice = _NOTICES.get(query.get("done", "")) or None
+        return Page(enterprise_page(view.nav(visitor.viewer), overview, visitor.csrf_token, notice))
+
+    def enterprise_action(
+        self, form: Mapping[str, str], cookies: CookieJar, sent_from: Provenance, source: str
+    ) -> Outcome:
+        """Cut an enterprise IdP off (all its grants end at once) or restore it."""
+        visitor = self.check_post(sent_from, cookies, form)
+        self._require_admin(visitor)
+        idp_id = form.get("idp", "")
+        if self._enterprise is None or not self._enterprise.known(idp_id):
+            raise Refused(404, "No such identity provider.")
+        actor = Actor(visitor.user.user_id, source)
+        match form.get("action"):
+            case "cut_off":
+                self._enterprise.cut_off(idp_id, actor)
+                done = "idp_cut_off"
+            case "restore":
+                self._enterprise.restore(idp_id, actor)
+                done = "idp_restored"
+            case "link":
+                problem = self._enterprise.link(
+                    idp_id, form.get("subject", ""), form.get("username", ""), actor
+                )
+                if problem is not None:
+                    raise Refused(400, problem)
+                done = "idp_linked"
+            case _:
+                raise Refused(400, "The form is incomplete.")
+        return Redirect("/admin/enterprise?" + urlencode({"done": done}), status=303)
 
 
 def refused_page(exc: Refused) -> Page:

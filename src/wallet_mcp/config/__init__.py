@@ -14,6 +14,13 @@ from functools import cache
 from typing import Final
 from urllib.parse import urlsplit
 
+from wallet_mcp.config.enterprise import (
+    EnterpriseIdpConfigError,
+    TrustedIdp,
+    TrustedWorkloadIssuer,
+    parse_trusted_idps,
+    parse_workload_issuers,
+)
 from wallet_mcp.config.upstream import (
     IdentityProvider,
     IdentityProviderConfigError,
@@ -127,6 +134,12 @@ class Settings:
     edge_origin_secret: str = field(default="", repr=False)
     """Behind the optional CloudFront distribution: the secret its origin requests carry
     (`web/edge.py`); empty when the API is reached directly."""
+    trusted_idps: tuple[TrustedIdp, ...] = ()
+    """Enterprise IdPs whose ID-JAGs the token endpoint accepts (docs/enterprise.md); on loopback
+    only with `allow_loopback_identity_providers`."""
+    trusted_workload_issuers: tuple[TrustedWorkloadIssuer, ...] = ()
+    """Issuers of workload identity tokens that authenticate machine clients with the jwt-bearer
+    grant (docs/enterprise.md § Workload identity)."""
 
     # --- derived URLs (RFC 8414 / RFC 9728 / MCP authorization) ---------------------------
     @property
@@ -235,8 +248,21 @@ class Settings:
             )
         except IdentityProviderConfigError as exc:
             raise ConfigurationError(str(exc)) from exc
+        try:
+            trusted_idps = parse_trusted_idps(
+                env.get("TRUSTED_ENTERPRISE_IDPS", ""), allow_loopback=allow_loopback_idps
+            )
+            workload_issuers = parse_workload_issuers(
+                env.get("TRUSTED_WORKLOAD_ISSUERS", ""),
+                allow_loopback=allow_loopback_idps,
+                enterprise=trusted_idps,
+            )
+        except EnterpriseIdpConfigError as exc:
+            raise ConfigurationError(str(exc)) from exc
         return cls(
             issuer=issuer,
+            trusted_idps=trusted_idps,
+            trusted_workload_issuers=workload_issuers,
             identity_providers=identity_providers,
             allow_loopback_identity_providers=allow_loopback_idps,
             upstream_secrets_prefix=secrets_prefix,

@@ -229,3 +229,11 @@ def _keys(jwks: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
     if not isinstance(keys, list):
         return ()
     return [k for k in keys if isinstance(k, Mapping)]
+
+
+def bound_key(key: Mapping[str, Any], alg: str) -> jwt.PyJWK | None:
+    """A JWK bound to one allowed algorithm, or None (wrong type, curve or declared `alg`): for
+    other JWTs verified against someone's key set (`primitives.id_jag`)."""
+    if alg not in SIGNING_ALGORITHMS:
+        return None
+    return _key_for(key, alg)

@@ -51,6 +51,8 @@ Event = Literal[
     "personal_token_revoked",
     "client_verified",
     "client_unverified",
+    "idp_cut_off",
+    "idp_restored",
     "client_lifetimes_updated",
     "client_debits_allowed",
     "client_debits_refused",

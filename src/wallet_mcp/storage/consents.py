@@ -5,10 +5,17 @@ One item per user and client: `scope`, every scope the user ever approved for th
 and approved for it. Whether a remembered approval may stand in for the consent page is a policy
 (`oauth.rules.consent`); an item written before `resources` existed remembers nothing per
 resource, so it never does.
+
+An enterprise grant (an ID-JAG accepted at the token endpoint) is recorded on the same item:
+`granted_by`, the string set of the enterprise IdPs (their configured ids) that granted the client
+access for the user, and `enterprise_scope`, the scopes of the latest such grant. It adds nothing
+to `resources`: a grant the company's IdP made never stands in for the person's own consent in a
+browser. /account lists it ("granted by <IdP>") and withdrawing it ends it like any other grant.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,6 +35,10 @@ class Consent:
     updated_at: int
     resources: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Resource → the scopes approved for it."""
+    granted_by: tuple[str, ...] = ()
+    """The enterprise IdPs (ids) that granted this access (ID-JAG); empty: the person did."""
+    enterprise_scope: tuple[str, ...] = ()
+    """The scopes of the latest enterprise grant."""
 
     def approved(self, resource: str) -> frozenset[str]:
         return frozenset(self.resources.get(resource, ()))
@@ -42,6 +53,8 @@ def _consent(item: items.Item) -> Consent:
         granted_at=items.req_n(item, "granted_at"),
         updated_at=items.req_n(item, "updated_at"),
         resources={name: items.get_list(resources, name) for name in resources},
+        granted_by=tuple(sorted(items.get_list(item, "granted_by"))),
+        enterprise_scope=items.get_list(item, "enterprise_scope"),
     )
 
 
@@ -95,6 +108,60 @@ class ConsentStore:
             }
         }
 
+    def enterprise_action(
+        self, user_id: str, client_id: str, scope: tuple[str, ...], idp_id: str, *, now: int
+    ) -> dict[str, Any]:
+        """A transaction Update: record that enterprise IdP `idp_id` granted the client `scope`
+        for the user (beside whatever the person approved; `resources` untouched)."""
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": self._key(user_id, client_id),
+                "UpdateExpression": (
+                    "SET granted_at = if_not_exists(granted_at, :now), updated_at = :now,"
+                    " enterprise_scope = :scope ADD granted_by :idp"
+                ),
+                "ExpressionAttributeValues": {
+                    ":idp": {"SS": [idp_id]},
+                    ":now": items.n(now),
+                    ":scope": items.ss(scope),
+                },
+            }
+        }
+
+    def granted_by_idp(self, idp_id: str) -> list[Consent]:
+        """Every grant an enterprise IdP made (a Scan with a filter: for the admin page and a
+        cut-off only, never on a request path)."""
+        found: list[Consent] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "contains(granted_by, :idp)",
+            "ExpressionAttributeValues": {":idp": items.s(idp_id)},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._db.scan(**kwargs)
+            found.extend(_consent(i) for i in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return found
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def forget_enterprise(self, consent: Consent, idp_id: str) -> bool:
+        """The IdP no longer counts as having granted this access: the item goes if the IdP was
+        all that granted it (the person never approved the client themselves), else only its
+        mark. True if the item went."""
+        if not consent.resources and set(consent.granted_by) <= {idp_id}:
+            return self.withdraw(consent.user_id, consent.client_id) is not None
+        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
+            self._db.update_item(
+                TableName=self._table,
+                Key=self._key(consent.user_id, consent.client_id),
+                UpdateExpression="DELETE granted_by :idp",
+                ConditionExpression="attribute_exists(client_id)",
+                ExpressionAttributeValues={":idp": {"SS": [idp_id]}},
+            )
+        return False
+
     def grant(
         self,
         user_id: str,
@@ -128,6 +195,15 @@ class ConsentStore:
                 "granted_at": items.n(consent.granted_at),
                 "updated_at": items.n(consent.updated_at),
                 "resources": {"M": {name: items.ss(scopes) for name, scopes in resources.items()}},
+                # an enterprise grant on the same item stays recorded
+                **(
+                    {
+                        "granted_by": {"SS": list(previous.granted_by)},
+                        "enterprise_scope": items.ss(previous.enterprise_scope),
+                    }
+                    if previous and previous.granted_by
+                    else {}
+                ),
             },
         )
         return consent

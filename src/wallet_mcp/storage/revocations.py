@@ -12,6 +12,9 @@ until the last of them has expired. Three partitions:
     of the user is refused, whenever issued; once enabled, it expires one access-token lifetime later.
   - `grant#<user_id>#<client_id>`: a person withdrew an app's access (or an admin did for them):
     that user's tokens of that client issued at or before `not_before`.
+  - `idp#<idp id>`: an administrator cut an enterprise IdP off: every token issued on one of its
+    grants (ID-JAG, `idp` claim) is refused, whenever issued, while `disabled` is set (no
+    `expires_at`); restored, those issued at or before `not_before` stay refused until they expire.
   - `scope#<client_id>`: an administrator narrowed what a client may be granted: its tokens issued
     at or before `not_before` that carry a scope outside `allowed` are refused.
 
@@ -66,6 +69,8 @@ class Revoked:
     grants: Mapping[tuple[str, str], int] = field(default_factory=dict)
     """(user_id, client_id) → `not_before`."""
     scopes: Mapping[str, ScopeCutoff] = field(default_factory=dict)
+    idps: Mapping[str, UserCutoff] = field(default_factory=dict)
+    """Enterprise IdP id → its cut-off (the same shape as a person's)."""
 
 
 def user_key(user_id: str) -> str:
@@ -79,6 +84,10 @@ def grant_key(user_id: str, client_id: str) -> str:
 
 def scope_key(client_id: str) -> str:
     return f"scope#{client_id}"
+
+
+def idp_key(idp_id: str) -> str:
+    return f"idp#{idp_id}"
 
 
 logger = logging.getLogger(__name__)
@@ -127,6 +136,22 @@ class RevocationList:
                 ExpressionAttributeValues={":expires": items.n(now + access_token_ttl)},
             )
 
+    def cut_off_idp(self, idp_id: str, *, now: int) -> None:
+        """Every token issued on the IdP's grants stops working, and new ones are refused, until
+        the IdP is restored."""
+        self._put(CUTOFF_KIND, idp_key(idp_id), {"not_before": items.n(now), "disabled": items.boolean(True)})
+
+    def restore_idp(self, idp_id: str, *, now: int, access_token_ttl: int) -> None:
+        """The IdP's grants are honoured again; tokens from before stay refused until they expire."""
+        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
+            self._db.update_item(
+                TableName=self.table,
+                Key=self.key(CUTOFF_KIND, idp_key(idp_id)),
+                UpdateExpression="REMOVE disabled SET expires_at = :expires",
+                ConditionExpression="attribute_exists(jti)",
+                ExpressionAttributeValues={":expires": items.n(now + access_token_ttl)},
+            )
+
     def end_grant(self, user_id: str, client_id: str, *, now: int, access_token_ttl: int) -> None:
         """The user's tokens of this client issued until now stop working (within a poll)."""
         self._put(
@@ -166,6 +191,7 @@ class RevocationList:
         jti: str,
         client_id: str,
         user_ids: Iterable[str] = (),
+        idp: str | None = None,
         now: int,
     ) -> Revoked:
         """The entries that concern one token (a consistent read: introspection, token issuance)."""
@@ -176,9 +202,18 @@ class RevocationList:
             self.key(CUTOFF_KIND, scope_key(client_id)),
             *(self.key(CUTOFF_KIND, user_key(u)) for u in users),
             *(self.key(CUTOFF_KIND, grant_key(u, client_id)) for u in users),
+            *([self.key(CUTOFF_KIND, idp_key(idp))] if idp else []),
         ]
         found = get_items(self._db, [(self.table, key) for key in keys])
         return _revoked(i for i in found if i is not None and _is_live(i, now))
+
+    def idp_cutoffs(self, idp_ids: Iterable[str], *, now: int) -> Mapping[str, UserCutoff]:
+        """The enterprise IdPs among `idp_ids` that are cut off, or were (one BatchGetItem)."""
+        keys = [self.key(CUTOFF_KIND, idp_key(i)) for i in dict.fromkeys(idp_ids)]
+        if not keys:
+            return {}
+        found = get_items(self._db, [(self.table, key) for key in keys])
+        return _revoked(i for i in found if i is not None and _is_live(i, now)).idps
 
     def _query(self, kind: str, projection: str, now: int) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
@@ -208,6 +243,7 @@ def _revoked(found: Iterable[Mapping[str, Any]]) -> Revoked:
     users: dict[str, UserCutoff] = {}
     grants: dict[tuple[str, str], int] = {}
     scopes: dict[str, ScopeCutoff] = {}
+    idps: dict[str, UserCutoff] = {}
     for item in found:
         kind, sort = items.req_s(item, "kind"), items.req_s(item, "jti")
         if kind == KIND:
@@ -224,7 +260,9 @@ def _revoked(found: Iterable[Mapping[str, Any]]) -> Revoked:
                 grants[(user_id, client_id)] = not_before
             elif what == "scope":
                 scopes[rest] = ScopeCutoff(not_before, frozenset(items.get_list(item, "allowed")))
-    return Revoked(frozenset(jtis), clients, users, grants, scopes)
+            elif what == "idp":
+                idps[rest] = UserCutoff(not_before, items.get_bool(item, "disabled"))
+    return Revoked(frozenset(jtis), clients, users, grants, scopes, idps)
 
 
 class CachedRevocations:

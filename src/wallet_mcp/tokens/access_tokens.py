@@ -32,6 +32,8 @@ class AccessToken:
     issued_at: int
     expires_at: int
     jti: str
+    idp: str | None = None
+    """The enterprise IdP whose grant (ID-JAG) this token was issued on (`idp` claim), if any."""
 
     def has_scopes(self, needed: Iterable[str]) -> bool:
         return self.scopes.issuperset(needed)
@@ -165,4 +167,5 @@ def _to_access_token(claims: dict[str, Any]) -> AccessToken:
         issued_at=iat,
         expires_at=exp,
         jti=str(jti),
+        idp=idp if isinstance(idp := claims.get("idp"), str) and idp else None,
     )

@@ -8,7 +8,9 @@ client-credentials token the client's owner), its scopes and when it was issued.
   unusable, and `grants_valid_after`, which outlives re-enabling);
 - the person was disabled (refused whenever issued, while disabled) or, before, cut off;
 - the person withdrew this client's access (or an administrator did for them);
-- the client's allowance was narrowed and the grant carries a scope outside it.
+- the client's allowance was narrowed and the grant carries a scope outside it;
+- the enterprise IdP the grant came from (an ID-JAG, `idp`) was cut off by an administrator:
+  refused while it stays cut off, whenever issued, and until they expire once it is restored.
 
 Asked by the MCP endpoint and the wallet API (from the polled revocation list, no AWS call), by
 introspection (a consistent read of the entries that concern the token), by the token endpoint
@@ -33,6 +35,7 @@ USER_DISABLED: Final = "the user's account is disabled"
 USER_CUT_OFF: Final = "the user's access was ended by an administrator"
 WITHDRAWN: Final = "the user has withdrawn this application's access"
 SCOPE_NARROWED: Final = "a scope of this grant is no longer allowed for the client"
+IDP_CUT_OFF: Final = "the identity provider that granted this access was cut off by an administrator"
 
 
 class NotRead(Enum):
@@ -53,10 +56,12 @@ class Grant:
     issued_at: int
     """When this token (or, for a refresh, the grant it continues) was issued."""
     jti: str | None = None
+    idp: str | None = None
+    """The enterprise IdP that granted it (an ID-JAG), if one did."""
 
     @classmethod
     def of(cls, token: AccessToken, owner: str | None) -> Grant:
-        return cls(token.client_id, owner, token.scopes, token.issued_at, token.jti)
+        return cls(token.client_id, owner, token.scopes, token.issued_at, token.jti, token.idp)
 
 
 def ended_by_client(client: ClientRecord | None, issued_at: int) -> bool:
@@ -93,6 +98,10 @@ def refusal(grant: Grant, revoked: Revoked, client: ClientRecord | NotRead | Non
         withdrawn = revoked.grants.get((grant.user_id, grant.client_id))
         if withdrawn is not None and grant.issued_at <= withdrawn:
             return WITHDRAWN
+    if grant.idp is not None:
+        idp = revoked.idps.get(grant.idp)
+        if idp is not None and (idp.disabled or grant.issued_at <= idp.not_before):
+            return IDP_CUT_OFF
     narrowed = revoked.scopes.get(grant.client_id)
     if (
         narrowed is not None

@@ -9,6 +9,10 @@
 - `end_client`: every grant of a client (disabled or deleted by an administrator): the record
   remembers when (`grants_valid_after`, which outlives re-enabling) and a client cut-off ends its
   access tokens.
+- `end_idp`: every grant an enterprise IdP made (ID-JAG, docs/enterprise.md), cut off at once by
+  an administrator: an IdP cut-off in the revocation list refuses every token issued on its grants
+  and every new one while it stays cut off (`restore_idp` lifts it), and the grants it recorded go
+  from the people's /account.
 - `end_user`: every grant of a person (disabled by an administrator): their sessions, consents,
   refresh tokens and personal access tokens, and a user entry in the revocation list that refuses
   their tokens — and those of the clients they own — while they stay disabled.
@@ -152,6 +156,27 @@ class Revoker:
             return None
         self._revocations.revoke_client(client.client_id, now=now, access_token_ttl=self._access_ttl)
         return updated
+
+    # --- every grant of an enterprise IdP -----------------------------------------------------------
+
+    def end_idp(self, idp_id: str, actor: Actor) -> Ended:
+        """Cut an enterprise IdP off: its grants end at once and new ones are refused."""
+        assert self._consents is not None, "ending an IdP's grants needs the consents table"
+        now = self._clock()
+        # first the cut-off: from here on no token of its grants passes a resource server's check
+        self._revocations.cut_off_idp(idp_id, now=now)
+        ended = 0
+        for consent in self._consents.granted_by_idp(idp_id):
+            self._consents.forget_enterprise(consent, idp_id)
+            ended += 1
+        result = Ended(consents=ended)
+        self._record("idp_cut_off", idp_id, None, actor, result)
+        return result
+
+    def restore_idp(self, idp_id: str, actor: Actor) -> None:
+        """Honour the IdP's grants again; nothing it granted before comes back."""
+        self._revocations.restore_idp(idp_id, now=self._clock(), access_token_ttl=self._access_ttl)
+        self._record("idp_restored", idp_id, None, actor, Ended())
 
     # --- every grant of a person --------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from wallet_mcp.config import Settings
 from wallet_mcp.primitives.client_assertions import SIGNING_ALGORITHMS
 from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 
@@ -28,7 +29,13 @@ def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
         "scopes_supported": list(SUPPORTED_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            # RFC 7523 §2.1, for ID-JAGs of the trusted enterprise IdPs (docs/enterprise.md)
+            *([JWT_BEARER_GRANT] if settings.trusted_idps or settings.trusted_workload_issuers else []),
+        ],
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         # RFC 8414 §2: the JWS algorithms of private_key_jwt assertions (RFC 7523 §2.2)
         "token_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),

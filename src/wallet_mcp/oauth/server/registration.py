@@ -37,7 +37,13 @@ MAX_BODY_BYTES: Final = 16 * 1024
 MAX_REDIRECT_URIS: Final = 10
 MAX_CLIENT_NAME: Final = 100
 MAX_URL: Final = 2000
-GRANT_TYPES: Final = ("authorization_code", "refresh_token", "client_credentials")
+GRANT_TYPES: Final = (
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    "urn:ietf:params:oauth:grant-type:jwt-bearer",  # RFC 7523 §2.1: ID-JAGs (docs/enterprise.md)
+)
+JWT_BEARER: Final = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,10 +165,14 @@ def register(metadata: Mapping[str, Any], *, now: int, unused_ttl: int) -> Regis
     unknown_grants = [g for g in grant_types if g not in GRANT_TYPES]
     if unknown_grants:
         raise InvalidClientMetadata(f"unsupported grant type: {unknown_grants[0][:64]}")
-    if "authorization_code" not in grant_types and "client_credentials" not in grant_types:
-        raise InvalidClientMetadata("grant_types must include authorization_code or client_credentials")
+    if not {"authorization_code", "client_credentials", JWT_BEARER} & set(grant_types):
+        raise InvalidClientMetadata(
+            f"grant_types must include authorization_code, client_credentials or {JWT_BEARER}"
+        )
     if "client_credentials" in grant_types and auth_method == "none":
         raise InvalidClientMetadata("client_credentials needs a confidential client (a secret or keys)")
+    # a public client may hold the jwt-bearer grant: a workload token is its proof (docs/enterprise.md
+    # § Workload identity); an ID-JAG, which names its client, is refused to it at the token endpoint
 
     requested_response_types = _strings(metadata, "response_types")
     response_types: list[str] = []

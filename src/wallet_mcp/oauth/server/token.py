@@ -27,8 +27,9 @@ from wallet_mcp.oauth.rules.grants import WITHDRAWN, Grant, refusal
 from wallet_mcp.oauth.rules.lifetimes import Lifetimes, family_deadline, refresh_deadlines, refresh_expiry
 from wallet_mcp.oauth.rules.revocation import Revoker
 from wallet_mcp.oauth.server.client_auth import ClientAuthenticator, PresentedClient, presented_client
+from wallet_mcp.oauth.server.jwt_bearer import JwtBearerGrant, JwtBearerRequest, WorkloadGrant
 from wallet_mcp.observability import count
-from wallet_mcp.primitives import pkce
+from wallet_mcp.primitives import id_jag, pkce
 from wallet_mcp.primitives.errors import (
     InvalidGrant,
     InvalidRequest,
@@ -58,7 +59,7 @@ from wallet_mcp.tokens.signer import KmsJwtSigner
 if TYPE_CHECKING:
     pass
 
-SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", id_jag.GRANT_TYPE)
 REFRESH_TOKEN_PREFIX = "rt_"
 _SEAL_PURPOSE = b"refresh-rotation-response"
 _MAX_OPAQUE = 512
@@ -97,7 +98,7 @@ class RefreshTokenRequest:
     resource: str | None
 
 
-TokenRequest = ClientCredentialsRequest | AuthorizationCodeRequest | RefreshTokenRequest
+TokenRequest = ClientCredentialsRequest | AuthorizationCodeRequest | RefreshTokenRequest | JwtBearerRequest
 
 
 def _required(form: Mapping[str, str], name: str) -> str:
@@ -136,6 +137,13 @@ def parse_token_request(form: Mapping[str, str]) -> TokenRequest:
                 scope=parse_scope(form.get("scope")),
                 resource=form.get("resource"),
             )
+        case id_jag.GRANT_TYPE:
+            assertion = form.get("assertion")
+            if assertion is None:
+                raise InvalidRequest("assertion is required (RFC 7523 §2.1)")
+            return JwtBearerRequest(
+                assertion=assertion, scope=parse_scope(form.get("scope")), resource=form.get("resource")
+            )
         case _:
             raise UnsupportedGrantType(f"unsupported grant_type: {grant_type[:64]}")
 
@@ -165,7 +173,9 @@ class TokenEndpoint:
         signer: KmsJwtSigner,
         clock: Callable[[], int],
         authenticator: ClientAuthenticator,
+        jwt_bearer: JwtBearerGrant | None = None,
     ) -> None:
+        self._jwt_bearer = jwt_bearer
         self._rules = Rules.from_settings(settings.rate_limits)
         self._authenticator = authenticator
         self._settings = settings
@@ -233,6 +243,8 @@ class TokenEndpoint:
                 case RefreshTokenRequest():
                     token = RefreshToken.from_item(grant[0]) if grant[0] else None
                     response = self._refresh(client, request, token, now)
+                case JwtBearerRequest():
+                    response = self._enterprise(client, request, now)
         except (TooManyRequests, TemporarilyUnavailable):
             raise
         except OAuthError:
@@ -259,7 +271,11 @@ class TokenEndpoint:
             Revoked()
             if grant.user_id is None
             else self._stores.revocations.entries(
-                jti=grant.jti or "-", client_id=grant.client_id, user_ids=[grant.user_id], now=now
+                jti=grant.jti or "-",
+                client_id=grant.client_id,
+                user_ids=[grant.user_id],
+                idp=grant.idp,
+                now=now,
             )
         )
         reason = refusal(grant, entries, client)
@@ -306,6 +322,72 @@ class TokenEndpoint:
             self._rules.token_client.check(self._rules.token_client.limit, now)
         count("TokensIssued", grant="client_credentials")
         return self._bearer(token, scope, expires_in=ttl)
+
+    def _enterprise(self, client: ClientRecord, request: JwtBearerRequest, now: int) -> dict[str, Any]:
+        """An ID-JAG (`oauth.server.jwt_bearer`): an access token for the mapped user, recorded as
+        a grant "granted by" the IdP (revocable on /account and per IdP on /admin), and no refresh
+        token: the draft's "Refresh Token" section says the server SHOULD NOT return one (the ID-JAG
+        replaces it; the IdP stays in control of each token). Its `jti` is single-use here (RFC
+        7523 §3), so the client asks the IdP for a new ID-JAG, as the SDK's provider does."""
+        if self._jwt_bearer is None or not self._jwt_bearer.enabled:
+            raise UnsupportedGrantType(f"unsupported grant_type: {id_jag.GRANT_TYPE}")
+        granted = self._jwt_bearer.verify(client, request, now)
+        if isinstance(granted, WorkloadGrant):
+            return self._workload(client, request, granted, now)
+        self._alive(
+            Grant(client.client_id, granted.user_id, frozenset(granted.scope), now, idp=granted.idp.id),
+            client,
+            now,
+        )
+        ttl = Lifetimes.of(client, self._bounds).access_token_ttl
+        token, jti, _ = self._access_token(
+            granted.user_id, client.client_id, granted.scope, granted.resource, now, ttl, idp=granted.idp.id
+        )
+        actions = [
+            self._issued(granted.user_id, client, "jwt-bearer", jti, granted.scope),
+            self._stores.consents.enterprise_action(
+                granted.user_id, client.client_id, granted.scope, granted.idp.id, now=now
+            ),
+        ]
+        done = self._succeeded(
+            client,
+            "jwt-bearer",
+            f"ID-JAG of {granted.idp.id}: access token for {granted.resource}"
+            f" ({format_scope(granted.scope)})",
+        )
+        self._commit(actions, done)
+        count("TokensIssued", grant="jwt_bearer")
+        return self._bearer(token, granted.scope, expires_in=ttl)
+
+    def _workload(
+        self, client: ClientRecord, request: JwtBearerRequest, granted: WorkloadGrant, now: int
+    ) -> dict[str, Any]:
+        """A workload's token (SEP-1933): issued as for client credentials — `sub` is the client,
+        the wallet reached is its owner's — with no refresh token."""
+        audience = select_audience(
+            request.resource,
+            self._settings.known_resources,
+            self._settings.mcp_resource,
+            self._settings.resource_aliases,
+        )
+        self._alive(Grant(client.client_id, client.owner_user_id, frozenset(granted.scope), now), client, now)
+        ttl = Lifetimes.of(client, self._bounds).access_token_ttl
+        token, jti, _ = self._access_token(
+            client.client_id, client.client_id, granted.scope, audience, now, ttl
+        )
+        done = self._succeeded(
+            client,
+            "jwt-bearer",
+            f"workload token of {granted.issuer.id}: access token for {audience}"
+            f" ({format_scope(granted.scope)})",
+        )
+        # like client credentials, a machine's requests count against the client's limit
+        counted = self._stores.rates.update_action(self._rules.token_client, client.client_id, now)
+        issued = self._issued(client.client_id, client, "jwt-bearer", jti, granted.scope)
+        if self._commit([counted, issued], done) == 0:
+            self._rules.token_client.check(self._rules.token_client.limit, now)
+        count("TokensIssued", grant="workload")
+        return self._bearer(token, granted.scope, expires_in=ttl)
 
     def _issued(
         self, subject: str, client: ClientRecord, grant: str, jti: str, scope: tuple[str, ...]
@@ -533,9 +615,17 @@ class TokenEndpoint:
             raise InvalidTarget("resource differs from the one authorized")
 
     def _access_token(
-        self, subject: str, client_id: str, scope: tuple[str, ...], audience: str, now: int, ttl: int
+        self,
+        subject: str,
+        client_id: str,
+        scope: tuple[str, ...],
+        audience: str,
+        now: int,
+        ttl: int,
+        idp: str | None = None,
     ) -> tuple[str, str, int]:
-        """The signed token, its `jti` and `exp`; `ttl` is the client's (`Lifetimes.of`)."""
+        """The signed token, its `jti` and `exp`; `ttl` is the client's (`Lifetimes.of`); `idp`:
+        the enterprise IdP whose grant it is issued on (its `idp` claim, `oauth.rules.grants`)."""
         claims = access_token_claims(
             issuer=self._settings.issuer,
             subject=subject,
@@ -544,6 +634,7 @@ class TokenEndpoint:
             scope=format_scope(scope),
             ttl=ttl,
             now=now,
+            extra={"idp": idp} if idp else None,
         )
         return issue_access_token(self._signer, claims), claims["jti"], claims["exp"]
 

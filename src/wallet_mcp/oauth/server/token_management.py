@@ -110,7 +110,11 @@ class TokenManagement:
     def _alive(self, grant: Grant, client: ClientRecord | None, now: int) -> bool:
         """`client`: judge against the client record as well (a refresh token's grant)."""
         entries = self._stores.revocations.entries(
-            jti=grant.jti or "-", client_id=grant.client_id, user_ids=[grant.user_id or ""], now=now
+            jti=grant.jti or "-",
+            client_id=grant.client_id,
+            user_ids=[grant.user_id or ""],
+            idp=grant.idp,
+            now=now,
         )
         return refusal(grant, entries, NOT_READ if client is None else client) is None
 
