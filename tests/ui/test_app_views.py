@@ -218,10 +218,18 @@ def test_the_transactions_view_lists_filters_and_loads_one_account(host, page, t
     assert len(host.calls()) == 1
     view.select_option("#category", "")
 
+    # older ones: the tool again with the result's cursor, appended below
+    cursor = host.host_result()["structuredContent"]["next_cursor"]
+    assert cursor and view.locator("#more").is_visible()
+    view.locator("#more").click()
+    call = wait_for_call(host, page, 2)
+    assert call["params"] == {"name": "getRecentTransactions", "arguments": {"limit": 12, "cursor": cursor}}
+    view.wait_for_function("() => document.querySelectorAll('#rows tr[data-account]').length > 12")
+
     # an account: the tool again, through the host, for that account alone
     account = transactions[0]["account_id"]
     view.select_option("#account", account)
-    call = wait_for_call(host, page, 2)
+    call = wait_for_call(host, page, 3)
     assert call["params"] == {
         "name": "getRecentTransactions",
         "arguments": {"limit": 12, "accountId": account},
