@@ -10,6 +10,11 @@ the view's `tools/call` and `resources/read` to the server. The MCP client itsel
 (`mcp_request`, exposed to the page): a real JSON-RPC POST to the stack's /mcp with a real access
 token, as a desktop host's client would make; the page never holds the token.
 
+The host context has no `containerDimensions`: the spec's `({height} | {maxHeight}) & ({width} |
+{maxWidth})` comes out of the reference package's JSON Schema as an `allOf` of objects that each
+forbid the other's keys, which no value with both a width and a height satisfies; the field is
+optional, and the view then sizes itself (reported with `size-changed`).
+
 Every message between the page and the view is logged in `window.host.log`; every CSP violation
 in the view (an init script listens in every frame) in `window.__cspViolations`.
 """
@@ -36,14 +41,48 @@ directives its CSP construction adds (frame-src, object-src, base-uri)."""
 
 LIGHT = {
     "--color-background-primary": "#ffffff",
+    "--color-background-secondary": "#f1f3f5",
     "--color-text-primary": "#1a1c1f",
+    "--color-text-secondary": "#495057",
+    "--color-border-primary": "#ced4da",
     "--font-sans": "system-ui, sans-serif",
 }
 DARK = {
     "--color-background-primary": "#17181b",
+    "--color-background-secondary": "#25262b",
     "--color-text-primary": "#f1f3f5",
+    "--color-text-secondary": "#c1c2c5",
+    "--color-border-primary": "#4a4d55",
     "--font-sans": "system-ui, sans-serif",
 }
+
+
+def host_variables(theme: str, keys: list[str]) -> dict[str, str]:
+    """A value for each of the spec's style variables (`keys`), as a host with a design system of
+    its own sends them: the colours the views use from LIGHT or DARK, the rest plain defaults."""
+    named = DARK if theme == "dark" else LIGHT
+    values = {}
+    for key in keys:
+        if key in named:
+            values[key] = named[key]
+        elif key.startswith("--color-"):
+            values[key] = named["--color-text-secondary" if "text" in key else "--color-border-primary"]
+        elif key == "--font-mono":
+            values[key] = "ui-monospace, monospace"
+        elif key.startswith("--font-weight-"):
+            values[key] = "600" if key.endswith(("semibold", "bold")) else "400"
+        elif key.endswith("line-height"):
+            values[key] = "1.4"
+        elif key.startswith("--font-"):
+            values[key] = "14px"
+        elif key.startswith("--border-radius-"):
+            values[key] = "8px"
+        elif key.startswith("--shadow-"):
+            values[key] = "none"
+        else:
+            values[key] = "1px"
+    return values
+
 
 CSP_LISTENER = """
 window.__cspViolations = [];
@@ -90,7 +129,6 @@ window.addEventListener("message", async (event) => {
       hostContext: {
         theme: config.theme, displayMode: "inline", availableDisplayModes: ["inline"],
         locale: "en-US", timeZone: "UTC", platform: "web",
-        containerDimensions: { width: 640, maxHeight: 4000 },
         styles: { variables: config.variables },
         toolInfo: { tool: { name: config.tool, inputSchema: { type: "object" } } },
       },
@@ -124,6 +162,26 @@ frame.src = config.viewUrl;
 """
 
 
+def mcp_request(
+    mcp_url: str, access_token: str, method: str, params: dict[str, Any], *, request_id: int = 1
+) -> dict[str, Any]:
+    """A JSON-RPC request to /mcp as a host's MCP client sends it (stateless, 2025-11-25)."""
+    response = httpx.post(
+        mcp_url,
+        content=json.dumps({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}),
+        headers={
+            "authorization": f"Bearer {access_token}",
+            "content-type": "application/json",
+            "accept": "application/json, text/event-stream",
+            "mcp-protocol-version": "2025-11-25",
+        },
+        timeout=30,
+    )
+    if response.status_code != 200:
+        return {"error": {"code": -32000, "message": f"HTTP {response.status_code}: {response.text[:200]}"}}
+    return dict(response.json())
+
+
 @dataclass
 class AppHost:
     """The host page and its MCP client for one Playwright page."""
@@ -135,6 +193,8 @@ class AppHost:
     """Path under VIEW_ORIGIN -> the view's HTML, as `resources/read` gave it."""
     console_errors: list[str] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    style_keys: list[str] = field(default_factory=lambda: list(LIGHT))
+    """The style variables the host sends (every one the spec names, where the test knows them)."""
     _ids: int = 0
 
     def __post_init__(self) -> None:
@@ -151,22 +211,7 @@ class AppHost:
         """One JSON-RPC request to /mcp with the host's token; the JSON-RPC response."""
         self._ids += 1
         self.requests.append({"method": method, "params": params})
-        response = httpx.post(
-            self.mcp_url,
-            content=json.dumps({"jsonrpc": "2.0", "id": self._ids, "method": method, "params": params}),
-            headers={
-                "authorization": f"Bearer {self.access_token}",
-                "content-type": "application/json",
-                "accept": "application/json, text/event-stream",
-                "mcp-protocol-version": "2025-11-25",
-            },
-            timeout=30,
-        )
-        if response.status_code != 200:
-            return {
-                "error": {"code": -32000, "message": f"HTTP {response.status_code}: {response.text[:200]}"}
-            }
-        return dict(response.json())
+        return mcp_request(self.mcp_url, self.access_token, method, params, request_id=self._ids)
 
     def read_view(self, uri: str) -> dict[str, Any]:
         """`resources/read` of a view, as a host fetches it before rendering."""
@@ -185,7 +230,7 @@ class AppHost:
             "tool": tool,
             "arguments": arguments,
             "theme": theme,
-            "variables": DARK if theme == "dark" else LIGHT,
+            "variables": host_variables(theme, self.style_keys),
             "viewUrl": VIEW_ORIGIN + path,
         }
         self.page.goto(f"{HOST_ORIGIN}/host.html?{urlencode({'config': json.dumps(config)})}")

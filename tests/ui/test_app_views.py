@@ -16,7 +16,8 @@ import pytest
 from playwright.sync_api import Frame, Page
 
 from devstack.seed import DEMO_PASSWORD, DEMO_USERNAME
-from tests.support.apps_host import AppHost
+from tests.support import ext_apps_schema
+from tests.support.apps_host import AppHost, mcp_request
 from tests.support.site import Browser, Person, register
 from wallet_mcp.mcp_server import apps
 
@@ -24,7 +25,8 @@ pytestmark = pytest.mark.flow
 
 ROOT = Path(__file__).resolve().parents[2]
 READ_ALL = (
-    "mcp:tools:call mcp:resources:read wallet:accounts:read wallet:transactions:read wallet:analytics:read"
+    "mcp:tools:list mcp:tools:call mcp:resources:read wallet:accounts:read wallet:transactions:read "
+    "wallet:analytics:read"
 )
 
 
@@ -42,7 +44,7 @@ def access_token(stack) -> str:
 @pytest.fixture
 def host(page: Page, stack, access_token: str) -> AppHost:
     page.set_viewport_size({"width": 700, "height": 900})
-    return AppHost(page, stack.mcp_url, access_token)
+    return AppHost(page, stack.mcp_url, access_token, style_keys=ext_apps_schema.style_variable_keys())
 
 
 def capture(page: Page, name: str) -> None:
@@ -75,6 +77,24 @@ def assert_handshake(host: AppHost, tool_arguments: dict[str, Any]) -> None:
     methods = [m.get("method") for m in to_view]
     assert methods[1:3] == ["ui/notifications/tool-input", "ui/notifications/tool-result"]
     assert to_view[1]["params"] == {"arguments": tool_arguments}
+    assert_valid_messages(host)
+
+
+def assert_valid_messages(host: AppHost) -> None:
+    """Every `ui/` message both ways, and the initialize result, as the reference package's schema
+    defines them (the view's side is what is tested; the host's shows the test host is right)."""
+    log = host.log()
+    wrong = [p for entry in log for p in ext_apps_schema.check(entry["message"])]
+    initialize = next(e["message"]["id"] for e in log if e["message"].get("method") == "ui/initialize")
+    (result,) = [
+        e["message"]["result"]
+        for e in log
+        if e["direction"] == "to-view" and e["message"].get("id") == initialize and "result" in e["message"]
+    ]
+    wrong += ext_apps_schema.problems("McpUiInitializeResult", result)
+    assert wrong == []
+    sent = {e["message"].get("method") for e in log if e["direction"] == "from-view"}
+    assert {"ui/initialize", "ui/notifications/initialized", "ui/notifications/size-changed"} <= sent
 
 
 def assert_clean(host: AppHost, view: Frame) -> None:
@@ -242,6 +262,27 @@ def test_the_transactions_view_lists_filters_and_loads_one_account(host, page, t
     assert_clean(host, view)
 
 
+def test_the_tools_and_views_meta_follow_the_reference_schema(stack, access_token):
+    tools = mcp_request(stack.mcp_url, access_token, "tools/list", {})["result"]["tools"]
+    linked = {t["name"]: t["_meta"]["ui"] for t in tools if "_meta" in t}
+    assert set(linked) == {
+        "getSpendingAnalytics",
+        "getUserAccounts",
+        "getTotalBalance",
+        "getRecentTransactions",
+    }
+    for meta in linked.values():
+        assert ext_apps_schema.problems("McpUiToolMeta", meta) == []
+    listed = mcp_request(stack.mcp_url, access_token, "resources/list", {})["result"]["resources"]
+    views = [r for r in listed if r["uri"].startswith("ui://")]
+    assert {v["uri"] for v in views} == {m["resourceUri"] for m in linked.values()}
+    for view in views:
+        assert ext_apps_schema.problems("McpUiResourceMeta", view["_meta"]["ui"]) == []
+        read = mcp_request(stack.mcp_url, access_token, "resources/read", {"uri": view["uri"]})
+        (content,) = read["result"]["contents"]
+        assert ext_apps_schema.problems("McpUiResourceMeta", content["_meta"]["ui"]) == []
+
+
 def test_a_refused_call_is_shown_in_the_view_not_thrown(page, stack):
     """A host whose token lacks the tool's scope: the server answers 403 (step-up), the host
     passes the error on, and the view says so (no uncaught error, nothing drawn)."""
@@ -252,7 +293,9 @@ def test_a_refused_call_is_shown_in_the_view_not_thrown(page, stack):
         narrow = client.tokens(browser, person, "mcp:tools:call mcp:resources:read wallet:accounts:read")
     finally:
         browser.close()
-    host = AppHost(page, stack.mcp_url, narrow["access_token"])
+    host = AppHost(
+        page, stack.mcp_url, narrow["access_token"], style_keys=ext_apps_schema.style_variable_keys()
+    )
     view = host.open(apps.BALANCES.uri, "getUserAccounts", {})
     view.wait_for_selector("#balance-chart rect.bar")
     view.locator("#accounts button").first.click()
