@@ -102,6 +102,51 @@ def assert_clean(host: AppHost, view: Frame) -> None:
     assert host.console_errors == []
 
 
+CONTRAST = """() => {
+  // WCAG 2.x relative luminance and contrast ratio of each piece of text against what is behind it
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const channel = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  const lum = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const behind = (el) => {
+    for (let n = el; n; n = n.parentElement) {
+      const c = rgb(getComputedStyle(n).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+    const el = t.parentElement;
+    const skip = "[hidden], .sr-only, title, option, script, style";
+    if (!t.textContent.trim() || !el || el.closest(skip)) continue;
+    const style = getComputedStyle(el);
+    const fg = rgb(el instanceof SVGElement ? style.fill : style.color).slice(0, 3);
+    const [a, b] = [lum(fg), lum(behind(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = (size >= 18.66 && Number(style.fontWeight) >= 600) || size >= 24;
+    const needed = el.closest("button:disabled") ? 0 : large ? 3 : 4.5;  // disabled controls are exempt
+    if (ratio < needed) low.push(`${t.textContent.trim().slice(0, 30)}: ${ratio.toFixed(2)}`);
+  }
+  return low;
+}"""
+
+UNLABELLED = """() => [...document.querySelectorAll("button, select, input, svg[role=img]")]
+  .filter((el) => {
+    if (el.matches("svg")) return !el.querySelector("title")?.textContent.trim();
+    if (el.matches("button")) return !el.textContent.trim() && !el.getAttribute("aria-label");
+    return !(el.labels && el.labels.length) && !el.getAttribute("aria-label");
+  })
+  .map((el) => el.outerHTML.slice(0, 80))"""
+
+
+def assert_accessible(view: Frame) -> None:
+    """Every control and chart has a name, and all text meets WCAG AA contrast."""
+    assert view.evaluate(UNLABELLED) == []
+    assert view.evaluate(CONTRAST) == []
+
+
 def assert_theme(view: Frame, theme: str) -> None:
     assert view.evaluate("document.documentElement.dataset.theme") == theme
     background = view.evaluate("getComputedStyle(document.body).backgroundColor")
@@ -137,6 +182,7 @@ def test_the_spending_view_charts_the_real_result_and_changes_the_period(host, p
     view.wait_for_selector("#category-chart rect.bar")
     assert_handshake(host, arguments)
     assert_theme(view, theme)
+    assert_accessible(view)
 
     currency = report["totals"][0]["currency"]
     expected = [(c["category"], float(c["spent"])) for c in report["categories"] if c["currency"] == currency]
@@ -149,6 +195,7 @@ def test_the_spending_view_charts_the_real_result_and_changes_the_period(host, p
     assert len(months) == 6
     assert bars(view, "#month-chart rect.bar", "data-month") == [(m, spent.get(m, 0.0)) for m in months]
     assert view.locator("#total").inner_text().startswith("Total: $")
+    assert view.locator("#next").is_disabled()  # the period ends this month: nothing later yet
     capture(page, f"spending-{theme}")
 
     # earlier: the six months before, through the host, then drawn again (by keyboard)
@@ -178,6 +225,7 @@ def test_the_balances_view_charts_each_account_and_picks_one(host, page, theme):
     view.wait_for_selector("#balance-chart rect.bar")
     assert_handshake(host, {})
     assert_theme(view, theme)
+    assert_accessible(view)
     assert bars(view, "#balance-chart rect.bar", "data-account") == [
         (a["id"], float(a["balance"])) for a in accounts
     ]
@@ -219,6 +267,7 @@ def test_the_transactions_view_lists_filters_and_loads_one_account(host, page, t
     view.wait_for_selector("#rows tr[data-account]")
     assert_handshake(host, arguments)
     assert_theme(view, theme)
+    assert_accessible(view)
     rows = view.locator("#rows tr[data-account]")
     assert rows.count() == len(transactions) == 12
     assert [r.get_attribute("data-category") for r in rows.all()] == [t["category"] for t in transactions]

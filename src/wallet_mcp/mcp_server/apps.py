@@ -26,10 +26,9 @@ equal).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 EXTENSION_ID: Final = "io.modelcontextprotocol/ui"
 APP_MIME_TYPE: Final = "text/html;profile=mcp-app"
@@ -37,8 +36,9 @@ VIEWS_DIR: Final = Path(__file__).parent / "views"
 _INLINE: Final = {"/*@bridge.js*/": "bridge.js", "/*@view.css*/": "view.css"}
 
 
-@dataclass(frozen=True, slots=True)
-class View:
+class View(NamedTuple):
+    """A view (a NamedTuple, not a dataclass: a fifth of the cost at import, on the cold start)."""
+
     uri: str
     name: str
     title: str

@@ -5,6 +5,7 @@
 "use strict";
 const App = (() => {
   const PROTOCOL_VERSION = "2026-01-26";
+  const REQUEST_TIMEOUT_MS = 60000;
   const pending = new Map();
   const handlers = new Map();
   const context = {};
@@ -16,7 +17,15 @@ const App = (() => {
   function request(method, params) {
     const id = nextId++;
     return new Promise((resolve, reject) => {
-      pending.set(id, { resolve, reject });
+      const timer = window.setTimeout(() => {
+        pending.delete(id);
+        reject(new Error("the host did not answer " + method));
+      }, REQUEST_TIMEOUT_MS);
+      const settle = (fn) => (value) => {
+        window.clearTimeout(timer);
+        fn(value);
+      };
+      pending.set(id, { resolve: settle(resolve), reject: settle(reject) });
       post({ jsonrpc: "2.0", id, method, params: params || {} });
     });
   }
@@ -43,8 +52,6 @@ const App = (() => {
     const dims = context.containerDimensions || {};
     if (typeof dims.maxHeight === "number") root.style.maxHeight = dims.maxHeight + "px";
     if (typeof dims.height === "number") root.style.height = "100vh";
-    const handler = handlers.get("context");
-    if (handler) handler(context);
   }
 
   window.addEventListener("message", (event) => {
@@ -144,7 +151,10 @@ const App = (() => {
   function monthLabel(month, style) {
     const [year, m] = month.split("-").map(Number);
     const date = new Date(Date.UTC(year, m - 1, 1));
-    const options = style === "short" ? { month: "short", timeZone: "UTC" } : { month: "long", year: "numeric", timeZone: "UTC" };
+    const options =
+      style === "short" ? { month: "short", timeZone: "UTC" }
+      : style === "short-year" ? { month: "short", year: "2-digit", timeZone: "UTC" }
+      : { month: "long", year: "numeric", timeZone: "UTC" };
     return new Intl.DateTimeFormat(locale(), options).format(date);
   }
   function date(epochMs) {
