@@ -49,6 +49,8 @@ class PinnedClient:
     registry: Literal["PyPI", "npm"]
     package: str
     locks: Path = LOCKS
+    npm_flags: tuple[str, ...] = ()
+    """More flags for `npm ci` (`--omit=peer`: a package whose peers the tests do not load)."""
 
     @property
     def lock_dir(self) -> Path:
@@ -90,7 +92,12 @@ class PinnedClient:
 PYTHON_MCP_1: Final = PinnedClient("python-mcp", "PyPI", "mcp")
 TYPESCRIPT_SDK_1: Final = PinnedClient("typescript-sdk", "npm", "@modelcontextprotocol/sdk")
 TYPESCRIPT_CLIENT_2: Final = PinnedClient("typescript-client", "npm", "@modelcontextprotocol/client")
-PINNED: Final = (PYTHON_MCP_1, TYPESCRIPT_SDK_1, TYPESCRIPT_CLIENT_2)
+EXT_APPS: Final = PinnedClient(
+    "ext-apps", "npm", "@modelcontextprotocol/ext-apps", npm_flags=("--omit=peer",)
+)
+"""The MCP Apps reference package, for its JSON Schema of the view-host messages (the UI tests of
+the views validate every message against it); not a client, installed the same way."""
+PINNED: Final = (PYTHON_MCP_1, TYPESCRIPT_SDK_1, TYPESCRIPT_CLIENT_2, EXT_APPS)
 
 
 def _say(message: str) -> None:
@@ -163,7 +170,7 @@ def _install_npm(client: PinnedClient, target: Path) -> None:
     npm = str(node_bin / "npm") if node_bin else shutil.which("npm") or "npm"
     # `npm ci`: exactly the lock, integrity-checked; no package's install scripts run
     flags = ["--no-audit", "--no-fund", "--ignore-scripts", "--fetch-timeout=60000", "--fetch-retries=1"]
-    _run(client, [npm, "ci", *flags], target)
+    _run(client, [npm, "ci", *flags, *client.npm_flags], target)
 
 
 def _install(client: PinnedClient, target: Path) -> None:

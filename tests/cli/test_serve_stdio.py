@@ -79,6 +79,7 @@ async def test_the_bridge_offers_the_seven_contract_tools_with_the_remote_server
         assert bridged[name].input_schema == remote_tools[name].input_schema, name
         assert bridged[name].output_schema == remote_tools[name].output_schema, name
         assert bridged[name].description == remote_tools[name].description, name
+        assert bridged[name].meta is None  # no resources over stdio, so no MCP Apps view to name
 
 
 async def test_get_total_balance_answers_the_contract_text_like_the_remote_server(stack, cli, tmp_path):

@@ -84,6 +84,10 @@ def test_the_built_layer_loads_every_function_import_without_compiling(tmp_path:
     layer = build_layer(tmp_path, python)
     assert not (layer / "bin").exists()
     assert (layer / "wallet_mcp" / "coldstart.py").exists()
+    views = layer / "wallet_mcp" / "mcp_server" / "views"  # the MCP Apps views, read at resources/read
+    assert {"spending.html", "balances.html", "transactions.html", "bridge.js", "view.css"} <= {
+        f.name for f in views.iterdir()
+    }
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(layer), "PYTHONDONTWRITEBYTECODE": "1"}
     out = subprocess.run(
         [python, "-c", CHECK, str(layer), *_function_imports()],

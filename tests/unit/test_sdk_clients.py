@@ -18,7 +18,12 @@ from devstack.clients import ClientInstallError, PinnedClient
 
 @pytest.mark.parametrize(
     ("client", "major"),
-    [(clients.PYTHON_MCP_1, "1"), (clients.TYPESCRIPT_SDK_1, "1"), (clients.TYPESCRIPT_CLIENT_2, "2")],
+    [
+        (clients.PYTHON_MCP_1, "1"),
+        (clients.TYPESCRIPT_SDK_1, "1"),
+        (clients.TYPESCRIPT_CLIENT_2, "2"),
+        (clients.EXT_APPS, "2"),
+    ],
 )
 def test_each_committed_lock_pins_one_exact_version_of_its_generation(client: PinnedClient, major: str):
     version = client.version

@@ -93,7 +93,10 @@ def bridged_registry(api: BackendApi) -> ToolRegistry:
         except ServiceError as exc:
             raise ToolError(exc.message) from exc
 
-    return ToolRegistry([replace(PING, run=ping_through_api), *(remote[name] for name in BRIDGED_TOOLS[1:])])
+    # the bridge serves no resources, so no MCP Apps view either: its tools name none (text and
+    # structuredContent as ever, which is all a host without the views uses)
+    bridged = (replace(remote[name], meta=None) for name in BRIDGED_TOOLS[1:])
+    return ToolRegistry([replace(PING, run=ping_through_api), *bridged])
 
 
 def bridged_prompts(api: BackendApi) -> PromptRegistry:

@@ -23,6 +23,7 @@ from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
 from pydantic import BaseModel, ValidationError
 
 from wallet_mcp.aws import is_transient
+from wallet_mcp.mcp_server import apps
 from wallet_mcp.mcp_server.completions import NOTHING, CompletionRefused
 from wallet_mcp.mcp_server.confirmation import Ask, ConfirmationGate, Proceed, Refuse
 from wallet_mcp.mcp_server.principal import current_principal
@@ -113,6 +114,9 @@ def build_server(
         cache_hints=CATALOG_CACHE_HINTS,
         **handlers,
     )
+    if resources is not None:
+        # MCP Apps (SEP-2133 extensions): the tools name their views, which resources/read serves
+        server.extensions[apps.EXTENSION_ID] = {}
     if confirmations is not None:
         # outside the boundary (the first in the list wraps the rest): its refusals are audited
         server.middleware.append(_audit_refused_state(confirmations))
@@ -232,6 +236,8 @@ def _resource_handlers(wallet: WalletResources) -> dict[str, Any]:
         ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
         uri = str(params.uri)
+        if apps.is_view(uri):
+            return _read_view(ctx, uri)
         principal = current_principal()
         try:
             text = await anyio.to_thread.run_sync(wallet.read, principal, uri)
@@ -252,6 +258,21 @@ def _resource_handlers(wallet: WalletResources) -> dict[str, Any]:
         "on_list_resource_templates": list_templates,
         "on_read_resource": read_resource,
     }
+
+
+def _read_view(ctx: ServerRequestContext[Any], uri: str) -> types.ReadResourceResult:
+    """A `ui://` view: its HTML (no wallet data in it: the host hands it the tool result)."""
+    view = apps.find(uri)
+    if view is None:
+        code = types.INVALID_PARAMS if ctx.protocol_version >= "2026-07-28" else -32002
+        raise MCPError(code, "Resource not found", {"uri": uri[:200]})
+    return types.ReadResourceResult(
+        contents=[
+            types.TextResourceContents(
+                uri=uri, mime_type=apps.APP_MIME_TYPE, text=apps.html(view), _meta=apps.resource_meta()
+            )
+        ]
+    )
 
 
 def _prompt_handlers(prompts: PromptRegistry) -> dict[str, Any]:

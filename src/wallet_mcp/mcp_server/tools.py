@@ -54,6 +54,8 @@ class ToolSpec(Generic[ArgsT]):
     propose: Callable[[AccessToken, ArgsT], Proposal | None] | None = None
     """For a tool that may move money: the operation, when this call needs the person's
     confirmation (None: run it as any other tool)."""
+    meta: dict[str, Any] | None = None
+    """The tool's `_meta`, e.g. the MCP Apps view that draws its results (`mcp_server/apps.py`)."""
 
     @property
     def required_scopes(self) -> tuple[str, ...]:
@@ -73,6 +75,7 @@ class ToolSpec(Generic[ArgsT]):
                 idempotent_hint=None if self.read_only else self.idempotent,
                 open_world_hint=False,
             ),
+            _meta=self.meta,
         )
 
 

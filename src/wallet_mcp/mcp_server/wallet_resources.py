@@ -4,6 +4,7 @@
     wallet://accounts/{id}        one account (a template)     the same
     wallet://transactions/recent  the 20 newest transactions   mcp:resources:read + wallet:transactions:read
     wallet://reports/{slug}       a report the user saved      mcp:resources:read + wallet:analytics:read
+    ui://wallet-mcp/*.html        the MCP Apps views (HTML)    mcp:resources:read (mcp_server/apps.py)
 
 `mcp:resources:write` governs the resources the user creates: saving and deleting reports
 (`saveSpendingReport`, `deleteSpendingReport`). Listing shows the accounts and reports only when
@@ -18,6 +19,7 @@ from typing import Any, Final
 
 import mcp_types as types
 
+from wallet_mcp.mcp_server import apps
 from wallet_mcp.mcp_server.completions import CompletionRefused, bounded, ranked
 from wallet_mcp.primitives import scopes
 from wallet_mcp.tokens.access_tokens import AccessToken
@@ -40,6 +42,8 @@ def scopes_for_uri(uri: str) -> tuple[str, ...]:
         return (scopes.RESOURCES_READ, scopes.TRANSACTIONS_READ)
     if uri.startswith("wallet://reports/"):
         return (scopes.RESOURCES_READ, scopes.ANALYTICS_READ)
+    # a view is the same HTML for everyone and holds no data (the host hands it the tool result,
+    # read with the tool's own scopes): the resource scope alone
     return (scopes.RESOURCES_READ,)
 
 
@@ -101,6 +105,17 @@ class WalletResources:
                 title="Recent transactions",
                 description="The 20 most recent transactions, newest first",
                 mime_type=_JSON,
+            ),
+            *(
+                types.Resource(
+                    uri=view.uri,
+                    name=view.name,
+                    title=view.title,
+                    description=view.description,
+                    mime_type=apps.APP_MIME_TYPE,
+                    _meta=apps.resource_meta(),
+                )
+                for view in apps.VIEWS
             ),
         ]
         owner = self.owners.owner_of(principal)

@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from wallet_mcp.mcp_server import apps
 from wallet_mcp.mcp_server.tools import Proposal, ToolError, ToolOutcome, ToolSpec
 from wallet_mcp.primitives import scopes
 from wallet_mcp.tokens.access_tokens import AccessToken
@@ -134,14 +135,26 @@ _TRANSACTION = {
         "occurred_at",
     ],
 }
+_MONTH = {
+    "type": "object",
+    "properties": {
+        "month": {"type": "string"},
+        "currency": {"type": "string"},
+        "spent": {"type": "string"},
+        "spent_minor": {"type": "integer"},
+        "count": {"type": "integer"},
+    },
+    "required": ["month", "currency", "spent", "spent_minor", "count"],
+}
 _SPENDING = _schema(
     {
         "first_month": {"type": "string"},
         "last_month": {"type": "string"},
         "categories": {"type": "array", "items": {"type": "object"}},
         "totals": {"type": "array", "items": _MONEY},
+        "months": {"type": "array", "items": _MONTH},
     },
-    ["first_month", "last_month", "categories", "totals"],
+    ["first_month", "last_month", "categories", "totals", "months"],
 )
 
 
@@ -179,7 +192,9 @@ def transaction_line(tx: Transaction, names: dict[str, str]) -> str:
     )
 
 
-def spending_json(first: str, last: str, categories: list[Any]) -> dict[str, Any]:
+def spending_json(first: str, last: str, categories: list[Any], months: Sequence[Any] = ()) -> dict[str, Any]:
+    """The report: by category, totals per currency, and by month (each month with spending, per
+    currency, oldest first: what the spending view draws over time)."""
     totals: dict[str, int] = {}
     for entry in categories:
         totals[entry.currency] = totals.get(entry.currency, 0) + entry.spent
@@ -197,6 +212,16 @@ def spending_json(first: str, last: str, categories: list[Any]) -> dict[str, Any
             for e in categories
         ],
         "totals": [{"currency": c, "amount": to_decimal_string(v, c)} for c, v in sorted(totals.items())],
+        "months": [
+            {
+                "month": m.month,
+                "currency": m.currency,
+                "spent": to_decimal_string(m.spent, m.currency),
+                "spent_minor": m.spent,
+                "count": m.count,
+            }
+            for m in months
+        ],
     }
 
 
@@ -375,12 +400,16 @@ def wallet_tools(
 
     def get_spending_analytics(owner: str, args: SpendingArgs) -> ToolOutcome:
         spending = service.spending(owner, args.period)
-        report = spending_json(spending.first_month, spending.last_month, spending.categories)
+        report = spending_json(
+            spending.first_month, spending.last_month, spending.categories, spending.months
+        )
         return ToolOutcome(text=spending_text(report), structured=report)
 
     def save_report(owner: str, args: SaveReportArgs) -> ToolOutcome:
         spending = service.spending(owner, args.period)
-        report = spending_json(spending.first_month, spending.last_month, spending.categories)
+        report = spending_json(
+            spending.first_month, spending.last_month, spending.categories, spending.months
+        )
         slug = slugify(args.name)
         store.put_report(owner, slug, args.name, {"period": args.period, **report}, int(time.time()))
         return ToolOutcome(
@@ -409,6 +438,7 @@ def wallet_tools(
                 },
                 ["totals", "accounts", "scope"],
             ),
+            meta=apps.tool_meta(apps.BALANCES),
         ),
         ToolSpec(
             name="getUserAccounts",
@@ -418,6 +448,7 @@ def wallet_tools(
             run=bound(get_user_accounts),
             scopes=(scopes.ACCOUNTS_READ,),
             output_schema=_schema({"accounts": {"type": "array", "items": _ACCOUNT}}, ["accounts"]),
+            meta=apps.tool_meta(apps.BALANCES),
         ),
         ToolSpec(
             name="getRecentTransactions",
@@ -436,6 +467,7 @@ def wallet_tools(
                 },
                 ["transactions", "next_cursor"],
             ),
+            meta=apps.tool_meta(apps.TRANSACTIONS),
         ),
         ToolSpec(
             name="createAccount",
@@ -480,6 +512,7 @@ def wallet_tools(
             run=bound(get_spending_analytics),
             scopes=(scopes.ANALYTICS_READ,),
             output_schema=_SPENDING,
+            meta=apps.tool_meta(apps.SPENDING),
         ),
         ToolSpec(
             name="saveSpendingReport",

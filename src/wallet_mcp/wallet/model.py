@@ -95,6 +95,18 @@ class CategorySpending:
 
 
 @dataclass(frozen=True, slots=True)
+class MonthSpending:
+    """What was spent in one month in one currency (the "over time" of a spending report)."""
+
+    month: str
+    """YYYY-MM"""
+    currency: str
+    spent: int
+    """Minor units, positive."""
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     transactions: list[Transaction]
     next_cursor: str | None

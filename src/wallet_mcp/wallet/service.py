@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -25,6 +25,7 @@ from wallet_mcp.wallet.model import (
     MAX_NAME,
     Account,
     CategorySpending,
+    MonthSpending,
     Page,
     Transaction,
 )
@@ -97,6 +98,9 @@ class Spending:
     first_month: str
     last_month: str
     categories: list[CategorySpending]
+    months: list[MonthSpending] = field(default_factory=list)
+    """Each month of the period with any spending, per currency, oldest first (empty where the
+    source gives only categories: the stdio bridge's REST backend)."""
 
 
 def clean_text(raw: str, *, field: str, limit: int, required: bool = True) -> str:
@@ -210,9 +214,8 @@ class WalletService:
 
     def spending(self, owner: str, period: str) -> Spending:
         first, last = resolve_period(period, now=self._clock())
-        return Spending(
-            first_month=first, last_month=last, categories=self._store.spending(owner, first, last)
-        )
+        categories, months = self._store.spending_report(owner, first, last)
+        return Spending(first_month=first, last_month=last, categories=categories, months=months)
 
     # --- writes --------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from wallet_mcp.wallet.model import (
     MAX_ACCOUNTS_PER_USER,
     Account,
     CategorySpending,
+    MonthSpending,
     Page,
     Transaction,
 )
@@ -228,7 +229,15 @@ class WalletStore:
         return Page(transactions=found, next_cursor=next_cursor)
 
     def spending(self, user_id: str, first_month: str, last_month: str) -> list[CategorySpending]:
+        return self.spending_report(user_id, first_month, last_month)[0]
+
+    def spending_report(
+        self, user_id: str, first_month: str, last_month: str
+    ) -> tuple[list[CategorySpending], list[MonthSpending]]:
+        """Spending by category over the months, and by month (each month that has any), from one
+        query of the SPEND items (`SPEND#<month>#<currency>#<category>`)."""
         totals: dict[tuple[str, str], list[int]] = {}
+        by_month: dict[tuple[str, str], list[int]] = {}
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
@@ -241,20 +250,27 @@ class WalletStore:
         while True:
             response = self._db.query(**kwargs)
             for item in response.get("Items", []):
-                _, _, currency, category = items.req_s(item, "sk").split("#", 3)
-                entry = totals.setdefault((category, currency), [0, 0])
-                entry[0] += items.req_n(item, "spent")
-                entry[1] += items.req_n(item, "count")
+                _, month, currency, category = items.req_s(item, "sk").split("#", 3)
+                spent, count = items.req_n(item, "spent"), items.req_n(item, "count")
+                for key, into in (((category, currency), totals), ((month, currency), by_month)):
+                    entry = into.setdefault(key, [0, 0])
+                    entry[0] += spent
+                    entry[1] += count
             if "LastEvaluatedKey" not in response:
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return sorted(
+        categories = sorted(
             (
                 CategorySpending(category=c, currency=ccy, spent=v[0], count=v[1])
                 for (c, ccy), v in totals.items()
             ),
             key=lambda s: (-s.spent, s.category),
         )
+        months = [
+            MonthSpending(month=m, currency=ccy, spent=v[0], count=v[1])
+            for (m, ccy), v in sorted(by_month.items())
+        ]
+        return categories, months
 
     def spending_months(self, user_id: str, prefix: str, limit: int) -> list[str]:
         """Up to `limit` months (`YYYY-MM`, newest first) with spending recorded, among those
