@@ -14,6 +14,7 @@ from wallet_mcp.config import settings
 from wallet_mcp.oauth.rules.lifetimes import Lifetimes
 from wallet_mcp.oauth.server import client_keys
 from wallet_mcp.oauth.server.client_auth import ClientAuthenticator
+from wallet_mcp.oauth.server.dpop_binding import ProofRequest, TokenDpop
 from wallet_mcp.oauth.server.par import PushedAuthorizationEndpoint
 from wallet_mcp.oauth.server.token import TokenEndpoint, TokenStores
 from wallet_mcp.oauth.server.token_management import TokenManagement
@@ -42,9 +43,16 @@ keys = client_keys.ClientKeys(
     lambda url: client_keys.fetch_jwks(url, allow_loopback=SETTINGS.allow_loopback_client_metadata),
     deployment.clock,
 )
-authenticator = ClientAuthenticator(keys, stores.used_assertions, SETTINGS.issuer, deployment.clock)
+authenticator = ClientAuthenticator(
+    keys,
+    stores.used_assertions,
+    SETTINGS.issuer,
+    deployment.clock,
+    secrets_allowed=not SETTINGS.fapi2_profile,
+)
+dpop = TokenDpop(deployment.dpop_checker, required=SETTINGS.dpop_required, url_of=deployment.public_url)
 tokens = TokenEndpoint(
-    SETTINGS, stores.database, token_stores, deployment.signer, deployment.clock, authenticator
+    SETTINGS, stores.database, token_stores, deployment.signer, deployment.clock, authenticator, dpop
 )
 management = TokenManagement(
     token_stores,
@@ -79,8 +87,15 @@ async def _form(request: Request) -> dict[str, str]:
 
 @app.post("/oauth/token")
 async def token(request: Request) -> JSONResponse:
-    response = tokens.handle(await _form(request), request.headers.get("authorization"), _source(request))
-    return JSONResponse(response, headers=NO_STORE)
+    proof = ProofRequest(tuple(request.headers.getlist("dpop")), request.headers.get("host"))
+    response = tokens.handle(
+        await _form(request), request.headers.get("authorization"), _source(request), proof
+    )
+    headers = dict(NO_STORE)
+    nonce = dpop.nonce(deployment.clock()) if proof.proofs else None
+    if nonce is not None:
+        headers["DPoP-Nonce"] = nonce  # RFC 9449 §8.2: the nonce to use next
+    return JSONResponse(response, headers=headers)
 
 
 @app.post("/oauth/revoke")

@@ -32,6 +32,9 @@ class AccessToken:
     issued_at: int
     expires_at: int
     jti: str
+    jkt: str | None = None
+    """RFC 9449 §6.1 `cnf.jkt`: the thumbprint of the DPoP key the token is bound to (None: a
+    bearer token)."""
 
     def has_scopes(self, needed: Iterable[str]) -> bool:
         return self.scopes.issuperset(needed)
@@ -157,6 +160,10 @@ def _to_access_token(claims: dict[str, Any]) -> AccessToken:
         raise InvalidAccessToken("invalid token claims")
     if not isinstance(iat, int) or not isinstance(exp, int) or exp - iat > _MAX_LIFETIME:
         raise InvalidAccessToken("invalid token lifetime")
+    cnf = claims.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+    if cnf is not None and not (isinstance(jkt, str) and jkt):
+        raise InvalidAccessToken("invalid token confirmation")
     return AccessToken(
         subject=str(subject),
         client_id=str(client_id),
@@ -165,4 +172,5 @@ def _to_access_token(claims: dict[str, Any]) -> AccessToken:
         issued_at=iat,
         expires_at=exp,
         jti=str(jti),
+        jkt=jkt,
     )

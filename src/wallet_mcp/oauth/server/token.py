@@ -27,9 +27,11 @@ from wallet_mcp.oauth.rules.grants import WITHDRAWN, Grant, refusal
 from wallet_mcp.oauth.rules.lifetimes import Lifetimes, family_deadline, refresh_deadlines, refresh_expiry
 from wallet_mcp.oauth.rules.revocation import Revoker
 from wallet_mcp.oauth.server.client_auth import ClientAuthenticator, PresentedClient, presented_client
+from wallet_mcp.oauth.server.dpop_binding import ProofRequest, TokenDpop
 from wallet_mcp.observability import count
 from wallet_mcp.primitives import pkce
 from wallet_mcp.primitives.errors import (
+    InvalidDpopProof,
     InvalidGrant,
     InvalidRequest,
     InvalidScope,
@@ -165,7 +167,11 @@ class TokenEndpoint:
         signer: KmsJwtSigner,
         clock: Callable[[], int],
         authenticator: ClientAuthenticator,
+        dpop: TokenDpop | None = None,
     ) -> None:
+        """`dpop`: DPoP proofs (RFC 9449) checked and bound (None: proofs are ignored, tokens are
+        bearer tokens)."""
+        self._dpop = dpop
         self._rules = Rules.from_settings(settings.rate_limits)
         self._authenticator = authenticator
         self._settings = settings
@@ -176,11 +182,16 @@ class TokenEndpoint:
         self._clock = clock
 
     def handle(
-        self, form: Mapping[str, str], authorization: str | None, source: str = "unknown"
+        self,
+        form: Mapping[str, str],
+        authorization: str | None,
+        source: str = "unknown",
+        proof: ProofRequest | None = None,
     ) -> dict[str, Any]:
-        """The token response; `source` is the caller's address (API Gateway's sourceIp)."""
+        """The token response; `source` is the caller's address (API Gateway's sourceIp); `proof`
+        the request's DPoP headers."""
         try:
-            return self._handle(form, authorization, source)
+            return self._handle(form, authorization, source, proof)
         except OAuthError as exc:
             client_id = _claimed_client_id(form, authorization)
             if client_id is not None:
@@ -190,7 +201,9 @@ class TokenEndpoint:
                 )
             raise
 
-    def _handle(self, form: Mapping[str, str], authorization: str | None, source: str) -> dict[str, Any]:
+    def _handle(
+        self, form: Mapping[str, str], authorization: str | None, source: str, proof: ProofRequest | None
+    ) -> dict[str, Any]:
         now = self._clock()
         rules, rates = self._rules, self._stores.rates
         try:
@@ -216,22 +229,25 @@ class TokenEndpoint:
         # an address that keeps failing is refused before any work (RFC 6749 §10.10, RFC 9700 §4.13)
         rules.token_address_failures.check(rates.count(address_failures), now)
         try:
-            client = self._client(presented, request, usable_client(client_item, now=now))
+            record = usable_client(client_item, now=now)
+            # the proof before the client's credentials: a nonce refusal spends no assertion
+            jkt = self._dpop.key(proof, record, now) if self._dpop is not None else None
+            client = self._client(presented, request, record)
             # requests without a user (client credentials) count against the client; user grants
             # spend a code or refresh token the server issued, and their failures count against
             # the address above
             rules.token_client.check(rates.count(client_count), now)
             match request:
                 case ClientCredentialsRequest():
-                    response = self._client_credentials(client, request, now)
+                    response = self._client_credentials(client, request, now, jkt)
                 case AuthorizationCodeRequest():
                     code = AuthorizationCode.from_item(grant[0]) if grant[0] else None
                     response = self._authorization_code(
-                        client, request, opaque.digest(request.code), code, now
+                        client, request, opaque.digest(request.code), code, now, jkt
                     )
                 case RefreshTokenRequest():
                     token = RefreshToken.from_item(grant[0]) if grant[0] else None
-                    response = self._refresh(client, request, token, now)
+                    response = self._refresh(client, request, token, now, jkt)
         except (TooManyRequests, TemporarilyUnavailable):
             raise
         except OAuthError:
@@ -274,7 +290,7 @@ class TokenEndpoint:
     # --- grants --------------------------------------------------------------------------------
 
     def _client_credentials(
-        self, client: ClientRecord, request: ClientCredentialsRequest, now: int
+        self, client: ClientRecord, request: ClientCredentialsRequest, now: int, jkt: str | None = None
     ) -> dict[str, Any]:
         if not client.is_confidential:
             raise UnauthorizedClient("client_credentials is for confidential clients only")
@@ -289,7 +305,7 @@ class TokenEndpoint:
         self._alive(Grant(client.client_id, client.owner_user_id, frozenset(scope), now), client, now)
         # RFC 9068 §2.2: with no resource owner, `sub` identifies the client itself.
         ttl = Lifetimes.of(client, self._bounds).access_token_ttl
-        token, jti, _ = self._access_token(client.client_id, client.client_id, scope, audience, now, ttl)
+        token, jti, _ = self._access_token(client.client_id, client.client_id, scope, audience, now, ttl, jkt)
         issued = self._issued(client.client_id, client, "client_credentials", jti, scope)
         counted = self._stores.rates.update_action(self._rules.token_client, client.client_id, now)
         done = self._succeeded(
@@ -299,7 +315,7 @@ class TokenEndpoint:
             # a burst past the limit between our read of the counter and now: refused, unsigned
             self._rules.token_client.check(self._rules.token_client.limit, now)
         count("TokensIssued", grant="client_credentials")
-        return self._bearer(token, scope, expires_in=ttl)
+        return self._bearer(token, scope, expires_in=ttl, bound=jkt is not None)
 
     def _issued(
         self, subject: str, client: ClientRecord, grant: str, jti: str, scope: tuple[str, ...]
@@ -316,6 +332,7 @@ class TokenEndpoint:
         code_hash: str,
         code: AuthorizationCode | None,
         now: int,
+        jkt: str | None = None,
     ) -> dict[str, Any]:
         if code is None:
             self._detect_code_replay(code_hash, now)
@@ -332,7 +349,7 @@ class TokenEndpoint:
 
         lifetimes = Lifetimes.of(client, self._bounds)
         access, jti, access_exp = self._access_token(
-            code.user_id, client.client_id, code.scope, code.resource, now, lifetimes.access_token_ttl
+            code.user_id, client.client_id, code.scope, code.resource, now, lifetimes.access_token_ttl, jkt
         )
         refresh: str | None = None
         actions: list[dict[str, Any]] = []
@@ -357,6 +374,8 @@ class TokenEndpoint:
                         access_expires_at=access_exp,
                         granted_at=now,
                         family_expires_at=family_ends,
+                        # RFC 9449 §5: a public client's refresh token is bound to its DPoP key
+                        dpop_jkt=None if client.is_confidential else jkt,
                     )
                 )
             )
@@ -382,13 +401,26 @@ class TokenEndpoint:
             self._detect_code_replay(code_hash, now)
             raise InvalidGrant("authorization code is invalid, expired or already used")
         count("TokensIssued", grant="authorization_code")
-        return self._bearer(access, code.scope, refresh, expires_in=lifetimes.access_token_ttl)
+        return self._bearer(
+            access, code.scope, refresh, expires_in=lifetimes.access_token_ttl, bound=jkt is not None
+        )
 
     def _refresh(
-        self, client: ClientRecord, request: RefreshTokenRequest, token: RefreshToken | None, now: int
+        self,
+        client: ClientRecord,
+        request: RefreshTokenRequest,
+        token: RefreshToken | None,
+        now: int,
+        jkt: str | None = None,
     ) -> dict[str, Any]:
         if token is None or token.client_id != client.client_id or token.status == "revoked":
             raise InvalidGrant("refresh token is invalid, expired or revoked")
+        if token.dpop_jkt is not None:
+            # RFC 9449 §5: only the holder of the key it is bound to may use it
+            if jkt is None:
+                raise InvalidDpopProof("this refresh token is DPoP-bound: a DPoP proof is required")
+            if jkt != token.dpop_jkt:
+                raise InvalidGrant("the DPoP proof's key is not the one this refresh token is bound to")
         if token.status == "rotated":
             return self._rotated_again(request, token, now)
         # the client's lifetimes as they are now: an administrator's shorter value applies at once
@@ -419,7 +451,7 @@ class TokenEndpoint:
             raise
 
         access, jti, access_exp = self._access_token(
-            token.user_id, client.client_id, scope, token.resource, now, lifetimes.access_token_ttl
+            token.user_id, client.client_id, scope, token.resource, now, lifetimes.access_token_ttl, jkt
         )
         refresh = opaque.new_secret(REFRESH_TOKEN_PREFIX)
         successor = token.successor(
@@ -431,7 +463,9 @@ class TokenEndpoint:
             access_expires_at=access_exp,
             family_expires_at=family_ends,
         )
-        response = self._bearer(access, scope, refresh, expires_in=lifetimes.access_token_ttl)
+        response = self._bearer(
+            access, scope, refresh, expires_in=lifetimes.access_token_ttl, bound=jkt is not None
+        )
         sealed = sealing.seal(request.refresh_token, _SEAL_PURPOSE, json.dumps(response).encode())
         store = self._stores.refresh_tokens
         issued = self._issued(token.user_id, client, "refresh_token", jti, scope)
@@ -527,9 +561,17 @@ class TokenEndpoint:
             raise InvalidTarget("resource differs from the one authorized")
 
     def _access_token(
-        self, subject: str, client_id: str, scope: tuple[str, ...], audience: str, now: int, ttl: int
+        self,
+        subject: str,
+        client_id: str,
+        scope: tuple[str, ...],
+        audience: str,
+        now: int,
+        ttl: int,
+        jkt: str | None = None,
     ) -> tuple[str, str, int]:
-        """The signed token, its `jti` and `exp`; `ttl` is the client's (`Lifetimes.of`)."""
+        """The signed token, its `jti` and `exp`; `ttl` is the client's (`Lifetimes.of`); `jkt`:
+        the DPoP key it is bound to (RFC 9449 §6.1 `cnf.jkt`)."""
         claims = access_token_claims(
             issuer=self._settings.issuer,
             subject=subject,
@@ -538,17 +580,24 @@ class TokenEndpoint:
             scope=format_scope(scope),
             ttl=ttl,
             now=now,
+            extra={"cnf": {"jkt": jkt}} if jkt is not None else None,
         )
         return issue_access_token(self._signer, claims), claims["jti"], claims["exp"]
 
     @staticmethod
     def _bearer(
-        access_token: str, scope: tuple[str, ...], refresh_token: str | None = None, *, expires_in: int
+        access_token: str,
+        scope: tuple[str, ...],
+        refresh_token: str | None = None,
+        *,
+        expires_in: int,
+        bound: bool = False,
     ) -> dict[str, Any]:
-        """RFC 6749 §5.1; `expires_in` is the token's `exp - iat`."""
+        """RFC 6749 §5.1; `expires_in` is the token's `exp - iat`; `bound`: a DPoP-bound token,
+        whose `token_type` is `DPoP` (RFC 9449 §5)."""
         response: dict[str, Any] = {
             "access_token": access_token,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if bound else "Bearer",
             "expires_in": expires_in,
             "scope": format_scope(scope),
         }
