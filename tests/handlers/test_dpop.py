@@ -404,3 +404,37 @@ def test_when_dpop_is_required_everywhere_bearer_tokens_are_not_issued_nor_accep
     missing = mcp_post(mcp_fn, None)
     assert missing.status == 401
     assert header(missing, "www-authenticate").startswith("DPoP ")
+
+
+# --- the replay cache: per instance by default, single use everywhere when asked -------------------------
+
+
+def test_by_default_a_replay_is_caught_per_instance_only(load_function, bound):
+    """The documented trade-off (docs/security.md § DPoP): no network call per request, so a proof
+    replayed to another instance within its 60 seconds is not caught."""
+    key, token = bound
+    first, second = load_function("McpFunction"), load_function("McpFunction")
+    proof = key.proof("POST", MCP_URL, access_token=token)
+    assert mcp_post(first, f"DPoP {token}", proof).status == 200
+    assert mcp_post(second, f"DPoP {token}", proof).status == 200
+    refused(mcp_post(second, f"DPoP {token}", proof), 401, "invalid_dpop_proof")
+
+
+def test_with_strict_replay_a_proof_is_single_use_across_instances(aws_stack, load_function, bound):
+    key, token = bound
+    variant = with_parameters(aws_stack, DpopStrictReplay="true")
+    first, second = load_function("McpFunction", variant), load_function("McpFunction", variant)
+    proof = key.proof("POST", MCP_URL, access_token=token)
+    assert mcp_post(first, f"DPoP {token}", proof).status == 200
+    refused(mcp_post(second, f"DPoP {token}", proof), 401, "invalid_dpop_proof")
+
+
+def test_with_strict_replay_the_api_spends_proofs_across_instances(
+    aws_stack, load_function, demo_wallet, api_bound
+):
+    key, token = api_bound
+    variant = with_parameters(aws_stack, DpopStrictReplay="true")
+    first, second = load_function("WalletFunction", variant), load_function("WalletFunction", variant)
+    proof = key.proof("GET", f"{API}/accounts", access_token=token)
+    assert api_get(first, f"DPoP {token}", proof).status == 200
+    refused(api_get(second, f"DPoP {token}", proof), 401, "invalid_dpop_proof")

@@ -286,7 +286,7 @@ class ClientAdmin:
         changes: dict[str, AttributeValueTypeDef | None] = {name: items.boolean(True) if required else None}
         if self._clients.update(client_id, changes) is None:
             raise ClientNotFound(client_id)
-        self._record("client_requirement_changed", client_id, actor, source, {name: required})
+        self._record("client_updated", client_id, actor, source, {name: required})
 
     def set_lifetimes(
         self, client_id: str, form: Mapping[str, str], *, actor: str, source: str

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 from urllib.parse import urlencode, urlsplit
 
 from wallet_mcp.account import confirm_pages as confirm_view
@@ -337,7 +337,7 @@ class AccountPortal:
                     notice = "Client marked verified." if action == "verify" else "Client no longer verified."
                     return self._client_page(visitor, client_id, notice=notice)
                 case "require_par" | "allow_unpushed" | "require_dpop" | "allow_bearer":
-                    name = (
+                    name: Literal["require_pushed_authorization_requests", "dpop_bound_access_tokens"] = (
                         "require_pushed_authorization_requests"
                         if action in ("require_par", "allow_unpushed")
                         else "dpop_bound_access_tokens"
