@@ -438,3 +438,17 @@ def test_with_strict_replay_the_api_spends_proofs_across_instances(
     proof = key.proof("GET", f"{API}/accounts", access_token=token)
     assert api_get(first, f"DPoP {token}", proof).status == 200
     refused(api_get(second, f"DPoP {token}", proof), 401, "invalid_dpop_proof")
+
+
+def test_introspection_shows_the_binding(token_fn, bound):
+    key, token = bound
+    response = token_fn.request(
+        "POST",
+        "/oauth/introspect",
+        headers={**FORM, "authorization": _basic()},
+        body=urlencode({"token": token}),
+    )
+    assert response.status == 200, response.body
+    found = response_json(response)
+    assert found["active"] is True and found["token_type"] == "DPoP"
+    assert found["cnf"] == {"jkt": key.jkt}
