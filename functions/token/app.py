@@ -49,6 +49,7 @@ authenticator = ClientAuthenticator(
     SETTINGS.issuer,
     deployment.clock,
     secrets_allowed=not SETTINGS.fapi2_profile,
+    public_allowed=not SETTINGS.fapi2_profile,
 )
 dpop = TokenDpop(deployment.dpop_checker, required=SETTINGS.dpop_required, url_of=deployment.public_url)
 tokens = TokenEndpoint(

@@ -250,7 +250,8 @@ class Deployment:
             if self.settings.dpop_strict_replay
             else dpop.ReplayCache().first_use
         )
-        return dpop.DpopChecker(dpop.Nonces(lambda: self.dpop_nonce_key), first_use)
+        algorithms = dpop.algorithms_for(self.settings.fapi2_profile)
+        return dpop.DpopChecker(dpop.Nonces(lambda: self.dpop_nonce_key), first_use, algorithms=algorithms)
 
     def public_url(self, path: str, host: str | None) -> str:
         """The URL a request for `path` came in on, as the client named it (locally, on the

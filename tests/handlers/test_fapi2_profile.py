@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from urllib.parse import urlencode
 
 import pytest
@@ -83,19 +84,48 @@ def test_a_key_client_gets_a_dpop_bound_token_and_only_with_a_proof(fapi, load_f
     assert response_json(issued)["token_type"] == "DPoP"
 
 
-def test_registration_issues_no_secret(fapi, load_function):
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post", "none"])
+def test_registration_issues_no_secret_and_registers_no_public_client(fapi, load_function, method):
     register = load_function("RegisterFunction", fapi)
     response = register.request(
         "POST",
         "/oauth/register",
-        body={
-            "client_name": "x",
-            "redirect_uris": [REDIRECT],
-            "token_endpoint_auth_method": "client_secret_basic",
-        },
+        body={"client_name": "x", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": method},
     )
     assert response.status == 400
     assert response_json(response)["error"] == "invalid_client_metadata"
+
+
+def test_a_public_client_gets_no_token(fapi, load_function, aws_stack):
+    store = ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"])
+    store.put(
+        ClientRecord(
+            client_id="fapi-public",
+            client_name="public",
+            token_endpoint_auth_method="none",
+            grant_types=("authorization_code",),
+            redirect_uris=(REDIRECT,),
+            scope=("mcp:tools:list",),
+            created_at=0,
+        )
+    )
+    token = load_function("TokenFunction", fapi)
+    key = DpopKey()
+    key.nonce = token.module.dpop.nonce(int(time.time()))
+    form = {
+        "grant_type": "authorization_code",
+        "code": "x",
+        "redirect_uri": REDIRECT,
+        "code_verifier": "v" * 50,
+    }
+    headers = {
+        "content-type": "application/x-www-form-urlencoded",
+        "dpop": key.proof("POST", f"{BASE_URL}/oauth/token"),
+    }
+    response = token.request(
+        "POST", "/oauth/token", headers=headers, body=urlencode({**form, "client_id": "fapi-public"})
+    )
+    assert response.status == 401 and response_json(response)["error"] == "invalid_client"
 
 
 def test_an_authorization_request_that_was_not_pushed_is_refused(fapi, load_function):
@@ -118,6 +148,25 @@ def test_the_metadata_says_what_the_profile_requires(fapi, load_function):
     metadata = load_function("MetadataFunction", fapi)
     server = response_json(metadata.request("GET", "/.well-known/oauth-authorization-server"))
     assert server["require_pushed_authorization_requests"] is True
-    assert server["token_endpoint_auth_methods_supported"] == ["private_key_jwt", "none"]
+    assert server["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
+    assert server["dpop_signing_alg_values_supported"] == ["ES256", "PS256"]
     resource = response_json(metadata.request("GET", "/.well-known/oauth-protected-resource/mcp"))
     assert resource["dpop_bound_access_tokens_required"] is True
+
+
+def test_a_proof_signed_with_rs256_is_refused(fapi, load_function):
+    """§5.4.1: PS256, ES256 or EdDSA only."""
+    token = load_function("TokenFunction", fapi)
+    key = DpopKey("RS256")
+    key.nonce = token.module.dpop.nonce(int(time.time()))
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": CLIENT_ASSERTION_TYPE,
+        "client_assertion": assertion(RSA_KEY, iss=KEY_CLIENT, sub=KEY_CLIENT),
+    }
+    headers = {
+        "content-type": "application/x-www-form-urlencoded",
+        "dpop": key.proof("POST", f"{BASE_URL}/oauth/token"),
+    }
+    response = token.request("POST", "/oauth/token", headers=headers, body=urlencode(form))
+    assert response.status == 400 and response_json(response)["error"] == "invalid_dpop_proof"

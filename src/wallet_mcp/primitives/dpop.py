@@ -28,6 +28,13 @@ import jwt
 
 ALGORITHMS: Final = ("ES256", "RS256", "PS256")
 """The JWS algorithms a proof may use (advertised as `dpop_signing_alg_values_supported`)."""
+FAPI2_ALGORITHMS: Final = ("ES256", "PS256")
+"""Under the FAPI 2.0 profile (§5.4.1: PS256, ES256 or EdDSA; not RS256)."""
+
+
+def algorithms_for(fapi2_profile: bool) -> tuple[str, ...]:
+    return FAPI2_ALGORITHMS if fapi2_profile else ALGORITHMS
+
 
 PROOF_TYP: Final = "dpop+jwt"
 MAX_AGE: Final = 60
@@ -109,6 +116,7 @@ def check_proof(
     now: int,
     access_token: str | None = None,
     nonce_ok: Callable[[str | None], bool] | None = None,
+    algorithms: tuple[str, ...] = ALGORITHMS,
 ) -> Proof:
     """§4.3: the checked proof, or InvalidProof. `access_token` at a resource (the proof must carry
     its `ath`); `nonce_ok` where the server requires nonces: given the proof's `nonce` (None when
@@ -123,8 +131,8 @@ def check_proof(
     if str(header.get("typ", "")).lower() != PROOF_TYP:
         raise InvalidProof("the DPoP proof's typ must be dpop+jwt")
     alg = header.get("alg")
-    if alg not in ALGORITHMS:
-        raise InvalidProof(f"the DPoP proof's alg must be one of {' '.join(ALGORITHMS)}")
+    if alg not in algorithms or alg not in ALGORITHMS:
+        raise InvalidProof(f"the DPoP proof's alg must be one of {' '.join(algorithms)}")
     jwk = header.get("jwk")
     if not isinstance(jwk, dict):
         raise InvalidProof("the DPoP proof carries no jwk")
@@ -135,14 +143,13 @@ def check_proof(
         raise InvalidProof("the DPoP proof's jwk does not match its alg")
     jkt = thumbprint(jwk)
     try:
-        key = jwt.PyJWK(dict(jwk), algorithm=str(alg))
         claims = jwt.decode(
             proof,
-            key.key,
+            _public_key(jkt, str(alg), jwk),
             algorithms=[str(alg)],
             options={"require": ["jti", "htm", "htu", "iat"], "verify_aud": False, "verify_iat": False},
         )
-    except (jwt.InvalidTokenError, jwt.PyJWKError, ValueError, TypeError) as exc:
+    except (jwt.InvalidTokenError, jwt.InvalidKeyError, ValueError, TypeError, KeyError) as exc:
         raise InvalidProof("the DPoP proof's signature or claims are not valid") from exc
     jti, htm, htu, iat = (claims.get(k) for k in ("jti", "htm", "htu", "iat"))
     if not isinstance(jti, str) or not jti or len(jti) > _MAX_JTI:
@@ -165,6 +172,25 @@ def check_proof(
                 "a current DPoP nonce is required; use the DPoP-Nonce header's", "use_dpop_nonce"
             )
     return Proof(jkt=jkt, jti=jti, iat=iat)
+
+
+_ALGORITHMS: Final = jwt.algorithms.get_default_algorithms()
+_KEYS: OrderedDict[tuple[str, str], Any] = OrderedDict()
+_KEY_CACHE_SIZE: Final = 1024
+
+
+def _public_key(jkt: str, alg: str, jwk: Mapping[str, Any]) -> Any:
+    """The public key of a proof's `jwk`, remembered by thumbprint: a client sends the same key
+    with every request, and building it from the JWK is a third of a check."""
+    found = _KEYS.get((jkt, alg))
+    if found is None:
+        found = _ALGORITHMS[alg].from_jwk(dict(jwk))
+        if hasattr(found, "private_bytes"):
+            raise InvalidProof("the DPoP proof's jwk must be a public key")
+        _KEYS[(jkt, alg)] = found
+        if len(_KEYS) > _KEY_CACHE_SIZE:
+            _KEYS.popitem(last=False)
+    return found
 
 
 class Nonces:
@@ -233,10 +259,13 @@ class DpopChecker:
     order, so a replayed proof is refused without spending anything, and a proof refused for its
     nonce does not use up its `jti`."""
 
-    def __init__(self, nonces: Nonces | None, first_use: FirstUse) -> None:
-        """`nonces`: None when the server asks for none."""
+    def __init__(
+        self, nonces: Nonces | None, first_use: FirstUse, *, algorithms: tuple[str, ...] = ALGORITHMS
+    ) -> None:
+        """`nonces`: None when the server asks for none; `algorithms`: those a proof may use."""
         self._nonces = nonces
         self._first_use = first_use
+        self.algorithms = algorithms
 
     def nonce(self, now: int) -> str | None:
         """The current server nonce, for a `DPoP-Nonce` header (None: nonces are not used)."""
@@ -256,6 +285,7 @@ class DpopChecker:
             now=now,
             access_token=access_token,
             nonce_ok=(lambda nonce: nonces.valid(nonce, now)) if nonces is not None else None,
+            algorithms=self.algorithms,
         )
         if not self._first_use(checked.jkt, checked.jti, checked.iat + MAX_AGE, now):
             raise InvalidProof("this DPoP proof was already used")

@@ -181,7 +181,7 @@ class ResourceGuard:
         except dpop.InvalidProof as exc:
             nonce = self._dpop.nonce(now)
             challenge = bearer.dpop_refusal(
-                self.resource_metadata_url, exc.error, exc.description, dpop.ALGORITHMS, nonce
+                self.resource_metadata_url, exc.error, exc.description, self._dpop.algorithms, nonce
             )
             raise BearerChallenge(challenge, client_id=client_id) from exc
         if proof.jkt != principal.jkt:
@@ -194,7 +194,7 @@ class ResourceGuard:
         return self._dpop.nonce(now)
 
     def _as_dpop(self, challenge: bearer.Challenge) -> bearer.Challenge:
-        return bearer.dpop(challenge, dpop.ALGORITHMS)
+        return bearer.dpop(challenge, self._dpop.algorithms if self._dpop is not None else dpop.ALGORITHMS)
 
     def require_scopes(self, caller: Caller, needed: Iterable[str], *, keep_granted: bool = False) -> None:
         """Step 4. With `keep_granted`, the challenge also names the scopes the token holds, for

@@ -120,10 +120,13 @@ class ClientAuthenticator:
         clock: Callable[[], int],
         *,
         secrets_allowed: bool = True,
+        public_allowed: bool = True,
     ) -> None:
-        """`secrets_allowed`: False under the FAPI 2.0 profile (§5.3.2.1: confidential clients
-        authenticate with `private_key_jwt` or mTLS only), where a client secret is refused."""
+        """Both False under the FAPI 2.0 profile (§5.3.2.1: confidential clients only, which
+        authenticate with `private_key_jwt` or mTLS): a client secret, or no authentication, is
+        refused."""
         self._secrets_allowed = secrets_allowed
+        self._public_allowed = public_allowed
         self._keys = keys
         self._used = used
         self._issuer = issuer
@@ -140,6 +143,8 @@ class ClientAuthenticator:
                 "client_secret_post",
             ):
                 raise InvalidClient("client secrets are not accepted here (FAPI 2.0): use private_key_jwt")
+            if presented.method == "none" and not self._public_allowed:
+                raise InvalidClient("public clients are not accepted here (FAPI 2.0): use private_key_jwt")
             return authenticate_client(presented, client)
         if (
             client is None

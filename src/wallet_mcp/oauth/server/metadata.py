@@ -19,8 +19,8 @@ def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
     methods: tuple[str, ...] = AUTH_METHODS
     confidential: tuple[str, ...] = CONFIDENTIAL_AUTH_METHODS
     if settings.fapi2_profile:
-        # FAPI 2.0 §5.3.2.1: no client secrets
-        methods = tuple(m for m in methods if not m.startswith("client_secret_"))
+        # FAPI 2.0 §5.3.2.1: confidential clients only, no client secrets
+        methods = ("private_key_jwt",)
         confidential = tuple(m for m in confidential if not m.startswith("client_secret_"))
     return {
         "issuer": issuer,
@@ -48,7 +48,7 @@ def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
         "client_id_metadata_document_supported": True,
         "protected_resources": list(settings.known_resources),
         # RFC 9449 §5.1
-        "dpop_signing_alg_values_supported": list(dpop.ALGORITHMS),
+        "dpop_signing_alg_values_supported": list(dpop.algorithms_for(settings.fapi2_profile)),
     }
 
 
@@ -66,6 +66,6 @@ def protected_resource_metadata(settings: Settings, resource: str, host: str | N
         "bearer_methods_supported": ["header"],
         "resource_name": names[resource],
         # RFC 9728 §2 (RFC 9449): proofs this resource accepts, and whether it takes only DPoP-bound tokens
-        "dpop_signing_alg_values_supported": list(dpop.ALGORITHMS),
+        "dpop_signing_alg_values_supported": list(dpop.algorithms_for(settings.fapi2_profile)),
         "dpop_bound_access_tokens_required": settings.dpop_required,
     }

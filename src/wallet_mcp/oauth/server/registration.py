@@ -243,7 +243,8 @@ class RegistrationEndpoint:
         connections: ConnectionLog,
         secrets_allowed: bool = True,
     ) -> None:
-        """`secrets_allowed`: False under the FAPI 2.0 profile, where no client is issued a secret."""
+        """`secrets_allowed`: False under the FAPI 2.0 profile, where only `private_key_jwt`
+        clients register (no secrets, no public clients)."""
         self._secrets_allowed = secrets_allowed
         self._clients = clients
         self._rates = rates
@@ -290,11 +291,11 @@ class RegistrationEndpoint:
     def _register(self, metadata: Mapping[str, Any], source: str) -> Registration:
         now = self._clock()
         registration = register(metadata, now=now, unused_ttl=self._unused_ttl)
-        if not self._secrets_allowed and registration.record.uses_secret:
-            # FAPI 2.0 §5.3.2.1: confidential clients authenticate with private_key_jwt
+        if not self._secrets_allowed and registration.record.token_endpoint_auth_method != "private_key_jwt":
+            # FAPI 2.0 §5.3.2.1: confidential clients only, authenticating with private_key_jwt
             raise InvalidClientMetadata(
-                "client secrets are not issued here (FAPI 2.0): register token_endpoint_auth_method "
-                "private_key_jwt with jwks or jwks_uri, or none for a public client"
+                "only private_key_jwt clients are registered here (FAPI 2.0): register "
+                "token_endpoint_auth_method private_key_jwt with jwks or jwks_uri"
             )
         # only registrations that would be stored count: per address, and overall (storage stays bounded)
         self._rates.hit(self._rules.register_address, source, now)
