@@ -147,8 +147,9 @@ def _fmt_calls(calls: dict[str, float]) -> str:
 
 
 def main() -> int:
-    """`--only TEXT`: only the warm rows whose operation names contain TEXT (no cold starts, host
-    steps, scale or load): `python bench/run.py --only DPoP` for the DPoP rows and their baselines."""
+    """`--only A,B`: only the warm rows whose operation names contain A or B (no cold starts, host
+    steps, scale or load): `--only tools/list,client_credentials` for the DPoP rows and their
+    baselines (`make bench` runs everything)."""
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv[:-1] else None
     emulator = MotoServer("127.0.0.1", _free_port())
     emulator.start()
@@ -212,7 +213,9 @@ def _warm(stack, extra: dict[str, str], only: str | None = None) -> None:
     print(f"Warm, in-process (handler call with a payload 2.0 event), {WARM_RUNS} runs after the first")
     print(f"{'operation':34} {'p50 ms':>8} {'p95 ms':>8}  AWS calls per request (warm)")
     for operation_name in OPERATIONS:
-        if operation_name in SCALE_OPERATIONS or (only is not None and only not in operation_name):
+        if operation_name in SCALE_OPERATIONS:
+            continue
+        if only is not None and not any(part in operation_name for part in only.split(",")):
             continue
         result = _probe(stack, operation_name, WARM_RUNS, extra)
         warm = sorted(result["warm_ms"])
