@@ -452,3 +452,19 @@ def test_introspection_shows_the_binding(token_fn, bound):
     found = response_json(response)
     assert found["active"] is True and found["token_type"] == "DPoP"
     assert found["cnf"] == {"jkt": key.jkt}
+
+
+def test_locally_the_htu_is_the_loopback_name_the_client_used(mcp_fn, bound):
+    """`make dev` answers on every loopback name; a proof names the URL the client used."""
+    key, token = bound
+    headers = {
+        "host": "127.0.0.1:3000",
+        "content-type": "application/json",
+        "accept": "application/json, text/event-stream",
+        "authorization": f"DPoP {token}",
+        "dpop": key.proof("POST", "http://127.0.0.1:3000/mcp", access_token=token),
+    }
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    assert mcp_fn.request("POST", "/mcp", headers=headers, body=body).status == 200
+    headers["dpop"] = key.proof("POST", MCP_URL, access_token=token)  # localhost, not the name used
+    refused(mcp_fn.request("POST", "/mcp", headers=headers, body=body), 401, "invalid_dpop_proof")

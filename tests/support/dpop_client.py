@@ -22,7 +22,7 @@ class DpopKey:
         if alg == "ES256":
             self.private: Any = ec.generate_private_key(ec.SECP256R1())
             self.public_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self.private.public_key()))
-        else:
+        else:  # RS256, PS256
             self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
             self.public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.private.public_key()))
         self.nonce: str | None = None

@@ -66,8 +66,9 @@ def test_the_replay_cache_forgets_after_the_window_and_stays_bounded():
     assert len(cache._seen) <= 3
 
 
-def test_a_good_proof_names_its_key():
-    key = DpopKey()
+@pytest.mark.parametrize("alg", ["ES256", "RS256", "PS256"])
+def test_a_good_proof_names_its_key(alg):
+    key = DpopKey(alg)
     now = int(time.time())
     proof = key.proof("POST", "https://as.example/token", nonce=None)
     checked = dpop.check_proof(proof, method="POST", url="https://as.example/token?q=1", now=now)
@@ -92,3 +93,16 @@ def test_the_checker_refuses_a_second_use_and_asks_for_a_nonce():
     with pytest.raises(dpop.InvalidProof) as again:
         checker.check([proof], method="GET", url="https://rs.example/api", now=now)
     assert again.value.error == "invalid_dpop_proof"
+
+
+def test_the_fapi_algorithms_refuse_rs256():
+    key = DpopKey("RS256")
+    proof = key.proof("POST", "https://as.example/token", nonce=None)
+    with pytest.raises(dpop.InvalidProof):
+        dpop.check_proof(
+            proof,
+            method="POST",
+            url="https://as.example/token",
+            now=int(time.time()),
+            algorithms=dpop.FAPI2_ALGORITHMS,
+        )
