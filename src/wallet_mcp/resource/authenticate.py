@@ -107,10 +107,6 @@ class ResourceGuard:
         self._personal_tokens = personal_tokens
         self._clock = clock
 
-    @property
-    def dpop_required(self) -> bool:
-        return self._dpop_required
-
     def authenticate(
         self, authorization: str | None, scope_hint: Iterable[str] = (), request: ProofContext | None = None
     ) -> Caller:
