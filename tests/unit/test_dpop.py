@@ -3,9 +3,14 @@ cache, and proof checking, table-driven."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 
+import jwt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.support.dpop_client import DpopKey
 from wallet_mcp.primitives import dpop
@@ -106,3 +111,67 @@ def test_the_fapi_algorithms_refuse_rs256():
             now=int(time.time()),
             algorithms=dpop.FAPI2_ALGORITHMS,
         )
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+SIGNER = DpopKey()
+NOW = int(time.time())
+
+
+def _segment(value: object) -> str:
+    return dpop.b64url(json.dumps(value).encode())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    header=st.dictionaries(st.sampled_from(["typ", "alg", "jwk", "kid"]), JSON),
+    jwk=st.dictionaries(st.sampled_from(["kty", "crv", "x", "y", "n", "e", "d", "k"]), JSON),
+    claims=st.dictionaries(st.sampled_from(["jti", "htm", "htu", "iat", "ath", "nonce"]), JSON),
+    signed=st.booleans(),
+)
+def test_any_proof_is_accepted_or_invalid_never_an_error(header, jwk, claims, signed):
+    """Generated headers, keys and claims, some genuinely signed with a real key: the answer is a
+    checked proof or InvalidProof, nothing else (a 5xx at the endpoints)."""
+    head = {"typ": "dpop+jwt", "alg": "ES256", **header}
+    if jwk:
+        head["jwk"] = {**SIGNER.public_jwk, **jwk}
+    if signed:
+        extra = {k: v for k, v in head.items() if k != "alg"}
+        try:
+            proof = jwt.encode(claims, SIGNER.private, algorithm="ES256", headers=extra)
+        except (TypeError, ValueError, jwt.InvalidTokenError):
+            return  # pyjwt will not sign it; the unsigned branch covers such headers
+    else:
+        proof = f"{_segment(head)}.{_segment(claims)}.{dpop.b64url(b'sig')}"
+    with contextlib.suppress(dpop.InvalidProof):
+        dpop.check_proof(proof, method="POST", url="https://rs.example/mcp", now=NOW, access_token="t")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_as_a_proof_is_invalid(text):
+    with pytest.raises(dpop.InvalidProof):
+        dpop.check_proof(text, method="GET", url="https://rs.example/api", now=NOW)
+
+
+@pytest.mark.filterwarnings("ignore:The RSA key is 1024 bits long")
+def test_a_short_rsa_key_or_another_curve_is_refused():
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    now = int(time.time())
+    short = DpopKey("RS256")
+    short.private = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    short.public_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(short.private.public_key()))
+    proof = short.proof("GET", "https://rs.example/api", nonce=None)
+    with pytest.raises(dpop.InvalidProof, match="2048"):
+        dpop.check_proof(proof, method="GET", url="https://rs.example/api", now=now)
+    p384 = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP384R1()).public_key()))
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": p384}
+    claims = {"jti": "j", "htm": "GET", "htu": "https://rs.example/api", "iat": now}
+    forged = f"{_segment(header)}.{_segment(claims)}.{dpop.b64url(b'x' * 64)}"
+    with pytest.raises(dpop.InvalidProof, match="does not match its alg"):
+        dpop.check_proof(forged, method="GET", url="https://rs.example/api", now=now)

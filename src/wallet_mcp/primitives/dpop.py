@@ -44,6 +44,8 @@ MAX_FUTURE: Final = 5
 NONCE_WINDOW: Final = 300
 """Seconds a server nonce is current; one from the previous window is still accepted."""
 MAX_PROOF_LENGTH: Final = 8192
+MIN_RSA_BITS: Final = 2048
+"""RFC 8725 §3.5 defers to NIST; FAPI 2.0 §5.4.2: RSA keys of at least 2048 bits."""
 _MAX_JTI: Final = 256
 _KTY_MEMBERS: Final = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n"), "OKP": ("crv", "kty", "x")}
 _PRIVATE_MEMBERS: Final = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
@@ -139,7 +141,7 @@ def check_proof(
     if any(member in jwk for member in _PRIVATE_MEMBERS):
         # §4.3 item 7: a private key in the header (or a symmetric one) is never accepted
         raise InvalidProof("the DPoP proof's jwk must be a public key")
-    if jwk.get("kty") != _KTY_OF_ALG[str(alg)]:
+    if jwk.get("kty") != _KTY_OF_ALG[str(alg)] or (alg == "ES256" and jwk.get("crv") != "P-256"):
         raise InvalidProof("the DPoP proof's jwk does not match its alg")
     jkt = thumbprint(jwk)
     try:
@@ -187,6 +189,8 @@ def _public_key(jkt: str, alg: str, jwk: Mapping[str, Any]) -> Any:
         found = _ALGORITHMS[alg].from_jwk(dict(jwk))
         if hasattr(found, "private_bytes"):
             raise InvalidProof("the DPoP proof's jwk must be a public key")
+        if getattr(found, "key_size", MIN_RSA_BITS) < MIN_RSA_BITS and _KTY_OF_ALG[alg] == "RSA":
+            raise InvalidProof(f"the DPoP proof's RSA key must have at least {MIN_RSA_BITS} bits")
         _KEYS[(jkt, alg)] = found
         if len(_KEYS) > _KEY_CACHE_SIZE:
             _KEYS.popitem(last=False)
