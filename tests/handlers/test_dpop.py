@@ -468,3 +468,13 @@ def test_locally_the_htu_is_the_loopback_name_the_client_used(mcp_fn, bound):
     assert mcp_fn.request("POST", "/mcp", headers=headers, body=body).status == 200
     headers["dpop"] = key.proof("POST", MCP_URL, access_token=token)  # localhost, not the name used
     refused(mcp_fn.request("POST", "/mcp", headers=headers, body=body), 401, "invalid_dpop_proof")
+
+
+@pytest.mark.parametrize(
+    "value", ["", "a.b.c", "x" * 9000, "e30.e30.", "ÿ.ÿ.ÿ", "..", "eyJhbGciOiJub25lIn0.e30."]
+)
+def test_a_malformed_dpop_header_is_refused_never_a_5xx(token_fn, mcp_fn, bound, value):
+    _, token = bound
+    refused(token_post(token_fn, CLIENT_CREDENTIALS, [value]), 400, "invalid_dpop_proof")
+    response = mcp_post(mcp_fn, f"DPoP {token}", value)
+    refused(response, 401, "invalid_dpop_proof")
