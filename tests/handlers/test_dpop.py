@@ -294,6 +294,8 @@ def test_the_dpop_scheme_with_an_unbound_token_is_refused(mcp_fn, token_fn):
         ("no proof", lambda k, t: None),
         ("bad ath", lambda k, t: k.proof("POST", MCP_URL, access_token=t + "x")),
         ("no ath", lambda k, t: k.proof("POST", MCP_URL)),
+        ("non-ASCII ath", lambda k, t: k.proof("POST", MCP_URL, claims={"ath": "é" * 43})),
+        ("ath not a string", lambda k, t: k.proof("POST", MCP_URL, claims={"ath": 7})),
         ("wrong htu", lambda k, t: k.proof("POST", f"{API}/accounts", access_token=t)),
         ("wrong htm", lambda k, t: k.proof("GET", MCP_URL, access_token=t)),
         ("stale iat", lambda k, t: k.proof("POST", MCP_URL, access_token=t, iat=int(time.time()) - 600)),

@@ -165,13 +165,14 @@ def check_proof(
         raise InvalidProof("the DPoP proof's iat is outside the accepted window")
     if access_token is not None:
         ath = claims.get("ath")
-        if not isinstance(ath, str) or not hmac.compare_digest(ath, access_token_hash(access_token)):
+        expected_ath = access_token_hash(access_token).encode()
+        if not isinstance(ath, str) or not hmac.compare_digest(ath.encode("utf-8", "replace"), expected_ath):
             raise InvalidProof("the DPoP proof's ath does not match the access token")
     if nonce_ok is not None:
         nonce = claims.get("nonce")
         if not nonce_ok(nonce if isinstance(nonce, str) else None):
             raise InvalidProof(
-                "a current DPoP nonce is required; use the DPoP-Nonce header's", "use_dpop_nonce"
+                "a current DPoP nonce is required: use the one in the DPoP-Nonce header", "use_dpop_nonce"
             )
     return Proof(jkt=jkt, jti=jti, iat=iat)
 
