@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -47,6 +50,49 @@ def _bearer() -> dict[str, str]:
         "content-type": "application/json",
         "accept": "application/json, text/event-stream",
         "mcp-protocol-version": "2025-11-25",
+    }
+
+
+@cache
+def _dpop_key() -> tuple[Any, dict[str, Any]]:
+    """The benchmark's DPoP key (BENCH_DPOP_KEY, PEM) and its public JWK."""
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(os.environ["BENCH_DPOP_KEY"].encode(), None)
+    return key, json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))  # type: ignore[arg-type]
+
+
+def _dpop_proof(method: str, path: str, access_token: str | None = None) -> str:
+    """A fresh proof (RFC 9449 §4.2) with the server nonce BENCH_DPOP_NONCE; signed while the event
+    is built, before the clock starts: the figures are the server's checking only."""
+    import jwt
+
+    from wallet_mcp.primitives.dpop import access_token_hash
+
+    key, jwk = _dpop_key()
+    claims: dict[str, Any] = {
+        "jti": uuid.uuid4().hex,
+        "htm": method,
+        "htu": f"http://{os.environ.get('BENCH_HOST', 'localhost:3000')}{path}",
+        "iat": int(time.time()),
+        "nonce": os.environ["BENCH_DPOP_NONCE"],
+    }
+    if access_token is not None:
+        claims["ath"] = access_token_hash(access_token)
+    return jwt.encode(claims, key, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": jwk})
+
+
+def _dpop_token_request() -> dict[str, str]:
+    return {"content-type": "application/x-www-form-urlencoded", "dpop": _dpop_proof("POST", "/oauth/token")}
+
+
+def _dpop_bound() -> dict[str, str]:
+    token = os.environ["BENCH_DPOP_ACCESS_TOKEN"]
+    return {
+        **_bearer(),
+        "authorization": f"DPoP {token}",
+        "dpop": _dpop_proof("POST", "/mcp", token),
     }
 
 
@@ -149,6 +195,16 @@ OPERATIONS: dict[str, Operation] = {
         lambda: _FORM,
         lambda _previous: os.environ["BENCH_CC_FORM"].encode(),
     ),
+    "token: client_credentials + DPoP": Operation(
+        "TokenFunction",
+        "POST /oauth/token",
+        "POST",
+        "/oauth/token",
+        _dpop_token_request,
+        lambda _previous: (
+            os.environ["BENCH_CC_FORM"] + "&resource=" + os.environ["BENCH_MCP_RESOURCE"]
+        ).encode(),
+    ),
     "token: private_key_jwt (cc grant)": Operation(
         "TokenFunction", "POST /oauth/token", "POST", "/oauth/token", lambda: _FORM, _key_client_credentials
     ),
@@ -201,6 +257,11 @@ OPERATIONS: dict[str, Operation] = {
         ),
     ),
     "mcp: tools/list": Operation("McpFunction", "POST /mcp", "POST", "/mcp", _bearer, _rpc("tools/list")),
+    # the same call with a DPoP-bound token and a fresh proof (RFC 9449): the difference is the
+    # proof's check (signature, nonce HMAC, in-memory replay cache)
+    "mcp: tools/list (DPoP)": Operation(
+        "McpFunction", "POST /mcp", "POST", "/mcp", _dpop_bound, _rpc("tools/list")
+    ),
     "mcp: tools/call ping": Operation(
         "McpFunction",
         "POST /mcp",

@@ -147,6 +147,10 @@ def _fmt_calls(calls: dict[str, float]) -> str:
 
 
 def main() -> int:
+    """`--only A,B`: only the warm rows whose operation names contain A or B (no cold starts, host
+    steps, scale or load): `--only tools/list,client_credentials` for the DPoP rows and their
+    baselines (`make bench` runs everything)."""
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv[:-1] else None
     emulator = MotoServer("127.0.0.1", _free_port())
     emulator.start()
     workdir = tempfile.TemporaryDirectory(prefix="wallet-mcp-bench-")
@@ -162,6 +166,7 @@ def main() -> int:
         )
         extra.update(_grant_fixtures(stack))
         extra["BENCH_ACCESS_TOKEN"] = _access_token(stack, {**extra, "BENCH_ACCESS_TOKEN": ""})
+        extra.update(_dpop_fixtures(stack, extra))
         first = _probe(stack, "token: authorization_code", 0, extra)["first_body"]
         extra["BENCH_REFRESH_TOKEN"] = json.loads(first)["refresh_token"]
 
@@ -170,6 +175,9 @@ def main() -> int:
             f"for deployment (src/Makefile), {os.cpu_count()} CPUs, emulator {emulator.url}, "
             f"{time.strftime('%Y-%m-%d %H:%M')}"
         )
+        if only is not None:
+            _warm(stack, extra, only)
+            return 0
         print()
         print(f"Cold start: fresh process, import then first request, median of {COLD_RUNS}")
         print("(cpu ms: the process's own CPU time for both; the wall-clock total adds waits and host noise)")
@@ -191,16 +199,7 @@ def main() -> int:
         print()
         _host_steps(stack, extra)
         print()
-        print(f"Warm, in-process (handler call with a payload 2.0 event), {WARM_RUNS} runs after the first")
-        print(f"{'operation':34} {'p50 ms':>8} {'p95 ms':>8}  AWS calls per request (warm)")
-        for operation_name in OPERATIONS:
-            if operation_name in SCALE_OPERATIONS:
-                continue
-            result = _probe(stack, operation_name, WARM_RUNS, extra)
-            warm = sorted(result["warm_ms"])
-            p95 = warm[int(0.95 * (len(warm) - 1))]
-            p50 = statistics.median(warm)
-            print(f"{operation_name:34} {p50:8.2f} {p95:8.2f}  {_fmt_calls(result['warm_calls'])}")
+        _warm(stack, extra)
         print()
         _scale(stack, extra)
     finally:
@@ -208,6 +207,21 @@ def main() -> int:
         workdir.cleanup()
     print()
     return load.main()
+
+
+def _warm(stack, extra: dict[str, str], only: str | None = None) -> None:
+    print(f"Warm, in-process (handler call with a payload 2.0 event), {WARM_RUNS} runs after the first")
+    print(f"{'operation':34} {'p50 ms':>8} {'p95 ms':>8}  AWS calls per request (warm)")
+    for operation_name in OPERATIONS:
+        if operation_name in SCALE_OPERATIONS:
+            continue
+        if only is not None and not any(part in operation_name for part in only.split(",")):
+            continue
+        result = _probe(stack, operation_name, WARM_RUNS, extra)
+        warm = sorted(result["warm_ms"])
+        p95 = warm[int(0.95 * (len(warm) - 1))]
+        p50 = statistics.median(warm)
+        print(f"{operation_name:34} {p50:8.2f} {p95:8.2f}  {_fmt_calls(result['warm_calls'])}")
 
 
 def _host_steps(stack, extra: dict[str, str]) -> None:
@@ -386,6 +400,29 @@ def _wallet_of_size(stack, size: int, extra: dict[str, str]) -> str:
     form = f"grant_type=client_credentials&client_id={client_id}&client_secret=bench-secret"
     body = _probe(stack, "token: client_credentials", 0, {**extra, "BENCH_CC_FORM": form})["first_body"]
     return str(json.loads(body)["access_token"])
+
+
+def _dpop_fixtures(stack, extra: dict[str, str]) -> dict[str, str]:
+    """A DPoP key, the server's current nonce (derived as the functions derive it: GenerateMac over
+    the nonce label with the confirmation key), and an access token bound to the key."""
+    from wallet_mcp.compose import DPOP_NONCE_LABEL
+    from wallet_mcp.primitives.dpop import Nonces
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    mac = aws.kms().generate_mac(
+        KeyId=stack.physical_ids["ConfirmationKey"], Message=DPOP_NONCE_LABEL, MacAlgorithm="HMAC_SHA_256"
+    )["Mac"]
+    fixtures = {
+        "BENCH_DPOP_KEY": pem,
+        "BENCH_DPOP_NONCE": Nonces(lambda: bytes(mac)).current(int(time.time())),
+        "BENCH_MCP_RESOURCE": "http://localhost:3000/mcp",
+    }
+    issued = _probe(stack, "token: client_credentials + DPoP", 0, {**extra, **fixtures})["first_body"]
+    fixtures["BENCH_DPOP_ACCESS_TOKEN"] = json.loads(issued)["access_token"]
+    return fixtures
 
 
 def _access_token(stack, extra: dict[str, str]) -> str:

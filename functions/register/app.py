@@ -28,6 +28,7 @@ endpoint = RegistrationEndpoint(
     stores.audit,
     unused_ttl=SETTINGS.unused_client_ttl,
     clock=deployment.clock,
+    secrets_allowed=not SETTINGS.fapi2_profile,
     connections=stores.connection_log,
 )
 app = create_app(

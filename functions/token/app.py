@@ -14,6 +14,7 @@ from wallet_mcp.config import settings
 from wallet_mcp.oauth.rules.lifetimes import Lifetimes
 from wallet_mcp.oauth.server import client_keys
 from wallet_mcp.oauth.server.client_auth import ClientAuthenticator
+from wallet_mcp.oauth.server.dpop_binding import ProofRequest, TokenDpop
 from wallet_mcp.oauth.server.jwt_bearer import IdpKeys, JwtBearerGrant, fetch_idp_jwks
 from wallet_mcp.oauth.server.par import PushedAuthorizationEndpoint
 from wallet_mcp.oauth.server.token import TokenEndpoint, TokenStores
@@ -43,7 +44,15 @@ keys = client_keys.ClientKeys(
     lambda url: client_keys.fetch_jwks(url, allow_loopback=SETTINGS.allow_loopback_client_metadata),
     deployment.clock,
 )
-authenticator = ClientAuthenticator(keys, stores.used_assertions, SETTINGS.issuer, deployment.clock)
+authenticator = ClientAuthenticator(
+    keys,
+    stores.used_assertions,
+    SETTINGS.issuer,
+    deployment.clock,
+    secrets_allowed=not SETTINGS.fapi2_profile,
+    public_allowed=not SETTINGS.fapi2_profile,
+)
+dpop = TokenDpop(deployment.dpop_checker, required=SETTINGS.dpop_required, url_of=deployment.public_url)
 # the jwt-bearer grant for ID-JAGs of the trusted enterprise IdPs (docs/enterprise.md)
 jwt_bearer = (
     JwtBearerGrant(
@@ -66,6 +75,7 @@ tokens = TokenEndpoint(
     deployment.signer,
     deployment.clock,
     authenticator,
+    dpop,
     jwt_bearer=jwt_bearer,
 )
 management = TokenManagement(
@@ -101,8 +111,15 @@ async def _form(request: Request) -> dict[str, str]:
 
 @app.post("/oauth/token")
 async def token(request: Request) -> JSONResponse:
-    response = tokens.handle(await _form(request), request.headers.get("authorization"), _source(request))
-    return JSONResponse(response, headers=NO_STORE)
+    proof = ProofRequest(tuple(request.headers.getlist("dpop")), request.headers.get("host"))
+    response = tokens.handle(
+        await _form(request), request.headers.get("authorization"), _source(request), proof
+    )
+    headers = dict(NO_STORE)
+    nonce = dpop.nonce(deployment.clock()) if proof.proofs else None
+    if nonce is not None:
+        headers["DPoP-Nonce"] = nonce  # RFC 9449 §8.2: the nonce to use next
+    return JSONResponse(response, headers=headers)
 
 
 @app.post("/oauth/revoke")

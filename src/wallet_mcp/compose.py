@@ -22,6 +22,7 @@ from wallet_mcp import aws
 from wallet_mcp.config import Settings
 from wallet_mcp.limits import Rules
 from wallet_mcp.oauth.rules.revocation import Revoker
+from wallet_mcp.primitives import dpop
 from wallet_mcp.resource.authenticate import ResourceGuard
 from wallet_mcp.storage.assertion_jtis import UsedAssertions
 from wallet_mcp.storage.audit import AuditLog
@@ -31,6 +32,7 @@ from wallet_mcp.storage.clients import ClientStore
 from wallet_mcp.storage.connection_log import ConnectionLog
 from wallet_mcp.storage.consents import ConsentStore
 from wallet_mcp.storage.database import Database
+from wallet_mcp.storage.dpop_proofs import UsedProofs
 from wallet_mcp.storage.identity_links import IdentityLinkStore
 from wallet_mcp.storage.personal_tokens import PersonalTokenStore
 from wallet_mcp.storage.pushed_requests import PushedRequests
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
 
 
 CONFIRMATION_SECRET_LABEL: Final = b"wallet-mcp/confirmation-secret/v1"
+DPOP_NONCE_LABEL: Final = b"wallet-mcp/dpop-nonce-key/v1"
 
 
 def wall_clock() -> int:
@@ -103,6 +106,12 @@ class Stores:
     def used_assertions(self) -> UsedAssertions:
         """Spent `private_key_jwt` assertions: markers in the authorization-codes table."""
         return UsedAssertions(self._db, self._table("auth_codes"))
+
+    @cached_property
+    def used_proofs(self) -> UsedProofs:
+        """DPoP proofs, where strict single use is asked for: `dpop:` items in the
+        authorization-codes table."""
+        return UsedProofs(self._db, self._table("auth_codes"))
 
     @cached_property
     def pushed_requests(self) -> PushedRequests:
@@ -220,6 +229,36 @@ class Deployment:
         return bytes(response["Mac"])
 
     @cached_property
+    def dpop_nonce_key(self) -> bytes:
+        """The key of the DPoP server nonces (RFC 9449 §8-9), derived like `confirmation_secret`
+        but over its own label: the same in every instance and function, so a nonce the token
+        endpoint hands out is good at the resources too. One KMS call per cold start, on the first
+        DPoP proof: none per request."""
+        response = self.kms.generate_mac(
+            KeyId=self.settings.require_confirmation_key(),
+            Message=DPOP_NONCE_LABEL,
+            MacAlgorithm="HMAC_SHA_256",
+        )
+        return bytes(response["Mac"])
+
+    @cached_property
+    def dpop_checker(self) -> dpop.DpopChecker:
+        """DPoP proof checking with server nonces, and a replay cache per instance (or, with
+        `dpop_strict_replay`, a conditional write per proof)."""
+        first_use: dpop.FirstUse = (
+            self.stores.used_proofs.first_use
+            if self.settings.dpop_strict_replay
+            else dpop.ReplayCache().first_use
+        )
+        algorithms = dpop.algorithms_for(self.settings.fapi2_profile)
+        return dpop.DpopChecker(dpop.Nonces(lambda: self.dpop_nonce_key), first_use, algorithms=algorithms)
+
+    def public_url(self, path: str, host: str | None) -> str:
+        """The URL a request for `path` came in on, as the client named it (locally, on the
+        loopback name it used): what a DPoP proof's `htu` must be."""
+        return self.settings.as_addressed(self.settings.issuer + path, host)
+
+    @cached_property
     def rate_rules(self) -> Rules:
         return Rules.from_settings(self.settings.rate_limits)
 
@@ -255,6 +294,9 @@ class Deployment:
             revoked=self.revocation_cache.current,
             owners=self.owners,
             personal_tokens=self.stores.personal_tokens if personal_tokens else None,
+            dpop_checker=self.dpop_checker,
+            dpop_required=self.settings.dpop_required,
+            url_of=self.public_url,
         )
 
 

@@ -84,3 +84,20 @@ def test_unusable_keys_are_refused_and_the_secret_kept(fns, fields, message):
     assert refused.status == 400
     assert message in refused.body.decode()
     assert client_credentials(token, client_id, secret).status == 200
+
+
+def test_the_administrator_requires_dpop_and_par_of_a_client(fns):
+    """The switches on /admin/client: DPoP required (RFC 9449 §5.2) takes effect at the next token
+    request; PAR required (RFC 9126 §6) is recorded the same way."""
+    account, _, token = fns
+    _, cookies = sign_in(account)
+    client_id, secret = created_client(account, cookies)
+    for action in ("require_dpop", "require_par"):
+        saved = admin_post(account, cookies, "/admin/client", [("client_id", client_id), ("action", action)])
+        assert saved.status == 200, saved.body
+    page = saved.body.decode()
+    assert "Stop requiring DPoP" in page and "Stop requiring PAR" in page
+    refused = client_credentials(token, client_id, secret)
+    assert refused.status == 400 and json.loads(refused.body)["error"] == "invalid_dpop_proof"
+    admin_post(account, cookies, "/admin/client", [("client_id", client_id), ("action", "allow_bearer")])
+    assert client_credentials(token, client_id, secret).status == 200

@@ -25,7 +25,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 from wallet_mcp.credentials import opaque
 from wallet_mcp.oauth.rules.lifetimes import KINDS, LABELS, Kind, Lifetimes, refusal
@@ -275,6 +275,23 @@ class ClientAdmin:
         self._record(
             "client_debits_allowed" if allowed else "client_debits_refused", client_id, actor, source, {}
         )
+
+    def set_requirement(
+        self,
+        client_id: str,
+        name: Literal["require_pushed_authorization_requests", "dpop_bound_access_tokens"],
+        required: bool,
+        *,
+        actor: str,
+        source: str,
+    ) -> None:
+        """What the client must do from its next request on: push its authorization requests
+        (RFC 9126 §6) or prove a DPoP key at the token endpoint (RFC 9449 §5.2)."""
+        self._editable(client_id)
+        changes: dict[str, AttributeValueTypeDef | None] = {name: items.boolean(True) if required else None}
+        if self._clients.update(client_id, changes) is None:
+            raise ClientNotFound(client_id)
+        self._record("client_updated", client_id, actor, source, {name: required})
 
     def set_lifetimes(
         self, client_id: str, form: Mapping[str, str], *, actor: str, source: str

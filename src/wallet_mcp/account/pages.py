@@ -384,6 +384,16 @@ def client_page(
                 else action_button("allow_debits", "Allow payments")
             )
         actions.append(
+            action_button("allow_unpushed", "Stop requiring PAR")
+            if client.require_pushed_authorization_requests
+            else action_button("require_par", "Require PAR")
+        )
+        actions.append(
+            action_button("allow_bearer", "Stop requiring DPoP")
+            if client.dpop_bound_access_tokens
+            else action_button("require_dpop", "Require DPoP")
+        )
+        actions.append(
             action_button("enable", "Enable")
             if client.disabled
             else action_button("disable", "Disable", "danger")
@@ -398,6 +408,9 @@ def client_page(
         f"{_keys_shown(client)}"
         f"<dt>Owner</dt><dd>{escape(owner or '—')}</dd>"
         f"<dt>Payments without a person</dt><dd>{_debits(client)}</dd>"
+        f"<dt>Pushed authorization requests (PAR)</dt>"
+        f"<dd>{'required' if client.require_pushed_authorization_requests else 'optional'}</dd>"
+        f"<dt>DPoP-bound tokens</dt><dd>{'required' if client.dpop_bound_access_tokens else 'optional'}</dd>"
         f"<dt>Created</dt><dd>{when(client.created_at)}</dd>"
         f"<dt>Last used</dt><dd>{when(client.last_used_at)}</dd>"
         f"<dt>Expires unused</dt><dd>{when(client.expires_at)}</dd></dl>"

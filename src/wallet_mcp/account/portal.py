@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 from urllib.parse import urlencode, urlsplit
 
 from wallet_mcp.account import confirm_pages as confirm_view
@@ -342,6 +342,15 @@ class AccountPortal:
                     self._admin.set_verified(client_id, action == "verify", actor=actor, source=source)
                     notice = "Client marked verified." if action == "verify" else "Client no longer verified."
                     return self._client_page(visitor, client_id, notice=notice)
+                case "require_par" | "allow_unpushed" | "require_dpop" | "allow_bearer":
+                    name: Literal["require_pushed_authorization_requests", "dpop_bound_access_tokens"] = (
+                        "require_pushed_authorization_requests"
+                        if action in ("require_par", "allow_unpushed")
+                        else "dpop_bound_access_tokens"
+                    )
+                    required = action in ("require_par", "require_dpop")
+                    self._admin.set_requirement(client_id, name, required, actor=actor, source=source)
+                    return self._client_page(visitor, client_id, notice="Changes saved.")
                 case "allow_debits" | "refuse_debits":
                     allowed = action == "allow_debits"
                     self._admin.set_debits_allowed(client_id, allowed, actor=actor, source=source)

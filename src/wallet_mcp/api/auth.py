@@ -16,7 +16,8 @@ from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
 
-from wallet_mcp.resource.authenticate import BearerChallenge, ResourceGuard
+from wallet_mcp.resource.authenticate import BearerChallenge, ProofContext, ResourceGuard
+from wallet_mcp.resource.authenticate import Caller as AuthenticatedCaller
 from wallet_mcp.tokens.access_tokens import AccessToken
 
 __all__ = ["BearerAuth", "BearerChallenge", "Caller"]
@@ -50,7 +51,21 @@ class BearerAuth(SecurityBase):
 
     def __call__(self, request: Request, security_scopes: SecurityScopes) -> Caller:
         needed = security_scopes.scopes
-        caller = self._guard.authenticate(request.headers.get("authorization"), needed)
+        headers = request.headers
+        # once per request: a DPoP proof is single use, and a route may run this twice (routes.py)
+        caller = getattr(request.state, "authenticated", None)
+        if not isinstance(caller, AuthenticatedCaller):
+            proof = ProofContext(
+                tuple(headers.getlist("dpop")), request.method, request.scope["path"], headers.get("host")
+            )
+            caller = self._guard.authenticate(headers.get("authorization"), needed, proof)
+            request.state.authenticated = caller
         self._guard.require_scopes(caller, needed)
         # NoWalletOwner (403 access_denied) for a client-credentials token of a client nobody owns
         return Caller(principal=caller.principal, owner=caller.wallet_owner())
+
+
+def authenticated_nonce(request: Request) -> str | None:
+    """The DPoP server nonce of a request whose proof was checked (for its response's header)."""
+    caller = getattr(request.state, "authenticated", None)
+    return caller.dpop_nonce if isinstance(caller, AuthenticatedCaller) else None

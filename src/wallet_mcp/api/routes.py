@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import SecurityScopes
 from starlette.concurrency import run_in_threadpool
 
-from wallet_mcp.api.auth import BearerAuth, Caller
+from wallet_mcp.api.auth import BearerAuth, Caller, authenticated_nonce
 from wallet_mcp.api.schemas import (
     AccountOut,
     AccountsOut,
@@ -129,7 +129,11 @@ class BoundedBodyRoute(APIRoute):
             if requirement is not None and body and not _is_json(body):
                 auth, scopes = requirement
                 await run_in_threadpool(auth, request, SecurityScopes(scopes))  # raises its challenge
-            return await handler(request)
+            response = await handler(request)
+            nonce = authenticated_nonce(request)
+            if nonce is not None:
+                response.headers["DPoP-Nonce"] = nonce  # RFC 9449 §8.2: the nonce to use next
+            return response
 
         return bounded
 

@@ -104,6 +104,15 @@ class Settings:
     allow_loopback_client_metadata: bool = False
     require_pushed_authorization_requests: bool = False
     """RFC 9126 §5: every authorization request must be pushed first (`/oauth/par`)."""
+    dpop_required: bool = False
+    """RFC 9449: every access token is DPoP-bound (a token request without a proof is refused, and
+    the resources refuse unbound access tokens): DPOP_REQUIRED."""
+    dpop_strict_replay: bool = False
+    """A DPoP proof's `jti` is single use across every instance (one conditional write per proof)
+    rather than per instance within the proof window: DPOP_STRICT_REPLAY."""
+    fapi2_profile: bool = False
+    """The FAPI 2.0 Security Profile (docs/security.md): PAR, DPoP and, for confidential clients,
+    `private_key_jwt` required: FAPI2_PROFILE. It implies the two settings above it."""
     revocation_poll_seconds: int = 5
     extra_allowed_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the MCP endpoint and the wallet API besides the issuer's own."""
@@ -259,10 +268,14 @@ class Settings:
             )
         except EnterpriseIdpConfigError as exc:
             raise ConfigurationError(str(exc)) from exc
+        fapi2 = env.get("FAPI2_PROFILE", "false") == "true"
         return cls(
             issuer=issuer,
             trusted_idps=trusted_idps,
             trusted_workload_issuers=workload_issuers,
+            fapi2_profile=fapi2,
+            dpop_required=fapi2 or env.get("DPOP_REQUIRED", "false") == "true",
+            dpop_strict_replay=env.get("DPOP_STRICT_REPLAY", "false") == "true",
             identity_providers=identity_providers,
             allow_loopback_identity_providers=allow_loopback_idps,
             upstream_secrets_prefix=secrets_prefix,
@@ -274,7 +287,7 @@ class Settings:
             unused_client_ttl=_int(env, "UNUSED_CLIENT_TTL_SECONDS", 7 * 24 * 3600),
             allow_loopback_client_metadata=env.get("ALLOW_LOOPBACK_CLIENT_METADATA", "false") == "true",
             require_pushed_authorization_requests=(
-                env.get("REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", "false") == "true"
+                fapi2 or env.get("REQUIRE_PUSHED_AUTHORIZATION_REQUESTS", "false") == "true"
             ),
             revocation_poll_seconds=_int(env, "REVOCATION_POLL_SECONDS", 5),
             connection_log_retention=_int(env, "CONNECTION_LOG_RETENTION_SECONDS", 24 * 3600),

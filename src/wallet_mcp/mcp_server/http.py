@@ -39,7 +39,7 @@ from wallet_mcp.mcp_server.tools import ToolRegistry
 from wallet_mcp.mcp_server.wallet_resources import scopes_for_uri
 from wallet_mcp.primitives import bearer
 from wallet_mcp.primitives.scopes import MCP_METHOD_SCOPES, WALLET_SCOPE_PREFIXES
-from wallet_mcp.resource.authenticate import BearerChallenge, Caller, ResourceGuard
+from wallet_mcp.resource.authenticate import BearerChallenge, Caller, ProofContext, ResourceGuard
 from wallet_mcp.storage.connection_log import ConnectionLog, ConnectionStep, failed, succeeded
 from wallet_mcp.wallet.service import WalletError
 from wallet_mcp.web.errors import challenge_response, error_response, unavailable_response
@@ -134,7 +134,10 @@ class McpEndpoint:
             request_id = _request_id(_json_or_none(body) if body is not None else None)
             return await _version_refusal(version, request_id)(scope, receive, send)
         try:
-            caller = self._guard.authenticate(headers.get("authorization"), self._initial_scopes)
+            proof = ProofContext(
+                tuple(headers.getlist("dpop")), scope["method"], scope["path"], headers.get("host")
+            )
+            caller = self._guard.authenticate(headers.get("authorization"), self._initial_scopes, proof)
         except BearerChallenge as exc:
             self._refused(exc)
             return await self._challenge(exc.challenge, headers.get("host"), send)
@@ -168,6 +171,8 @@ class McpEndpoint:
         )
         first = self._first_call(caller)
         answered: list[int] = []
+        if caller.dpop_nonce is not None:
+            send = _with_header(send, b"dpop-nonce", caller.dpop_nonce.encode())  # RFC 9449 §8.2
 
         async def observed(event: Message) -> None:
             if event["type"] == "http.response.start":
@@ -282,6 +287,17 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
+
+
+def _with_header(send: Send, name: bytes, value: bytes) -> Send:
+    """`send`, adding one header to the response's start."""
+
+    async def sending(event: Message) -> None:
+        if event["type"] == "http.response.start":
+            event = {**event, "headers": [*event.get("headers", []), (name, value)]}
+        await send(event)
+
+    return sending
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -9,7 +9,7 @@ every scope the request needs. RFC 9728 §5.1 adds `resource_metadata`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from wallet_mcp.primitives.scopes import format_scope, known_only
@@ -19,18 +19,37 @@ class MalformedAuthorization(Exception):
     """An Authorization header that is not a single well-formed Bearer credential."""
 
 
+Scheme = Literal["Bearer", "DPoP"]
+
+
 def bearer_token(authorization: str | None) -> str | None:
     """The token from `Authorization: Bearer <token>`, None if there is no Authorization header."""
+    found = credentials(authorization)
+    if found is None:
+        return None
+    if found[0] != "Bearer":
+        raise MalformedAuthorization("the Authorization scheme must be Bearer")
+    return found[1]
+
+
+def credentials(authorization: str | None) -> tuple[Scheme, str] | None:
+    """The scheme and token of `Authorization: Bearer <token>` or `Authorization: DPoP <token>`
+    (RFC 9449 §7.1), None if there is no Authorization header."""
     if authorization is None:
         return None
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        raise MalformedAuthorization("the Authorization scheme must be Bearer")
+    raw_scheme, _, token = authorization.strip().partition(" ")
+    scheme: Scheme
+    if raw_scheme.lower() == "bearer":
+        scheme = "Bearer"
+    elif raw_scheme.lower() == "dpop":
+        scheme = "DPoP"
+    else:
+        raise MalformedAuthorization("the Authorization scheme must be Bearer or DPoP")
     token = token.strip()
     # RFC 6750 §2.1 b64token syntax; anything else cannot be one of our tokens
     if not token or " " in token or not all(c.isalnum() or c in "-._~+/=" for c in token):
         raise MalformedAuthorization("malformed bearer token")
-    return token
+    return scheme, token
 
 
 def _quote(value: str) -> str:
@@ -44,9 +63,16 @@ class Challenge:
     description: str | None
     scope: str | None
     resource_metadata: str
+    scheme: Scheme = "Bearer"
+    algs: str | None = None
+    """RFC 9449 §7.1: the DPoP challenge's `algs` (the proof algorithms accepted)."""
+    dpop_nonce: str | None = None
+    """RFC 9449 §9: a fresh server nonce, sent as the `DPoP-Nonce` header."""
 
     def header(self) -> str:
         params = []
+        if self.algs:
+            params.append(f'algs="{self.algs}"')
         if self.error:
             params.append(f'error="{self.error}"')
         if self.description:
@@ -54,7 +80,7 @@ class Challenge:
         if self.scope:
             params.append(f'scope="{self.scope}"')
         params.append(f'resource_metadata="{self.resource_metadata}"')
-        return "Bearer " + ", ".join(params)
+        return f"{self.scheme} " + ", ".join(params)
 
     def body(self) -> dict[str, str]:
         if self.error is None:
@@ -90,3 +116,16 @@ def insufficient_scope(
         format_scope(wanted | set(known_only(granted))),
         resource_metadata,
     )
+
+
+def dpop(challenge: Challenge, algs: Iterable[str], nonce: str | None = None) -> Challenge:
+    """`challenge` as a DPoP challenge (RFC 9449 §7.1): the scheme, the accepted `algs`, and with
+    `nonce` the `DPoP-Nonce` the client must put in its next proof."""
+    return replace(challenge, scheme="DPoP", algs=" ".join(algs), dpop_nonce=nonce)
+
+
+def dpop_refusal(
+    resource_metadata: str, error: str, description: str, algs: Iterable[str], nonce: str | None = None
+) -> Challenge:
+    """RFC 9449 §7.1, §9: `invalid_dpop_proof` or `use_dpop_nonce` (401) at a resource."""
+    return dpop(Challenge(401, error, description, None, resource_metadata), algs, nonce)

@@ -110,3 +110,20 @@ class TemporarilyUnavailable(OAuthError):
     def __init__(self, description: str, retry_after: int = 1) -> None:
         super().__init__(description)
         self.retry_after = retry_after
+
+
+class InvalidDpopProof(OAuthError):
+    """RFC 9449 §5: the DPoP proof of a token request is missing or not acceptable. `dpop_nonce`:
+    a fresh server nonce for the `DPoP-Nonce` header, when the server has one."""
+
+    error = "invalid_dpop_proof"
+
+    def __init__(self, description: str, dpop_nonce: str | None = None) -> None:
+        super().__init__(description)
+        self.dpop_nonce = dpop_nonce
+
+
+class UseDpopNonce(InvalidDpopProof):
+    """RFC 9449 §8: the proof lacks a current server nonce; the `DPoP-Nonce` header has one."""
+
+    error = "use_dpop_nonce"

@@ -74,6 +74,9 @@ class ClientRecord:
     """`private_key_jwt`: where its JWK Set is published instead (never both, RFC 7591 §2)."""
     require_pushed_authorization_requests: bool = False
     """RFC 9126 §6: its authorization requests must come through `/oauth/par`."""
+    dpop_bound_access_tokens: bool = False
+    """RFC 9449 §5.2: its access tokens are always DPoP-bound (a token request without a proof is
+    refused)."""
 
     @property
     def is_confidential(self) -> bool:
@@ -129,6 +132,7 @@ class ClientRecord:
                 "require_pushed_authorization_requests": (
                     items.boolean(True) if self.require_pushed_authorization_requests else None
                 ),
+                "dpop_bound_access_tokens": items.boolean(True) if self.dpop_bound_access_tokens else None,
             }
         )
 
@@ -174,6 +178,7 @@ class ClientRecord:
             require_pushed_authorization_requests=items.get_bool(
                 item, "require_pushed_authorization_requests"
             ),
+            dpop_bound_access_tokens=items.get_bool(item, "dpop_bound_access_tokens"),
         )
 
 

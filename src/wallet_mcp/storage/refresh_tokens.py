@@ -45,6 +45,9 @@ class RefreshToken:
     family_expires_at: int | None = None
     """Absolute expiry of the family, fixed when it began (`oauth.rules.lifetimes`); the successors
     keep it, and no rotation happens at or after it (a condition of `rotate_action`)."""
+    dpop_jkt: str | None = None
+    """RFC 9449 §5: a public client's refresh token is bound to the DPoP key (its thumbprint) it
+    was first issued to; the successors keep it."""
 
     @property
     def grant_issued_at(self) -> int:
@@ -73,6 +76,7 @@ class RefreshToken:
                 "family_expires_at": (
                     items.n(self.family_expires_at) if self.family_expires_at is not None else None
                 ),
+                "dpop_jkt": items.s(self.dpop_jkt) if self.dpop_jkt else None,
             }
         )
 
@@ -98,6 +102,7 @@ class RefreshToken:
             sealed_successor=items.get_s(item, "sealed_successor"),
             granted_at=items.get_n(item, "granted_at"),
             family_expires_at=items.get_n(item, "family_expires_at"),
+            dpop_jkt=items.get_s(item, "dpop_jkt"),
         )
 
     def successor(self, **changes: Any) -> RefreshToken:

@@ -34,6 +34,9 @@ class AccessToken:
     jti: str
     idp: str | None = None
     """The enterprise IdP whose grant (ID-JAG) this token was issued on (`idp` claim), if any."""
+    jkt: str | None = None
+    """RFC 9449 §6.1 `cnf.jkt`: the thumbprint of the DPoP key the token is bound to (None: a
+    bearer token)."""
 
     def has_scopes(self, needed: Iterable[str]) -> bool:
         return self.scopes.issuperset(needed)
@@ -159,6 +162,10 @@ def _to_access_token(claims: dict[str, Any]) -> AccessToken:
         raise InvalidAccessToken("invalid token claims")
     if not isinstance(iat, int) or not isinstance(exp, int) or exp - iat > _MAX_LIFETIME:
         raise InvalidAccessToken("invalid token lifetime")
+    cnf = claims.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+    if cnf is not None and not (isinstance(jkt, str) and jkt):
+        raise InvalidAccessToken("invalid token confirmation")
     return AccessToken(
         subject=str(subject),
         client_id=str(client_id),
@@ -168,4 +175,5 @@ def _to_access_token(claims: dict[str, Any]) -> AccessToken:
         expires_at=exp,
         jti=str(jti),
         idp=idp if isinstance(idp := claims.get("idp"), str) and idp else None,
+        jkt=jkt,
     )

@@ -30,6 +30,7 @@ _REQUEST_HEADERS: Final = (
     "mcp-name",
     "last-event-id",
     "idempotency-key",
+    "dpop",
 )
 _EXPOSED_HEADERS: Final = (
     "www-authenticate",
@@ -37,6 +38,7 @@ _EXPOSED_HEADERS: Final = (
     "mcp-protocol-version",
     "retry-after",
     "location",
+    "dpop-nonce",
 )
 
 

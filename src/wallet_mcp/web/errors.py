@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 from wallet_mcp.aws import is_transient
 from wallet_mcp.observability import count
 from wallet_mcp.primitives.bearer import Challenge
-from wallet_mcp.primitives.errors import OAuthError, TemporarilyUnavailable, TooManyRequests
+from wallet_mcp.primitives.errors import InvalidDpopProof, OAuthError, TemporarilyUnavailable, TooManyRequests
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +52,12 @@ def unavailable_response() -> JSONResponse:
 
 
 def challenge_response(challenge: Challenge) -> JSONResponse:
-    """A protected resource's refusal (RFC 6750 §3) with its `WWW-Authenticate` challenge."""
-    return JSONResponse(
-        challenge.body(),
-        status_code=challenge.status,
-        headers={**NO_STORE, "WWW-Authenticate": challenge.header()},
-    )
+    """A protected resource's refusal (RFC 6750 §3) with its `WWW-Authenticate` challenge (and,
+    for a DPoP refusal with a fresh server nonce, the `DPoP-Nonce` header: RFC 9449 §9)."""
+    headers = {**NO_STORE, "WWW-Authenticate": challenge.header()}
+    if challenge.dpop_nonce:
+        headers["DPoP-Nonce"] = challenge.dpop_nonce
+    return JSONResponse(challenge.body(), status_code=challenge.status, headers=headers)
 
 
 def oauth_error_response(exc: OAuthError, *, realm: str) -> JSONResponse:
@@ -66,6 +66,8 @@ def oauth_error_response(exc: OAuthError, *, realm: str) -> JSONResponse:
         headers["WWW-Authenticate"] = f'Basic realm="{realm}", charset="UTF-8"'
     if isinstance(exc, TooManyRequests | TemporarilyUnavailable):
         headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, InvalidDpopProof) and exc.dpop_nonce:
+        headers["DPoP-Nonce"] = exc.dpop_nonce  # RFC 9449 §8
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
 

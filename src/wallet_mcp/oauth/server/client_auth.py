@@ -112,7 +112,21 @@ def _presented_assertion(form: Mapping[str, str], form_id: str | None) -> Presen
 class ClientAuthenticator:
     """Every method: the secret ones by `authenticate_client`, `private_key_jwt` here."""
 
-    def __init__(self, keys: ClientKeys, used: UsedAssertions, issuer: str, clock: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        keys: ClientKeys,
+        used: UsedAssertions,
+        issuer: str,
+        clock: Callable[[], int],
+        *,
+        secrets_allowed: bool = True,
+        public_allowed: bool = True,
+    ) -> None:
+        """Both False under the FAPI 2.0 profile (§5.3.2.1: confidential clients only, which
+        authenticate with `private_key_jwt` or mTLS): a client secret, or no authentication, is
+        refused."""
+        self._secrets_allowed = secrets_allowed
+        self._public_allowed = public_allowed
         self._keys = keys
         self._used = used
         self._issuer = issuer
@@ -124,6 +138,13 @@ class ClientAuthenticator:
         """`endpoint`: the path of the endpoint called (`/oauth/token`), whose URL an assertion's
         `aud` may name instead of the issuer (RFC 7523 §3 item 3)."""
         if presented.method != "private_key_jwt" or presented.assertion is None:
+            if not self._secrets_allowed and presented.method in (
+                "client_secret_basic",
+                "client_secret_post",
+            ):
+                raise InvalidClient("client secrets are not accepted here (FAPI 2.0): use private_key_jwt")
+            if presented.method == "none" and not self._public_allowed:
+                raise InvalidClient("public clients are not accepted here (FAPI 2.0): use private_key_jwt")
             return authenticate_client(presented, client)
         if (
             client is None

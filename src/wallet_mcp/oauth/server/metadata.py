@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from wallet_mcp.config import Settings
+from wallet_mcp.primitives import dpop
 from wallet_mcp.primitives.client_assertions import SIGNING_ALGORITHMS
 from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 
@@ -16,6 +17,12 @@ CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "priva
 
 def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
     issuer = settings.issuer
+    methods: tuple[str, ...] = AUTH_METHODS
+    confidential: tuple[str, ...] = CONFIDENTIAL_AUTH_METHODS
+    if settings.fapi2_profile:
+        # FAPI 2.0 §5.3.2.1: confidential clients only, no client secrets
+        methods = ("private_key_jwt",)
+        confidential = tuple(m for m in confidential if not m.startswith("client_secret_"))
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/oauth/authorize",
@@ -36,17 +43,19 @@ def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
             # RFC 7523 §2.1, for ID-JAGs of the trusted enterprise IdPs (docs/enterprise.md)
             *([JWT_BEARER_GRANT] if settings.trusted_idps or settings.trusted_workload_issuers else []),
         ],
-        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "token_endpoint_auth_methods_supported": list(methods),
         # RFC 8414 §2: the JWS algorithms of private_key_jwt assertions (RFC 7523 §2.2)
         "token_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
-        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "revocation_endpoint_auth_methods_supported": list(methods),
         "revocation_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
-        "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
+        "introspection_endpoint_auth_methods_supported": list(confidential),
         "introspection_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,
         "client_id_metadata_document_supported": True,
         "protected_resources": list(settings.known_resources),
+        # RFC 9449 §5.1
+        "dpop_signing_alg_values_supported": list(dpop.algorithms_for(settings.fapi2_profile)),
     }
 
 
@@ -63,4 +72,7 @@ def protected_resource_metadata(settings: Settings, resource: str, host: str | N
         "scopes_supported": list(SUPPORTED_SCOPES),
         "bearer_methods_supported": ["header"],
         "resource_name": names[resource],
+        # RFC 9728 §2 (RFC 9449): proofs this resource accepts, and whether it takes only DPoP-bound tokens
+        "dpop_signing_alg_values_supported": list(dpop.algorithms_for(settings.fapi2_profile)),
+        "dpop_bound_access_tokens_required": settings.dpop_required,
     }

@@ -72,6 +72,8 @@ class Registration:
             body["jwks"] = json.loads(record.jwks)
         if record.require_pushed_authorization_requests:
             body["require_pushed_authorization_requests"] = True
+        if record.dpop_bound_access_tokens:
+            body["dpop_bound_access_tokens"] = True  # RFC 9449 §5.2
         for name in ("client_uri", "logo_uri", "jwks_uri"):
             value = getattr(record, name)
             if value:
@@ -231,6 +233,7 @@ def register(metadata: Mapping[str, Any], *, now: int, unused_ttl: int) -> Regis
         jwks=jwks,
         jwks_uri=jwks_uri,
         require_pushed_authorization_requests=_flag(metadata, "require_pushed_authorization_requests"),
+        dpop_bound_access_tokens=_flag(metadata, "dpop_bound_access_tokens"),
     )
     return Registration(record=record, client_secret=client_secret)
 
@@ -248,7 +251,11 @@ class RegistrationEndpoint:
         unused_ttl: int,
         clock: Callable[[], int],
         connections: ConnectionLog,
+        secrets_allowed: bool = True,
     ) -> None:
+        """`secrets_allowed`: False under the FAPI 2.0 profile, where only `private_key_jwt`
+        clients register (no secrets, no public clients)."""
+        self._secrets_allowed = secrets_allowed
         self._clients = clients
         self._rates = rates
         self._rules = rules
@@ -294,6 +301,12 @@ class RegistrationEndpoint:
     def _register(self, metadata: Mapping[str, Any], source: str) -> Registration:
         now = self._clock()
         registration = register(metadata, now=now, unused_ttl=self._unused_ttl)
+        if not self._secrets_allowed and registration.record.token_endpoint_auth_method != "private_key_jwt":
+            # FAPI 2.0 §5.3.2.1: confidential clients only, authenticating with private_key_jwt
+            raise InvalidClientMetadata(
+                "only private_key_jwt clients are registered here (FAPI 2.0): register "
+                "token_endpoint_auth_method private_key_jwt with jwks or jwks_uri"
+            )
         # only registrations that would be stored count: per address, and overall (storage stays bounded)
         self._rates.hit(self._rules.register_address, source, now)
         self._rates.hit(self._rules.register_all, "all", now)

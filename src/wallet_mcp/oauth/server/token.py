@@ -27,10 +27,12 @@ from wallet_mcp.oauth.rules.grants import WITHDRAWN, Grant, refusal
 from wallet_mcp.oauth.rules.lifetimes import Lifetimes, family_deadline, refresh_deadlines, refresh_expiry
 from wallet_mcp.oauth.rules.revocation import Revoker
 from wallet_mcp.oauth.server.client_auth import ClientAuthenticator, PresentedClient, presented_client
+from wallet_mcp.oauth.server.dpop_binding import ProofRequest, TokenDpop
 from wallet_mcp.oauth.server.jwt_bearer import JwtBearerGrant, JwtBearerRequest, WorkloadGrant
 from wallet_mcp.observability import count
 from wallet_mcp.primitives import id_jag, pkce
 from wallet_mcp.primitives.errors import (
+    InvalidDpopProof,
     InvalidGrant,
     InvalidRequest,
     InvalidScope,
@@ -173,8 +175,12 @@ class TokenEndpoint:
         signer: KmsJwtSigner,
         clock: Callable[[], int],
         authenticator: ClientAuthenticator,
+        dpop: TokenDpop | None = None,
         jwt_bearer: JwtBearerGrant | None = None,
     ) -> None:
+        """`dpop`: DPoP proofs (RFC 9449) checked and bound (None: proofs are ignored, tokens are
+        bearer tokens); `jwt_bearer`: the ID-JAG grant of the trusted enterprise IdPs (None: none)."""
+        self._dpop = dpop
         self._jwt_bearer = jwt_bearer
         self._rules = Rules.from_settings(settings.rate_limits)
         self._authenticator = authenticator
@@ -186,11 +192,16 @@ class TokenEndpoint:
         self._clock = clock
 
     def handle(
-        self, form: Mapping[str, str], authorization: str | None, source: str = "unknown"
+        self,
+        form: Mapping[str, str],
+        authorization: str | None,
+        source: str = "unknown",
+        proof: ProofRequest | None = None,
     ) -> dict[str, Any]:
-        """The token response; `source` is the caller's address (API Gateway's sourceIp)."""
+        """The token response; `source` is the caller's address (API Gateway's sourceIp); `proof`
+        the request's DPoP headers."""
         try:
-            return self._handle(form, authorization, source)
+            return self._handle(form, authorization, source, proof)
         except OAuthError as exc:
             client_id = _claimed_client_id(form, authorization)
             if client_id is not None:
@@ -200,7 +211,9 @@ class TokenEndpoint:
                 )
             raise
 
-    def _handle(self, form: Mapping[str, str], authorization: str | None, source: str) -> dict[str, Any]:
+    def _handle(
+        self, form: Mapping[str, str], authorization: str | None, source: str, proof: ProofRequest | None
+    ) -> dict[str, Any]:
         now = self._clock()
         rules, rates = self._rules, self._stores.rates
         try:
@@ -227,24 +240,27 @@ class TokenEndpoint:
         rules.token_address_failures.check(rates.count(address_failures), now)
         client: ClientRecord | None = None
         try:
-            client = self._client(presented, request, usable_client(client_item, now=now))
+            record = usable_client(client_item, now=now)
+            # the proof before the client's credentials: a nonce refusal spends no assertion
+            jkt = self._dpop.key(proof, record, now) if self._dpop is not None else None
+            client = self._client(presented, request, record)
             # requests without a user (client credentials) count against the client; user grants
             # spend a code or refresh token the server issued, and their failures count against
             # the address above
             rules.token_client.check(rates.count(client_count), now)
             match request:
                 case ClientCredentialsRequest():
-                    response = self._client_credentials(client, request, now)
+                    response = self._client_credentials(client, request, now, jkt)
                 case AuthorizationCodeRequest():
                     code = AuthorizationCode.from_item(grant[0]) if grant[0] else None
                     response = self._authorization_code(
-                        client, request, opaque.digest(request.code), code, now
+                        client, request, opaque.digest(request.code), code, now, jkt
                     )
                 case RefreshTokenRequest():
                     token = RefreshToken.from_item(grant[0]) if grant[0] else None
-                    response = self._refresh(client, request, token, now)
+                    response = self._refresh(client, request, token, now, jkt)
                 case JwtBearerRequest():
-                    response = self._enterprise(client, request, now)
+                    response = self._enterprise(client, request, now, jkt)
         except (TooManyRequests, TemporarilyUnavailable):
             raise
         except OAuthError:
@@ -296,7 +312,7 @@ class TokenEndpoint:
     # --- grants --------------------------------------------------------------------------------
 
     def _client_credentials(
-        self, client: ClientRecord, request: ClientCredentialsRequest, now: int
+        self, client: ClientRecord, request: ClientCredentialsRequest, now: int, jkt: str | None = None
     ) -> dict[str, Any]:
         if not client.is_confidential:
             raise UnauthorizedClient("client_credentials is for confidential clients only")
@@ -311,7 +327,9 @@ class TokenEndpoint:
         self._alive(Grant(client.client_id, client.owner_user_id, frozenset(scope), now), client, now)
         # RFC 9068 §2.2: with no resource owner, `sub` identifies the client itself.
         ttl = Lifetimes.of(client, self._bounds).access_token_ttl
-        token, jti, _ = self._access_token(client.client_id, client.client_id, scope, audience, now, ttl)
+        token, jti, _ = self._access_token(
+            client.client_id, client.client_id, scope, audience, now, ttl, jkt=jkt
+        )
         issued = self._issued(client.client_id, client, "client_credentials", jti, scope)
         counted = self._stores.rates.update_action(self._rules.token_client, client.client_id, now)
         done = self._succeeded(
@@ -321,9 +339,11 @@ class TokenEndpoint:
             # a burst past the limit between our read of the counter and now: refused, unsigned
             self._rules.token_client.check(self._rules.token_client.limit, now)
         count("TokensIssued", grant="client_credentials")
-        return self._bearer(token, scope, expires_in=ttl)
+        return self._bearer(token, scope, expires_in=ttl, bound=jkt is not None)
 
-    def _enterprise(self, client: ClientRecord, request: JwtBearerRequest, now: int) -> dict[str, Any]:
+    def _enterprise(
+        self, client: ClientRecord, request: JwtBearerRequest, now: int, jkt: str | None = None
+    ) -> dict[str, Any]:
         """An ID-JAG (`oauth.server.jwt_bearer`): an access token for the mapped user, recorded as
         a grant "granted by" the IdP (revocable on /account and per IdP on /admin), and no refresh
         token: the draft's "Refresh Token" section says the server SHOULD NOT return one (the ID-JAG
@@ -333,7 +353,7 @@ class TokenEndpoint:
             raise UnsupportedGrantType(f"unsupported grant_type: {id_jag.GRANT_TYPE}")
         granted = self._jwt_bearer.verify(client, request, now)
         if isinstance(granted, WorkloadGrant):
-            return self._workload(client, request, granted, now)
+            return self._workload(client, request, granted, now, jkt)
         self._alive(
             Grant(client.client_id, granted.user_id, frozenset(granted.scope), now, idp=granted.idp.id),
             client,
@@ -341,7 +361,14 @@ class TokenEndpoint:
         )
         ttl = Lifetimes.of(client, self._bounds).access_token_ttl
         token, jti, _ = self._access_token(
-            granted.user_id, client.client_id, granted.scope, granted.resource, now, ttl, idp=granted.idp.id
+            granted.user_id,
+            client.client_id,
+            granted.scope,
+            granted.resource,
+            now,
+            ttl,
+            idp=granted.idp.id,
+            jkt=jkt,
         )
         actions = [
             self._issued(granted.user_id, client, "jwt-bearer", jti, granted.scope),
@@ -357,10 +384,15 @@ class TokenEndpoint:
         )
         self._commit(actions, done)
         count("TokensIssued", grant="jwt_bearer")
-        return self._bearer(token, granted.scope, expires_in=ttl)
+        return self._bearer(token, granted.scope, expires_in=ttl, bound=jkt is not None)
 
     def _workload(
-        self, client: ClientRecord, request: JwtBearerRequest, granted: WorkloadGrant, now: int
+        self,
+        client: ClientRecord,
+        request: JwtBearerRequest,
+        granted: WorkloadGrant,
+        now: int,
+        jkt: str | None = None,
     ) -> dict[str, Any]:
         """A workload's token (SEP-1933): issued as for client credentials — `sub` is the client,
         the wallet reached is its owner's — with no refresh token."""
@@ -373,7 +405,7 @@ class TokenEndpoint:
         self._alive(Grant(client.client_id, client.owner_user_id, frozenset(granted.scope), now), client, now)
         ttl = Lifetimes.of(client, self._bounds).access_token_ttl
         token, jti, _ = self._access_token(
-            client.client_id, client.client_id, granted.scope, audience, now, ttl
+            client.client_id, client.client_id, granted.scope, audience, now, ttl, jkt=jkt
         )
         done = self._succeeded(
             client,
@@ -387,7 +419,7 @@ class TokenEndpoint:
         if self._commit([counted, issued], done) == 0:
             self._rules.token_client.check(self._rules.token_client.limit, now)
         count("TokensIssued", grant="workload")
-        return self._bearer(token, granted.scope, expires_in=ttl)
+        return self._bearer(token, granted.scope, expires_in=ttl, bound=jkt is not None)
 
     def _issued(
         self, subject: str, client: ClientRecord, grant: str, jti: str, scope: tuple[str, ...]
@@ -404,6 +436,7 @@ class TokenEndpoint:
         code_hash: str,
         code: AuthorizationCode | None,
         now: int,
+        jkt: str | None = None,
     ) -> dict[str, Any]:
         if code is None:
             self._detect_code_replay(code_hash, now)
@@ -420,7 +453,13 @@ class TokenEndpoint:
 
         lifetimes = Lifetimes.of(client, self._bounds)
         access, jti, access_exp = self._access_token(
-            code.user_id, client.client_id, code.scope, code.resource, now, lifetimes.access_token_ttl
+            code.user_id,
+            client.client_id,
+            code.scope,
+            code.resource,
+            now,
+            lifetimes.access_token_ttl,
+            jkt=jkt,
         )
         refresh: str | None = None
         actions: list[dict[str, Any]] = []
@@ -445,6 +484,8 @@ class TokenEndpoint:
                         access_expires_at=access_exp,
                         granted_at=now,
                         family_expires_at=family_ends,
+                        # RFC 9449 §5: a public client's refresh token is bound to its DPoP key
+                        dpop_jkt=None if client.is_confidential else jkt,
                     )
                 )
             )
@@ -470,13 +511,26 @@ class TokenEndpoint:
             self._detect_code_replay(code_hash, now)
             raise InvalidGrant("authorization code is invalid, expired or already used")
         count("TokensIssued", grant="authorization_code")
-        return self._bearer(access, code.scope, refresh, expires_in=lifetimes.access_token_ttl)
+        return self._bearer(
+            access, code.scope, refresh, expires_in=lifetimes.access_token_ttl, bound=jkt is not None
+        )
 
     def _refresh(
-        self, client: ClientRecord, request: RefreshTokenRequest, token: RefreshToken | None, now: int
+        self,
+        client: ClientRecord,
+        request: RefreshTokenRequest,
+        token: RefreshToken | None,
+        now: int,
+        jkt: str | None = None,
     ) -> dict[str, Any]:
         if token is None or token.client_id != client.client_id or token.status == "revoked":
             raise InvalidGrant("refresh token is invalid, expired or revoked")
+        if token.dpop_jkt is not None:
+            # RFC 9449 §5: only the holder of the key it is bound to may use it
+            if jkt is None:
+                raise InvalidDpopProof("this refresh token is DPoP-bound: a DPoP proof is required")
+            if jkt != token.dpop_jkt:
+                raise InvalidGrant("the DPoP proof's key is not the one this refresh token is bound to")
         if token.status == "rotated":
             return self._rotated_again(request, token, now)
         # the client's lifetimes as they are now: an administrator's shorter value applies at once
@@ -507,7 +561,7 @@ class TokenEndpoint:
             raise
 
         access, jti, access_exp = self._access_token(
-            token.user_id, client.client_id, scope, token.resource, now, lifetimes.access_token_ttl
+            token.user_id, client.client_id, scope, token.resource, now, lifetimes.access_token_ttl, jkt=jkt
         )
         refresh = opaque.new_secret(REFRESH_TOKEN_PREFIX)
         successor = token.successor(
@@ -519,7 +573,9 @@ class TokenEndpoint:
             access_expires_at=access_exp,
             family_expires_at=family_ends,
         )
-        response = self._bearer(access, scope, refresh, expires_in=lifetimes.access_token_ttl)
+        response = self._bearer(
+            access, scope, refresh, expires_in=lifetimes.access_token_ttl, bound=jkt is not None
+        )
         sealed = sealing.seal(request.refresh_token, _SEAL_PURPOSE, json.dumps(response).encode())
         store = self._stores.refresh_tokens
         issued = self._issued(token.user_id, client, "refresh_token", jti, scope)
@@ -622,10 +678,13 @@ class TokenEndpoint:
         audience: str,
         now: int,
         ttl: int,
+        *,
         idp: str | None = None,
+        jkt: str | None = None,
     ) -> tuple[str, str, int]:
         """The signed token, its `jti` and `exp`; `ttl` is the client's (`Lifetimes.of`); `idp`:
-        the enterprise IdP whose grant it is issued on (its `idp` claim, `oauth.rules.grants`)."""
+        the enterprise IdP whose grant it is issued on (its `idp` claim, `oauth.rules.grants`);
+        `jkt`: the DPoP key it is bound to (RFC 9449 §6.1 `cnf.jkt`)."""
         claims = access_token_claims(
             issuer=self._settings.issuer,
             subject=subject,
@@ -634,18 +693,24 @@ class TokenEndpoint:
             scope=format_scope(scope),
             ttl=ttl,
             now=now,
-            extra={"idp": idp} if idp else None,
+            extra=_claims_extra(idp, jkt),
         )
         return issue_access_token(self._signer, claims), claims["jti"], claims["exp"]
 
     @staticmethod
     def _bearer(
-        access_token: str, scope: tuple[str, ...], refresh_token: str | None = None, *, expires_in: int
+        access_token: str,
+        scope: tuple[str, ...],
+        refresh_token: str | None = None,
+        *,
+        expires_in: int,
+        bound: bool = False,
     ) -> dict[str, Any]:
-        """RFC 6749 §5.1; `expires_in` is the token's `exp - iat`."""
+        """RFC 6749 §5.1; `expires_in` is the token's `exp - iat`; `bound`: a DPoP-bound token,
+        whose `token_type` is `DPoP` (RFC 9449 §5)."""
         response: dict[str, Any] = {
             "access_token": access_token,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if bound else "Bearer",
             "expires_in": expires_in,
             "scope": format_scope(scope),
         }
@@ -679,3 +744,14 @@ def _grant_named(form: Mapping[str, str]) -> str:
     if grant_type in SUPPORTED_GRANT_TYPES:
         return str(grant_type)
     return "grant_type missing" if grant_type is None else "unsupported grant_type"
+
+
+def _claims_extra(idp: str | None, jkt: str | None) -> dict[str, Any] | None:
+    """The access token's claims beyond RFC 9068's: `idp` (an enterprise grant's IdP) and
+    `cnf.jkt` (RFC 9449 §6.1, the DPoP key it is bound to)."""
+    extra: dict[str, Any] = {}
+    if idp:
+        extra["idp"] = idp
+    if jkt is not None:
+        extra["cnf"] = {"jkt": jkt}
+    return extra or None

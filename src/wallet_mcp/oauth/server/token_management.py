@@ -131,9 +131,9 @@ class TokenManagement:
             owner = client.owner_user_id if access.subject == access.client_id else access.subject
             if access.client_id != client.client_id or not self._alive(Grant.of(access, owner), None, now):
                 return dict(_INACTIVE)
-            return {
+            answer: dict[str, Any] = {
                 "active": True,
-                "token_type": "Bearer",
+                "token_type": "Bearer" if access.jkt is None else "DPoP",
                 "scope": format_scope(access.scopes),
                 "client_id": access.client_id,
                 "sub": access.subject,
@@ -143,6 +143,9 @@ class TokenManagement:
                 "iat": access.issued_at,
                 "jti": access.jti,
             }
+            if access.jkt is not None:
+                answer["cnf"] = {"jkt": access.jkt}  # RFC 9449 §6.2
+            return answer
         refresh = self._refresh_token(token)
         if refresh is None or refresh.client_id != client.client_id or refresh.status != "active":
             return dict(_INACTIVE)
