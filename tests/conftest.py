@@ -23,6 +23,7 @@ from moto.ssm.models import ssm_backends
 
 from devstack.events import HttpRequest, HttpResponse, build_event, parse_result
 from devstack.local import AWS_ENV, bring_up, local_stack
+from devstack.moto_kms import pss_salt_like_aws
 from devstack.seed import seed_wallet
 from devstack.template import REGION, Stack
 from devstack.worker import LambdaContext
@@ -31,6 +32,8 @@ from tests.support.scheduling import pytest_collection_modifyitems, pytest_confi
 from tests.support.upstream_oidc import upstream_stack  # noqa: F401 - the stack with an OpenID provider
 from wallet_mcp import aws, config
 from wallet_mcp.credentials import passwords
+
+pss_salt_like_aws()  # moto's KMS signs PS256 as AWS KMS does (devstack/moto_kms.py)
 
 BASE_URL = "http://localhost:3000"
 EVENTS = Path(__file__).parent / "events"

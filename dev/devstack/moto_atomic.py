@@ -21,6 +21,8 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
+from devstack.moto_kms import pss_salt_like_aws
+
 
 class Serialized:
     """WSGI middleware: the wrapped application handles one request (body included) at a time."""
@@ -42,6 +44,7 @@ class Serialized:
 
 def main(argv: list[str]) -> None:
     host, port = argv[0], int(argv[1])
+    pss_salt_like_aws()  # PS256 tokens under the FAPI 2.0 profile, signed as AWS KMS signs them
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(host, port, Serialized(app), threaded=True, request_handler=MotoRequestHandler)
 

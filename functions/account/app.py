@@ -69,6 +69,7 @@ portal = AccountPortal(
         bounds=Lifetimes.bounds(SETTINGS),
         clock=clock,
         connections=stores.connection_log,
+        fapi2=SETTINGS.fapi2_profile,
     ),
     revoker=revoker,
     audit=stores.audit,

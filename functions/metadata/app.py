@@ -14,6 +14,7 @@ from wallet_mcp.config import settings
 from wallet_mcp.oauth.server.metadata import authorization_server_metadata, protected_resource_metadata
 from wallet_mcp.observability import traced
 from wallet_mcp.tokens.jwk import to_jwk
+from wallet_mcp.tokens.signer import signing_algorithm
 from wallet_mcp.web.app import ANY_ORIGIN, create_app
 from wallet_mcp.web.lambda_adapter import lambda_adapter
 
@@ -24,6 +25,7 @@ keys = deployment.keys
 app = create_app("wallet-mcp metadata", realm=SETTINGS.issuer, cors_origins=ANY_ORIGIN, cors_methods=("GET",))
 
 _CACHEABLE = {"Cache-Control": "public, max-age=300"}
+_TOKEN_ALG = signing_algorithm(SETTINGS.fapi2_profile)
 _AS_METADATA = authorization_server_metadata(SETTINGS)
 _RESOURCES = {"mcp": SETTINGS.mcp_resource, "api": SETTINGS.api_resource}
 _PRM = {name: protected_resource_metadata(SETTINGS, resource) for name, resource in _RESOURCES.items()}
@@ -57,7 +59,7 @@ def resource_metadata(resource: str, request: Request) -> JSONResponse:
 
 @app.get("/.well-known/jwks.json")
 def jwks() -> JSONResponse:
-    return JSONResponse({"keys": [to_jwk(k.key) for k in keys.all()]}, headers=_CACHEABLE)
+    return JSONResponse({"keys": [to_jwk(k.key, _TOKEN_ALG) for k in keys.all()]}, headers=_CACHEABLE)
 
 
 lambda_handler = traced(

@@ -29,6 +29,7 @@ endpoint = RegistrationEndpoint(
     unused_ttl=SETTINGS.unused_client_ttl,
     clock=deployment.clock,
     secrets_allowed=not SETTINGS.fapi2_profile,
+    fapi2=SETTINGS.fapi2_profile,
     connections=stores.connection_log,
 )
 app = create_app(

@@ -51,6 +51,7 @@ authenticator = ClientAuthenticator(
     deployment.clock,
     secrets_allowed=not SETTINGS.fapi2_profile,
     public_allowed=not SETTINGS.fapi2_profile,
+    fapi2=SETTINGS.fapi2_profile,
 )
 dpop = TokenDpop(deployment.dpop_checker, required=SETTINGS.dpop_required, url_of=deployment.public_url)
 # the jwt-bearer grant for ID-JAGs of the trusted enterprise IdPs (docs/enterprise.md)

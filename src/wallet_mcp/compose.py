@@ -44,7 +44,7 @@ from wallet_mcp.storage.upstream_logins import UpstreamLoginStore
 from wallet_mcp.storage.users import UserStore
 from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
 from wallet_mcp.tokens.keys import KmsPublicKeys
-from wallet_mcp.tokens.signer import KmsJwtSigner
+from wallet_mcp.tokens.signer import KmsJwtSigner, signing_algorithm
 from wallet_mcp.wallet.confirmations import ConfirmationStore
 from wallet_mcp.wallet.owners import OwnerResolver
 from wallet_mcp.wallet.service import WalletService
@@ -214,7 +214,12 @@ class Deployment:
 
     @cached_property
     def signer(self) -> KmsJwtSigner:
-        return KmsJwtSigner(self.kms, self.keys, self.settings.require_signing_key())
+        return KmsJwtSigner(
+            self.kms,
+            self.keys,
+            self.settings.require_signing_key(),
+            alg=signing_algorithm(self.settings.fapi2_profile),
+        )
 
     @cached_property
     def confirmation_secret(self) -> bytes:

@@ -147,7 +147,10 @@ class ClientAdmin:
         bounds: Lifetimes,
         clock: Callable[[], int] = lambda: int(time.time()),
         connections: ConnectionLog | None = None,
+        fapi2: bool = False,
     ) -> None:
+        """`fapi2`: keys set here must be usable under the FAPI 2.0 profile (PS256/ES256, RSA ≥ 2048 bits)."""
+        self._fapi2 = fapi2
         self._connections = connections
         self._clients = clients
         self._users = users
@@ -350,7 +353,7 @@ class ClientAdmin:
         if raw_uri:
             metadata["jwks_uri"] = raw_uri
         try:
-            jwks, jwks_uri = client_keys(metadata, "private_key_jwt")
+            jwks, jwks_uri = client_keys(metadata, "private_key_jwt", fapi2=self._fapi2)
         except InvalidClientMetadata as exc:
             raise InvalidClientForm(f"Keys not saved: {exc.description}.") from exc
         changes: dict[str, AttributeValueTypeDef | None] = {

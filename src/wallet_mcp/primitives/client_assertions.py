@@ -9,7 +9,8 @@ description never repeats the assertion.
 The signature is checked with pyjwt against a key bound to one algorithm from the allow-list
 (RS256, PS256, ES256; FAPI 2.0 Security Profile §5.4.1 names PS256 and ES256): never `none`, never
 an HMAC (a public key used as an HMAC secret would let anyone sign), and an `oct` key is refused
-when it is registered.
+when it is registered. Under the FAPI 2.0 profile (`fapi2=True`): PS256 and ES256 only (§5.4.1),
+and RSA keys of at least 2048 bits (§5.4.2), both at registration and when an assertion is verified.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from wallet_mcp.primitives.errors import InvalidClient
 CLIENT_ASSERTION_TYPE: Final = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 """RFC 7523 §2.2."""
 SIGNING_ALGORITHMS: Final = ("RS256", "PS256", "ES256")
+FAPI2_SIGNING_ALGORITHMS: Final = ("PS256", "ES256")
+"""FAPI 2.0 Security Profile §5.4.1: PS256, ES256 or EdDSA (not offered here); never RS256."""
+FAPI2_MIN_RSA_BITS: Final = 2048
+"""FAPI 2.0 Security Profile §5.4.2: RSA keys of at least 2048 bits."""
 MAX_ASSERTION_BYTES: Final = 8 * 1024
 MAX_LIFETIME: Final = 600
 """Seconds an assertion may be valid for, counted from now: a longer `exp` is refused (RFC 7523 §3
@@ -54,22 +59,28 @@ class VerifiedAssertion:
 # --- registered keys (RFC 7591 §2, RFC 7517 §5) -------------------------------------------------
 
 
-def validate_jwks(value: object) -> dict[str, Any]:
-    """A JWK Set of public signing keys this server can verify with, as it will be stored."""
+def algorithms_for(fapi2: bool) -> tuple[str, ...]:
+    return FAPI2_SIGNING_ALGORITHMS if fapi2 else SIGNING_ALGORITHMS
+
+
+def validate_jwks(value: object, *, fapi2: bool = False) -> dict[str, Any]:
+    """A JWK Set of public signing keys this server can verify with, as it will be stored.
+
+    `fapi2`: every key must be usable under the FAPI 2.0 profile (PS256 or ES256, RSA ≥ 2048 bits)."""
     if not isinstance(value, Mapping) or not isinstance(value.get("keys"), list):
         raise InvalidJwks('jwks must be a JSON object with a "keys" array')
     keys = value["keys"]
     if not keys or len(keys) > MAX_KEYS:
         raise InvalidJwks(f"jwks must hold 1 to {MAX_KEYS} keys")
     for key in keys:
-        _usable_key(key)
+        _usable_key(key, fapi2)
     cleaned = {"keys": keys}
     if len(json.dumps(cleaned, separators=(",", ":"))) > MAX_JWKS_BYTES:
         raise InvalidJwks("jwks is too large")
     return cleaned
 
 
-def _usable_key(key: object) -> None:
+def _usable_key(key: object, fapi2: bool) -> None:
     if not isinstance(key, Mapping):
         raise InvalidJwks("each key must be a JSON object")
     if _PRIVATE_MEMBERS & set(key):
@@ -82,8 +93,20 @@ def _usable_key(key: object) -> None:
     alg = key.get("alg")
     if alg is not None and alg not in SIGNING_ALGORITHMS:
         raise InvalidJwks(f"a key's alg must be one of {', '.join(SIGNING_ALGORITHMS)}")
-    if not any(_key_for(key, a) is not None for a in _algorithms_of(key)):
+    usable = [k for a in _algorithms_of(key) if (k := _key_for(key, a)) is not None]
+    if not usable:
         raise InvalidJwks("a key cannot be read as an RS256, PS256 or ES256 public key")
+    if fapi2:
+        if alg is not None and alg not in FAPI2_SIGNING_ALGORITHMS:
+            raise InvalidJwks(f"a key's alg must be one of {', '.join(FAPI2_SIGNING_ALGORITHMS)} (FAPI 2.0)")
+        if not _strong_enough(usable[0]):
+            raise InvalidJwks(f"an RSA key must have at least {FAPI2_MIN_RSA_BITS} bits (FAPI 2.0)")
+
+
+def _strong_enough(key: jwt.PyJWK) -> bool:
+    """FAPI 2.0 §5.4.2: RSA ≥ 2048 bits (EC keys are P-256 here: 256 ≥ 160 bits)."""
+    size = getattr(key.key, "key_size", None)
+    return key.key_type != "RSA" or (isinstance(size, int) and size >= FAPI2_MIN_RSA_BITS)
 
 
 def _algorithms_of(key: Mapping[str, Any]) -> tuple[str, ...]:
@@ -131,13 +154,14 @@ def asserted_client_id(assertion: str) -> str:
     return subject
 
 
-def key_ids(assertion: str) -> tuple[str, str | None]:
+def key_ids(assertion: str, *, fapi2: bool = False) -> tuple[str, str | None]:
     """The header's `alg` (refused unless allowed) and `kid` (None when absent)."""
     header, _ = _unverified(assertion)
     alg, kid = header.get("alg"), header.get("kid")
     # RFC 8725 §3.1: only the algorithms this server allows; `none` and HMAC never
-    if alg not in SIGNING_ALGORITHMS:
-        raise InvalidClient(f"client_assertion alg must be one of {', '.join(SIGNING_ALGORITHMS)}")
+    allowed = algorithms_for(fapi2)
+    if alg not in allowed:
+        raise InvalidClient(f"client_assertion alg must be one of {', '.join(allowed)}")
     if kid is not None and not isinstance(kid, str):
         raise InvalidClient("client_assertion kid must be a string")
     return alg, kid
@@ -154,6 +178,7 @@ def verify_assertion(
     client_id: str,
     audiences: Sequence[str],
     now: int,
+    fapi2: bool = False,
 ) -> VerifiedAssertion:
     """The assertion, verified by RFC 7523 §3 against the client's keys; InvalidClient otherwise.
 
@@ -162,18 +187,24 @@ def verify_assertion(
     - item 4: `exp` not passed, and (this server's bound) at most `MAX_LIFETIME` ahead;
     - items 5-6: `nbf` and `iat` not in the future;
     - item 7: `jti` present (its single use is `storage.assertion_jtis`);
-    - item 8: signed by one of the client's keys with an allowed algorithm.
+    - item 8: signed by one of the client's keys with an allowed algorithm (`fapi2`: PS256 or
+      ES256, and an RSA key of at least 2048 bits).
     """
-    alg, kid = key_ids(assertion)
+    alg, kid = key_ids(assertion, fapi2=fapi2)
     candidates = [
         key
         for key in _keys(jwks)
         if (kid is None or key.get("kid") == kid) and key.get("use") in (None, "sig")
     ]
     verified: dict[str, Any] | None = None
+    too_short = False
     for candidate in candidates:
         key = _key_for(candidate, alg)
         if key is None:
+            continue
+        if fapi2 and not _strong_enough(key):
+            # a key fetched from a jwks_uri (or registered before the profile) may be short
+            too_short = True
             continue
         try:
             verified = jwt.decode(
@@ -200,6 +231,8 @@ def verify_assertion(
             raise InvalidClient(f"client_assertion has no {exc.claim}") from exc
         except (PyJWTError, ValueError, TypeError) as exc:
             raise InvalidClient("client_assertion is not valid") from exc
+    if verified is None and too_short:
+        raise InvalidClient(f"client_assertion keys must have at least {FAPI2_MIN_RSA_BITS} bits (FAPI 2.0)")
     if verified is None:
         raise InvalidClient("client_assertion is not signed by a key of this client")
     if verified.get("sub") != client_id:

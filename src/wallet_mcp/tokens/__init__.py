@@ -1,1 +1,2 @@
-"""Access tokens: RS256 JWTs (RFC 9068) signed in KMS, verified locally against cached public keys."""
+"""Access tokens: RS256 JWTs (RFC 9068; PS256 under the FAPI 2.0 profile) signed in KMS, verified
+locally against cached public keys."""

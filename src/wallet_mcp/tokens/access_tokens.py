@@ -19,6 +19,10 @@ ACCESS_TOKEN_TYP: Final = "at+jwt"
 _MAX_TOKEN_LENGTH: Final = 8192
 _MAX_LIFETIME: Final = 24 * 3600
 _REQUIRED_CLAIMS: Final = ["iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"]
+ALGORITHMS: Final = ("RS256", "PS256")
+"""What our tokens are signed with (`tokens.signer`): RS256, or PS256 under the FAPI 2.0 profile.
+Both are accepted whatever the profile, so switching it on or off never ends the tokens issued
+before; either is verified only with one of this server's own RSA keys."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +93,9 @@ def issue_access_token(signer: KmsJwtSigner, claims: dict[str, Any]) -> str:
 class AccessTokenVerifier:
     """Validates access tokens for one audience (RFC 9068 §4), with no network call when warm.
 
-    The algorithm is pinned to RS256 and the key is chosen by `kid` among this server's own
-    keys only: `alg: none`, HS256 with the public key as secret, or a key embedded in the
-    header can never be accepted.
+    The algorithm is pinned to RS256 or PS256 (`ALGORITHMS`) and the key is chosen by `kid` among
+    this server's own RSA keys only: `alg: none`, HS256 with the public key as secret, or a key
+    embedded in the header can never be accepted.
     """
 
     def __init__(
@@ -109,7 +113,8 @@ class AccessTokenVerifier:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError as exc:
             raise InvalidAccessToken("malformed token") from exc
-        if header.get("alg") != "RS256":
+        alg = header.get("alg")
+        if alg not in ALGORITHMS:
             raise InvalidAccessToken("unsupported token algorithm")
         typ = str(header.get("typ", "")).lower()
         if typ not in (ACCESS_TOKEN_TYP, f"application/{ACCESS_TOKEN_TYP}"):
@@ -121,7 +126,7 @@ class AccessTokenVerifier:
             claims = jwt.decode(
                 token,
                 public.key,
-                algorithms=["RS256"],
+                algorithms=[str(alg)],
                 issuer=self._issuer,
                 leeway=self._leeway,
                 options={"require": _REQUIRED_CLAIMS, "verify_aud": False},

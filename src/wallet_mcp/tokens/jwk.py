@@ -35,12 +35,15 @@ def thumbprint(key: RSAPublicKey) -> str:
     return b64url(hashlib.sha256(canonical.encode("ascii")).digest())
 
 
-def to_jwk(key: RSAPublicKey) -> dict[str, Any]:
+def to_jwk(key: RSAPublicKey, alg: str = "RS256") -> dict[str, Any]:
+    """`alg`: what the server signs with now (PS256 under the FAPI 2.0 profile). Our own verifiers
+    accept RS256 and PS256 from these keys whatever it says, so tokens signed before a switch of
+    the profile stay valid until they expire."""
     numbers = key.public_numbers()
     return {
         "kty": "RSA",
         "use": "sig",
-        "alg": "RS256",
+        "alg": alg,
         "kid": thumbprint(key),
         "n": _uint(numbers.n),
         "e": _uint(numbers.e),

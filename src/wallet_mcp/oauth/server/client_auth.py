@@ -121,10 +121,12 @@ class ClientAuthenticator:
         *,
         secrets_allowed: bool = True,
         public_allowed: bool = True,
+        fapi2: bool = False,
     ) -> None:
         """Both False under the FAPI 2.0 profile (§5.3.2.1: confidential clients only, which
         authenticate with `private_key_jwt` or mTLS): a client secret, or no authentication, is
-        refused."""
+        refused. `fapi2`: assertions signed PS256 or ES256 only, RSA keys ≥ 2048 bits (§5.4)."""
+        self._fapi2 = fapi2
         self._secrets_allowed = secrets_allowed
         self._public_allowed = public_allowed
         self._keys = keys
@@ -153,13 +155,14 @@ class ClientAuthenticator:
         ):
             raise InvalidClient("client authentication failed")
         now = self._clock()
-        _, kid = key_ids(presented.assertion)
+        _, kid = key_ids(presented.assertion, fapi2=self._fapi2)
         verified = verify_assertion(
             presented.assertion,
             self._keys.keys(client, kid),
             client_id=client.client_id,
             audiences=(self._issuer, f"{self._issuer}{endpoint}"),
             now=now,
+            fapi2=self._fapi2,
         )
         # RFC 7523 §3 item 7, FAPI 2.0 §5.3.2.1: one use only, decided by a DynamoDB condition
         if not self._used.first_use(client.client_id, verified.jti, expires_at=verified.expires_at, now=now):

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from wallet_mcp.config import Settings
-from wallet_mcp.primitives import dpop
-from wallet_mcp.primitives.client_assertions import SIGNING_ALGORITHMS
+from wallet_mcp.primitives import client_assertions, dpop
 from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
 
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -17,6 +16,8 @@ CONFIDENTIAL_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "priva
 
 def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
     issuer = settings.issuer
+    # RFC 8414 §2: the JWS algorithms of private_key_jwt assertions (RFC 7523 §2.2); FAPI 2.0 §5.4.1
+    signing = list(client_assertions.algorithms_for(settings.fapi2_profile))
     methods: tuple[str, ...] = AUTH_METHODS
     confidential: tuple[str, ...] = CONFIDENTIAL_AUTH_METHODS
     if settings.fapi2_profile:
@@ -44,12 +45,11 @@ def authorization_server_metadata(settings: Settings) -> dict[str, Any]:
             *([JWT_BEARER_GRANT] if settings.trusted_idps or settings.trusted_workload_issuers else []),
         ],
         "token_endpoint_auth_methods_supported": list(methods),
-        # RFC 8414 §2: the JWS algorithms of private_key_jwt assertions (RFC 7523 §2.2)
-        "token_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
+        "token_endpoint_auth_signing_alg_values_supported": signing,
         "revocation_endpoint_auth_methods_supported": list(methods),
-        "revocation_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
+        "revocation_endpoint_auth_signing_alg_values_supported": signing,
         "introspection_endpoint_auth_methods_supported": list(confidential),
-        "introspection_endpoint_auth_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
+        "introspection_endpoint_auth_signing_alg_values_supported": signing,
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,
         "client_id_metadata_document_supported": True,

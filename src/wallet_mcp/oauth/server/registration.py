@@ -136,9 +136,13 @@ def parse_metadata(body: bytes, content_type: str | None) -> Mapping[str, Any]:
     return metadata
 
 
-def client_keys(metadata: Mapping[str, Any], auth_method: str) -> tuple[str | None, str | None]:
+def client_keys(
+    metadata: Mapping[str, Any], auth_method: str, *, fapi2: bool = False
+) -> tuple[str | None, str | None]:
     """RFC 7591 §2 `jwks` (compact JSON, as stored) or `jwks_uri`: exactly one, and only for
-    `private_key_jwt` (RFC 7523 §2.2: the keys its assertions are verified with)."""
+    `private_key_jwt` (RFC 7523 §2.2: the keys its assertions are verified with). `fapi2`: each
+    key usable under the FAPI 2.0 profile (PS256/ES256, RSA ≥ 2048 bits; a `jwks_uri`'s keys are
+    checked when an assertion is verified)."""
     jwks, jwks_uri = metadata.get("jwks"), _url(metadata, "jwks_uri")
     if auth_method != "private_key_jwt":
         if jwks is not None or jwks_uri is not None:
@@ -150,19 +154,19 @@ def client_keys(metadata: Mapping[str, Any], auth_method: str) -> tuple[str | No
     if jwks is None:
         return None, jwks_uri
     try:
-        return json.dumps(validate_jwks(jwks), separators=(",", ":")), None
+        return json.dumps(validate_jwks(jwks, fapi2=fapi2), separators=(",", ":")), None
     except InvalidJwks as exc:
         raise InvalidClientMetadata(str(exc)) from exc
 
 
-def register(metadata: Mapping[str, Any], *, now: int, unused_ttl: int) -> Registration:
+def register(metadata: Mapping[str, Any], *, now: int, unused_ttl: int, fapi2: bool = False) -> Registration:
     auth_method = _string(metadata, "token_endpoint_auth_method") or "client_secret_basic"
     if auth_method not in get_args(TokenEndpointAuthMethod):
         raise InvalidClientMetadata(
             "token_endpoint_auth_method must be none, client_secret_basic, client_secret_post"
             " or private_key_jwt"
         )
-    jwks, jwks_uri = client_keys(metadata, auth_method)
+    jwks, jwks_uri = client_keys(metadata, auth_method, fapi2=fapi2)
     grant_types = _strings(metadata, "grant_types") or ["authorization_code"]
     unknown_grants = [g for g in grant_types if g not in GRANT_TYPES]
     if unknown_grants:
@@ -252,10 +256,13 @@ class RegistrationEndpoint:
         clock: Callable[[], int],
         connections: ConnectionLog,
         secrets_allowed: bool = True,
+        fapi2: bool = False,
     ) -> None:
         """`secrets_allowed`: False under the FAPI 2.0 profile, where only `private_key_jwt`
-        clients register (no secrets, no public clients)."""
+        clients register (no secrets, no public clients); `fapi2`: their keys PS256/ES256, RSA
+        ≥ 2048 bits (§5.4)."""
         self._secrets_allowed = secrets_allowed
+        self._fapi2 = fapi2
         self._clients = clients
         self._rates = rates
         self._rules = rules
@@ -300,7 +307,7 @@ class RegistrationEndpoint:
 
     def _register(self, metadata: Mapping[str, Any], source: str) -> Registration:
         now = self._clock()
-        registration = register(metadata, now=now, unused_ttl=self._unused_ttl)
+        registration = register(metadata, now=now, unused_ttl=self._unused_ttl, fapi2=self._fapi2)
         if not self._secrets_allowed and registration.record.token_endpoint_auth_method != "private_key_jwt":
             # FAPI 2.0 §5.3.2.1: confidential clients only, authenticating with private_key_jwt
             raise InvalidClientMetadata(
