@@ -154,6 +154,16 @@ def asserted_client_id(assertion: str) -> str:
     return subject
 
 
+def asserted_jti(assertion: str) -> str | None:
+    """The `jti` the assertion carries, read before anything is verified (None when it has no
+    usable one): only to look up whether it was spent, in the same read as the client."""
+    _, claims = _unverified(assertion)
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti or len(jti) > _MAX_JTI or not _encodable(jti):
+        return None
+    return jti
+
+
 def key_ids(assertion: str, *, fapi2: bool = False) -> tuple[str, str | None]:
     """The header's `alg` (refused unless allowed) and `kid` (None when absent)."""
     header, _ = _unverified(assertion)

@@ -8,8 +8,9 @@ uses more than one method is refused (§2.3). Confidential clients may use eithe
 `private_key_jwt` (RFC 7523 §2.2, RFC 7521 §4.2): the client signs a JWT with its own key and sends
 it as `client_assertion`; `ClientAuthenticator` verifies it against the client's registered keys
 (`client_keys`) by the rules of `primitives.client_assertions` and spends its `jti`
-(`storage.assertion_jtis`). A client registered for it can authenticate no other way, and no
-other client can use it.
+(`storage.assertion_jtis`): with a PutItem of its own (`authenticate`), or, at the token endpoint,
+as a conditional Put of the transaction that issues the token (`authenticate_pending`). A client
+registered for it can authenticate no other way, and no other client can use it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import base64
 import binascii
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote_plus
 
 from wallet_mcp.credentials import opaque
@@ -26,16 +27,20 @@ from wallet_mcp.oauth.server.client_keys import ClientKeys
 from wallet_mcp.primitives.client_assertions import (
     CLIENT_ASSERTION_TYPE,
     asserted_client_id,
+    asserted_jti,
     key_ids,
     verify_assertion,
 )
 from wallet_mcp.primitives.errors import InvalidClient, InvalidRequest
+from wallet_mcp.storage import items
 from wallet_mcp.storage.assertion_jtis import UsedAssertions
+from wallet_mcp.storage.batch import Read
 from wallet_mcp.storage.clients import ClientRecord, storable_id
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
 _UNKNOWN_CLIENT_DIGEST = opaque.digest(opaque.new_secret())
+REPLAYED = "client_assertion was already used (jti replayed)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,20 @@ class PresentedClient:
     secret: str | None
     method: AuthMethod
     assertion: str | None = None
+
+
+@dataclass(slots=True)
+class PendingAssertion:
+    """A verified assertion whose `jti` is not spent yet: the token endpoint spends it in the
+    transaction that issues the token (`ClientAuthenticator.spend_action`), or on its own
+    (`ClientAuthenticator.spend`) when no transaction commits it."""
+
+    client_id: str
+    jti: str
+    expires_at: int
+    now: int
+    settled: bool = False
+    """True once a write spent it, or found it spent (nothing more to do either way)."""
 
 
 def presented_client(form: Mapping[str, str], authorization: str | None) -> PresentedClient:
@@ -138,16 +157,42 @@ class ClientAuthenticator:
         self, presented: PresentedClient, client: ClientRecord | None, *, endpoint: str
     ) -> ClientRecord:
         """`endpoint`: the path of the endpoint called (`/oauth/token`), whose URL an assertion's
-        `aud` may name instead of the issuer (RFC 7523 §3 item 3)."""
+        `aud` may name instead of the issuer (RFC 7523 §3 item 3). An assertion's `jti` is spent
+        here, with a PutItem of its own (revocation, introspection, PAR)."""
+        client, pending = self.authenticate_pending(presented, client, endpoint=endpoint)
+        if pending is not None:
+            self.spend(pending)
+        return client
+
+    def _authenticate_secret(self, presented: PresentedClient, client: ClientRecord | None) -> ClientRecord:
+        """A client secret, or none (a public client), as the deployment allows."""
+        if not self._secrets_allowed and presented.method in ("client_secret_basic", "client_secret_post"):
+            raise InvalidClient("client secrets are not accepted here (FAPI 2.0): use private_key_jwt")
+        if presented.method == "none" and not self._public_allowed:
+            raise InvalidClient("public clients are not accepted here (FAPI 2.0): use private_key_jwt")
+        return authenticate_client(presented, client)
+
+    def marker_read(self, presented: PresentedClient) -> Read | None:
+        """The spent-`jti` marker of the presented assertion, to read with the client in one
+        BatchGetItem (None: no assertion, or one without a usable `jti`, refused later)."""
         if presented.method != "private_key_jwt" or presented.assertion is None:
-            if not self._secrets_allowed and presented.method in (
-                "client_secret_basic",
-                "client_secret_post",
-            ):
-                raise InvalidClient("client secrets are not accepted here (FAPI 2.0): use private_key_jwt")
-            if presented.method == "none" and not self._public_allowed:
-                raise InvalidClient("public clients are not accepted here (FAPI 2.0): use private_key_jwt")
-            return authenticate_client(presented, client)
+            return None
+        jti = asserted_jti(presented.assertion)
+        return None if jti is None else self._used.batch_read(presented.client_id, jti)
+
+    def authenticate_pending(
+        self,
+        presented: PresentedClient,
+        client: ClientRecord | None,
+        *,
+        endpoint: str,
+        marker: items.Item | None = None,
+    ) -> tuple[ClientRecord, PendingAssertion | None]:
+        """`authenticate`, but an assertion's `jti` is left for the caller to spend (`spend_action`
+        in its transaction, else `spend`). `marker`: what `marker_read` found, so a replay is
+        refused here, before any grant runs; a concurrent one loses the transaction's condition."""
+        if presented.method != "private_key_jwt" or presented.assertion is None:
+            return self._authenticate_secret(presented, client), None
         if (
             client is None
             or client.client_id != presented.client_id
@@ -165,9 +210,24 @@ class ClientAuthenticator:
             fapi2=self._fapi2,
         )
         # RFC 7523 §3 item 7, FAPI 2.0 §5.3.2.1: one use only, decided by a DynamoDB condition
-        if not self._used.first_use(client.client_id, verified.jti, expires_at=verified.expires_at, now=now):
-            raise InvalidClient("client_assertion was already used (jti replayed)")
-        return client
+        if self._used.in_use(marker, now=now):
+            raise InvalidClient(REPLAYED)
+        return client, PendingAssertion(client.client_id, verified.jti, verified.expires_at, now)
+
+    def spend(self, pending: PendingAssertion) -> None:
+        """Spend the `jti` with a conditional PutItem of its own; InvalidClient if it was spent."""
+        pending.settled = True
+        if not self._used.first_use(
+            pending.client_id, pending.jti, expires_at=pending.expires_at, now=pending.now
+        ):
+            raise InvalidClient(REPLAYED)
+
+    def spend_action(self, pending: PendingAssertion) -> dict[str, Any]:
+        """The `jti` marker as a conditional Put for the caller's transaction; if that transaction
+        loses on it, the assertion was replayed (raise `InvalidClient(REPLAYED)`)."""
+        return self._used.put_action(
+            pending.client_id, pending.jti, expires_at=pending.expires_at, now=pending.now
+        )
 
 
 def _parse_basic(encoded: str) -> tuple[str, str]:

@@ -7,6 +7,12 @@ decides as it does at the resource servers; one TransactWriteItems commits (3 ca
 credentials without an owner: 2). The access token is signed before anything is committed, so a
 signing failure leaves the code or refresh token unspent and the client can retry.
 
+A `private_key_jwt` assertion costs no call of its own: its `jti` marker is read in the first
+BatchGetItem (a replay is refused before any grant runs) and written as a conditional Put of the
+issuing transaction (a concurrent replay loses the condition: `invalid_client`, nothing issued). A
+request that fails, or succeeds without a transaction (a refresh retried within the grace
+window), spends it with a PutItem of its own.
+
 Each grant is a step of the connection log: a success rides in the issuing transaction as a
 best-effort Put (no extra round trip, and written only if the token was issued); a failure is one
 best-effort PutItem with its RFC 6749 §5.2 error code, filed under the client the request names.
@@ -15,6 +21,7 @@ best-effort PutItem with its RFC 6749 §5.2 error code, filed under the client t
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,12 +33,19 @@ from wallet_mcp.limits import Rules
 from wallet_mcp.oauth.rules.grants import WITHDRAWN, Grant, refusal
 from wallet_mcp.oauth.rules.lifetimes import Lifetimes, family_deadline, refresh_deadlines, refresh_expiry
 from wallet_mcp.oauth.rules.revocation import Revoker
-from wallet_mcp.oauth.server.client_auth import ClientAuthenticator, PresentedClient, presented_client
+from wallet_mcp.oauth.server.client_auth import (
+    REPLAYED,
+    ClientAuthenticator,
+    PendingAssertion,
+    PresentedClient,
+    presented_client,
+)
 from wallet_mcp.oauth.server.dpop_binding import ProofRequest, TokenDpop
 from wallet_mcp.oauth.server.jwt_bearer import JwtBearerGrant, JwtBearerRequest, WorkloadGrant
 from wallet_mcp.observability import count
 from wallet_mcp.primitives import id_jag, pkce
 from wallet_mcp.primitives.errors import (
+    InvalidClient,
     InvalidDpopProof,
     InvalidGrant,
     InvalidRequest,
@@ -52,6 +66,7 @@ from wallet_mcp.storage.clients import ClientRecord, ClientStore, storable_id, u
 from wallet_mcp.storage.connection_log import ConnectionLog, failed, succeeded
 from wallet_mcp.storage.consents import ConsentStore
 from wallet_mcp.storage.database import Database
+from wallet_mcp.storage.items import Item
 from wallet_mcp.storage.rate_limits import RateLimits
 from wallet_mcp.storage.refresh_tokens import RefreshToken, RefreshTokenStore
 from wallet_mcp.storage.revocations import RevocationList, Revoked
@@ -60,6 +75,8 @@ from wallet_mcp.tokens.signer import KmsJwtSigner
 
 if TYPE_CHECKING:
     pass
+
+logger = logging.getLogger(__name__)
 
 SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", id_jag.GRANT_TYPE)
 REFRESH_TOKEN_PREFIX = "rt_"
@@ -228,48 +245,61 @@ class TokenEndpoint:
                 grant_read = [self._stores.codes.batch_read(opaque.digest(request.code))]
             case RefreshTokenRequest():
                 grant_read = [self._stores.refresh_tokens.batch_read(opaque.digest(request.refresh_token))]
+        # a private_key_jwt assertion's spent-jti marker rides in the same read
+        marker_read = self._authenticator.marker_read(presented)
         client_item, client_count, address_failures, *grant = self._database.get(
             [
                 self._stores.clients.batch_read(presented.client_id),
                 rates.batch_read(rules.token_client, presented.client_id, now),
                 rates.batch_read(rules.token_address_failures, source, now),
                 *grant_read,
+                *([marker_read] if marker_read is not None else []),
             ]
         )
+        marker = grant.pop() if marker_read is not None else None
         # an address that keeps failing is refused before any work (RFC 6749 §10.10, RFC 9700 §4.13)
         rules.token_address_failures.check(rates.count(address_failures), now)
         client: ClientRecord | None = None
+        pending: PendingAssertion | None = None
         try:
             record = usable_client(client_item, now=now)
             # the proof before the client's credentials: a nonce refusal spends no assertion
             jkt = self._dpop.key(proof, record, now) if self._dpop is not None else None
-            client = self._client(presented, request, record)
+            client, pending = self._client(presented, request, record, marker)
             # requests without a user (client credentials) count against the client; user grants
             # spend a code or refresh token the server issued, and their failures count against
             # the address above
             rules.token_client.check(rates.count(client_count), now)
             match request:
                 case ClientCredentialsRequest():
-                    response = self._client_credentials(client, request, now, jkt)
+                    response = self._client_credentials(client, request, now, jkt, pending)
                 case AuthorizationCodeRequest():
                     code = AuthorizationCode.from_item(grant[0]) if grant[0] else None
                     response = self._authorization_code(
-                        client, request, opaque.digest(request.code), code, now, jkt
+                        client, request, opaque.digest(request.code), code, now, jkt, pending
                     )
                 case RefreshTokenRequest():
                     token = RefreshToken.from_item(grant[0]) if grant[0] else None
-                    response = self._refresh(client, request, token, now, jkt)
+                    response = self._refresh(client, request, token, now, jkt, pending)
                 case JwtBearerRequest():
-                    response = self._enterprise(client, request, now, jkt)
+                    response = self._enterprise(client, request, now, jkt, pending)
+            if pending is not None and not pending.settled:
+                # answered without a transaction (a refresh retried in its grace window)
+                self._authenticator.spend(pending)
         except (TooManyRequests, TemporarilyUnavailable):
+            self._settle(pending)
             raise
         except OAuthError:
+            self._settle(pending)
             # only what an unauthenticated caller gets wrong counts against its address: a known
             # client's refused code or refresh token (256 bits, single use, nothing to guess) must
             # not lock out every user of a host that calls from a few shared egress addresses
             # (docs/operations.md § Shared egress addresses)
             if client is None:
                 self._count_failure(source, now)
+            raise
+        except Exception:
+            self._settle(pending)
             raise
         self._stores.clients.touch(client, now, idle_ttl=self._client_idle_ttl)
         return response
@@ -302,17 +332,42 @@ class TokenEndpoint:
         self._stores.rates.record(self._rules.token_address_failures, source, now)
 
     def _client(
-        self, presented: PresentedClient, request: TokenRequest, record: ClientRecord | None
-    ) -> ClientRecord:
-        client = self._authenticator.authenticate(presented, record, endpoint="/oauth/token")
+        self,
+        presented: PresentedClient,
+        request: TokenRequest,
+        record: ClientRecord | None,
+        marker: Item | None,
+    ) -> tuple[ClientRecord, PendingAssertion | None]:
+        """The authenticated client, and its assertion's `jti` still to spend (private_key_jwt)."""
+        client, pending = self._authenticator.authenticate_pending(
+            presented, record, endpoint="/oauth/token", marker=marker
+        )
         if request.grant_type not in client.grant_types:
+            self._settle(pending)
             raise UnauthorizedClient(f"this client may not use the {request.grant_type} grant")
-        return client
+        return client, pending
+
+    def _settle(self, pending: PendingAssertion | None) -> None:
+        """Spend the assertion of a request that fails (a replay of it must fail too); whatever
+        happens here, the request's own error is what the client gets."""
+        if pending is None or pending.settled:
+            return
+        try:
+            self._authenticator.spend(pending)
+        except InvalidClient:
+            pass
+        except Exception:  # the request already failed: its own error is the answer
+            logger.warning("a refused request's client assertion could not be spent", exc_info=True)
 
     # --- grants --------------------------------------------------------------------------------
 
     def _client_credentials(
-        self, client: ClientRecord, request: ClientCredentialsRequest, now: int, jkt: str | None = None
+        self,
+        client: ClientRecord,
+        request: ClientCredentialsRequest,
+        now: int,
+        jkt: str | None = None,
+        pending: PendingAssertion | None = None,
     ) -> dict[str, Any]:
         if not client.is_confidential:
             raise UnauthorizedClient("client_credentials is for confidential clients only")
@@ -335,14 +390,19 @@ class TokenEndpoint:
         done = self._succeeded(
             client, "client_credentials", f"access token for {audience} ({format_scope(scope)})"
         )
-        if self._commit([counted, issued], done) == 0:
+        if self._commit([counted, issued], done, pending) == 0:
             # a burst past the limit between our read of the counter and now: refused, unsigned
             self._rules.token_client.check(self._rules.token_client.limit, now)
         count("TokensIssued", grant="client_credentials")
         return self._bearer(token, scope, expires_in=ttl, bound=jkt is not None)
 
     def _enterprise(
-        self, client: ClientRecord, request: JwtBearerRequest, now: int, jkt: str | None = None
+        self,
+        client: ClientRecord,
+        request: JwtBearerRequest,
+        now: int,
+        jkt: str | None = None,
+        pending: PendingAssertion | None = None,
     ) -> dict[str, Any]:
         """An ID-JAG (`oauth.server.jwt_bearer`): an access token for the mapped user, recorded as
         a grant "granted by" the IdP (revocable on /account and per IdP on /admin), and no refresh
@@ -353,7 +413,7 @@ class TokenEndpoint:
             raise UnsupportedGrantType(f"unsupported grant_type: {id_jag.GRANT_TYPE}")
         granted = self._jwt_bearer.verify(client, request, now)
         if isinstance(granted, WorkloadGrant):
-            return self._workload(client, request, granted, now, jkt)
+            return self._workload(client, request, granted, now, jkt, pending)
         self._alive(
             Grant(client.client_id, granted.user_id, frozenset(granted.scope), now, idp=granted.idp.id),
             client,
@@ -382,7 +442,7 @@ class TokenEndpoint:
             f"ID-JAG of {granted.idp.id}: access token for {granted.resource}"
             f" ({format_scope(granted.scope)})",
         )
-        self._commit(actions, done)
+        self._commit(actions, done, pending)
         count("TokensIssued", grant="jwt_bearer")
         return self._bearer(token, granted.scope, expires_in=ttl, bound=jkt is not None)
 
@@ -393,6 +453,7 @@ class TokenEndpoint:
         granted: WorkloadGrant,
         now: int,
         jkt: str | None = None,
+        pending: PendingAssertion | None = None,
     ) -> dict[str, Any]:
         """A workload's token (SEP-1933): issued as for client credentials — `sub` is the client,
         the wallet reached is its owner's — with no refresh token."""
@@ -416,7 +477,7 @@ class TokenEndpoint:
         # like client credentials, a machine's requests count against the client's limit
         counted = self._stores.rates.update_action(self._rules.token_client, client.client_id, now)
         issued = self._issued(client.client_id, client, "jwt-bearer", jti, granted.scope)
-        if self._commit([counted, issued], done) == 0:
+        if self._commit([counted, issued], done, pending) == 0:
             self._rules.token_client.check(self._rules.token_client.limit, now)
         count("TokensIssued", grant="workload")
         return self._bearer(token, granted.scope, expires_in=ttl, bound=jkt is not None)
@@ -437,6 +498,7 @@ class TokenEndpoint:
         code: AuthorizationCode | None,
         now: int,
         jkt: str | None = None,
+        pending: PendingAssertion | None = None,
     ) -> dict[str, Any]:
         if code is None:
             self._detect_code_replay(code_hash, now)
@@ -503,7 +565,7 @@ class TokenEndpoint:
             "authorization_code",
             f"access token for {code.resource} ({format_scope(code.scope)}), {with_refresh}",
         )
-        lost = self._commit(actions, done)
+        lost = self._commit(actions, done, pending)
         if lost == len(actions) - 1:
             raise InvalidGrant(WITHDRAWN)
         if lost is not None:
@@ -522,6 +584,7 @@ class TokenEndpoint:
         token: RefreshToken | None,
         now: int,
         jkt: str | None = None,
+        pending: PendingAssertion | None = None,
     ) -> dict[str, Any]:
         if token is None or token.client_id != client.client_id or token.status == "revoked":
             raise InvalidGrant("refresh token is invalid, expired or revoked")
@@ -588,7 +651,7 @@ class TokenEndpoint:
         done = self._succeeded(
             client, "refresh_token", f"rotated; access token for {token.resource} ({format_scope(scope)})"
         )
-        lost = self._commit(rotation, done)
+        lost = self._commit(rotation, done, pending)
         if lost is None:
             count("TokensIssued", grant="refresh_token")
             return response
@@ -718,10 +781,28 @@ class TokenEndpoint:
             response["refresh_token"] = refresh_token
         return response
 
-    def _commit(self, actions: list[dict[str, Any]], done: dict[str, Any] | None = None) -> int | None:
-        """Run a transaction: None if it committed, else the index of the first action that lost.
-        `done`, the grant's connection-log step, commits with it, best effort."""
-        return self._database.commit(actions, best_effort=[done])
+    def _commit(
+        self,
+        actions: list[dict[str, Any]],
+        done: dict[str, Any] | None = None,
+        pending: PendingAssertion | None = None,
+    ) -> int | None:
+        """Run a transaction: None if it committed, else the index (in `actions`) of the first
+        action that lost. `done`, the grant's connection-log step, commits with it, best effort.
+        `pending`: the client assertion's `jti`, spent by a conditional Put first in the
+        transaction, so a replay that loses it is `invalid_client` whatever else lost too."""
+        if pending is None or pending.settled:
+            return self._database.commit(actions, best_effort=[done])
+        lost = self._database.commit(
+            [self._authenticator.spend_action(pending), *actions], best_effort=[done]
+        )
+        if lost == 0:
+            pending.settled = True
+            raise InvalidClient(REPLAYED)
+        if lost is None:
+            pending.settled = True
+            return None
+        return lost - 1
 
     def _succeeded(self, client: ClientRecord, grant: str, description: str) -> dict[str, Any] | None:
         """The connection-log step of a grant that succeeds, as a Put for its transaction."""
