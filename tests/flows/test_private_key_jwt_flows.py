@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import httpx2
@@ -132,3 +133,31 @@ def test_a_replayed_assertion_is_refused_by_the_stack(stack):
     replay = httpx.post(f"{stack.base_url}/oauth/token", data=data, timeout=30)
     assert replay.status_code == 401
     assert replay.json()["error"] == "invalid_client"
+
+
+def test_concurrent_requests_with_one_assertion_get_one_token(stack):
+    """A race: the same assertion sent four times at once to the stack's concurrent workers. The
+    `jti` is spent by a conditional Put in the issuing transaction, so exactly one is answered a
+    token; every other is invalid_client, refused at the read or losing the transaction."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    client_id = register(stack, jwks=public_jwks(key))
+    now = int(time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": stack.base_url,
+        "exp": now + 60,
+        "jti": str(uuid.uuid4()),
+    }
+    data = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": jwt.encode(claims, key, algorithm="ES256"),
+    }
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(
+            pool.map(lambda _: httpx.post(f"{stack.base_url}/oauth/token", data=data, timeout=60), range(4))
+        )
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200, 401, 401, 401], [a.text for a in answers]
+    assert {a.json()["error"] for a in answers if a.status_code == 401} == {"invalid_client"}
