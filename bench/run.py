@@ -229,7 +229,9 @@ def _beside_the_sdk_example(stack, extra: dict[str, str], workdir: Path) -> None
         for function, _, _ in cold.COMPARISONS
     }
     load_before = os.getloadavg()[0]
-    results = cold.compare(runtime.python, runtime.layer, runtime.functions, example, environments)
+    results = cold.compare(
+        runtime.python, runtime.layer, runtime.functions, example, environments, pairs=cold.PAIRS
+    )
     cold.report(results, runtime.version, cold.PAIRS, load_before, os.getloadavg()[0])
 
 

@@ -148,6 +148,7 @@ def test_a_restore_makes_the_deployment_fetch_keys_revocations_and_owners_afresh
     )
     closed: list[str] = []
     monkeypatch.setattr(aws, "drop_connections", lambda: closed.append("closed"))
+    monkeypatch.setattr(coldstart, "_after_restore", [])  # only this test's deployment
     deployment = Deployment(settings, dynamodb=object(), kms=kms)  # type: ignore[arg-type]
     source, clients = _Source(), _Clients()
     deployment.revocation_cache = CachedRevocations(source, poll_seconds=3600)  # type: ignore[arg-type]
@@ -171,12 +172,14 @@ def test_a_restore_makes_the_deployment_fetch_keys_revocations_and_owners_afresh
     assert closed == ["closed"]
 
 
-def test_hooks_of_a_deployment_that_is_gone_are_dropped() -> None:
+def test_hooks_of_a_deployment_that_is_gone_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(coldstart, "_after_restore", [])
     kms = FakeKms()
     key_id = kms.create_key()
     settings = Settings.from_env(
         {"PUBLIC_BASE_URL": "https://wallet.example", "VERIFICATION_KEY_IDS": key_id}
     )
     Deployment(settings, dynamodb=object(), kms=kms)  # type: ignore[arg-type]
+    assert len(coldstart._after_restore) == 1
     coldstart.restored()  # the Deployment above is unreachable: its hook is skipped, not an error
-    assert all(ref() is not None for ref in coldstart._after_restore)
+    assert coldstart._after_restore == []
