@@ -154,3 +154,10 @@ def test_deferring_a_package_runs_its_init_once_on_first_use(tmp_path: Path) -> 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == ["0 2", "1 1 1 1", "AttributeError"]
+
+
+def test_token_function_loads_pyjwt_only_when_it_verifies_one() -> None:
+    modules = _project_imports(ROOT / "functions" / "token" / "app.py")
+    code = "import sys\n" + "".join(f"import {m}\n" for m in modules) + "print('jwt' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", f"an import of functions/token/app.py pulls in pyjwt: {modules}"
