@@ -67,6 +67,7 @@ endpoint = McpEndpoint(
     prompts=prompts,
     connections=deployment.stores.connection_log,
     as_addressed=SETTINGS.as_addressed,
+    grant_limits=deployment.grant_limits(SETTINGS.mcp_resource_metadata_url),
 )
 # a bare Starlette app: the one route is the SDK's transport, and FastAPI would only add import time
 app = create_plain_app(

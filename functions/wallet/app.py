@@ -22,7 +22,10 @@ logger = Logger()
 wallet = deployment.wallet
 # exactly the API's audience: a token minted for the MCP server is refused here
 auth = BearerAuth(
-    deployment.resource_guard(SETTINGS.api_resource, SETTINGS.api_resource_metadata_url, personal_tokens=True)
+    deployment.resource_guard(
+        SETTINGS.api_resource, SETTINGS.api_resource_metadata_url, personal_tokens=True
+    ),
+    deployment.grant_limits(SETTINGS.api_resource_metadata_url),
 )
 app = create_app(
     "wallet-mcp wallet API",

@@ -23,6 +23,7 @@ from wallet_mcp.config import Settings
 from wallet_mcp.limits import Rules
 from wallet_mcp.oauth.rules.revocation import Revoker
 from wallet_mcp.resource.authenticate import ResourceGuard
+from wallet_mcp.resource.grant_limits import GrantLimitsCheck
 from wallet_mcp.storage.assertion_jtis import UsedAssertions
 from wallet_mcp.storage.audit import AuditLog
 from wallet_mcp.storage.auth_codes import AuthCodeStore
@@ -44,6 +45,7 @@ from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
 from wallet_mcp.tokens.keys import KmsPublicKeys
 from wallet_mcp.tokens.signer import KmsJwtSigner
 from wallet_mcp.wallet.confirmations import ConfirmationStore
+from wallet_mcp.wallet.grant_limits import GrantViews
 from wallet_mcp.wallet.owners import OwnerResolver
 from wallet_mcp.wallet.service import WalletService
 from wallet_mcp.wallet.store import WalletStore
@@ -242,6 +244,14 @@ class Deployment:
 
     def verifier(self, audience: str | tuple[str, ...]) -> AccessTokenVerifier:
         return AccessTokenVerifier(self.keys, issuer=self.settings.issuer, audience=audience)
+
+    def grant_limits(self, resource_metadata_url: str) -> GrantLimitsCheck | None:
+        """The limits the person chose for each app (None: this function has no consents table)."""
+        if not self.stores.has("consents"):
+            return None
+        return GrantLimitsCheck(
+            GrantViews(self.stores.consents), resource_metadata_url=resource_metadata_url, clock=self.clock
+        )
 
     def resource_guard(
         self, audience: str, resource_metadata_url: str, *, personal_tokens: bool = False

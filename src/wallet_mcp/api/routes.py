@@ -163,6 +163,10 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
     transactions_write = Annotated[Caller, Security(auth, scopes=[TRANSACTIONS_WRITE])]
     analytics_read = Annotated[Caller, Security(auth, scopes=[ANALYTICS_READ])]
 
+    def _of(caller: Caller) -> WalletService:
+        """The wallet within the limits the person chose for the calling application."""
+        return wallet.scoped(caller.view)
+
     @router.get(
         "/balance",
         operation_id="getTotalBalance",
@@ -171,7 +175,7 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
         response_model=BalanceOut,
     )
     def total_balance(caller: accounts_read) -> JSONResponse:
-        balance = wallet.total_balance(caller.owner)
+        balance = _of(caller).total_balance(caller.owner)
         totals = [
             {
                 "currency": currency,
@@ -191,7 +195,7 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
         response_model=AccountsOut,
     )
     def accounts(caller: accounts_read) -> JSONResponse:
-        return _json({"accounts": [a.to_json() for a in wallet.accounts(caller.owner)]})
+        return _json({"accounts": [a.to_json() for a in _of(caller).accounts(caller.owner)]})
 
     @router.get(
         "/accounts/{account_id}",
@@ -201,7 +205,7 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
         response_model=AccountOut,
     )
     def account(caller: accounts_read, account_id: str) -> JSONResponse:
-        return _json(wallet.account(caller.owner, account_id).to_json())
+        return _json(_of(caller).account(caller.owner, account_id).to_json())
 
     @router.post(
         "/accounts",
@@ -216,7 +220,7 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
         payload: NewAccount,
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
-        created = wallet.create_account(
+        created = _of(caller).create_account(
             caller.owner,
             name=payload.name,
             account_type=payload.type,
@@ -241,7 +245,7 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
         account_id: Annotated[str | None, Query(max_length=64, description="Only this account's")] = None,
     ) -> JSONResponse:
         return _page(
-            wallet.recent_transactions(caller.owner, limit=limit, cursor=cursor, account_id=account_id)
+            _of(caller).recent_transactions(caller.owner, limit=limit, cursor=cursor, account_id=account_id)
         )
 
     @router.get(
@@ -258,7 +262,7 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
         cursor: Cursor = None,
     ) -> JSONResponse:
         return _page(
-            wallet.recent_transactions(caller.owner, limit=limit, cursor=cursor, account_id=account_id)
+            _of(caller).recent_transactions(caller.owner, limit=limit, cursor=cursor, account_id=account_id)
         )
 
     @router.post(
@@ -274,7 +278,7 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
         payload: NewTransaction,
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
-        tx, account = wallet.create_transaction(
+        tx, account = _of(caller).create_transaction(
             caller.owner,
             account_id=payload.account_id,
             amount=payload.amount,
@@ -297,7 +301,7 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
         response_model=SpendingOut,
     )
     def spending(caller: analytics_read, period: SpendingPeriod = "this_month") -> JSONResponse:
-        result = wallet.spending(caller.owner, period)
+        result = _of(caller).spending(caller.owner, period)
         totals: dict[str, tuple[int, int]] = {}
         for entry in result.categories:
             spent, count = totals.get(entry.currency, (0, 0))

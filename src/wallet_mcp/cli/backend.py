@@ -24,12 +24,14 @@ from wallet_mcp.cli.errors import ServiceError
 from wallet_mcp.cli.http_client import error_fields, network_reason
 from wallet_mcp.cli.token_sources import TokenSource
 from wallet_mcp.tokens.access_tokens import AccessToken
+from wallet_mcp.wallet.grant_limits import GrantView
 from wallet_mcp.wallet.model import Account, Page, Transaction
 from wallet_mcp.wallet.money import to_decimal_string
 from wallet_mcp.wallet.service import (
     Balance,
     ConfirmationRefused,
     Draft,
+    LimitRefused,
     Spending,
     WalletError,
     WalletService,
@@ -175,6 +177,18 @@ class HttpWallet(WalletService):
     def __init__(self, api: BackendApi, clock: Callable[[], float] = time.time) -> None:
         self._api = api  # no store: nothing reaches DynamoDB from here
         self._clock = clock  # drafts are dated as the service dates them
+        self._view = lambda: None  # the Backend API applies the grant's limits itself
+
+    def scoped(self, view: GrantView | None) -> WalletService:
+        """The Backend API knows the token's grant and applies its limits: nothing to add."""
+        return self
+
+    def over_cap(self, owner: str, draft: Draft) -> LimitRefused | None:
+        """Caps are the Backend API's to check (it refuses the debit itself)."""
+        return None
+
+    def asks_over_cap(self) -> bool:
+        return False
 
     @_as_wallet_errors
     def accounts(self, owner: str) -> list[Account]:

@@ -40,7 +40,9 @@ from wallet_mcp.mcp_server.wallet_resources import scopes_for_uri
 from wallet_mcp.primitives import bearer
 from wallet_mcp.primitives.scopes import MCP_METHOD_SCOPES, WALLET_SCOPE_PREFIXES
 from wallet_mcp.resource.authenticate import BearerChallenge, Caller, ResourceGuard
+from wallet_mcp.resource.grant_limits import GrantLimitsCheck
 from wallet_mcp.storage.connection_log import ConnectionLog, ConnectionStep, failed, succeeded
+from wallet_mcp.wallet.grant_limits import applying
 from wallet_mcp.wallet.service import WalletError
 from wallet_mcp.web.errors import challenge_response, error_response, unavailable_response
 
@@ -101,8 +103,10 @@ class McpEndpoint:
         prompts: PromptRegistry | None = None,
         connections: ConnectionLog | None = None,
         as_addressed: Callable[[str, str | None], str] | None = None,
+        grant_limits: GrantLimitsCheck | None = None,
     ) -> None:
         self._as_addressed = as_addressed
+        self._grant_limits = grant_limits
         self._server = server
         self._connections = connections
         self._first_calls: OrderedDict[str, None] = OrderedDict()
@@ -151,11 +155,15 @@ class McpEndpoint:
             return await response(scope, receive, send)
         message = _json_or_none(body)
         needed = required_scopes(message, self._tools, self._prompts)
+        view = None
         try:
             self._guard.require_scopes(caller, needed, keep_granted=True)
             if any(s.startswith(WALLET_SCOPE_PREFIXES) for s in needed):
                 # a client-credentials token reaches a wallet only through its client's owner
                 caller.wallet_owner()
+                if self._grant_limits is not None:
+                    # the person's limits for this app (one read; never on the catalog calls)
+                    view = self._grant_limits.view(caller, self._initial_scopes)
         except BearerChallenge as exc:
             self._refused(exc)
             return await self._challenge(exc.challenge, headers.get("host"), send)
@@ -174,7 +182,7 @@ class McpEndpoint:
                 answered.append(int(event["status"]))
             await send(event)
 
-        with bound_principal(caller.principal):
+        with bound_principal(caller.principal), applying(view):
             async with manager.run():
                 await manager.handle_request(scope, _replay(body, receive), observed if first else send)
         if first:

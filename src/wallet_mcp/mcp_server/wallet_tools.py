@@ -347,7 +347,10 @@ def wallet_tools(
         except WalletError as exc:
             raise ToolError(exc.message) from exc
         tx = drafted.tx
-        if not needs_confirmation(
+        over = service.over_cap(owner, drafted)
+        if over is not None and not service.asks_over_cap():
+            raise ToolError(over.message)  # the person's cap: refused before asking them anything
+        if over is None and not needs_confirmation(
             tx.amount, tx.currency, threshold_minor=threshold(owner) if tx.amount < 0 else 0
         ):
             return None
