@@ -16,6 +16,7 @@ from wallet_mcp import aws
 from wallet_mcp.account.client_admin import ClientAdmin
 from wallet_mcp.account.confirm import ConfirmationPages
 from wallet_mcp.account.grants import Grants
+from wallet_mcp.account.limits import LimitPages
 from wallet_mcp.account.portal import CLIENT_GROUPS, AccountPortal, Provenance, Refused, refused_page
 from wallet_mcp.compose import Deployment
 from wallet_mcp.config import settings
@@ -73,6 +74,7 @@ portal = AccountPortal(
     confirmations=stores.confirmations,
     confirmation_threshold_max=SETTINGS.confirmation_threshold_max,
 )
+limits = LimitPages(portal, stores.consents, stores.clients, stores.wallet, stores.audit, clock=clock)
 confirmations = ConfirmationPages(
     portal,
     stores.confirmations,
@@ -138,6 +140,11 @@ async def confirm(request: Request) -> Response:
     return _respond(lambda: confirmations.show(CookieJar(request.cookies), request.query_params))
 
 
+@app.get("/account/limits")
+async def account_limits(request: Request) -> Response:
+    return _respond(lambda: limits.show(CookieJar(request.cookies), request.query_params))
+
+
 @app.get("/admin")
 async def admin_clients(request: Request) -> Response:
     return _respond(lambda: portal.clients(CookieJar(request.cookies), request.query_params))
@@ -181,6 +188,9 @@ app.add_api_route(
     "/account/confirm",
     _post(lambda f, c, o, s: confirmations.decide(f.fields, c, o, s)),
     methods=["POST"],
+)
+app.add_api_route(
+    "/account/limits", _post(lambda f, c, o, s: limits.submit(f.fields, c, o, s)), methods=["POST"]
 )
 app.add_api_route(
     "/account/confirmations/threshold",

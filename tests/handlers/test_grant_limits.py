@@ -18,8 +18,10 @@ from tests.conftest import BASE_URL, header, response_json, set_cookies
 from tests.forms import parse
 from tests.handlers.confirm_helpers import approve_pending
 from tests.handlers.oauth_helpers import FORM, REDIRECT, VERIFIER, exchange, mcp_call, token_request
+from tests.handlers.test_account import ORIGIN, sign_in
 from wallet_mcp import aws
 from wallet_mcp.primitives import pkce
+from wallet_mcp.storage.audit import AuditLog
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
 from wallet_mcp.storage.consents import ConsentStore, Limits
 from wallet_mcp.wallet.store import WalletStore
@@ -323,3 +325,73 @@ def test_a_grant_past_its_duration_is_refused_at_mcp_the_api_and_refresh(fns, aw
         {"grant_type": "refresh_token", "refresh_token": mcp_tokens["refresh_token"], "client_id": APP},
     )
     assert refresh.status == 400 and response_json(refresh)["error"] == "invalid_grant"
+
+
+# --- /account ------------------------------------------------------------------------------------
+
+
+def test_the_person_sees_and_changes_the_limits_on_their_account_page(
+    fns, accounts, load_function, aws_stack
+):
+    checking, cash = accounts["Everyday Checking"], accounts["Cash Wallet"]
+    access = authorize_with(fns, scope=WRITES, cap_per_transaction="25")["access_token"]
+    account = load_function("AccountFunction")
+    _, cookies = sign_in(account)
+    listed = account.request("GET", "/account", cookies=cookies).body.decode()
+    assert "all accounts, at most 25 per payment, refused over a limit, until revoked" in listed
+    assert "/account/limits?client_id=" + APP in listed
+    page = account.request("GET", "/account/limits", query=urlencode({"client_id": APP}), cookies=cookies)
+    assert page.status == 200
+    (form,) = [f for f in parse(page.body.decode())[0] if f.action == "/account/limits"]
+    assert form.fields["cap_per_transaction"] == "25"
+    values = form.submission({"cap_per_transaction": "10"})
+    for name in [n for n in values if n.startswith("account:") and n != f"account:{checking}"]:
+        del values[name]
+    # another site's form, or one without the session's CSRF token: refused, nothing changes
+    foreign = {**FORM, "origin": "https://evil.example"}
+    assert (
+        account.request(
+            "POST", "/account/limits", headers=foreign, body=urlencode(values), cookies=cookies
+        ).status
+        == 403
+    )
+    forged = {**values, "csrf_token": "forged"}
+    assert (
+        account.request(
+            "POST", "/account/limits", headers={**FORM, **ORIGIN}, body=urlencode(forged), cookies=cookies
+        ).status
+        == 403
+    )
+    assert consents(aws_stack).get(DEMO_USER_ID, APP).limits.accounts is None
+    saved = account.request(
+        "POST", "/account/limits", headers={**FORM, **ORIGIN}, body=urlencode(values), cookies=cookies
+    )
+    assert saved.status == 303 and header(saved, "location") == "/account?done=limits"
+    # the same token, the next call
+    after = tool(fns[2], access, "getUserAccounts")["result"]["structuredContent"]["accounts"]
+    assert [a["id"] for a in after] == [checking]
+    over = tool(fns[2], access, "createTransaction", debit(checking, "-10.01"))["result"]
+    assert over["isError"] and "10.00 USD per transaction" in over["content"][0]["text"]
+    hidden = tool(fns[2], access, "createTransaction", debit(cash, "-1"))["result"]
+    assert hidden["isError"] and "accounts you chose" in hidden["content"][0]["text"]
+    events = [e for e in AuditLog(aws.dynamodb(), aws_stack.physical_ids["AuditTable"]).of(DEMO_USER_ID)]
+    changed = [e for e in events if e["event"] == "limits_changed"]
+    assert changed and changed[0]["details"]["cap_per_transaction"] == "10"
+
+
+def test_a_bad_cap_on_the_account_page_changes_nothing(fns, load_function, aws_stack):
+    authorize_with(fns, scope=WRITES, cap_per_day="100")
+    account = load_function("AccountFunction")
+    _, cookies = sign_in(account)
+    page = account.request("GET", "/account/limits", query=urlencode({"client_id": APP}), cookies=cookies)
+    (form,) = [f for f in parse(page.body.decode())[0] if f.action == "/account/limits"]
+    bad = form.submission({"cap_per_day": "lots"})
+    response = account.request(
+        "POST", "/account/limits", headers={**FORM, **ORIGIN}, body=urlencode(bad), cookies=cookies
+    )
+    assert response.status == 400
+    assert consents(aws_stack).get(DEMO_USER_ID, APP).limits.cap_per_day == "100"
+    unknown = account.request(
+        "GET", "/account/limits", query=urlencode({"client_id": "nobody"}), cookies=cookies
+    )
+    assert unknown.status == 404

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from wallet_mcp.oauth.rules.grants import ended_by_client
 from wallet_mcp.oauth.rules.revocation import Actor, Ended, Revoker
 from wallet_mcp.storage.clients import ClientStore
-from wallet_mcp.storage.consents import ConsentStore
+from wallet_mcp.storage.consents import ConsentStore, Limits
 from wallet_mcp.storage.personal_tokens import PersonalToken, PersonalTokenStore
 from wallet_mcp.storage.refresh_tokens import GrantToken, RefreshTokenStore
 
@@ -35,6 +35,8 @@ class ConnectedApp:
     client_exists: bool
     acts_as_owner: bool = False
     """A client-credentials client acting on the person's wallet (no consent, no refresh token)."""
+    limits: Limits | None = None
+    """What the person allowed it at consent (None: no consent to hold limits)."""
 
 
 class Grants:
@@ -94,6 +96,7 @@ class Grants:
                     active_refresh_tokens=len(live.get(client_id, [])),
                     client_exists=client is not None and not client.is_deleted,
                     acts_as_owner=client_id in owned,
+                    limits=consent.limits if consent else None,
                 )
             )
         return sorted(apps, key=lambda a: (-(a.last_used_at or a.granted_at or 0), a.client_name))

@@ -19,6 +19,7 @@ from wallet_mcp.oauth.server.registration import GRANT_TYPES
 from wallet_mcp.primitives.scopes import SCOPE_DESCRIPTIONS, SUPPORTED_SCOPES
 from wallet_mcp.storage.clients import ClientRecord
 from wallet_mcp.storage.connection_log import UNREGISTERED, LoggedStep
+from wallet_mcp.storage.consents import Limits
 from wallet_mcp.storage.personal_tokens import PersonalToken
 from wallet_mcp.storage.users import UserRecord
 from wallet_mcp.web import pages
@@ -97,7 +98,41 @@ def sign_in_page(
     )
 
 
-def grants_table(apps: Sequence[ConnectedApp], *, action: str, hidden: dict[str, str]) -> str:
+def until_text(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def limits_summary(limits: Limits) -> str:
+    """The limits the person set for an app, in one line."""
+    parts = ["all accounts" if limits.accounts is None else plural(len(limits.accounts), "chosen account")]
+    if limits.cap_per_transaction:
+        parts.append(f"at most {limits.cap_per_transaction} per payment")
+    if limits.cap_per_day:
+        parts.append(f"at most {limits.cap_per_day} per day")
+    if limits.cap_per_transaction or limits.cap_per_day:
+        parts.append("ask me over a limit" if limits.over_cap == "confirm" else "refused over a limit")
+    parts.append(
+        f"until {until_text(limits.expires_at)}" if limits.expires_at is not None else "until revoked"
+    )
+    return ", ".join(parts)
+
+
+def _limits_cell(app: ConnectedApp, limits_href: str | None) -> str:
+    if app.limits is None:
+        return ""
+    link = (
+        f' <a href="{escape(limits_href)}?{urlencode({"client_id": app.client_id})}" '
+        f'aria-label="Limits of {escape(app.client_name)}">Change</a>'
+        if limits_href
+        else ""
+    )
+    return f'<br><span class="muted">Limits: {escape(limits_summary(app.limits))}</span>{link}'
+
+
+def grants_table(
+    apps: Sequence[ConnectedApp], *, action: str, hidden: dict[str, str], limits_href: str | None = None
+) -> str:
+    """`limits_href`: where the person changes an app's limits (None: not offered here)."""
     if not apps:
         return '<p class="muted">No applications have access.</p>'
     rows = "".join(
@@ -105,7 +140,8 @@ def grants_table(apps: Sequence[ConnectedApp], *, action: str, hidden: dict[str,
         f'<td class="name"><strong>{escape(app.client_name)}</strong><br><code>{escape(app.client_id)}</code>'
         f"{'' if app.client_exists else ' <span class=tag>deleted</span>'}"
         f"{' <span class=tag>acts on your wallet as its owner</span>' if app.acts_as_owner else ''}</td>"
-        f'<td data-label="Scopes">{_scopes(app.scope) or "<span class=muted>none remembered</span>"}</td>'
+        f'<td data-label="Scopes">{_scopes(app.scope) or "<span class=muted>none remembered</span>"}'
+        f"{_limits_cell(app, limits_href)}</td>"
         f'<td data-label="Granted">{_when(app.granted_at)}</td>'
         f'<td data-label="Last used">{_when(app.last_used_at)}</td>'
         # the number alone (under its column's header); stacked on a narrow screen, its noun follows
@@ -174,7 +210,7 @@ def account_page(
         '<p class="lead">Applications you have allowed to use your wallet. Revoking one ends its '
         "access at once; it must ask you again to come back.</p>"
         f"{_alerts(notice, None)}"
-        f"{grants_table(apps, action='/account/revoke', hidden=hidden)}"
+        f"{grants_table(apps, action='/account/revoke', hidden=hidden, limits_href='/account/limits')}"
         "<h2>Personal access tokens</h2>"
         '<p class="lead">Tokens an administrator made for your scripts to call the wallet API. '
         "Revoking one stops it at once.</p>"

@@ -42,6 +42,7 @@ _NOTICES: Final = {
     "revoked": "Access revoked. The application must ask you again before it can use your wallet.",
     "deleted": "Client deleted.",
     "threshold": "Saved. It applies to the next payment an application asks for.",
+    "limits": "Limits saved. They apply to the application's next call, with the tokens it already holds.",
     "token_revoked": "Personal access token revoked. It stopped working at once.",
     "disabled": "User disabled. Their sessions, grants and personal access tokens have ended.",
     "enabled": "User enabled. They may sign in again; nothing they had before comes back.",

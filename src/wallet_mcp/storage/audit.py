@@ -62,6 +62,8 @@ Event = Literal[
     "confirmation_executed",
     "confirmation_refused",
     "client_keys_set",
+    "limits_changed",
+    "tool_called",
 ]
 
 

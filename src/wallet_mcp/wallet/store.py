@@ -329,7 +329,7 @@ class WalletStore:
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return sorted(
             (
-                CategorySpending(category=c, currency=ccy, spent=v[0], count=v[1])  # type: ignore[arg-type]
+                CategorySpending(category=c, currency=ccy, spent=v[0], count=v[1])
                 for (c, ccy), v in totals.items()
             ),
             key=lambda s: (-s.spent, s.category),

@@ -131,7 +131,7 @@ class AuthorizeSubmit:
                 subject=session.user_id,
                 client_id=client.client_id,
                 source=source,
-                details={"scope": " ".join(pending.scope), **_limits_details(limits)},
+                details={"scope": " ".join(pending.scope), **limits_details(limits)},
             )
         )
         location = steps.issue_code(
@@ -221,7 +221,7 @@ def chosen_limits(
     )
 
 
-def _limits_details(limits: Limits) -> dict[str, str]:
+def limits_details(limits: Limits) -> dict[str, str]:
     """What the audit trail keeps of the limits chosen."""
     details: dict[str, str] = {}
     if limits.accounts is not None:
