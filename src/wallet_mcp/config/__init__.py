@@ -120,6 +120,8 @@ class Settings:
     """Upstream client secrets must be named under this prefix (the IAM policy grants only it)."""
     connection_log_retention: int = 24 * 3600
     """How long the connection log keeps each step of a client's connection attempts (docs/storage.md)."""
+    tool_audit_retention: int = 90 * 24 * 3600
+    """Seconds each MCP tool call's audit record is kept (`ToolAuditRetentionSeconds`)."""
 
     # --- derived URLs (RFC 8414 / RFC 9728 / MCP authorization) ---------------------------
     @property
@@ -245,6 +247,7 @@ class Settings:
             ),
             revocation_poll_seconds=_int(env, "REVOCATION_POLL_SECONDS", 5),
             connection_log_retention=_int(env, "CONNECTION_LOG_RETENTION_SECONDS", 24 * 3600),
+            tool_audit_retention=_int(env, "TOOL_AUDIT_RETENTION_SECONDS", 90 * 24 * 3600),
             extra_allowed_origins=tuple(
                 o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()
             ),

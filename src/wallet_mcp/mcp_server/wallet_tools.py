@@ -29,7 +29,14 @@ from wallet_mcp.wallet.model import (
 )
 from wallet_mcp.wallet.money import CURRENCIES, format_money, to_decimal_string
 from wallet_mcp.wallet.owners import OwnerResolver
-from wallet_mcp.wallet.service import PERIODS, Draft, WalletError, WalletService
+from wallet_mcp.wallet.service import (
+    PERIODS,
+    ConfirmationRefused,
+    Draft,
+    LimitRefused,
+    WalletError,
+    WalletService,
+)
 from wallet_mcp.wallet.store import WalletStore
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
@@ -240,7 +247,7 @@ def wallet_tools(
             try:
                 return run(owners.owner_of(principal), args)
             except WalletError as exc:
-                raise ToolError(exc.message) from exc
+                raise ToolError(exc.message, reason=_reason(exc)) from exc
 
         return call
 
@@ -322,7 +329,7 @@ def wallet_tools(
                 owner, drafted, idempotency_key=args.idempotencyKey, authorised_by=authorised_by
             )
         except WalletError as exc:
-            raise ToolError(exc.message) from exc
+            raise ToolError(exc.message, reason=_reason(exc)) from exc
         return _recorded(tx, account)
 
     def create_transaction(owner: str, args: CreateTransactionArgs) -> ToolOutcome:
@@ -345,11 +352,12 @@ def wallet_tools(
             owner = owners.owner_of(principal)
             drafted = draft(owner, args)
         except WalletError as exc:
-            raise ToolError(exc.message) from exc
+            raise ToolError(exc.message, reason=_reason(exc)) from exc
         tx = drafted.tx
         over = service.over_cap(owner, drafted)
         if over is not None and not service.asks_over_cap():
-            raise ToolError(over.message)  # the person's cap: refused before asking them anything
+            # the person's cap: refused before asking them anything
+            raise ToolError(over.message, reason=_reason(over))
         if over is None and not needs_confirmation(
             tx.amount, tx.currency, threshold_minor=threshold(owner) if tx.amount < 0 else 0
         ):
@@ -357,7 +365,8 @@ def wallet_tools(
         if not owners.may_debit(principal):
             raise ToolError(
                 "This application acts without a person (client credentials) and may not move money "
-                "unless an administrator allows it; nothing was recorded."
+                "unless an administrator allows it; nothing was recorded.",
+                reason="refused_machine_client",
             )
         operation = Operation(
             tool="createTransaction",
@@ -515,6 +524,15 @@ def wallet_tools(
             output_schema=_schema({"deleted": {"type": "string"}}, ["deleted"]),
         ),
     ]
+
+
+def _reason(exc: WalletError) -> str:
+    """The audit's decision for a refusal (`mcp_server/tool_audit.py`)."""
+    if isinstance(exc, LimitRefused):
+        return f"refused_{exc.reason}"
+    if isinstance(exc, ConfirmationRefused):
+        return "refused_confirmation"
+    return "refused"
 
 
 def _recorded(tx: Transaction, account: Account) -> ToolOutcome:
