@@ -29,12 +29,12 @@ from wallet_mcp.wallet.store import WalletStore
 APP = "limited-app"
 MCP = f"{BASE_URL}/mcp"
 API = f"{BASE_URL}/api"
-READS = "mcp:tools:call wallet:accounts:read wallet:transactions:read wallet:analytics:read"
+READS = "mcp:tools:list mcp:tools:call wallet:accounts:read wallet:transactions:read wallet:analytics:read"
 WRITES = READS + " wallet:transactions:write"
 
 
-@pytest.fixture
-def fns(load_function, aws_stack, demo_wallet):
+def app_functions(load_function, aws_stack):
+    """The limited app (a public client), and the functions it and the person use."""
     ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).put(
         ClientRecord(
             client_id=APP,
@@ -54,11 +54,20 @@ def fns(load_function, aws_stack, demo_wallet):
     )
 
 
-@pytest.fixture
-def accounts(aws_stack, demo_wallet) -> dict[str, str]:
+def account_ids(aws_stack) -> dict[str, str]:
     """The demo user's accounts: name → id."""
     store = WalletStore(aws.dynamodb(), aws_stack.physical_ids["WalletTable"])
     return {a.name: a.account_id for a in store.accounts(DEMO_USER_ID)}
+
+
+@pytest.fixture
+def fns(load_function, aws_stack, demo_wallet):
+    return app_functions(load_function, aws_stack)
+
+
+@pytest.fixture
+def accounts(aws_stack, demo_wallet) -> dict[str, str]:
+    return account_ids(aws_stack)
 
 
 def consent_page(authorize, scope: str, resource: str):

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
+from typing import Any, Final
 from urllib.parse import quote, urlencode
 
 from wallet_mcp.account.grants import ConnectedApp
@@ -202,8 +203,10 @@ def account_page(
     now: int = 0,
     notice: str | None = None,
     extra: str = "",
+    activity: Sequence[dict[str, Any]] = (),
 ) -> str:
-    """`extra`: HTML of further sections (already escaped), e.g. the payment confirmations."""
+    """`extra`: HTML of further sections (already escaped), e.g. the payment confirmations;
+    `activity`: the apps' recent tool calls."""
     hidden = {"csrf_token": viewer.csrf_token}
     body = (
         f"{_nav(viewer)}<h1>Connected apps</h1>"
@@ -216,6 +219,9 @@ def account_page(
         "Revoking one stops it at once.</p>"
         f"{tokens_table(tokens, action='/account/tokens/revoke', hidden=hidden, now=now)}"
         f"{extra}"
+        "<h2>Activity of your apps</h2>"
+        '<p class="lead">Each tool an application called on your wallet, and what became of it.</p>'
+        f"{activity_table(activity, names={app.client_id: app.client_name for app in apps})}"
     )
     return document("Connected apps", body, wide=True)
 
@@ -381,6 +387,7 @@ def client_page(
     history: Sequence[dict[str, object]],
     attempts: Sequence[LoggedStep] | None = (),
     bounds: Lifetimes,
+    tool_calls: Sequence[dict[str, Any]] = (),
     lifetimes_sent: Mapping[str, str] | None = None,
     notice: str | None = None,
     error: str | None = None,
@@ -467,6 +474,8 @@ def client_page(
         f"{_alerts(notice, error)}{details}"
         f'<div class="actions">{"".join(actions)}</div>{edit}{_keys_form(client, csrf)}'
         f"{_lifetimes(client, bounds, csrf, lifetimes_sent)}{_attempts(attempts)}{_history(history)}"
+        "<h2>Tool calls</h2>"
+        f"{activity_table(tool_calls, names={}, who='Person')}"
     )
     return document(client.client_name, body, wide=True)
 
@@ -604,6 +613,57 @@ def confirm_client_action_page(viewer: Viewer, client: ClientRecord, action: str
         f'<a class="button" href="{escape(back)}">Cancel</a></div></form>'
     )
     return document(title.format(name=client.client_name), body)
+
+
+DECISIONS: Final = {
+    "allowed": "allowed",
+    "confirmed": "confirmed by you",
+    "asked": "asked for your confirmation",
+    "declined": "declined by you",
+    "refused_scope": "refused: not allowed (scope)",
+    "refused_account": "refused: an account you did not choose",
+    "refused_cap_per_transaction": "refused: over your limit per payment",
+    "refused_cap_per_day": "refused: over your limit per day",
+    "refused_confirmation": "refused: no valid confirmation",
+    "refused_machine_client": "refused: machine client may not pay",
+    "refused_grant": "refused: access ended",
+    "refused": "refused",
+    "failed": "failed",
+}
+
+
+def activity_table(
+    events: Sequence[dict[str, Any]], *, names: Mapping[str, str], who: str = "Application"
+) -> str:
+    """Tool calls from the audit trail (`tool_called`), newest first. `who`: the column naming
+    the application (a person's page) or the person (an application's page)."""
+    if not events:
+        return '<p class="muted">No tool calls recorded.</p>'
+    rows = []
+    for e in events:
+        d = e["details"]
+        party = (
+            names.get(str(e.get("client_id")), str(e.get("client_id")))
+            if who == "Application"
+            else str(e.get("subject", ""))
+        )
+        money = " ".join(str(d[k]) for k in ("amount", "openingBalance", "currency") if k in d)
+        decision = DECISIONS.get(str(d.get("decision")), str(d.get("decision")))
+        rows.append(
+            "<tr>"
+            f'<td data-label="When">{_when_precisely(int(e["at"]))}</td>'
+            f'<td data-label="{who}">{escape(party)}</td>'
+            f'<td data-label="Tool"><code>{escape(str(d.get("tool", "")))}</code></td>'
+            f'<td data-label="Account"><code>{escape(str(d.get("accountId", "")))}</code></td>'
+            f'<td data-label="Amount">{escape(money)}</td>'
+            f'<td data-label="Decision">{escape(decision)}</td>'
+            f'<td data-label="Result">{escape(str(d.get("result", "")))}</td>'
+            "</tr>"
+        )
+    return (
+        f"<table><thead><tr><th>When</th><th>{who}</th><th>Tool</th><th>Account</th><th>Amount</th>"
+        f"<th>Decision</th><th>Result</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _history(history: Sequence[dict[str, object]]) -> str:
