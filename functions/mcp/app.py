@@ -41,6 +41,7 @@ tools = build_registry(
         threshold=lambda owner: effective_threshold(
             confirmations.threshold(owner), SETTINGS.confirmation_threshold_max
         ),
+        confirm_new_accounts=SETTINGS.require_create_account_confirmation,
     )
 )
 prompts = wallet_prompts(deployment.wallet, store, deployment.owners)

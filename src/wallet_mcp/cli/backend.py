@@ -236,6 +236,38 @@ class HttpWallet(WalletService):
         }
         return wallet_json.account(self._api.post("/api/accounts", body, idempotency_key))
 
+    def draft_account(
+        self, *, name: str, account_type: str, currency: str, opening_balance: str | int = "0"
+    ) -> Account:
+        """The service's own validation (nothing to read)."""
+        return super().draft_account(
+            name=name, account_type=account_type, currency=currency, opening_balance=opening_balance
+        )
+
+    def open_account(
+        self,
+        owner: str,
+        account: Account,
+        *,
+        idempotency_key: str | None = None,
+        authorised_by: Sequence[dict[str, Any]] = (),
+    ) -> Account:
+        """The drafted account, opened by the Backend API; a confirmation cannot ride along (see
+        `record`), so one is refused, never dropped."""
+        if authorised_by:
+            raise ConfirmationRefused(
+                "a confirmed operation is recorded by the MCP server, not through the Backend API; "
+                "nothing was created"
+            )
+        return self.create_account(
+            owner,
+            name=account.name,
+            account_type=account.account_type,
+            currency=account.currency,
+            opening_balance=to_decimal_string(account.balance, account.currency),
+            idempotency_key=idempotency_key,
+        )
+
     @_as_wallet_errors
     def create_transaction(
         self,

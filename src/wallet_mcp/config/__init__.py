@@ -104,6 +104,9 @@ class Settings:
     confirmation_threshold_max: int = 0
     """US cents: the highest "confirm debits over" a person may set on /account (0: every debit
     needs the person's confirmation): CONFIRMATION_THRESHOLD_MAX_USD, a decimal amount."""
+    require_create_account_confirmation: bool = False
+    """An administrator's rule: createAccount needs the person's confirmation too
+    (REQUIRE_CREATE_ACCOUNT_CONFIRMATION)."""
     confirmation_step_up_over: int = 50_000
     """US cents: approving a payment over this (any amount in another currency) asks for the
     password again: CONFIRMATION_STEP_UP_OVER_USD."""
@@ -255,6 +258,8 @@ class Settings:
             verification_key_ids=verification,
             confirmation_key_id=env.get("CONFIRMATION_KEY_ID") or None,
             confirmation_threshold_max=_cents(env, "CONFIRMATION_THRESHOLD_MAX_USD"),
+            require_create_account_confirmation=env.get("REQUIRE_CREATE_ACCOUNT_CONFIRMATION", "false")
+            == "true",
             confirmation_step_up_over=_cents(env, "CONFIRMATION_STEP_UP_OVER_USD", "500"),
             rate_limits=RateLimitSettings.from_env(env),
             tables=Tables(

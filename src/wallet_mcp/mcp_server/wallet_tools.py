@@ -238,9 +238,12 @@ def wallet_tools(
     owners: OwnerResolver,
     *,
     threshold: Callable[[str], int] = lambda _owner: 0,
+    confirm_new_accounts: bool = False,
 ) -> list[ToolSpec[Any]]:
     """The wallet tools, each bound to the service and to the caller's wallet owner. `threshold`:
-    the owner's effective "confirm debits over" in US cents (0, the default: every debit)."""
+    the owner's effective "confirm debits over" in US cents (0, the default: every debit);
+    `confirm_new_accounts`: an administrator requires the person's confirmation for createAccount
+    too (`RequireCreateAccountConfirmation`)."""
 
     def bound(run: Callable[[str, ArgsT], ToolOutcome]) -> Callable[[AccessToken, ArgsT], ToolOutcome]:
         def call(principal: AccessToken, args: ArgsT) -> ToolOutcome:
@@ -303,13 +306,47 @@ def wallet_tools(
             opening_balance=_amount(args.openingBalance),
             idempotency_key=args.idempotencyKey,
         )
-        return ToolOutcome(
-            text=(
-                f"✅ Created {account.account_type} account “{account.name}” ({account.currency}) "
-                f"with balance {format_money(account.balance, account.currency)} — id {account.account_id}"
-            ),
-            structured={"account": account.to_json()},
+        return _opened(account)
+
+    def propose_account(principal: AccessToken, args: CreateAccountArgs) -> Proposal | None:
+        """With the administrator's rule, a new account waits for the person's confirmation."""
+        if not confirm_new_accounts:
+            return None
+        if args.currency not in CURRENCIES:
+            raise ToolError(
+                f"unsupported currency {args.currency}; use one of {', '.join(sorted(CURRENCIES))}"
+            )
+        try:
+            owner = owners.owner_of(principal)
+            drafted = service.draft_account(
+                name=args.name,
+                account_type=args.type,
+                currency=args.currency,
+                opening_balance=_amount(args.openingBalance),
+            )
+        except WalletError as exc:
+            raise ToolError(exc.message, reason=_reason(exc)) from exc
+        operation = Operation(
+            tool="createAccount",
+            account_id=drafted.account_id,
+            account_name=drafted.name,
+            amount_minor=drafted.balance,
+            currency=drafted.currency,
+            category=drafted.account_type,
+            description=f"Open a new {drafted.account_type} account",
+            occurred_at=None,
         )
+
+        def execute(authorised_by: Sequence[dict[str, Any]]) -> ToolOutcome:
+            try:
+                account = service.open_account(
+                    owner, drafted, idempotency_key=args.idempotencyKey, authorised_by=authorised_by
+                )
+            except WalletError as exc:
+                raise ToolError(exc.message, reason=_reason(exc)) from exc
+            return _opened(account)
+
+        return Proposal(owner=owner, operation=operation, transaction_id=drafted.account_id, execute=execute)
 
     def draft(owner: str, args: CreateTransactionArgs) -> Draft:
         return service.draft_transaction(
@@ -455,6 +492,7 @@ def wallet_tools(
             description="Open a new account in the user's wallet with an optional opening balance.",
             arguments=CreateAccountArgs,
             run=bound(create_account),
+            propose=propose_account,
             scopes=(scopes.ACCOUNTS_WRITE,),
             read_only=False,
             destructive=False,
@@ -524,6 +562,16 @@ def wallet_tools(
             output_schema=_schema({"deleted": {"type": "string"}}, ["deleted"]),
         ),
     ]
+
+
+def _opened(account: Account) -> ToolOutcome:
+    return ToolOutcome(
+        text=(
+            f"✅ Created {account.account_type} account “{account.name}” ({account.currency}) "
+            f"with balance {format_money(account.balance, account.currency)} — id {account.account_id}"
+        ),
+        structured={"account": account.to_json()},
+    )
 
 
 def _reason(exc: WalletError) -> str:

@@ -282,6 +282,15 @@ class WalletService:
         opening_balance: str | int = "0",
         idempotency_key: str | None = None,
     ) -> Account:
+        drafted = self.draft_account(
+            name=name, account_type=account_type, currency=currency, opening_balance=opening_balance
+        )
+        return self.open_account(owner, drafted, idempotency_key=idempotency_key)
+
+    def draft_account(
+        self, *, name: str, account_type: str, currency: str, opening_balance: str | int = "0"
+    ) -> Account:
+        """A validated new account, not written: what a confirmation shows the person."""
         name = clean_text(name, field="name", limit=MAX_NAME)
         if account_type not in ACCOUNT_TYPES:
             raise InvalidInput(f"type must be one of {', '.join(ACCOUNT_TYPES)}")
@@ -290,9 +299,8 @@ class WalletService:
             balance = to_minor(opening_balance, currency)
         except MoneyError as exc:
             raise InvalidInput(str(exc)) from exc
-        payload = {"name": name, "type": account_type, "currency": currency, "opening_balance": balance}
         now = int(self._clock())
-        account = Account(
+        return Account(
             account_id=str(uuid.uuid4()),
             name=name,
             account_type=account_type,  # type: ignore[arg-type]
@@ -301,16 +309,44 @@ class WalletService:
             created_at=now,
             updated_at=now,
         )
+
+    def open_account(
+        self,
+        owner: str,
+        account: Account,
+        *,
+        idempotency_key: str | None = None,
+        authorised_by: Sequence[dict[str, Any]] = (),
+    ) -> Account:
+        """Write a drafted account; `authorised_by` as for `record`."""
+        payload = {
+            "name": account.name,
+            "type": account.account_type,
+            "currency": account.currency,
+            "opening_balance": account.balance,
+        }
         try:
             result = self._store.create_account(
-                owner, account, idempotency=_idempotency(idempotency_key, payload), now=now
+                owner,
+                account,
+                idempotency=_idempotency(idempotency_key, payload),
+                now=account.created_at,
+                authorised_by=authorised_by,
             )
         except st.TooManyAccounts as exc:
             raise Conflict(str(exc)) from exc
         except st.IdempotencyConflict as exc:
             raise Conflict(str(exc)) from exc
+        except st.ConfirmationNotUsable as exc:
+            raise ConfirmationRefused(
+                "this operation was not approved, or its approval was already used or has expired; "
+                "nothing was created"
+            ) from exc
         if isinstance(result, st.Replayed):
-            return self.account(owner, result.result_id)
+            replayed = self._store.account(owner, result.result_id)
+            if replayed is None:
+                raise NotFound("the original account no longer exists")
+            return replayed
         return result
 
     def draft_transaction(

@@ -413,8 +413,16 @@ class WalletStore:
     # --- writes --------------------------------------------------------------------------------
 
     def create_account(
-        self, user_id: str, account: Account, *, idempotency: tuple[str, str] | None, now: int
+        self,
+        user_id: str,
+        account: Account,
+        *,
+        idempotency: tuple[str, str] | None,
+        now: int,
+        authorised_by: Sequence[dict[str, Any]] = (),
     ) -> Account | Replayed:
+        """`authorised_by`: as for `create_transaction` (a spent confirmation, when an
+        administrator requires one for new accounts)."""
         pk = user_pk(user_id)
         sk = f"ACCOUNT#{account.account_id}"
         actions: list[dict[str, Any]] = [
@@ -437,9 +445,13 @@ class WalletStore:
         ]
         if idempotency:
             actions.append(self._idempotency_put(pk, "account", idempotency, account.account_id, sk, now))
+        guard = len(actions)
+        actions.extend(authorised_by)
         reasons = self._commit(actions)
         if reasons is None:
             return account
+        if authorised_by and reasons[guard] in LOST:
+            raise ConfirmationNotUsable("the confirmation is not approved for this operation")
         if idempotency and reasons[2] == "ConditionalCheckFailed":
             return self._replayed(pk, "account", idempotency)
         if reasons[1] == "ConditionalCheckFailed":
