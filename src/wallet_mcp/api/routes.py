@@ -23,6 +23,7 @@ from fastapi.security import SecurityScopes
 from starlette.concurrency import run_in_threadpool
 
 from wallet_mcp.api.auth import BearerAuth, Caller
+from wallet_mcp.api.confirmations import DebitConfirmations
 from wallet_mcp.api.schemas import (
     AccountOut,
     AccountsOut,
@@ -153,7 +154,10 @@ def _is_json(body: bytes) -> bool:
     return True
 
 
-def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
+def api_router(
+    wallet: WalletService, auth: BearerAuth, debits: DebitConfirmations | None = None
+) -> APIRouter:
+    """`debits`: the person's confirmation of debits (None: recorded on the token alone)."""
     router = APIRouter(
         prefix="/api", tags=["wallet"], responses=ERROR_RESPONSES, route_class=BoundedBodyRoute
     )
@@ -278,15 +282,28 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
         payload: NewTransaction,
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
-        tx, account = _of(caller).create_transaction(
-            caller.owner,
-            account_id=payload.account_id,
-            amount=payload.amount,
-            category=payload.category,
-            description=payload.description,
-            occurred_at=payload.occurred_at,
-            idempotency_key=idempotency_key,
-        )
+        wallet_of_caller = _of(caller)
+        if debits is None:
+            tx, account = wallet_of_caller.create_transaction(
+                caller.owner,
+                account_id=payload.account_id,
+                amount=payload.amount,
+                category=payload.category,
+                description=payload.description,
+                occurred_at=payload.occurred_at,
+                idempotency_key=idempotency_key,
+            )
+        else:
+            drafted = wallet_of_caller.draft_transaction(
+                caller.owner,
+                account_id=payload.account_id,
+                amount=payload.amount,
+                category=payload.category,
+                description=payload.description,
+                occurred_at=payload.occurred_at,
+            )
+            # a debit waits for the person's confirmation (api/confirmations.py)
+            tx, account = debits.record(caller, wallet_of_caller, drafted, idempotency_key=idempotency_key)
         logger.info(
             "transaction created", extra={"transaction_id": tx.transaction_id, "account_id": tx.account_id}
         )

@@ -104,6 +104,9 @@ class Settings:
     confirmation_threshold_max: int = 0
     """US cents: the highest "confirm debits over" a person may set on /account (0: every debit
     needs the person's confirmation): CONFIRMATION_THRESHOLD_MAX_USD, a decimal amount."""
+    confirm_api_debits: bool = False
+    """The wallet API's debits wait for the person's confirmation as the MCP tools' do
+    (CONFIRM_API_DEBITS; api/confirmations.py)."""
     require_create_account_confirmation: bool = False
     """An administrator's rule: createAccount needs the person's confirmation too
     (REQUIRE_CREATE_ACCOUNT_CONFIRMATION)."""
@@ -260,6 +263,7 @@ class Settings:
             confirmation_threshold_max=_cents(env, "CONFIRMATION_THRESHOLD_MAX_USD"),
             require_create_account_confirmation=env.get("REQUIRE_CREATE_ACCOUNT_CONFIRMATION", "false")
             == "true",
+            confirm_api_debits=env.get("CONFIRM_API_DEBITS", "false") == "true",
             confirmation_step_up_over=_cents(env, "CONFIRMATION_STEP_UP_OVER_USD", "500"),
             rate_limits=RateLimitSettings.from_env(env),
             tables=Tables(
