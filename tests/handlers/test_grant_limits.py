@@ -404,3 +404,10 @@ def test_a_bad_cap_on_the_account_page_changes_nothing(fns, load_function, aws_s
         "GET", "/account/limits", query=urlencode({"client_id": "nobody"}), cookies=cookies
     )
     assert unknown.status == 404
+
+
+def test_allowing_reading_again_keeps_the_caps_set_for_payments(fns, aws_stack):
+    authorize_with(fns, scope=WRITES, cap_per_day="100", over_cap="confirm")
+    authorize_with(fns, scope=READS)  # the page for reading shows no caps: they stay
+    limits = consents(aws_stack).get(DEMO_USER_ID, APP).limits
+    assert (limits.cap_per_day, limits.over_cap) == ("100", "confirm")

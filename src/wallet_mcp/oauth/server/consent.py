@@ -110,11 +110,13 @@ class AuthorizeSubmit:
             if not steps.requests.consume(pending.request_id):
                 raise LocalError(SPENT, detail="the authorization request was already used")
             raise RedirectError(context, "access_denied")
+        previous = steps.consents.get(session.user_id, client.client_id)
         limits = chosen_limits(
             form,
             steps.account_choices(session.user_id) if "limits_form" in form else None,
             moves_money=bool(set(pending.scope) & MONEY_MOVING_SCOPES),
             now=now,
+            previous=previous.limits if previous else None,
         )
         steps.consents.grant(
             session.user_id,
@@ -187,18 +189,22 @@ def chosen_limits(
     *,
     moves_money: bool,
     now: int,
+    previous: Limits | None = None,
 ) -> Limits:
     """The limits the person chose on the form (`accounts`: theirs, when the form offered them;
     an id that is not one of theirs is ignored; every one ticked: all accounts, also later ones).
-    Caps only for an app that asks to move money. `LocalError` for a value no page offers."""
+    Caps only for an app that asks to move money: otherwise the caps set before stay (`previous`),
+    since a request for reading alone does not show them. `LocalError` for a value no page offers."""
     chosen: tuple[str, ...] | None = None
     if accounts is not None:
         ids = [account_id for account_id, _ in accounts]
         ticked = tuple(a for a in ids if form.get(f"account:{a}") == "on")
         chosen = None if len(ticked) == len(ids) else ticked
-    caps: list[str | None] = [None, None]
-    over = "refuse"
+    kept = previous or Limits()
+    caps: list[str | None] = [kept.cap_per_transaction, kept.cap_per_day]
+    over = kept.over_cap
     if moves_money:
+        caps = [None, None]
         for i, name in enumerate(("cap_per_transaction", "cap_per_day")):
             raw = form.get(name, "").strip()
             if raw:
