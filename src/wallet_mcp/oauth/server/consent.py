@@ -202,7 +202,7 @@ def chosen_limits(
         chosen = None if len(ticked) == len(ids) else ticked
     kept = previous or Limits()
     caps: list[str | None] = [kept.cap_per_transaction, kept.cap_per_day]
-    over = kept.over_cap
+    over: str = kept.over_cap
     if moves_money:
         caps = [None, None]
         for i, name in enumerate(("cap_per_transaction", "cap_per_day")):
