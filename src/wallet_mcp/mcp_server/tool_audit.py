@@ -108,12 +108,6 @@ class ToolAudit:
             batch, self._buffer, self._since = self._buffer, [], None
         self._write(batch)
 
-    def flush(self) -> None:
-        with self._lock:
-            batch, self._buffer, self._since = self._buffer, [], None
-        if batch:
-            self._write(batch)
-
     def _write(self, batch: list[tuple[AuditEvent, int]]) -> None:
         try:
             self._log.record_many(batch)

@@ -209,7 +209,8 @@ class AuthorizeSteps:
             jti="-", client_id=context.client.client_id, user_ids=[user_id], now=now
         )
         grant = Grant(context.client.client_id, user_id, frozenset(scope), now)
-        return refusal(grant, entries, context.client) is None
+        assert consent is not None  # may_skip_consent needs one
+        return refusal(grant, entries, context.client, expires_at=consent.limits.expires_at, now=now) is None
 
     def signed_in(
         self,
