@@ -105,7 +105,8 @@ def until_text(epoch: int) -> str:
 
 def limits_summary(limits: Limits) -> str:
     """The limits the person set for an app, in one line."""
-    parts = ["all accounts" if limits.accounts is None else plural(len(limits.accounts), "chosen account")]
+    chosen = limits.accounts
+    parts = ["all accounts" if chosen is None else f"{len(chosen)} {plural(len(chosen), 'chosen account')}"]
     if limits.cap_per_transaction:
         parts.append(f"at most {limits.cap_per_transaction} per payment")
     if limits.cap_per_day:
