@@ -5,6 +5,7 @@ approval or other arguments record nothing; machine clients only when an adminis
 
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import urlencode, urlsplit
 
@@ -115,3 +116,26 @@ def test_a_machine_client_pays_only_when_an_administrator_allows_it(fns, checkin
     allow_debits(aws_stack.physical_ids["ClientsTable"])
     asked = api(fns[3], access, "POST", "/api/transactions", body("-1.00", checking))
     assert response_json(asked)["error"] == "confirmation_required"
+
+
+def test_the_retry_may_name_the_operation_and_only_its_own(fns, checking, aws_stack):
+    access = authorize_with(fns, scope=WRITES, resource=API)["access_token"]
+    asked = response_json(api(fns[3], access, "POST", "/api/transactions", body("-3.00", checking)))
+    assert approve_pending(aws_stack.physical_ids["WalletTable"]) == 1
+    named = {"confirmation-id": asked["operation_id"]}
+    # the approved operation named with other arguments: refused, nothing recorded, still usable
+    other = api_with(fns[3], access, body("-30.00", checking), named)
+    assert other.status == 403 and "differ" in response_json(other)["error_description"]
+    unknown = api_with(fns[3], access, body("-3.00", checking), {"confirmation-id": "op_" + "A" * 43})
+    assert unknown.status == 403 and response_json(unknown)["error"] == "access_denied"
+    done = api_with(fns[3], access, body("-3.00", checking), named)
+    assert done.status == 201, done.body
+
+
+def api_with(fn, access: str, payload: dict, headers: dict[str, str]):
+    return fn.request(
+        "POST",
+        "/api/transactions",
+        headers={"authorization": f"Bearer {access}", "content-type": "application/json", **headers},
+        body=json.dumps(payload),
+    )

@@ -5,7 +5,8 @@ A debit that needs the person's confirmation (every debit by default, or over th
 threshold, or over a cap they set for this application with "ask me instead") answers
 `403 {"error": "confirmation_required", "confirmation_url": …, "operation_id": …}` and writes
 nothing. The person opens the URL in their own browser, signed in, and approves (or declines);
-the client then sends the same request again, and it is recorded exactly once (the approval is
+the client then sends the same request again (with the header `Confirmation-Id: <operation_id>`,
+or without: the operation is then found by the arguments), and it is recorded exactly once (the approval is
 spent in the transaction that records it, bound to the user, the client and the exact
 arguments). A declined, expired or used approval: 403 `access_denied`. A client-credentials
 client may ask only if an administrator allowed it payments.
@@ -75,9 +76,18 @@ class DebitConfirmations:
         return self._make_gate()
 
     def record(
-        self, caller: Caller, wallet: WalletService, drafted: Draft, *, idempotency_key: str | None
+        self,
+        caller: Caller,
+        wallet: WalletService,
+        drafted: Draft,
+        *,
+        idempotency_key: str | None,
+        operation_id: str | None = None,
     ) -> tuple[Transaction, Account]:
-        """Record the drafted transaction, now or once the person has approved it."""
+        """Record the drafted transaction, now or once the person has approved it. `operation_id`
+        (the `Confirmation-Id` header): the retry names the operation, which must be this
+        client's, for these very arguments (else refused); without it, the operation is found
+        by the user, the client and the arguments."""
         tx, owner = drafted.tx, caller.owner
         over = wallet.over_cap(owner, drafted)
         if over is not None and not wallet.asks_over_cap():
@@ -107,7 +117,11 @@ class DebitConfirmations:
             "occurred_at": drafted.occurred_at,
         }
         verdict = self._gate.check(
-            caller.principal, owner, operation, arguments_digest("createTransaction", arguments), state=None
+            caller.principal,
+            owner,
+            operation,
+            arguments_digest("createTransaction", arguments),
+            state=operation_id,
         )
         match verdict:
             case Proceed(confirmation=found):

@@ -79,6 +79,19 @@ IdempotencyKey = Annotated[
         description="8-128 of letters, digits and `._:-`; the same key and body within 24 h creates once",
     ),
 ]
+ConfirmationId = Annotated[
+    str | None,
+    Header(
+        alias="Confirmation-Id",
+        min_length=8,
+        max_length=64,
+        pattern=r"^op_[A-Za-z0-9_\-]{5,61}$",
+        description=(
+            "The `operation_id` of a `confirmation_required` answer, when the deployment asks the "
+            "person to confirm debits: the retry then names the operation the person approved"
+        ),
+    ),
+]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Page size, 1-{MAX_PAGE}")]
 Cursor = Annotated[str | None, Query(max_length=256, description="The `next_cursor` of the previous page")]
 SpendingPeriod = Annotated[
@@ -281,6 +294,7 @@ def api_router(
         caller: transactions_write,
         payload: NewTransaction,
         idempotency_key: IdempotencyKey = None,
+        confirmation_id: ConfirmationId = None,
     ) -> JSONResponse:
         wallet_of_caller = _of(caller)
         if debits is None:
@@ -303,7 +317,13 @@ def api_router(
                 occurred_at=payload.occurred_at,
             )
             # a debit waits for the person's confirmation (api/confirmations.py)
-            tx, account = debits.record(caller, wallet_of_caller, drafted, idempotency_key=idempotency_key)
+            tx, account = debits.record(
+                caller,
+                wallet_of_caller,
+                drafted,
+                idempotency_key=idempotency_key,
+                operation_id=confirmation_id,
+            )
         logger.info(
             "transaction created", extra={"transaction_id": tx.transaction_id, "account_id": tx.account_id}
         )
