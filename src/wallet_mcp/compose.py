@@ -24,10 +24,12 @@ from wallet_mcp.limits import Rules
 from wallet_mcp.oauth.rules.revocation import Revoker
 from wallet_mcp.primitives import dpop
 from wallet_mcp.resource.authenticate import ResourceGuard
+from wallet_mcp.resource.grant_limits import GrantLimitsCheck
 from wallet_mcp.storage.revocations import CachedRevocations, RevocationList
 from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
 from wallet_mcp.tokens.keys import KmsPublicKeys
 from wallet_mcp.tokens.signer import KmsJwtSigner
+from wallet_mcp.wallet.grant_limits import GrantViews
 from wallet_mcp.wallet.owners import OwnerResolver
 from wallet_mcp.wallet.service import WalletService
 
@@ -334,6 +336,14 @@ class Deployment:
 
     def verifier(self, audience: str | tuple[str, ...]) -> AccessTokenVerifier:
         return AccessTokenVerifier(self.keys, issuer=self.settings.issuer, audience=audience)
+
+    def grant_limits(self, resource_metadata_url: str) -> GrantLimitsCheck | None:
+        """The limits the person chose for each app (None: this function has no consents table)."""
+        if not self.stores.has("consents"):
+            return None
+        return GrantLimitsCheck(
+            GrantViews(self.stores.consents), resource_metadata_url=resource_metadata_url, clock=self.clock
+        )
 
     def resource_guard(
         self, audience: str, resource_metadata_url: str, *, personal_tokens: bool = False
