@@ -3,7 +3,9 @@
 Everything runs against the embedded emulator (moto_server) on loopback, with each function's
 environment taken from the template, exactly as the local gateway runs them. Cold start is a
 fresh Python process that imports the handler and serves one request (median of 5); warm
-latency is measured in that same process afterwards. Figures are printed, never asserted.
+latency is measured in that same process afterwards. Figures are printed, never asserted. Beside
+them, the import of the MCP and token functions paired run by run with the python-sdk's own
+`simple-auth` example (bench/cold.py, which also runs on its own for a quick loop).
 
 The probes run the code as deployed: the Lambda runtime's Python (python3.13), the CoreLayer
 built by the same `src/Makefile` target `sam build` runs (for this machine's platform), each
@@ -32,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import load  # noqa: E402
+from bench import cold, load  # noqa: E402
 from bench.operations import COLD_START, HOST_STEPS, OPERATIONS, SCALE_OPERATIONS  # noqa: E402
 from devstack.emulator import MotoServer  # noqa: E402
 from devstack.layer import build_layer, lambda_python  # noqa: E402
@@ -197,6 +199,8 @@ def main() -> int:
                 f"{(str(budget) if budget else '-'):>7}  {_fmt_calls(runs[-1]['first_calls'])}"
             )
         print()
+        _beside_the_sdk_example(stack, extra, Path(workdir.name))
+        print()
         _host_steps(stack, extra)
         print()
         _warm(stack, extra)
@@ -222,6 +226,27 @@ def _warm(stack, extra: dict[str, str], only: str | None = None) -> None:
         p95 = warm[int(0.95 * (len(warm) - 1))]
         p50 = statistics.median(warm)
         print(f"{operation_name:34} {p50:8.2f} {p95:8.2f}  {_fmt_calls(result['warm_calls'])}")
+
+
+def _beside_the_sdk_example(stack, extra: dict[str, str], workdir: Path) -> None:
+    """Import times paired with the python-sdk's simple-auth example (bench/cold.py)."""
+    runtime = _runtime[0]
+    example = cold.prepare_example(workdir, runtime.python)
+    environments = {
+        function: {
+            **AWS_ENV,
+            **extra,
+            **stack.functions()[function].environment,
+            "AWS_LAMBDA_FUNCTION_NAME": function,
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
+        }
+        for function, _, _ in cold.COMPARISONS
+    }
+    load_before = os.getloadavg()[0]
+    results = cold.compare(
+        runtime.python, runtime.layer, runtime.functions, example, environments, pairs=cold.PAIRS
+    )
+    cold.report(results, runtime.version, cold.PAIRS, load_before, os.getloadavg()[0])
 
 
 def _host_steps(stack, extra: dict[str, str]) -> None:

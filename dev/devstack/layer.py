@@ -34,8 +34,15 @@ def lambda_python() -> str | None:
 
 
 def build_layer(artifacts_dir: Path, python: str) -> Path:
-    """Run `make build-CoreLayer` for this machine's platform; the layer's `python/` directory."""
+    """Run `make build-CoreLayer` for this machine's platform and `python`'s version (the
+    runtime's, unless a comparison asks for another); the layer's `python/` directory."""
     machine = platform.machine()
+    version = subprocess.run(
+        [python, "-c", "import sys; print('{}.{}'.format(*sys.version_info))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     built = subprocess.run(
         [
             "make",
@@ -45,6 +52,7 @@ def build_layer(artifacts_dir: Path, python: str) -> Path:
             "build-CoreLayer",
             f"ARTIFACTS_DIR={artifacts_dir}",
             f"LAMBDA_PYTHON={python}",
+            f"LAMBDA_PYTHON_VERSION={version}",
             f"LAMBDA_PLATFORMS=manylinux2014_{machine} manylinux_2_28_{machine} manylinux_2_34_{machine}",
         ],
         capture_output=True,

@@ -330,9 +330,17 @@ class Stack:
             ):
                 raise TemplateError(f"{match.group(1)} must be an AWS_PROXY integration with payload 2.0")
             uri = integration["IntegrationUri"]
-            if not (isinstance(uri, dict) and "Fn::GetAtt" in uri):
-                raise TemplateError(f"{match.group(1)}: IntegrationUri must be !GetAtt <Function>.Arn")
-            function = uri["Fn::GetAtt"][0]
+            if isinstance(uri, dict) and "Fn::GetAtt" in uri:
+                function = uri["Fn::GetAtt"][0]
+            elif isinstance(uri, dict) and (
+                alias := re.fullmatch(r"\$\{(\w+)\.Arn\}:\w+", str(uri.get("Fn::Sub", "")))
+            ):
+                function = alias.group(1)  # an alias (AutoPublishAlias): the same code, published
+            else:
+                raise TemplateError(
+                    f"{match.group(1)}: IntegrationUri must be !GetAtt <Function>.Arn "
+                    'or !Sub "${<Function>.Arn}:<alias>"'
+                )
             method, _, path = route_key.partition(" ")
             routes.append(RouteSpec(method=method, path=path, function=function))
         return routes

@@ -19,6 +19,7 @@ from wallet_mcp.account.client_admin import ClientAdmin
 from wallet_mcp.account.confirm import ConfirmationPages
 from wallet_mcp.account.enterprise import EnterpriseAdmin
 from wallet_mcp.account.grants import Grants
+from wallet_mcp.account.limits import LimitPages
 from wallet_mcp.account.portal import CLIENT_GROUPS, AccountPortal, Provenance, Refused, refused_page
 from wallet_mcp.compose import Deployment
 from wallet_mcp.config import settings
@@ -88,6 +89,7 @@ portal = AccountPortal(
         audit=stores.audit,
     ),
 )
+limits = LimitPages(portal, stores.consents, stores.clients, stores.wallet, stores.audit, clock=clock)
 confirmations = ConfirmationPages(
     portal,
     stores.confirmations,
@@ -164,6 +166,11 @@ async def confirm(request: Request) -> Response:
     return _respond(lambda: confirmations.show(CookieJar(request.cookies), request.query_params))
 
 
+@app.get("/account/limits")
+async def account_limits(request: Request) -> Response:
+    return _respond(lambda: limits.show(CookieJar(request.cookies), request.query_params))
+
+
 @app.get("/admin")
 async def admin_clients(request: Request) -> Response:
     return _respond(lambda: portal.clients(CookieJar(request.cookies), request.query_params))
@@ -222,6 +229,9 @@ app.add_api_route(
     "/account/confirm",
     _post(lambda f, c, o, s: confirmations.decide(f.fields, c, o, s)),
     methods=["POST"],
+)
+app.add_api_route(
+    "/account/limits", _post(lambda f, c, o, s: limits.submit(f.fields, c, o, s)), methods=["POST"]
 )
 app.add_api_route(
     "/account/confirmations/threshold",

@@ -65,6 +65,7 @@ steps = AuthorizeSteps(
     connections=stores.connection_log,
     providers=SETTINGS.identity_providers,
     pushed=stores.pushed_requests,
+    wallet=stores.wallet if stores.has("wallet") else None,
 )
 start = AuthorizeStart(steps)
 submit = AuthorizeSubmit(steps)

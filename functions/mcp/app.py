@@ -16,6 +16,7 @@ from wallet_mcp.mcp_server.catalog import build_registry
 from wallet_mcp.mcp_server.confirmation import ConfirmationGate, op_id_key, request_state_security
 from wallet_mcp.mcp_server.http import McpEndpoint
 from wallet_mcp.mcp_server.server import build_server
+from wallet_mcp.mcp_server.tool_audit import ToolAudit
 from wallet_mcp.mcp_server.wallet_prompts import wallet_prompts
 from wallet_mcp.mcp_server.wallet_resources import WalletResources
 from wallet_mcp.mcp_server.wallet_tools import wallet_tools
@@ -40,10 +41,12 @@ tools = build_registry(
         threshold=lambda owner: effective_threshold(
             confirmations.threshold(owner), SETTINGS.confirmation_threshold_max
         ),
+        confirm_new_accounts=SETTINGS.require_create_account_confirmation,
     )
 )
 prompts = wallet_prompts(deployment.wallet, store, deployment.owners)
 secret = deployment.confirmation_secret
+tool_audit = ToolAudit(deployment.stores.audit, deployment.owners, retention=SETTINGS.tool_audit_retention)
 server = build_server(
     tools,
     WalletResources(deployment.wallet, store, deployment.owners),
@@ -56,6 +59,7 @@ server = build_server(
         clock=deployment.clock,
     ),
     request_state=request_state_security(secret, audience=SETTINGS.mcp_resource),
+    tool_audit=tool_audit,
 )
 endpoint = McpEndpoint(
     server,
@@ -67,6 +71,8 @@ endpoint = McpEndpoint(
     prompts=prompts,
     connections=deployment.stores.connection_log,
     as_addressed=SETTINGS.as_addressed,
+    grant_limits=deployment.grant_limits(SETTINGS.mcp_resource_metadata_url),
+    tool_audit=tool_audit,
 )
 # a bare Starlette app: the one route is the SDK's transport, and FastAPI would only add import time
 app = create_plain_app(

@@ -79,6 +79,15 @@ def kms() -> KMSClient:
     return _client("kms")  # type: ignore[no-any-return]
 
 
+def drop_connections() -> None:
+    """Close every client's pooled connections (SnapStart: the sockets a snapshot holds were opened
+    by another instance, long ago). The clients stay usable: their next call opens a new one."""
+    with _lock:
+        clients = list(_clients.values())
+    for client in clients:
+        client.close()
+
+
 def ssm() -> Any:
     """SSM Parameter Store (upstream identity providers' client secrets)."""
     return _client("ssm")

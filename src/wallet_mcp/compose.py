@@ -18,41 +18,44 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Final
 
-from wallet_mcp import aws
+from wallet_mcp import aws, coldstart
 from wallet_mcp.config import Settings
 from wallet_mcp.limits import Rules
 from wallet_mcp.oauth.rules.revocation import Revoker
 from wallet_mcp.primitives import dpop
 from wallet_mcp.resource.authenticate import ResourceGuard
-from wallet_mcp.storage.assertion_jtis import UsedAssertions
-from wallet_mcp.storage.audit import AuditLog
-from wallet_mcp.storage.auth_codes import AuthCodeStore
-from wallet_mcp.storage.auth_requests import AuthRequestStore
-from wallet_mcp.storage.clients import ClientStore
-from wallet_mcp.storage.connection_log import ConnectionLog
-from wallet_mcp.storage.consents import ConsentStore
-from wallet_mcp.storage.database import Database
-from wallet_mcp.storage.dpop_proofs import UsedProofs
-from wallet_mcp.storage.identity_links import IdentityLinkStore
-from wallet_mcp.storage.personal_tokens import PersonalTokenStore
-from wallet_mcp.storage.pushed_requests import PushedRequests
-from wallet_mcp.storage.rate_limits import RateLimits
-from wallet_mcp.storage.refresh_tokens import RefreshTokenStore
+from wallet_mcp.resource.grant_limits import GrantLimitsCheck
 from wallet_mcp.storage.revocations import CachedRevocations, RevocationList
-from wallet_mcp.storage.sessions import SessionStore
-from wallet_mcp.storage.upstream_logins import UpstreamLoginStore
-from wallet_mcp.storage.users import UserStore
 from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
 from wallet_mcp.tokens.keys import KmsPublicKeys
 from wallet_mcp.tokens.signer import KmsJwtSigner, signing_algorithm
-from wallet_mcp.wallet.confirmations import ConfirmationStore
+from wallet_mcp.wallet.grant_limits import GrantViews
 from wallet_mcp.wallet.owners import OwnerResolver
 from wallet_mcp.wallet.service import WalletService
-from wallet_mcp.wallet.store import WalletStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_kms.client import KMSClient
+
+    from wallet_mcp.storage.assertion_jtis import UsedAssertions
+    from wallet_mcp.storage.audit import AuditLog
+    from wallet_mcp.storage.auth_codes import AuthCodeStore
+    from wallet_mcp.storage.auth_requests import AuthRequestStore
+    from wallet_mcp.storage.clients import ClientStore
+    from wallet_mcp.storage.connection_log import ConnectionLog
+    from wallet_mcp.storage.consents import ConsentStore
+    from wallet_mcp.storage.database import Database
+    from wallet_mcp.storage.dpop_proofs import UsedProofs
+    from wallet_mcp.storage.identity_links import IdentityLinkStore
+    from wallet_mcp.storage.personal_tokens import PersonalTokenStore
+    from wallet_mcp.storage.pushed_requests import PushedRequests
+    from wallet_mcp.storage.rate_limits import RateLimits
+    from wallet_mcp.storage.refresh_tokens import RefreshTokenStore
+    from wallet_mcp.storage.sessions import SessionStore
+    from wallet_mcp.storage.upstream_logins import UpstreamLoginStore
+    from wallet_mcp.storage.users import UserStore
+    from wallet_mcp.wallet.confirmations import ConfirmationStore
+    from wallet_mcp.wallet.store import WalletStore
 
 
 CONFIRMATION_SECRET_LABEL: Final = b"wallet-mcp/confirmation-secret/v1"
@@ -88,6 +91,8 @@ class Stores:
     @cached_property
     def database(self) -> Database:
         """Reads and transactions that span tables."""
+        from wallet_mcp.storage.database import Database
+
         return Database(self._db)
 
     def has(self, name: str) -> bool:
@@ -96,66 +101,94 @@ class Stores:
 
     @cached_property
     def audit(self) -> AuditLog:
+        from wallet_mcp.storage.audit import AuditLog
+
         return AuditLog(self._db, self._table("audit"))
 
     @cached_property
     def auth_codes(self) -> AuthCodeStore:
+        from wallet_mcp.storage.auth_codes import AuthCodeStore
+
         return AuthCodeStore(self._db, self._table("auth_codes"))
 
     @cached_property
     def used_assertions(self) -> UsedAssertions:
         """Spent `private_key_jwt` assertions: markers in the authorization-codes table."""
+        from wallet_mcp.storage.assertion_jtis import UsedAssertions
+
         return UsedAssertions(self._db, self._table("auth_codes"))
 
     @cached_property
     def used_proofs(self) -> UsedProofs:
         """DPoP proofs, where strict single use is asked for: `dpop:` items in the
         authorization-codes table."""
+        from wallet_mcp.storage.dpop_proofs import UsedProofs
+
         return UsedProofs(self._db, self._table("auth_codes"))
 
     @cached_property
     def pushed_requests(self) -> PushedRequests:
         """RFC 9126 pushed authorization requests: `par:` items in the authorization-codes table."""
+        from wallet_mcp.storage.pushed_requests import PushedRequests
+
         return PushedRequests(self._db, self._table("auth_codes"))
 
     @cached_property
     def auth_requests(self) -> AuthRequestStore:
+        from wallet_mcp.storage.auth_requests import AuthRequestStore
+
         return AuthRequestStore(self._db, self._table("auth_requests"))
 
     @cached_property
     def clients(self) -> ClientStore:
+        from wallet_mcp.storage.clients import ClientStore
+
         return ClientStore(self._db, self._table("clients"))
 
     @cached_property
     def connection_log(self) -> ConnectionLog:
         """Each step of the clients' connection attempts; a no-op where the function has no table."""
+        from wallet_mcp.storage.connection_log import ConnectionLog
+
         table = self._table("connection_log") if self._has("connection_log") else None
         return ConnectionLog(self._best_effort, table, retention=self._connection_log_retention)
 
     @cached_property
     def consents(self) -> ConsentStore:
+        from wallet_mcp.storage.consents import ConsentStore
+
         return ConsentStore(self._db, self._table("consents"))
 
     @cached_property
     def identity_links(self) -> IdentityLinkStore:
         """Upstream identities linked to users (kept in the users table)."""
+        from wallet_mcp.storage.identity_links import IdentityLinkStore
+
         return IdentityLinkStore(self._db, self._table("users"))
 
     @cached_property
     def upstream_logins(self) -> UpstreamLoginStore:
         """Pending upstream sign-ins (kept in the authorization-requests table)."""
+        from wallet_mcp.storage.upstream_logins import UpstreamLoginStore
+
         return UpstreamLoginStore(self._db, self._table("auth_requests"))
 
     @cached_property
     def personal_tokens(self) -> PersonalTokenStore:
+        from wallet_mcp.storage.personal_tokens import PersonalTokenStore
+
         return PersonalTokenStore(self._db, self._table("personal_tokens"))
 
     @cached_property
     def rate_limits(self) -> RateLimits:
+        from wallet_mcp.storage.rate_limits import RateLimits
+
         return RateLimits(self._db, self._table("rate_limits"))
 
     @cached_property
     def refresh_tokens(self) -> RefreshTokenStore:
+        from wallet_mcp.storage.refresh_tokens import RefreshTokenStore
+
         return RefreshTokenStore(self._db, self._table("refresh_tokens"))
 
     @cached_property
@@ -164,19 +197,27 @@ class Stores:
 
     @cached_property
     def sessions(self) -> SessionStore:
+        from wallet_mcp.storage.sessions import SessionStore
+
         return SessionStore(self._db, self._table("sessions"))
 
     @cached_property
     def confirmations(self) -> ConfirmationStore:
         """Pending money movements awaiting the person (kept in the wallet table)."""
+        from wallet_mcp.wallet.confirmations import ConfirmationStore
+
         return ConfirmationStore(self._db, self._table("wallet"))
 
     @cached_property
     def users(self) -> UserStore:
+        from wallet_mcp.storage.users import UserStore
+
         return UserStore(self._db, self._table("users"))
 
     @cached_property
     def wallet(self) -> WalletStore:
+        from wallet_mcp.wallet.store import WalletStore
+
         return WalletStore(self._db, self._table("wallet"))
 
 
@@ -203,6 +244,20 @@ class Deployment:
             best_effort=None if dynamodb else aws.dynamodb_best_effort,
             connection_log_retention=settings.connection_log_retention,
         )
+        coldstart.before_snapshot(aws.drop_connections)
+        coldstart.after_restore(self.after_restore)
+
+    def after_restore(self) -> None:
+        """SnapStart (`coldstart.restored`): no connection, and no cache whose age is read from a
+        clock, comes through the snapshot. Only what was built is touched (cached properties)."""
+        aws.drop_connections()
+        built = self.__dict__
+        if "keys" in built:
+            self.keys.forget()
+        if "revocation_cache" in built:
+            self.revocation_cache.forget()
+        if "owners" in built:
+            self.owners.forget()
 
     @cached_property
     def kms(self) -> KMSClient:
@@ -286,6 +341,14 @@ class Deployment:
 
     def verifier(self, audience: str | tuple[str, ...]) -> AccessTokenVerifier:
         return AccessTokenVerifier(self.keys, issuer=self.settings.issuer, audience=audience)
+
+    def grant_limits(self, resource_metadata_url: str) -> GrantLimitsCheck | None:
+        """The limits the person chose for each app (None: this function has no consents table)."""
+        if not self.stores.has("consents"):
+            return None
+        return GrantLimitsCheck(
+            GrantViews(self.stores.consents), resource_metadata_url=resource_metadata_url, clock=self.clock
+        )
 
     def resource_guard(
         self, audience: str, resource_metadata_url: str, *, personal_tokens: bool = False

@@ -102,3 +102,40 @@ async def test_a_client_without_url_elicitation_is_told_which_page_to_open(stack
         assert not done.is_error, done.content[0].text
         assert len([t for t in await transactions(client) if t["description"] == "No UI"]) == 1
     await browser.aclose()
+
+
+async def test_an_app_limited_at_consent_cannot_reach_further_and_the_person_sees_it(stack):
+    """The person allows the SDK client one account and a cap of 5 per payment on the real consent
+    page; the client cannot read or debit another account, nor go over the cap; each refusal is
+    on the person's /account page with its decision."""
+    browser = FormBrowser(
+        DEMO_USERNAME,
+        DEMO_PASSWORD,
+        choices={"cap_per_transaction": "5"},
+        keep_accounts=("Everyday Checking",),
+    )
+    handlers = Handlers(browser)
+    async with (
+        httpx2.AsyncClient(auth=provider_for(stack, handlers, SCOPE), timeout=30) as http,
+        Client(streamable_http_client(stack.mcp_url, http_client=http), mode="2026-07-28") as client,
+    ):
+        accounts = (await client.call_tool("getUserAccounts", {})).structured_content["accounts"]
+        assert [a["name"] for a in accounts] == ["Everyday Checking"]
+        savings = browser.accounts_seen["Emergency Savings"]
+        hidden = await client.call_tool("getRecentTransactions", {"accountId": savings})
+        assert hidden.is_error and "no such account" in hidden.content[0].text
+        elsewhere = await client.call_tool(
+            "createTransaction",
+            {"accountId": savings, "amount": "-1", "category": "dining", "description": "Elsewhere"},
+        )
+        assert elsewhere.is_error and "accounts you chose" in elsewhere.content[0].text
+        over = await client.call_tool(
+            "createTransaction",
+            {"accountId": accounts[0]["id"], "amount": "-5.01", "category": "dining", "description": "Over"},
+        )
+        assert over.is_error and "5.00 USD per transaction" in over.content[0].text
+    page = (await browser.client.get(f"{stack.base_url}/account")).text
+    await browser.aclose()
+    assert "refused: an account you did not choose" in page
+    assert "refused: over your limit per payment" in page
+    assert "1 chosen account, at most 5 per payment" in page

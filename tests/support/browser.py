@@ -3,6 +3,7 @@ presses a consent button, and reports where the authorization server sent it bac
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -24,6 +25,12 @@ class FormBrowser:
     username: str
     password: str
     decision: str = "approve"
+    choices: dict[str, str] = field(default_factory=dict)
+    """Limits chosen on the consent page (caps, over_cap, duration), as its fields."""
+    keep_accounts: tuple[str, ...] | None = None
+    """The names of the accounts left ticked on the consent page (None: all of them)."""
+    accounts_seen: dict[str, str] = field(default_factory=dict)
+    """Account name → id, as the consent page listed them."""
     pages_seen: list[str] = field(default_factory=list)
     client: httpx.AsyncClient = field(
         default_factory=lambda: httpx.AsyncClient(timeout=30, follow_redirects=False)
@@ -48,7 +55,13 @@ class FormBrowser:
             if "password" in form.fields:
                 data = form.submission({"username": self.username, "password": self.password})
             else:
-                data = form.submission(button=("decision", self.decision))
+                data = form.submission(self.choices, button=("decision", self.decision))
+                listed = dict(re.findall(r'name="account:([^"]+)"[^>]*>\s*([^<(]+?)\s*\(', response.text))
+                self.accounts_seen = {name: account_id for account_id, name in listed.items()}
+                if self.keep_accounts is not None:
+                    for account_id, name in listed.items():
+                        if name not in self.keep_accounts:
+                            del data[f"account:{account_id}"]  # an unticked box is not sent
             response = await self.client.post(urljoin(str(response.url), form.action), data=data)
         raise AssertionError("too many steps")
 

@@ -12,7 +12,7 @@ from wallet_mcp.oauth.rules import grants
 from wallet_mcp.oauth.rules.consent import approved_before, may_skip_consent
 from wallet_mcp.oauth.rules.grants import NOT_READ, Grant, refusal
 from wallet_mcp.storage.clients import ClientRecord
-from wallet_mcp.storage.consents import Consent
+from wallet_mcp.storage.consents import Consent, Limits
 from wallet_mcp.storage.revocations import Revoked, ScopeCutoff, UserCutoff
 from wallet_mcp.tokens.access_tokens import AccessToken
 
@@ -182,3 +182,25 @@ def test_the_consent_page_says_when_all_of_it_was_approved_before() -> None:
 )
 def test_an_enterprise_idp_cut_off_ends_the_grants_it_made(cutoff, candidate, reason):
     assert refusal(candidate, Revoked(idps={"acme": cutoff})) == reason
+
+
+@pytest.mark.parametrize(
+    ("expires_at", "now", "reason"),
+    [
+        (None, 9_999_999, None),  # until revoked
+        (2_000, 1_999, None),
+        (2_000, 2_000, grants.EXPIRED),  # its own second: over
+        (2_000, 2_001, grants.EXPIRED),
+    ],
+)
+def test_a_grant_ends_when_the_duration_the_person_chose_is_over(
+    expires_at: int | None, now: int, reason: str | None
+) -> None:
+    assert grants.lapsed(expires_at, now) == reason
+    assert refusal(grant(), Revoked(), expires_at=expires_at, now=now) == reason
+
+
+def test_remembered_consent_never_stands_in_once_the_grant_has_lapsed() -> None:
+    lapsing = replace(consent(), limits=Limits(expires_at=2_000))
+    assert may_skip_consent(client(), "https://app.example/cb", lapsing, READ, RESOURCE, now=1_999)
+    assert not may_skip_consent(client(), "https://app.example/cb", lapsing, READ, RESOURCE, now=2_000)

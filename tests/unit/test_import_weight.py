@@ -91,3 +91,73 @@ def test_coldstart_pauses_then_freezes_and_resumes_in_a_lambda_environment() -> 
 def test_coldstart_leaves_the_gc_alone_outside_lambda() -> None:
     env = {k: v for k, v in os.environ.items() if k != "AWS_LAMBDA_FUNCTION_NAME"}
     assert _probe(env) == "True True False"
+
+
+def test_token_function_imports_no_fastapi() -> None:
+    modules = _project_imports(ROOT / "functions" / "token" / "app.py")
+    code = "import sys\n" + "".join(f"import {m}\n" for m in modules) + "print('fastapi' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", f"an import of functions/token/app.py pulls in FastAPI: {modules}"
+
+
+def test_the_mcp_function_loads_neither_the_sdk_client_nor_its_high_level_server() -> None:
+    modules = _project_imports(ROOT / "functions" / "mcp" / "app.py")
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in modules)
+        + "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith(('mcp.client', 'mcp.cli'))}),"
+        " 'mcp.server.mcpserver' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[] False"
+
+
+DEFERRED = """
+import mcp_types
+import wallet_mcp.mcp_server.http
+import mcp, mcp.server
+before = 'mcp.client' in sys.modules
+from mcp.server import lowlevel                        # a submodule: no __init__ needed for it
+still = 'mcp.client' in sys.modules or 'mcp.server.mcpserver' in sys.modules
+from mcp import Client, types                          # a name only mcp/__init__ defines
+from mcp.server import MCPServer, Server               # and mcp/server/__init__
+import mcp.client.client, mcp.server.lowlevel.server, mcp.server.mcpserver.server
+print(before, still, Client is mcp.client.client.Client, types is mcp.types, types.Tool is mcp_types.Tool,
+      Server is mcp.server.lowlevel.server.Server, MCPServer is mcp.server.mcpserver.server.MCPServer,
+      lowlevel is mcp.server.lowlevel, all(hasattr(mcp, name) for name in mcp.__all__))
+"""
+
+
+def test_a_deferred_sdk_package_still_exports_every_name_on_first_use() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys\n" + DEFERRED], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "False", *["True"] * 7]
+
+
+def test_deferring_a_package_runs_its_init_once_on_first_use(tmp_path: Path) -> None:
+    package = tmp_path / "deferred_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "import sys\nsys.init_runs = getattr(sys, 'init_runs', 0) + 1\nNAME = 1\n"
+    )
+    (package / "sub.py").write_text("VALUE = 2\n")
+    code = (
+        "import sys\nfrom wallet_mcp import coldstart\n"
+        "coldstart.defer_package_init('deferred_pkg')\n"
+        "coldstart.defer_package_init('deferred_pkg')\n"  # already imported: left alone
+        "import deferred_pkg.sub\n"
+        "print(getattr(sys, 'init_runs', 0), deferred_pkg.sub.VALUE)\n"
+        "print(deferred_pkg.NAME, sys.init_runs, deferred_pkg.NAME, sys.init_runs)\n"
+        "try:\n    deferred_pkg.missing\nexcept AttributeError:\n    print('AttributeError')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == ["0 2", "1 1 1 1", "AttributeError"]
+
+
+def test_token_function_loads_pyjwt_only_when_it_verifies_one() -> None:
+    modules = _project_imports(ROOT / "functions" / "token" / "app.py")
+    code = "import sys\n" + "".join(f"import {m}\n" for m in modules) + "print('jwt' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", f"an import of functions/token/app.py pulls in pyjwt: {modules}"

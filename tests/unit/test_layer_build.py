@@ -100,3 +100,27 @@ def test_the_built_layer_loads_every_function_import_without_compiling(tmp_path:
     loaded, *compiled = out.stdout.splitlines()
     assert int(loaded) > 500  # the SDK, pydantic, botocore, ... all came from the layer
     assert [c for c in compiled if c] == [], "modules compiled from source at import (no valid bytecode)"
+    services = _make_variable("BOTOCORE_SERVICES").split()
+    assert sorted(p.name for p in (layer / "botocore" / "data").iterdir() if p.is_dir()) == sorted(services)
+    clients = subprocess.run(
+        [
+            python,
+            "-c",
+            "import sys, botocore.session\nsession = botocore.session.get_session()\n"
+            "for name in sys.argv[1:]:\n"
+            "    session.create_client(name, region_name='eu-west-1', aws_access_key_id='k',"
+            " aws_secret_access_key='s')\n",
+            *services,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert clients.returncode == 0, clients.stderr[-3000:]
+
+
+def test_the_layer_keeps_the_model_of_every_aws_service_the_functions_call() -> None:
+    called = set(re.findall(r'_client\("([a-z0-9-]+)"', (ROOT / "src" / "wallet_mcp" / "aws.py").read_text()))
+    assert called >= {"dynamodb", "kms"}
+    assert called <= set(_make_variable("BOTOCORE_SERVICES").split())

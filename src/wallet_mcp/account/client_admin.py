@@ -390,6 +390,10 @@ class ClientAdmin:
     def history(self, client_id: str, limit: int = 20) -> list[dict[str, object]]:
         return self._audit.of(client_id, limit=limit)
 
+    def tool_calls(self, client_id: str, limit: int = 50) -> list[dict[str, object]]:
+        """The client's recent MCP tool calls, for every person (the audit's `client-index`)."""
+        return self._audit.of_client(client_id, limit=limit, event="tool_called")
+
     def connection_attempts(self, client_id: str, limit: int = 50) -> list[LoggedStep] | None:
         """The steps of the client's recent connection attempts, newest first (None: unreadable)."""
         return self._connections.of_client(client_id, limit=limit) if self._connections else []

@@ -49,12 +49,14 @@ def confirm_page(
     """`step_up`: approving asks for the password again (a large payment)."""
     op = confirmation.operation
     live = confirmation.status == "pending" and confirmation.is_live(now)
+    opening = op.tool == "createAccount"  # an administrator requires new accounts confirmed too
     details = (
         '<dl class="confirmation">'
-        f'<dt>Amount</dt><dd class="amount"><strong>{escape(_amount(confirmation))}</strong></dd>'
-        f"<dt>From account</dt><dd>{escape(op.account_name)}</dd>"
+        f"<dt>{'Opening balance' if opening else 'Amount'}</dt>"
+        f'<dd class="amount"><strong>{escape(_amount(confirmation))}</strong></dd>'
+        f"<dt>{'New account' if opening else 'From account'}</dt><dd>{escape(op.account_name)}</dd>"
         f"<dt>Description</dt><dd>{escape(op.description)}</dd>"
-        f"<dt>Category</dt><dd>{escape(op.category)}</dd>"
+        f"<dt>{'Type' if opening else 'Category'}</dt><dd>{escape(op.category)}</dd>"
         f"<dt>Requested by</dt><dd>{escape(client_name)}"
         f"{'' if client_verified else ' <em>(a name the application gave itself: not verified)</em>'}</dd>"
         f"<dt>Asked at</dt><dd>{when(confirmation.created_at)}</dd>"
@@ -75,7 +77,8 @@ def confirm_page(
             '<form method="post" action="/account/confirm">'
             f"{hidden_inputs(fields)}{password}"
             '<div class="actions">'
-            '<button type="submit" name="decision" value="approve">Approve payment</button>'
+            '<button type="submit" name="decision" value="approve">'
+            f"{'Approve new account' if opening else 'Approve payment'}</button>"
             '<button class="danger" type="submit" name="decision" value="decline">Decline</button>'
             "</div></form>"
             f'<p class="lead">Open until {when(confirmation.expires_at)}. Only approve a payment you '

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from wallet_mcp.oauth.rules.grants import ended_by_client
 from wallet_mcp.oauth.rules.revocation import Actor, Ended, Revoker
 from wallet_mcp.storage.clients import ClientStore
-from wallet_mcp.storage.consents import ConsentStore
+from wallet_mcp.storage.consents import ConsentStore, Limits
 from wallet_mcp.storage.personal_tokens import PersonalToken, PersonalTokenStore
 from wallet_mcp.storage.refresh_tokens import GrantToken, RefreshTokenStore
 
@@ -39,6 +39,8 @@ class ConnectedApp:
     """A client-credentials client acting on the person's wallet (no consent, no refresh token)."""
     granted_by: tuple[str, ...] = ()
     """The enterprise IdPs (their names) that granted this access with an ID-JAG (docs/enterprise.md)."""
+    limits: Limits | None = None
+    """What the person allowed it at consent (None: no consent to hold limits)."""
 
 
 class Grants:
@@ -104,6 +106,7 @@ class Grants:
                     granted_by=tuple(self._idp_names.get(i, i) for i in consent.granted_by)
                     if consent
                     else (),
+                    limits=consent.limits if consent else None,
                 )
             )
         return sorted(apps, key=lambda a: (-(a.last_used_at or a.granted_at or 0), a.client_name))

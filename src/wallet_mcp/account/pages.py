@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
+from typing import Any, Final
 from urllib.parse import quote, urlencode
 
 from wallet_mcp.account.grants import ConnectedApp
@@ -19,6 +20,7 @@ from wallet_mcp.oauth.server.registration import GRANT_TYPES
 from wallet_mcp.primitives.scopes import SCOPE_DESCRIPTIONS, SUPPORTED_SCOPES
 from wallet_mcp.storage.clients import ClientRecord
 from wallet_mcp.storage.connection_log import UNREGISTERED, LoggedStep
+from wallet_mcp.storage.consents import Limits
 from wallet_mcp.storage.personal_tokens import PersonalToken
 from wallet_mcp.storage.users import UserRecord
 from wallet_mcp.web import pages
@@ -102,7 +104,42 @@ def sign_in_page(
     )
 
 
-def grants_table(apps: Sequence[ConnectedApp], *, action: str, hidden: dict[str, str]) -> str:
+def until_text(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def limits_summary(limits: Limits) -> str:
+    """The limits the person set for an app, in one line."""
+    chosen = limits.accounts
+    parts = ["all accounts" if chosen is None else f"{len(chosen)} {plural(len(chosen), 'chosen account')}"]
+    if limits.cap_per_transaction:
+        parts.append(f"at most {limits.cap_per_transaction} per payment")
+    if limits.cap_per_day:
+        parts.append(f"at most {limits.cap_per_day} per day")
+    if limits.cap_per_transaction or limits.cap_per_day:
+        parts.append("ask me over a limit" if limits.over_cap == "confirm" else "refused over a limit")
+    parts.append(
+        f"until {until_text(limits.expires_at)}" if limits.expires_at is not None else "until revoked"
+    )
+    return ", ".join(parts)
+
+
+def _limits_cell(app: ConnectedApp, limits_href: str | None) -> str:
+    if app.limits is None:
+        return ""
+    link = (
+        f' <a href="{escape(limits_href)}?{urlencode({"client_id": app.client_id})}" '
+        f'aria-label="Limits of {escape(app.client_name)}">Change</a>'
+        if limits_href
+        else ""
+    )
+    return f'<br><span class="muted">Limits: {escape(limits_summary(app.limits))}</span>{link}'
+
+
+def grants_table(
+    apps: Sequence[ConnectedApp], *, action: str, hidden: dict[str, str], limits_href: str | None = None
+) -> str:
+    """`limits_href`: where the person changes an app's limits (None: not offered here)."""
     if not apps:
         return '<p class="muted">No applications have access.</p>'
     rows = "".join(
@@ -111,7 +148,8 @@ def grants_table(apps: Sequence[ConnectedApp], *, action: str, hidden: dict[str,
         f"{'' if app.client_exists else ' <span class=tag>deleted</span>'}"
         f"{' <span class=tag>acts on your wallet as its owner</span>' if app.acts_as_owner else ''}"
         f"{''.join(f' <span class=tag>granted by {escape(name)}</span>' for name in app.granted_by)}</td>"
-        f'<td data-label="Scopes">{_scopes(app.scope) or "<span class=muted>none remembered</span>"}</td>'
+        f'<td data-label="Scopes">{_scopes(app.scope) or "<span class=muted>none remembered</span>"}'
+        f"{_limits_cell(app, limits_href)}</td>"
         f'<td data-label="Granted">{_when(app.granted_at)}</td>'
         f'<td data-label="Last used">{_when(app.last_used_at)}</td>'
         # the number alone (under its column's header); stacked on a narrow screen, its noun follows
@@ -172,20 +210,25 @@ def account_page(
     now: int = 0,
     notice: str | None = None,
     extra: str = "",
+    activity: Sequence[dict[str, Any]] = (),
 ) -> str:
-    """`extra`: HTML of further sections (already escaped), e.g. the payment confirmations."""
+    """`extra`: HTML of further sections (already escaped), e.g. the payment confirmations;
+    `activity`: the apps' recent tool calls."""
     hidden = {"csrf_token": viewer.csrf_token}
     body = (
         f"{_nav(viewer)}<h1>Connected apps</h1>"
         '<p class="lead">Applications you have allowed to use your wallet. Revoking one ends its '
         "access at once; it must ask you again to come back.</p>"
         f"{_alerts(notice, None)}"
-        f"{grants_table(apps, action='/account/revoke', hidden=hidden)}"
+        f"{grants_table(apps, action='/account/revoke', hidden=hidden, limits_href='/account/limits')}"
         "<h2>Personal access tokens</h2>"
         '<p class="lead">Tokens an administrator made for your scripts to call the wallet API. '
         "Revoking one stops it at once.</p>"
         f"{tokens_table(tokens, action='/account/tokens/revoke', hidden=hidden, now=now)}"
         f"{extra}"
+        "<h2>Activity of your apps</h2>"
+        '<p class="lead">Each tool an application called on your wallet, and what became of it.</p>'
+        f"{activity_table(activity, names={app.client_id: app.client_name for app in apps})}"
     )
     return document("Connected apps", body, wide=True)
 
@@ -352,6 +395,7 @@ def client_page(
     history: Sequence[dict[str, object]],
     attempts: Sequence[LoggedStep] | None = (),
     bounds: Lifetimes,
+    tool_calls: Sequence[dict[str, Any]] = (),
     lifetimes_sent: Mapping[str, str] | None = None,
     notice: str | None = None,
     error: str | None = None,
@@ -451,6 +495,8 @@ def client_page(
         f"{_alerts(notice, error)}{details}"
         f'<div class="actions">{"".join(actions)}</div>{edit}{_keys_form(client, csrf)}'
         f"{_lifetimes(client, bounds, csrf, lifetimes_sent)}{_attempts(attempts)}{_history(history)}"
+        "<h2>Tool calls</h2>"
+        f"{activity_table(tool_calls, names={}, who='Person')}"
     )
     return document(client.client_name, body, wide=True)
 
@@ -588,6 +634,57 @@ def confirm_client_action_page(viewer: Viewer, client: ClientRecord, action: str
         f'<a class="button" href="{escape(back)}">Cancel</a></div></form>'
     )
     return document(title.format(name=client.client_name), body)
+
+
+DECISIONS: Final = {
+    "allowed": "allowed",
+    "confirmed": "confirmed by you",
+    "asked": "asked for your confirmation",
+    "declined": "declined by you",
+    "refused_scope": "refused: not allowed (scope)",
+    "refused_account": "refused: an account you did not choose",
+    "refused_cap_per_transaction": "refused: over your limit per payment",
+    "refused_cap_per_day": "refused: over your limit per day",
+    "refused_confirmation": "refused: no valid confirmation",
+    "refused_machine_client": "refused: machine client may not pay",
+    "refused_grant": "refused: access ended",
+    "refused": "refused",
+    "failed": "failed",
+}
+
+
+def activity_table(
+    events: Sequence[dict[str, Any]], *, names: Mapping[str, str], who: str = "Application"
+) -> str:
+    """Tool calls from the audit trail (`tool_called`), newest first. `who`: the column naming
+    the application (a person's page) or the person (an application's page)."""
+    if not events:
+        return '<p class="muted">No tool calls recorded.</p>'
+    rows = []
+    for e in events:
+        d = e["details"]
+        party = (
+            names.get(str(e.get("client_id")), str(e.get("client_id")))
+            if who == "Application"
+            else str(e.get("subject", ""))
+        )
+        money = " ".join(str(d[k]) for k in ("amount", "openingBalance", "currency") if k in d)
+        decision = DECISIONS.get(str(d.get("decision")), str(d.get("decision")))
+        rows.append(
+            "<tr>"
+            f'<td data-label="When">{_when_precisely(int(e["at"]))}</td>'
+            f'<td data-label="{who}">{escape(party)}</td>'
+            f'<td data-label="Tool"><code>{escape(str(d.get("tool", "")))}</code></td>'
+            f'<td data-label="Account"><code>{escape(str(d.get("accountId", "")))}</code></td>'
+            f'<td data-label="Amount">{escape(money)}</td>'
+            f'<td data-label="Decision">{escape(decision)}</td>'
+            f'<td data-label="Result">{escape(str(d.get("result", "")))}</td>'
+            "</tr>"
+        )
+    return (
+        f"<table><thead><tr><th>When</th><th>{who}</th><th>Tool</th><th>Account</th><th>Amount</th>"
+        f"<th>Decision</th><th>Result</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _history(history: Sequence[dict[str, object]]) -> str:

@@ -39,10 +39,13 @@ LOGIN_CSRF_TTL: Final = 3600
 CLIENT_GROUPS: Final = ("grant_types", "scope")
 MAX_CONFIRMATIONS_LISTED: Final = 20
 MAX_REASON: Final = 500
+MAX_ACTIVITY_READ: Final = 100
+"""Audit events read for /account's activity (the tool calls among them are shown)."""
 _NOTICES: Final = {
     "revoked": "Access revoked. The application must ask you again before it can use your wallet.",
     "deleted": "Client deleted.",
     "threshold": "Saved. It applies to the next payment an application asks for.",
+    "limits": "Limits saved. They apply to the application's next call, with the tokens it already holds.",
     "token_revoked": "Personal access token revoked. It stopped working at once.",
     "disabled": "User disabled. Their sessions, grants and personal access tokens have ended.",
     "enabled": "User enabled. They may sign in again; nothing they had before comes back.",
@@ -175,7 +178,10 @@ class AccountPortal:
                 visitor.csrf_token, chosen, self.confirmation_threshold_max, error=threshold_error
             )
             extra = confirm_view.confirmations_section(listed, names, self._clock(), settings=settings)
-        page = view.account_page(visitor.viewer, apps, tokens, now=self._clock(), notice=notice, extra=extra)
+        activity = self._audit.of(visitor.user.user_id, limit=MAX_ACTIVITY_READ, event="tool_called")
+        page = view.account_page(
+            visitor.viewer, apps, tokens, now=self._clock(), notice=notice, extra=extra, activity=activity
+        )
         return Page(page, status=400 if threshold_error else 200)
 
     def submit_sign_in(
@@ -387,6 +393,7 @@ class AccountPortal:
             history=self._admin.history(record.client_id),
             attempts=self._admin.connection_attempts(record.client_id),
             bounds=self._admin.bounds,
+            tool_calls=self._admin.tool_calls(record.client_id),
             **shown,  # type: ignore[arg-type]
         )
         return Page(html, status)

@@ -18,7 +18,9 @@ from fastapi.security.base import SecurityBase
 
 from wallet_mcp.resource.authenticate import BearerChallenge, ProofContext, ResourceGuard
 from wallet_mcp.resource.authenticate import Caller as AuthenticatedCaller
+from wallet_mcp.resource.grant_limits import GrantLimitsCheck
 from wallet_mcp.tokens.access_tokens import AccessToken
+from wallet_mcp.wallet.grant_limits import GrantView
 
 __all__ = ["BearerAuth", "BearerChallenge", "Caller"]
 
@@ -29,6 +31,8 @@ class Caller:
 
     principal: AccessToken
     owner: str
+    view: GrantView | None = None
+    """The limits the person chose for the application (`WalletService.scoped`)."""
 
 
 class BearerAuth(SecurityBase):
@@ -38,7 +42,7 @@ class BearerAuth(SecurityBase):
     each operation's scopes in its security requirement.
     """
 
-    def __init__(self, guard: ResourceGuard) -> None:
+    def __init__(self, guard: ResourceGuard, grant_limits: GrantLimitsCheck | None = None) -> None:
         self.model = HTTPBearerModel(
             bearerFormat="JWT",
             description=(
@@ -48,6 +52,7 @@ class BearerAuth(SecurityBase):
         )
         self.scheme_name = "bearer"
         self._guard = guard
+        self._grant_limits = grant_limits
 
     def __call__(self, request: Request, security_scopes: SecurityScopes) -> Caller:
         needed = security_scopes.scopes
@@ -62,7 +67,9 @@ class BearerAuth(SecurityBase):
             request.state.authenticated = caller
         self._guard.require_scopes(caller, needed)
         # NoWalletOwner (403 access_denied) for a client-credentials token of a client nobody owns
-        return Caller(principal=caller.principal, owner=caller.wallet_owner())
+        owner = caller.wallet_owner()
+        view = self._grant_limits.view(caller, needed) if self._grant_limits is not None else None
+        return Caller(principal=caller.principal, owner=owner, view=view)
 
 
 def authenticated_nonce(request: Request) -> str | None:

@@ -23,6 +23,7 @@ from fastapi.security import SecurityScopes
 from starlette.concurrency import run_in_threadpool
 
 from wallet_mcp.api.auth import BearerAuth, Caller, authenticated_nonce
+from wallet_mcp.api.confirmations import DebitConfirmations
 from wallet_mcp.api.schemas import (
     AccountOut,
     AccountsOut,
@@ -76,6 +77,19 @@ IdempotencyKey = Annotated[
         max_length=128,
         pattern=r"^[A-Za-z0-9._:\-]{8,128}$",
         description="8-128 of letters, digits and `._:-`; the same key and body within 24 h creates once",
+    ),
+]
+ConfirmationId = Annotated[
+    str | None,
+    Header(
+        alias="Confirmation-Id",
+        min_length=8,
+        max_length=64,
+        pattern=r"^op_[A-Za-z0-9_\-]{5,61}$",
+        description=(
+            "The `operation_id` of a `confirmation_required` answer, when the deployment asks the "
+            "person to confirm debits: the retry then names the operation the person approved"
+        ),
     ),
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Page size, 1-{MAX_PAGE}")]
@@ -157,7 +171,10 @@ def _is_json(body: bytes) -> bool:
     return True
 
 
-def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
+def api_router(
+    wallet: WalletService, auth: BearerAuth, debits: DebitConfirmations | None = None
+) -> APIRouter:
+    """`debits`: the person's confirmation of debits (None: recorded on the token alone)."""
     router = APIRouter(
         prefix="/api", tags=["wallet"], responses=ERROR_RESPONSES, route_class=BoundedBodyRoute
     )
@@ -167,6 +184,10 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
     transactions_write = Annotated[Caller, Security(auth, scopes=[TRANSACTIONS_WRITE])]
     analytics_read = Annotated[Caller, Security(auth, scopes=[ANALYTICS_READ])]
 
+    def _of(caller: Caller) -> WalletService:
+        """The wallet within the limits the person chose for the calling application."""
+        return wallet.scoped(caller.view)
+
     @router.get(
         "/balance",
         operation_id="getTotalBalance",
@@ -175,7 +196,7 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
         response_model=BalanceOut,
     )
     def total_balance(caller: accounts_read) -> JSONResponse:
-        balance = wallet.total_balance(caller.owner)
+        balance = _of(caller).total_balance(caller.owner)
         totals = [
             {
                 "currency": currency,
@@ -195,7 +216,7 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
         response_model=AccountsOut,
     )
     def accounts(caller: accounts_read) -> JSONResponse:
-        return _json({"accounts": [a.to_json() for a in wallet.accounts(caller.owner)]})
+        return _json({"accounts": [a.to_json() for a in _of(caller).accounts(caller.owner)]})
 
     @router.get(
         "/accounts/{account_id}",
@@ -205,7 +226,7 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
         response_model=AccountOut,
     )
     def account(caller: accounts_read, account_id: str) -> JSONResponse:
-        return _json(wallet.account(caller.owner, account_id).to_json())
+        return _json(_of(caller).account(caller.owner, account_id).to_json())
 
     @router.post(
         "/accounts",
@@ -220,7 +241,7 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
         payload: NewAccount,
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
-        created = wallet.create_account(
+        created = _of(caller).create_account(
             caller.owner,
             name=payload.name,
             account_type=payload.type,
@@ -245,7 +266,7 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
         account_id: Annotated[str | None, Query(max_length=64, description="Only this account's")] = None,
     ) -> JSONResponse:
         return _page(
-            wallet.recent_transactions(caller.owner, limit=limit, cursor=cursor, account_id=account_id)
+            _of(caller).recent_transactions(caller.owner, limit=limit, cursor=cursor, account_id=account_id)
         )
 
     @router.get(
@@ -262,7 +283,7 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
         cursor: Cursor = None,
     ) -> JSONResponse:
         return _page(
-            wallet.recent_transactions(caller.owner, limit=limit, cursor=cursor, account_id=account_id)
+            _of(caller).recent_transactions(caller.owner, limit=limit, cursor=cursor, account_id=account_id)
         )
 
     @router.post(
@@ -277,16 +298,36 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
         caller: transactions_write,
         payload: NewTransaction,
         idempotency_key: IdempotencyKey = None,
+        confirmation_id: ConfirmationId = None,
     ) -> JSONResponse:
-        tx, account = wallet.create_transaction(
-            caller.owner,
-            account_id=payload.account_id,
-            amount=payload.amount,
-            category=payload.category,
-            description=payload.description,
-            occurred_at=payload.occurred_at,
-            idempotency_key=idempotency_key,
-        )
+        wallet_of_caller = _of(caller)
+        if debits is None:
+            tx, account = wallet_of_caller.create_transaction(
+                caller.owner,
+                account_id=payload.account_id,
+                amount=payload.amount,
+                category=payload.category,
+                description=payload.description,
+                occurred_at=payload.occurred_at,
+                idempotency_key=idempotency_key,
+            )
+        else:
+            drafted = wallet_of_caller.draft_transaction(
+                caller.owner,
+                account_id=payload.account_id,
+                amount=payload.amount,
+                category=payload.category,
+                description=payload.description,
+                occurred_at=payload.occurred_at,
+            )
+            # a debit waits for the person's confirmation (api/confirmations.py)
+            tx, account = debits.record(
+                caller,
+                wallet_of_caller,
+                drafted,
+                idempotency_key=idempotency_key,
+                operation_id=confirmation_id,
+            )
         logger.info(
             "transaction created", extra={"transaction_id": tx.transaction_id, "account_id": tx.account_id}
         )
@@ -301,7 +342,7 @@ def api_router(wallet: WalletService, auth: BearerAuth) -> APIRouter:
         response_model=SpendingOut,
     )
     def spending(caller: analytics_read, period: SpendingPeriod = "this_month") -> JSONResponse:
-        result = wallet.spending(caller.owner, period)
+        result = _of(caller).spending(caller.owner, period)
         totals: dict[str, tuple[int, int]] = {}
         for entry in result.categories:
             spent, count = totals.get(entry.currency, (0, 0))

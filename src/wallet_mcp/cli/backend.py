@@ -24,12 +24,14 @@ from wallet_mcp.cli.errors import ServiceError
 from wallet_mcp.cli.http_client import error_fields, network_reason
 from wallet_mcp.cli.token_sources import TokenSource
 from wallet_mcp.tokens.access_tokens import AccessToken
+from wallet_mcp.wallet.grant_limits import GrantView
 from wallet_mcp.wallet.model import Account, Page, Transaction
 from wallet_mcp.wallet.money import to_decimal_string
 from wallet_mcp.wallet.service import (
     Balance,
     ConfirmationRefused,
     Draft,
+    LimitRefused,
     Spending,
     WalletError,
     WalletService,
@@ -175,6 +177,18 @@ class HttpWallet(WalletService):
     def __init__(self, api: BackendApi, clock: Callable[[], float] = time.time) -> None:
         self._api = api  # no store: nothing reaches DynamoDB from here
         self._clock = clock  # drafts are dated as the service dates them
+        self._view = lambda: None  # the Backend API applies the grant's limits itself
+
+    def scoped(self, view: GrantView | None) -> WalletService:
+        """The Backend API knows the token's grant and applies its limits: nothing to add."""
+        return self
+
+    def over_cap(self, owner: str, draft: Draft) -> LimitRefused | None:
+        """Caps are the Backend API's to check (it refuses the debit itself)."""
+        return None
+
+    def asks_over_cap(self) -> bool:
+        return False
 
     @_as_wallet_errors
     def accounts(self, owner: str) -> list[Account]:
@@ -221,6 +235,38 @@ class HttpWallet(WalletService):
             "opening_balance": str(opening_balance),
         }
         return wallet_json.account(self._api.post("/api/accounts", body, idempotency_key))
+
+    def draft_account(
+        self, *, name: str, account_type: str, currency: str, opening_balance: str | int = "0"
+    ) -> Account:
+        """The service's own validation (nothing to read)."""
+        return super().draft_account(
+            name=name, account_type=account_type, currency=currency, opening_balance=opening_balance
+        )
+
+    def open_account(
+        self,
+        owner: str,
+        account: Account,
+        *,
+        idempotency_key: str | None = None,
+        authorised_by: Sequence[dict[str, Any]] = (),
+    ) -> Account:
+        """The drafted account, opened by the Backend API; a confirmation cannot ride along (see
+        `record`), so one is refused, never dropped."""
+        if authorised_by:
+            raise ConfirmationRefused(
+                "a confirmed operation is recorded by the MCP server, not through the Backend API; "
+                "nothing was created"
+            )
+        return self.create_account(
+            owner,
+            name=account.name,
+            account_type=account.account_type,
+            currency=account.currency,
+            opening_balance=to_decimal_string(account.balance, account.currency),
+            idempotency_key=idempotency_key,
+        )
 
     @_as_wallet_errors
     def create_transaction(

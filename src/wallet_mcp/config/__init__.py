@@ -121,6 +121,12 @@ class Settings:
     confirmation_threshold_max: int = 0
     """US cents: the highest "confirm debits over" a person may set on /account (0: every debit
     needs the person's confirmation): CONFIRMATION_THRESHOLD_MAX_USD, a decimal amount."""
+    confirm_api_debits: bool = False
+    """The wallet API's debits wait for the person's confirmation as the MCP tools' do
+    (CONFIRM_API_DEBITS; api/confirmations.py)."""
+    require_create_account_confirmation: bool = False
+    """An administrator's rule: createAccount needs the person's confirmation too
+    (REQUIRE_CREATE_ACCOUNT_CONFIRMATION)."""
     confirmation_step_up_over: int = 50_000
     """US cents: approving a payment over this (any amount in another currency) asks for the
     password again: CONFIRMATION_STEP_UP_OVER_USD."""
@@ -149,6 +155,8 @@ class Settings:
     trusted_workload_issuers: tuple[TrustedWorkloadIssuer, ...] = ()
     """Issuers of workload identity tokens that authenticate machine clients with the jwt-bearer
     grant (docs/enterprise.md § Workload identity)."""
+    tool_audit_retention: int = 90 * 24 * 3600
+    """Seconds each MCP tool call's audit record is kept (`ToolAuditRetentionSeconds`)."""
 
     # --- derived URLs (RFC 8414 / RFC 9728 / MCP authorization) ---------------------------
     @property
@@ -293,6 +301,7 @@ class Settings:
             connection_log_retention=_int(env, "CONNECTION_LOG_RETENTION_SECONDS", 24 * 3600),
             edge_origin_secret=env.get("EDGE_ORIGIN_SECRET", ""),
             bootstrap_admin_token_sha256=env.get("BOOTSTRAP_ADMIN_TOKEN_SHA256", ""),
+            tool_audit_retention=_int(env, "TOOL_AUDIT_RETENTION_SECONDS", 90 * 24 * 3600),
             extra_allowed_origins=tuple(
                 o.strip() for o in env.get("ALLOWED_ORIGINS", "").split(",") if o.strip()
             ),
@@ -300,6 +309,9 @@ class Settings:
             verification_key_ids=verification,
             confirmation_key_id=env.get("CONFIRMATION_KEY_ID") or None,
             confirmation_threshold_max=_cents(env, "CONFIRMATION_THRESHOLD_MAX_USD"),
+            require_create_account_confirmation=env.get("REQUIRE_CREATE_ACCOUNT_CONFIRMATION", "false")
+            == "true",
+            confirm_api_debits=env.get("CONFIRM_API_DEBITS", "false") == "true",
             confirmation_step_up_over=_cents(env, "CONFIRMATION_STEP_UP_OVER_USD", "500"),
             rate_limits=RateLimitSettings.from_env(env),
             tables=Tables(

@@ -35,12 +35,15 @@ from starlette.types import Message, Receive, Scope, Send
 from wallet_mcp.aws import is_transient
 from wallet_mcp.mcp_server.principal import bound_principal
 from wallet_mcp.mcp_server.prompts import PromptRegistry
+from wallet_mcp.mcp_server.tool_audit import ToolAudit
 from wallet_mcp.mcp_server.tools import ToolRegistry
 from wallet_mcp.mcp_server.wallet_resources import scopes_for_uri
 from wallet_mcp.primitives import bearer
 from wallet_mcp.primitives.scopes import MCP_METHOD_SCOPES, WALLET_SCOPE_PREFIXES
 from wallet_mcp.resource.authenticate import BearerChallenge, Caller, ProofContext, ResourceGuard
+from wallet_mcp.resource.grant_limits import GrantLimitsCheck
 from wallet_mcp.storage.connection_log import ConnectionLog, ConnectionStep, failed, succeeded
+from wallet_mcp.wallet.grant_limits import applying
 from wallet_mcp.wallet.service import WalletError
 from wallet_mcp.web.errors import challenge_response, error_response, unavailable_response
 
@@ -101,8 +104,12 @@ class McpEndpoint:
         prompts: PromptRegistry | None = None,
         connections: ConnectionLog | None = None,
         as_addressed: Callable[[str, str | None], str] | None = None,
+        grant_limits: GrantLimitsCheck | None = None,
+        tool_audit: ToolAudit | None = None,
     ) -> None:
         self._as_addressed = as_addressed
+        self._grant_limits = grant_limits
+        self._tool_audit = tool_audit
         self._server = server
         self._connections = connections
         self._first_calls: OrderedDict[str, None] = OrderedDict()
@@ -154,13 +161,18 @@ class McpEndpoint:
             return await response(scope, receive, send)
         message = _json_or_none(body)
         needed = required_scopes(message, self._tools, self._prompts)
+        view = None
         try:
             self._guard.require_scopes(caller, needed, keep_granted=True)
             if any(s.startswith(WALLET_SCOPE_PREFIXES) for s in needed):
                 # a client-credentials token reaches a wallet only through its client's owner
                 caller.wallet_owner()
+                if self._grant_limits is not None:
+                    # the person's limits for this app (one read; never on the catalog calls)
+                    view = self._grant_limits.view(caller, self._initial_scopes)
         except BearerChallenge as exc:
             self._refused(exc)
+            self._audit_refused_call(caller, message, exc.challenge)
             return await self._challenge(exc.challenge, headers.get("host"), send)
         except WalletError as exc:
             self._log(failed(caller.principal.client_id, "mcp_call", exc.code, exc.message, exc.status))
@@ -179,13 +191,30 @@ class McpEndpoint:
                 answered.append(int(event["status"]))
             await send(event)
 
-        with bound_principal(caller.principal):
+        with bound_principal(caller.principal), applying(view):
             async with manager.run():
                 await manager.handle_request(scope, _replay(body, receive), observed if first else send)
         if first:
             status = answered[0] if answered else 0
             what = f"first call with this access token: {_method_of(message)}, answered HTTP {status}"
             self._log(succeeded(caller.principal.client_id, "mcp_call", what, status))
+
+    def _audit_refused_call(self, caller: Caller, message: Any, challenge: bearer.Challenge) -> None:
+        """A tools/call refused before the SDK sees it: by scope, or its grant's duration over."""
+        if self._tool_audit is None or _method_of(message) != "tools/call":
+            return
+        params = message.get("params") if isinstance(message, dict) else None
+        params = params if isinstance(params, dict) else {}
+        arguments = params.get("arguments")
+        decision = "refused_scope" if challenge.error == "insufficient_scope" else "refused_grant"
+        self._tool_audit.record(
+            caller.principal,
+            str(params.get("name", ""))[:100],
+            arguments if isinstance(arguments, dict) else None,
+            decision,
+            challenge.description or "",
+            writes=True,
+        )
 
     def _first_call(self, caller: Caller) -> bool:
         """Whether this is the first call this instance sees with the caller's access token."""

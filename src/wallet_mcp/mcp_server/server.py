@@ -28,7 +28,8 @@ from wallet_mcp.mcp_server.completions import NOTHING, CompletionRefused
 from wallet_mcp.mcp_server.confirmation import Ask, ConfirmationGate, Proceed, Refuse
 from wallet_mcp.mcp_server.principal import current_principal
 from wallet_mcp.mcp_server.prompts import MAX_ARGUMENT_LENGTH, PromptError, PromptRegistry
-from wallet_mcp.mcp_server.tools import Proposal, ToolError, ToolOutcome, ToolRegistry
+from wallet_mcp.mcp_server.tool_audit import ToolAudit
+from wallet_mcp.mcp_server.tools import Proposal, ToolError, ToolOutcome, ToolRegistry, ToolSpec
 from wallet_mcp.mcp_server.wallet_resources import ResourceNotFound, WalletResources
 from wallet_mcp.tokens.access_tokens import AccessToken
 from wallet_mcp.wallet.confirmations import arguments_digest
@@ -58,12 +59,14 @@ def build_server(
     *,
     confirmations: ConfirmationGate | None = None,
     request_state: RequestStateSecurity | None = None,
+    tool_audit: ToolAudit | None = None,
 ) -> Server[Any]:
     """`confirmations`: the gate of the tools that move money (`ToolSpec.propose`); with it,
     `request_state` seals the 2026-07-28 `requestState` that names a pending operation. Without
     a gate (the stdio bridge, whose Backend API answers for itself) those tools run directly."""
     if confirmations is not None and request_state is None:
         raise ValueError("a confirmation gate needs request-state protection")
+    # `tool_audit`: every tools/call, its decision and result (mcp_server/tool_audit.py)
 
     async def list_tools(
         _ctx: ServerRequestContext[Any], _params: types.PaginatedRequestParams | None
@@ -76,25 +79,58 @@ def build_server(
         spec = tools.get(params.name)
         if spec is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name[:100]}")
+        if tool_audit is None:
+            return await run_tool(ctx, params, spec, _Decision())
+        decision = _Decision("failed", "the call did not complete")
+        principal = current_principal()
+        try:
+            return await run_tool(ctx, params, spec, decision)
+        except UrlElicitationRequiredError:
+            decision.set("asked", "the person's confirmation was asked for (-32042)")
+            raise
+        finally:
+            await anyio.to_thread.run_sync(
+                lambda: tool_audit.record(
+                    principal,
+                    spec.name,
+                    params.arguments,
+                    decision.decision,
+                    decision.result,
+                    writes=not spec.read_only,
+                )
+            )
+
+    async def run_tool(
+        ctx: ServerRequestContext[Any],
+        params: types.CallToolRequestParams,
+        spec: ToolSpec[Any],
+        decision: _Decision,
+    ) -> types.CallToolResult | types.InputRequiredResult:
         # the scopes were checked once, before the transport (mcp_server/http.required_scopes)
         principal = current_principal()
         try:
             arguments = spec.arguments.model_validate(params.arguments or {})
         except ValidationError as exc:
+            decision.set("refused", "invalid arguments")
             return _error(_describe(exc))
         try:
             if spec.propose is not None and confirmations is not None:
                 proposal = await anyio.to_thread.run_sync(spec.propose, principal, arguments)
                 if proposal is not None:
-                    return await _confirm_then_run(confirmations, ctx, params, spec.name, arguments, proposal)
+                    return await _confirm_then_run(
+                        confirmations, ctx, params, spec.name, arguments, proposal, decision
+                    )
             outcome: ToolOutcome = await anyio.to_thread.run_sync(spec.run, principal, arguments)
         except ToolError as exc:
+            decision.set(exc.reason, str(exc))
             return _error(str(exc))
         except (ClientError, BotoCoreError) as exc:
             if not is_transient(exc):
                 raise
             # every write is one DynamoDB transaction: a failure changed nothing
+            decision.set("failed", UNAVAILABLE)
             return _error(UNAVAILABLE)
+        decision.set("allowed", "ok" if spec.read_only else outcome.text)
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=outcome.text)],
             structured_content=outcome.structured,
@@ -160,6 +196,7 @@ async def _confirm_then_run(
     tool: str,
     arguments: BaseModel,
     proposal: Proposal,
+    decision: _Decision,
 ) -> types.CallToolResult | types.InputRequiredResult:
     """Ask the person, or run what they approved (mcp_server/confirmation.py)."""
     principal = current_principal()
@@ -181,15 +218,19 @@ async def _confirm_then_run(
         case Proceed(confirmation=found):
             actions = gate.authorising_actions(found, transaction_id=proposal.transaction_id, tool=tool)
             outcome = await anyio.to_thread.run_sync(proposal.execute, actions)
+            decision.set("confirmed", outcome.text)
             return types.CallToolResult(
                 content=[types.TextContent(type="text", text=outcome.text)],
                 structured_content=outcome.structured,
             )
-        case Refuse(message=message):
+        case Refuse(message=message, reason=reason):
+            decision.set("declined" if reason == "declined" else "refused_confirmation", message)
             return _error(message)
         case Ask() if action == "cancel":
+            decision.set("asked", "the person has not decided yet")
             return _error(f"Not confirmed yet; nothing was recorded. {verdict.message}")
         case Ask():
+            decision.set("asked", "the person's confirmation was asked for")
             capabilities = ctx.session.client_capabilities
             url_mode = bool(capabilities and capabilities.elicitation and capabilities.elicitation.url)
             if modern and url_mode:
@@ -333,6 +374,17 @@ def _completion_handler(prompts: PromptRegistry | None, resources: WalletResourc
         return types.CompleteResult(completion=completion)
 
     return complete
+
+
+class _Decision:
+    """What became of a tools/call, for the audit trail (`mcp_server/tool_audit.py`)."""
+
+    def __init__(self, decision: str = "allowed", result: str = "") -> None:
+        self.decision = decision
+        self.result = result
+
+    def set(self, decision: str, result: str) -> None:
+        self.decision, self.result = decision, result
 
 
 def _error(message: str) -> types.CallToolResult:

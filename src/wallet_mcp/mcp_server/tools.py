@@ -17,7 +17,12 @@ ArgsT = TypeVar("ArgsT", bound=BaseModel)
 
 
 class ToolError(Exception):
-    """A failure the caller (and the model behind it) should read: returned with `isError`."""
+    """A failure the caller (and the model behind it) should read: returned with `isError`.
+    `reason`: what the audit trail calls the decision (`mcp_server/tool_audit.py`)."""
+
+    def __init__(self, message: str, *, reason: str = "refused") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

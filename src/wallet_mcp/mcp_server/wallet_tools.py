@@ -30,7 +30,14 @@ from wallet_mcp.wallet.model import (
 )
 from wallet_mcp.wallet.money import CURRENCIES, format_money, to_decimal_string
 from wallet_mcp.wallet.owners import OwnerResolver
-from wallet_mcp.wallet.service import PERIODS, Draft, WalletError, WalletService
+from wallet_mcp.wallet.service import (
+    PERIODS,
+    ConfirmationRefused,
+    Draft,
+    LimitRefused,
+    WalletError,
+    WalletService,
+)
 from wallet_mcp.wallet.store import WalletStore
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
@@ -256,16 +263,19 @@ def wallet_tools(
     owners: OwnerResolver,
     *,
     threshold: Callable[[str], int] = lambda _owner: 0,
+    confirm_new_accounts: bool = False,
 ) -> list[ToolSpec[Any]]:
     """The wallet tools, each bound to the service and to the caller's wallet owner. `threshold`:
-    the owner's effective "confirm debits over" in US cents (0, the default: every debit)."""
+    the owner's effective "confirm debits over" in US cents (0, the default: every debit);
+    `confirm_new_accounts`: an administrator requires the person's confirmation for createAccount
+    too (`RequireCreateAccountConfirmation`)."""
 
     def bound(run: Callable[[str, ArgsT], ToolOutcome]) -> Callable[[AccessToken, ArgsT], ToolOutcome]:
         def call(principal: AccessToken, args: ArgsT) -> ToolOutcome:
             try:
                 return run(owners.owner_of(principal), args)
             except WalletError as exc:
-                raise ToolError(exc.message) from exc
+                raise ToolError(exc.message, reason=_reason(exc)) from exc
 
         return call
 
@@ -321,13 +331,47 @@ def wallet_tools(
             opening_balance=_amount(args.openingBalance),
             idempotency_key=args.idempotencyKey,
         )
-        return ToolOutcome(
-            text=(
-                f"✅ Created {account.account_type} account “{account.name}” ({account.currency}) "
-                f"with balance {format_money(account.balance, account.currency)} — id {account.account_id}"
-            ),
-            structured={"account": account.to_json()},
+        return _opened(account)
+
+    def propose_account(principal: AccessToken, args: CreateAccountArgs) -> Proposal | None:
+        """With the administrator's rule, a new account waits for the person's confirmation."""
+        if not confirm_new_accounts:
+            return None
+        if args.currency not in CURRENCIES:
+            raise ToolError(
+                f"unsupported currency {args.currency}; use one of {', '.join(sorted(CURRENCIES))}"
+            )
+        try:
+            owner = owners.owner_of(principal)
+            drafted = service.draft_account(
+                name=args.name,
+                account_type=args.type,
+                currency=args.currency,
+                opening_balance=_amount(args.openingBalance),
+            )
+        except WalletError as exc:
+            raise ToolError(exc.message, reason=_reason(exc)) from exc
+        operation = Operation(
+            tool="createAccount",
+            account_id=drafted.account_id,
+            account_name=drafted.name,
+            amount_minor=drafted.balance,
+            currency=drafted.currency,
+            category=drafted.account_type,
+            description=f"Open a new {drafted.account_type} account",
+            occurred_at=None,
         )
+
+        def execute(authorised_by: Sequence[dict[str, Any]]) -> ToolOutcome:
+            try:
+                account = service.open_account(
+                    owner, drafted, idempotency_key=args.idempotencyKey, authorised_by=authorised_by
+                )
+            except WalletError as exc:
+                raise ToolError(exc.message, reason=_reason(exc)) from exc
+            return _opened(account)
+
+        return Proposal(owner=owner, operation=operation, transaction_id=drafted.account_id, execute=execute)
 
     def draft(owner: str, args: CreateTransactionArgs) -> Draft:
         return service.draft_transaction(
@@ -347,7 +391,7 @@ def wallet_tools(
                 owner, drafted, idempotency_key=args.idempotencyKey, authorised_by=authorised_by
             )
         except WalletError as exc:
-            raise ToolError(exc.message) from exc
+            raise ToolError(exc.message, reason=_reason(exc)) from exc
         return _recorded(tx, account)
 
     def create_transaction(owner: str, args: CreateTransactionArgs) -> ToolOutcome:
@@ -370,16 +414,21 @@ def wallet_tools(
             owner = owners.owner_of(principal)
             drafted = draft(owner, args)
         except WalletError as exc:
-            raise ToolError(exc.message) from exc
+            raise ToolError(exc.message, reason=_reason(exc)) from exc
         tx = drafted.tx
-        if not needs_confirmation(
+        over = service.over_cap(owner, drafted)
+        if over is not None and not service.asks_over_cap():
+            # the person's cap: refused before asking them anything
+            raise ToolError(over.message, reason=_reason(over))
+        if over is None and not needs_confirmation(
             tx.amount, tx.currency, threshold_minor=threshold(owner) if tx.amount < 0 else 0
         ):
             return None
         if not owners.may_debit(principal):
             raise ToolError(
                 "This application acts without a person (client credentials) and may not move money "
-                "unless an administrator allows it; nothing was recorded."
+                "unless an administrator allows it; nothing was recorded.",
+                reason="refused_machine_client",
             )
         operation = Operation(
             tool="createTransaction",
@@ -475,6 +524,7 @@ def wallet_tools(
             description="Open a new account in the user's wallet with an optional opening balance.",
             arguments=CreateAccountArgs,
             run=bound(create_account),
+            propose=propose_account,
             scopes=(scopes.ACCOUNTS_WRITE,),
             read_only=False,
             destructive=False,
@@ -545,6 +595,25 @@ def wallet_tools(
             output_schema=_schema({"deleted": {"type": "string"}}, ["deleted"]),
         ),
     ]
+
+
+def _opened(account: Account) -> ToolOutcome:
+    return ToolOutcome(
+        text=(
+            f"✅ Created {account.account_type} account “{account.name}” ({account.currency}) "
+            f"with balance {format_money(account.balance, account.currency)} — id {account.account_id}"
+        ),
+        structured={"account": account.to_json()},
+    )
+
+
+def _reason(exc: WalletError) -> str:
+    """The audit's decision for a refusal (`mcp_server/tool_audit.py`)."""
+    if isinstance(exc, LimitRefused):
+        return f"refused_{exc.reason}"
+    if isinstance(exc, ConfirmationRefused):
+        return "refused_confirmation"
+    return "refused"
 
 
 def _recorded(tx: Transaction, account: Account) -> ToolOutcome:

@@ -18,12 +18,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
-
-import jwt
-from jwt.exceptions import InvalidKeyError, PyJWKError, PyJWTError
+from typing import TYPE_CHECKING, Any, Final
 
 from wallet_mcp.primitives.errors import InvalidClient
+
+if TYPE_CHECKING:
+    import jwt
+
+# pyjwt (with every cryptography algorithm it supports) is imported by the functions that use it:
+# the token function's common grants never read a client assertion (docs/operations.md "Cold start")
 
 CLIENT_ASSERTION_TYPE: Final = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 """RFC 7523 §2.2."""
@@ -122,9 +125,11 @@ def _key_for(key: Mapping[str, Any], alg: str) -> jwt.PyJWK | None:
         return None
     if alg == "ES256" and key.get("crv") != "P-256":
         return None
+    import jwt
+
     try:
         return jwt.PyJWK(dict(key), algorithm=alg)
-    except (PyJWKError, InvalidKeyError, ValueError, TypeError, KeyError):
+    except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError, KeyError):
         return None
 
 
@@ -134,10 +139,12 @@ def _key_for(key: Mapping[str, Any], alg: str) -> jwt.PyJWK | None:
 def _unverified(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
     if len(assertion) > MAX_ASSERTION_BYTES or assertion.count(".") != 2:
         raise InvalidClient("client_assertion is not a signed JWT")
+    import jwt
+
     try:
         header = jwt.get_unverified_header(assertion)
         claims = jwt.decode(assertion, options={"verify_signature": False})
-    except (PyJWTError, ValueError, TypeError) as exc:
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise InvalidClient("client_assertion is not a signed JWT") from exc
     if not isinstance(claims, dict):
         raise InvalidClient("client_assertion is not a signed JWT")
@@ -200,6 +207,8 @@ def verify_assertion(
     - item 8: signed by one of the client's keys with an allowed algorithm (`fapi2`: PS256 or
       ES256, and an RSA key of at least 2048 bits).
     """
+    import jwt
+
     alg, kid = key_ids(assertion, fapi2=fapi2)
     candidates = [
         key
@@ -239,7 +248,7 @@ def verify_assertion(
             raise InvalidClient("client_assertion iss must be the client_id") from exc
         except jwt.MissingRequiredClaimError as exc:
             raise InvalidClient(f"client_assertion has no {exc.claim}") from exc
-        except (PyJWTError, ValueError, TypeError) as exc:
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise InvalidClient("client_assertion is not valid") from exc
     if verified is None and too_short:
         raise InvalidClient(f"client_assertion keys must have at least {FAPI2_MIN_RSA_BITS} bits (FAPI 2.0)")

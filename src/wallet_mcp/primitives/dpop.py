@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-import jwt
-
 ALGORITHMS: Final = ("ES256", "RS256", "PS256")
 """The JWS algorithms a proof may use (advertised as `dpop_signing_alg_values_supported`)."""
 FAPI2_ALGORITHMS: Final = ("ES256", "PS256")
@@ -124,6 +122,8 @@ def check_proof(
     its `ath`); `nonce_ok` where the server requires nonces: given the proof's `nonce` (None when
     it has none), whether it is current (else `use_dpop_nonce`). Every signature check happens
     before the nonce is looked at, so a nonce is only ever handed to the holder of a valid proof."""
+    import jwt
+
     if not proof or len(proof) > MAX_PROOF_LENGTH or proof.count(".") != 2:
         raise InvalidProof("the DPoP header is not a single JWT")
     try:
@@ -177,7 +177,6 @@ def check_proof(
     return Proof(jkt=jkt, jti=jti, iat=iat)
 
 
-_ALGORITHMS: Final = jwt.algorithms.get_default_algorithms()
 _KEYS: OrderedDict[tuple[str, str], Any] = OrderedDict()
 _KEY_CACHE_SIZE: Final = 1024
 
@@ -187,7 +186,9 @@ def _public_key(jkt: str, alg: str, jwk: Mapping[str, Any]) -> Any:
     with every request, and building it from the JWK is a third of a check."""
     found = _KEYS.get((jkt, alg))
     if found is None:
-        found = _ALGORITHMS[alg].from_jwk(dict(jwk))
+        import jwt  # here, not at import: a function that sees no proof never loads pyjwt
+
+        found = jwt.algorithms.get_default_algorithms()[alg].from_jwk(dict(jwk))
         if hasattr(found, "private_bytes"):
             raise InvalidProof("the DPoP proof's jwk must be a public key")
         if getattr(found, "key_size", MIN_RSA_BITS) < MIN_RSA_BITS and _KTY_OF_ALG[alg] == "RSA":

@@ -23,9 +23,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-import jwt
-from jwt.exceptions import PyJWTError
-
 from wallet_mcp.config.enterprise import TrustedIdp
 from wallet_mcp.primitives.client_assertions import SIGNING_ALGORITHMS, bound_key
 from wallet_mcp.primitives.errors import InvalidGrant, InvalidScope
@@ -74,6 +71,9 @@ class IdJag:
 
 
 def unverified(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    import jwt
+    from jwt.exceptions import PyJWTError
+
     if not assertion or len(assertion) > MAX_ASSERTION_BYTES or assertion.count(".") != 2:
         raise InvalidGrant(MALFORMED)
     try:
@@ -118,6 +118,9 @@ def verify_id_jag(
 ) -> IdJag:
     """The grant, verified against `idp`'s keys; `resources`: every name of this server's MCP
     resource (locally its loopback aliases too) → the resource."""
+    import jwt
+    from jwt.exceptions import PyJWTError
+
     header, _ = unverified(assertion)
     alg, kid = str(header.get("alg")), header.get("kid")
     claims: dict[str, Any] | None = None

@@ -17,9 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-import jwt
-from jwt.exceptions import PyJWTError
-
 from wallet_mcp.config.enterprise import TrustedWorkloadIssuer
 from wallet_mcp.primitives.client_assertions import SIGNING_ALGORITHMS, bound_key
 from wallet_mcp.primitives.errors import InvalidGrant
@@ -60,6 +57,9 @@ def verify_workload_token(
     client_id: str,
     now: int,
 ) -> WorkloadToken:
+    import jwt
+    from jwt.exceptions import PyJWTError
+
     header, _ = unverified(assertion)
     alg, kid = header.get("alg"), header.get("kid")
     if alg not in SIGNING_ALGORITHMS:

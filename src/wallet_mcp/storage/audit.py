@@ -2,8 +2,10 @@
 
 One item per event, kept 90 days: sign-ins and failed sign-ins (with a password or an upstream
 identity provider), consent, tokens issued and revoked, reuse of a refresh token or a code, users
-created and identities linked by an upstream sign-in, and each step of a money movement's
-confirmation (requested, approved, declined, expired, executed, refused). The subject is the
+created and identities linked by an upstream sign-in, each step of a money movement's
+confirmation (requested, approved, declined, expired, executed, refused), the limits a person
+changes, and every MCP tool call (`tool_called`, kept as long as `ToolAuditRetentionSeconds`
+says; `mcp_server/tool_audit.py`). The subject is the
 user (or, without one, the client); the events of one subject read newest first with one Query.
 Written in the same transaction as what it records where there is one, so the trail never claims
 what did not happen.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -23,6 +26,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 RETENTION: Final = 90 * 24 * 3600
+CLIENT_INDEX: Final = "client-index"
+"""Sparse: the events that name a client, by client and time (the /admin client page)."""
+_MAX_ROUNDS: Final = 5
 
 Event = Literal[
     "login_succeeded",
@@ -64,6 +70,8 @@ Event = Literal[
     "confirmation_executed",
     "confirmation_refused",
     "client_keys_set",
+    "limits_changed",
+    "tool_called",
 ]
 
 
@@ -75,6 +83,8 @@ class AuditEvent:
     source: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     """Never a secret: ids, scopes, grant types, counts."""
+    retention: int = RETENTION
+    """Seconds the event is kept (the tool calls: the `ToolAuditRetentionSeconds` parameter)."""
 
     def to_item(self, now_ms: int) -> items.Item:
         return items.compact(
@@ -85,7 +95,7 @@ class AuditEvent:
                 "client_id": items.s(self.client_id) if self.client_id else None,
                 "source": items.s(self.source) if self.source else None,
                 "details": items.s(json.dumps(self.details, separators=(",", ":"), sort_keys=True)),
-                "expires_at": items.n(now_ms // 1000 + RETENTION),
+                "expires_at": items.n(now_ms // 1000 + self.retention),
             }
         )
 
@@ -101,22 +111,58 @@ class AuditLog:
     def record(self, event: AuditEvent) -> None:
         self._db.put_item(TableName=self.table, Item=event.to_item(int(time.time() * 1000)))
 
-    def of(self, subject: str, *, limit: int = 50) -> list[dict[str, Any]]:
-        """A subject's events, newest first."""
-        response = self._db.query(
-            TableName=self.table,
-            KeyConditionExpression="subject = :s",
-            ExpressionAttributeValues={":s": items.s(subject)},
-            ScanIndexForward=False,
-            Limit=limit,
-        )
+    def record_many(self, events: Sequence[tuple[AuditEvent, int]]) -> None:
+        """Several events, each with the time it happened (epoch ms), in BatchWriteItem calls of
+        25 (what a throttled batch leaves unprocessed is sent again, a bounded number of times)."""
+        puts = [{"PutRequest": {"Item": event.to_item(at)}} for event, at in events]
+        for start in range(0, len(puts), 25):
+            pending: dict[str, Any] = {self.table: puts[start : start + 25]}
+            for _ in range(_MAX_ROUNDS):
+                response = self._db.batch_write_item(RequestItems=pending)
+                pending = dict(response.get("UnprocessedItems") or {})
+                if not pending:
+                    break
+
+    def of(self, subject: str, *, limit: int = 50, event: Event | None = None) -> list[dict[str, Any]]:
+        """A subject's events (only `event`, if given), newest first."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "subject = :s",
+            "ExpressionAttributeValues": {":s": items.s(subject)},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if event is not None:
+            kwargs["FilterExpression"] = "event = :e"
+            kwargs["ExpressionAttributeValues"][":e"] = items.s(event)
+        return [_event(i) for i in self._db.query(**kwargs).get("Items", [])]
+
+    def of_client(
+        self, client_id: str, *, limit: int = 50, event: Event | None = None
+    ) -> list[dict[str, Any]]:
+        """The events naming a client (index `client-index`), newest first."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": CLIENT_INDEX,
+            "KeyConditionExpression": "client_id = :c",
+            "ExpressionAttributeValues": {":c": items.s(client_id)},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if event is not None:
+            kwargs["FilterExpression"] = "event = :e"
+            kwargs["ExpressionAttributeValues"][":e"] = items.s(event)
         return [
-            {
-                "event": items.req_s(i, "event"),
-                "at": int(items.req_s(i, "at").split("#")[0]),
-                "client_id": items.get_s(i, "client_id"),
-                "source": items.get_s(i, "source"),
-                "details": json.loads(items.get_s(i, "details") or "{}"),
-            }
-            for i in response.get("Items", [])
+            {**_event(i), "subject": items.req_s(i, "subject")}
+            for i in self._db.query(**kwargs).get("Items", [])
         ]
+
+
+def _event(i: items.Item) -> dict[str, Any]:
+    return {
+        "event": items.req_s(i, "event"),
+        "at": int(items.req_s(i, "at").split("#")[0]),
+        "client_id": items.get_s(i, "client_id"),
+        "source": items.get_s(i, "source"),
+        "details": json.loads(items.get_s(i, "details") or "{}"),
+    }

@@ -11,16 +11,54 @@ An enterprise grant (an ID-JAG accepted at the token endpoint) is recorded on th
 access for the user, and `enterprise_scope`, the scopes of the latest such grant. It adds nothing
 to `resources`: a grant the company's IdP made never stands in for the person's own consent in a
 browser. /account lists it ("granted by <IdP>") and withdrawing it ends it like any other grant.
+
+The limits the person chose on the consent page (issue 18) live on the same item, so the token
+carries only the grant (user and client), never the limits, and an edit applies at once:
+`accounts` (absent: every account, including later ones), `cap_per_transaction` and
+`cap_per_day` (decimal strings, in each account's own currency), `over_cap` ("refuse" or
+"confirm": ask the person instead) and `expires_at` (absent: until revoked).
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from wallet_mcp.storage import items
+
+OverCap = Literal["refuse", "confirm"]
+OVER_CAP: Final = ("refuse", "confirm")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What the person allowed one application, chosen at consent and editable in /account."""
+
+    accounts: tuple[str, ...] | None = None
+    """The account ids it may see and use; None: all of them (also those created later)."""
+    cap_per_transaction: str | None = None
+    """The largest debit it may make, as a decimal in the account's currency; None: no cap."""
+    cap_per_day: str | None = None
+    """The most it may debit per UTC day and currency; None: no cap."""
+    over_cap: OverCap = "refuse"
+    """Over a cap: refuse, or ask the person to confirm the debit instead."""
+    expires_at: int | None = None
+    """When the grant ends (epoch seconds); None: until revoked."""
+
+    @property
+    def unlimited(self) -> bool:
+        return (
+            self.accounts is None
+            and self.cap_per_transaction is None
+            and self.cap_per_day is None
+            and self.expires_at is None
+        )
+
+
+NO_LIMITS: Final = Limits()
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -39,6 +77,11 @@ class Consent:
     """The enterprise IdPs (ids) that granted this access (ID-JAG); empty: the person did."""
     enterprise_scope: tuple[str, ...] = ()
     """The scopes of the latest enterprise grant."""
+    limits: Limits = NO_LIMITS
+
+    def lapsed(self, now: int) -> bool:
+        """The grant's chosen duration is over."""
+        return self.limits.expires_at is not None and now >= self.limits.expires_at
 
     def approved(self, resource: str) -> frozenset[str]:
         return frozenset(self.resources.get(resource, ()))
@@ -55,7 +98,37 @@ def _consent(item: items.Item) -> Consent:
         resources={name: items.get_list(resources, name) for name in resources},
         granted_by=tuple(sorted(items.get_list(item, "granted_by"))),
         enterprise_scope=items.get_list(item, "enterprise_scope"),
+        limits=_limits(item),
     )
+
+
+def _limits(item: items.Item) -> Limits:
+    over = item.get("over_cap", {}).get("S", "refuse")
+    return Limits(
+        accounts=items.get_list(item, "accounts") if item.get("accounts_chosen", {}).get("BOOL") else None,
+        cap_per_transaction=item.get("cap_per_transaction", {}).get("S"),
+        cap_per_day=item.get("cap_per_day", {}).get("S"),
+        over_cap="confirm" if over == "confirm" else "refuse",
+        expires_at=int(item["grant_expires_at"]["N"]) if "grant_expires_at" in item else None,
+    )
+
+
+def _limits_item(limits: Limits) -> items.Item:
+    """The limits as item attributes (an empty string set cannot be stored: `accounts_chosen`
+    tells "no account" from "every account")."""
+    out: items.Item = {
+        "accounts_chosen": {"BOOL": limits.accounts is not None},
+        "over_cap": items.s(limits.over_cap),
+    }
+    if limits.accounts:
+        out["accounts"] = items.ss(limits.accounts)
+    if limits.cap_per_transaction is not None:
+        out["cap_per_transaction"] = items.s(limits.cap_per_transaction)
+    if limits.cap_per_day is not None:
+        out["cap_per_day"] = items.s(limits.cap_per_day)
+    if limits.expires_at is not None:
+        out["grant_expires_at"] = items.n(limits.expires_at)
+    return out
 
 
 class ConsentStore:
@@ -96,15 +169,20 @@ class ConsentStore:
         item = response.get("Attributes")
         return _consent(item) if item else None
 
-    def still_granted_action(self, user_id: str, client_id: str) -> dict[str, Any]:
-        """A transaction condition: the user has not withdrawn the client's access. Issuing tokens
-        on a grant checks it in the same transaction, so a grant withdrawn while a code or refresh
-        token is in flight issues nothing afterwards."""
+    def still_granted_action(self, user_id: str, client_id: str, *, now: int | None = None) -> dict[str, Any]:
+        """A transaction condition: the user has not withdrawn the client's access, and the
+        duration they chose for it is not over (`now`: by default the clock). Issuing tokens on a
+        grant checks it in the same transaction, so a grant withdrawn (or lapsed) while a code or
+        refresh token is in flight issues nothing afterwards."""
         return {
             "ConditionCheck": {
                 "TableName": self._table,
                 "Key": self._key(user_id, client_id),
-                "ConditionExpression": "attribute_exists(client_id)",
+                "ConditionExpression": (
+                    "attribute_exists(client_id) AND "
+                    "(attribute_not_exists(grant_expires_at) OR grant_expires_at > :now)"
+                ),
+                "ExpressionAttributeValues": {":now": items.n(int(time.time()) if now is None else now)},
             }
         }
 
@@ -162,6 +240,33 @@ class ConsentStore:
             )
         return False
 
+    def set_limits(self, user_id: str, client_id: str, limits: Limits, *, now: int) -> bool:
+        """Replace the limits of an existing approval (False: there is none)."""
+        attributes = _limits_item(limits)
+        names = {f"#a{i}": name for i, name in enumerate(attributes)}
+        values = {f":v{i}": value for i, value in enumerate(attributes.values())}
+        removed = [
+            name
+            for name in ("accounts", "cap_per_transaction", "cap_per_day", "grant_expires_at")
+            if name not in attributes
+        ]
+        update = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(attributes))) + ", updated_at = :now"
+        if removed:
+            update += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removed)))
+            names.update({f"#r{i}": name for i, name in enumerate(removed)})
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=self._key(user_id, client_id),
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(client_id)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={**values, ":now": items.n(now)},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
     def grant(
         self,
         user_id: str,
@@ -171,9 +276,11 @@ class ConsentStore:
         *,
         order: Sequence[str],
         now: int,
+        limits: Limits | None = None,
     ) -> Consent:
         """Add `scope`, for `resource`, to what the user has approved for the client (`order`:
-        the order scopes are listed in)."""
+        the order scopes are listed in); `limits`, when the person chose them on the page,
+        replace the previous ones (None: keep them)."""
         previous = self.get(user_id, client_id)
         merged = set(scope) | set(previous.scope if previous else ())
         resources = dict(previous.resources if previous else {})
@@ -186,6 +293,7 @@ class ConsentStore:
             granted_at=previous.granted_at if previous else now,
             updated_at=now,
             resources=resources,
+            limits=limits if limits is not None else previous.limits if previous else NO_LIMITS,
         )
         self._db.put_item(
             TableName=self._table,
@@ -204,6 +312,7 @@ class ConsentStore:
                     if previous and previous.granted_by
                     else {}
                 ),
+                **_limits_item(consent.limits),
             },
         )
         return consent

@@ -290,6 +290,13 @@ class CachedRevocations:
                     self._refresh(now)
         return self._revoked
 
+    def forget(self) -> None:
+        """Poll again before the next answer, and take no stale list as a fallback (after a
+        SnapStart restore the list in memory is as old as the snapshot)."""
+        with self._lock:
+            self._revoked = Revoked()
+            self._fetched_at = None
+
     def _refresh(self, now: float) -> None:
         try:
             self._revoked = self._source.live(now=int(time.time()))

@@ -8,8 +8,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-import jwt
-
 from wallet_mcp.tokens.keys import KmsPublicKeys
 from wallet_mcp.tokens.signer import KmsJwtSigner
 
@@ -107,6 +105,8 @@ class AccessTokenVerifier:
         self._leeway = leeway
 
     def verify(self, token: str) -> AccessToken:
+        import jwt  # here, not at import: issuing tokens (the token function's usual work) needs none
+
         if not token or len(token) > _MAX_TOKEN_LENGTH:
             raise InvalidAccessToken("malformed token")
         try:
@@ -151,6 +151,8 @@ class AccessTokenVerifier:
 
 def _signed_client_id(token: str) -> str | None:
     """The `client_id` claim of a token whose signature was verified already."""
+    import jwt
+
     try:
         client_id = jwt.decode(token, options={"verify_signature": False}).get("client_id")
     except jwt.InvalidTokenError:

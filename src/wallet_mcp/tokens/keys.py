@@ -58,6 +58,11 @@ class KmsPublicKeys:
                 self._by_key_id[key_id] = cached
             return cached
 
+    def forget(self) -> None:
+        """Fetch again on next use (after a SnapStart restore: as at any other cold start)."""
+        with self._lock:
+            self._by_key_id = {}
+
     def all(self) -> list[PublicKey]:
         return [self.get(key_id) for key_id in self._key_ids]
 

@@ -37,6 +37,11 @@ class OwnerResolver:
         self._cache: dict[str, tuple[float, str | None]] = {}
         self._lock = threading.Lock()
 
+    def forget(self) -> None:
+        """Read every owner afresh (after a SnapStart restore the cache's ages mean nothing)."""
+        with self._lock:
+            self._cache = {}
+
     @staticmethod
     def is_client_token(principal: AccessToken) -> bool:
         return principal.subject == principal.client_id

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from wallet_mcp.wallet import grant_limits
 from wallet_mcp.wallet import store as st
+from wallet_mcp.wallet.grant_limits import GrantView
 from wallet_mcp.wallet.model import (
     ACCOUNT_TYPES,
     CATEGORIES,
@@ -29,7 +31,7 @@ from wallet_mcp.wallet.model import (
     Page,
     Transaction,
 )
-from wallet_mcp.wallet.money import MoneyError, require_currency, to_minor
+from wallet_mcp.wallet.money import MoneyError, require_currency, to_decimal_string, to_minor
 
 MAX_PAGE: Final = 100
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
@@ -74,6 +76,31 @@ class ConfirmationRefused(WalletError):
 
     status = 403
     code = "access_denied"
+
+
+class LimitRefused(WalletError):
+    """A call outside the limits the person chose for the application at consent; `reason`:
+    `account` (an account it was not given), `cap_per_transaction`, `cap_per_day`."""
+
+    status = 403
+    code = "access_denied"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+OUTSIDE_ACCOUNTS: Final = (
+    "this application may only use the accounts you chose when you allowed it; nothing was recorded"
+)
+
+
+def over_cap_message(reason: str, cap: int, currency: str) -> str:
+    what = "per transaction" if reason == "cap_per_transaction" else "per day"
+    return (
+        f"this debit is over the limit of {to_decimal_string(cap, currency)} {currency} {what} you set "
+        "for this application; nothing was recorded (change the limit in your account page)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,23 +205,42 @@ def parse_occurred_at(value: str | None, *, now: float) -> int:
 
 
 class WalletService:
-    def __init__(self, store: st.WalletStore, clock: Callable[[], float] = time.time) -> None:
+    """Every read and write of a wallet, within the limits of the calling application's grant
+    (`view`: by default the one the MCP endpoint bound for the request, `grant_limits.current`;
+    the REST API passes its own through `scoped`). Accounts the application was not given do not
+    exist for it; its debits stay within the caps the person set."""
+
+    def __init__(
+        self,
+        store: st.WalletStore,
+        clock: Callable[[], float] = time.time,
+        view: Callable[[], GrantView | None] = grant_limits.current,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._view = view
+
+    def scoped(self, view: GrantView | None) -> WalletService:
+        """The same wallet within `view`'s limits (None: none)."""
+        return WalletService(self._store, self._clock, view=lambda: view)
 
     # --- reads ---------------------------------------------------------------------------------
 
     def accounts(self, owner: str) -> list[Account]:
-        return self._store.accounts(owner)
+        view = self._view()
+        found = self._store.accounts(owner)
+        return found if view is None else [a for a in found if view.sees(a.account_id)]
 
     def account(self, owner: str, account_id: str) -> Account:
-        account = self._store.account(owner, account_id) if _plausible_id(account_id) else None
+        view = self._view()
+        visible = _plausible_id(account_id) and (view is None or view.sees(account_id))
+        account = self._store.account(owner, account_id) if visible else None
         if account is None:
             raise NotFound("no such account")
         return account
 
     def total_balance(self, owner: str) -> Balance:
-        accounts = self._store.accounts(owner)
+        accounts = self.accounts(owner)
         totals: dict[str, int] = {}
         for account in accounts:
             totals[account.currency] = totals.get(account.currency, 0) + account.balance
@@ -207,14 +253,25 @@ class WalletService:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
         if account_id is not None:
             self.account(owner, account_id)
+        view = self._view()
         try:
-            return self._store.transactions(owner, limit=limit, cursor=cursor, account_id=account_id)
+            return self._store.transactions(
+                owner,
+                limit=limit,
+                cursor=cursor,
+                account_id=account_id,
+                only_accounts=view.chosen if view is not None else None,
+            )
         except st.InvalidCursor as exc:
             raise InvalidInput("cursor is not one this server returned") from exc
 
     def spending(self, owner: str, period: str) -> Spending:
         first, last = resolve_period(period, now=self._clock())
-        categories, months = self._store.spending_report(owner, first, last)
+        view = self._view()
+        if view is not None and view.chosen is not None:
+            categories, months = self._store.spending_of(owner, first, last, view.chosen)
+        else:
+            categories, months = self._store.spending_report(owner, first, last)
         return Spending(first_month=first, last_month=last, categories=categories, months=months)
 
     # --- writes --------------------------------------------------------------------------------
@@ -229,6 +286,15 @@ class WalletService:
         opening_balance: str | int = "0",
         idempotency_key: str | None = None,
     ) -> Account:
+        drafted = self.draft_account(
+            name=name, account_type=account_type, currency=currency, opening_balance=opening_balance
+        )
+        return self.open_account(owner, drafted, idempotency_key=idempotency_key)
+
+    def draft_account(
+        self, *, name: str, account_type: str, currency: str, opening_balance: str | int = "0"
+    ) -> Account:
+        """A validated new account, not written: what a confirmation shows the person."""
         name = clean_text(name, field="name", limit=MAX_NAME)
         if account_type not in ACCOUNT_TYPES:
             raise InvalidInput(f"type must be one of {', '.join(ACCOUNT_TYPES)}")
@@ -237,9 +303,8 @@ class WalletService:
             balance = to_minor(opening_balance, currency)
         except MoneyError as exc:
             raise InvalidInput(str(exc)) from exc
-        payload = {"name": name, "type": account_type, "currency": currency, "opening_balance": balance}
         now = int(self._clock())
-        account = Account(
+        return Account(
             account_id=str(uuid.uuid4()),
             name=name,
             account_type=account_type,  # type: ignore[arg-type]
@@ -248,16 +313,44 @@ class WalletService:
             created_at=now,
             updated_at=now,
         )
+
+    def open_account(
+        self,
+        owner: str,
+        account: Account,
+        *,
+        idempotency_key: str | None = None,
+        authorised_by: Sequence[dict[str, Any]] = (),
+    ) -> Account:
+        """Write a drafted account; `authorised_by` as for `record`."""
+        payload = {
+            "name": account.name,
+            "type": account.account_type,
+            "currency": account.currency,
+            "opening_balance": account.balance,
+        }
         try:
             result = self._store.create_account(
-                owner, account, idempotency=_idempotency(idempotency_key, payload), now=now
+                owner,
+                account,
+                idempotency=_idempotency(idempotency_key, payload),
+                now=account.created_at,
+                authorised_by=authorised_by,
             )
         except st.TooManyAccounts as exc:
             raise Conflict(str(exc)) from exc
         except st.IdempotencyConflict as exc:
             raise Conflict(str(exc)) from exc
+        except st.ConfirmationNotUsable as exc:
+            raise ConfirmationRefused(
+                "this operation was not approved, or its approval was already used or has expired; "
+                "nothing was created"
+            ) from exc
         if isinstance(result, st.Replayed):
-            return self.account(owner, result.result_id)
+            replayed = self._store.account(owner, result.result_id)
+            if replayed is None:
+                raise NotFound("the original account no longer exists")
+            return replayed
         return result
 
     def draft_transaction(
@@ -272,6 +365,9 @@ class WalletService:
     ) -> Draft:
         """A transaction validated against the owner's account, not written: what a confirmation
         shows the person before anything happens."""
+        view = self._view()
+        if view is not None and not view.sees(account_id):
+            raise LimitRefused("account", OUTSIDE_ACCOUNTS)
         account = self.account(owner, account_id)
         if category not in CATEGORIES:
             raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}")
@@ -327,8 +423,22 @@ class WalletService:
         authorised_by: Sequence[dict[str, Any]] = (),
     ) -> tuple[Transaction, Account]:
         """Write a drafted transaction; `authorised_by`: conditions committed with it (a spent
-        confirmation), whose failure writes nothing and raises `ConfirmationRefused`."""
+        confirmation), whose failure writes nothing and raises `ConfirmationRefused`. A debit by
+        an application with caps is refused over them (`LimitRefused`), unless the person
+        confirmed it and chose to be asked over a cap; the day's debits are counted in the same
+        transaction."""
         tx, account = draft.tx, draft.account
+        view = self._view()
+        day_cap = None
+        if view is not None:
+            if not view.sees(tx.account_id):
+                raise LimitRefused("account", OUTSIDE_ACCOUNTS)
+            if tx.amount < 0:
+                waived = bool(authorised_by) and view.confirms_over_cap()
+                if not waived:
+                    self._within_cap_per_transaction(view, tx)
+                cap = None if waived else view.cap_per_day(tx.currency)
+                day_cap = st.DayCap(view.client_id, grant_limits.utc_day(tx.created_at), cap)
         payload = {
             "account_id": tx.account_id,
             "amount": tx.amount,
@@ -343,7 +453,13 @@ class WalletService:
                 idempotency=_idempotency(idempotency_key, payload),
                 now=tx.created_at,
                 authorised_by=authorised_by,
+                day_cap=day_cap,
             )
+        except st.DailyCapReached as exc:
+            assert view is not None and day_cap is not None and day_cap.cap is not None
+            raise LimitRefused(
+                "cap_per_day", over_cap_message("cap_per_day", day_cap.cap, tx.currency)
+            ) from exc
         except st.AccountNotFound as exc:
             raise NotFound("no such account") from exc
         except (st.CurrencyMismatch, st.IdempotencyConflict) as exc:
@@ -360,6 +476,38 @@ class WalletService:
             return replayed, self.account(owner, tx.account_id)
         # the transaction added exactly this amount to the balance read above
         return result, replace(account, balance=account.balance + tx.amount, updated_at=tx.created_at)
+
+    def over_cap(self, owner: str, draft: Draft) -> LimitRefused | None:
+        """Whether a debit would go over a cap of the calling application (what to say if so),
+        before asking the person anything: one read of the day's counter when there is a daily
+        cap. `record` checks again, in its transaction."""
+        view, tx = self._view(), draft.tx
+        if view is None or tx.amount >= 0:
+            return None
+        try:
+            self._within_cap_per_transaction(view, tx)
+        except LimitRefused as refused:
+            return refused
+        cap = view.cap_per_day(tx.currency)
+        if cap is None:
+            return None
+        spent = self._store.day_spent(owner, view.client_id, grant_limits.utc_day(tx.created_at), tx.currency)
+        if spent - tx.amount > cap:
+            return LimitRefused("cap_per_day", over_cap_message("cap_per_day", cap, tx.currency))
+        return None
+
+    def asks_over_cap(self) -> bool:
+        """The person chose to be asked, rather than refuse, a debit over a cap."""
+        view = self._view()
+        return view is not None and view.confirms_over_cap()
+
+    @staticmethod
+    def _within_cap_per_transaction(view: GrantView, tx: Transaction) -> None:
+        cap = view.cap_per_transaction(tx.currency)
+        if cap is not None and -tx.amount > cap:
+            raise LimitRefused(
+                "cap_per_transaction", over_cap_message("cap_per_transaction", cap, tx.currency)
+            )
 
 
 def _plausible_id(value: str) -> bool:

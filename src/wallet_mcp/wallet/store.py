@@ -9,6 +9,7 @@ from input: one user's queries cannot reach another's items. Layout (docs/storag
     USER#u  SPEND#<yyyy-mm>#<ccy>#<cat>    spending of a month by category (kept by each write)
     USER#u  IDEMP#<kind>#<key>             what an idempotent create produced (TTL 24 h)
     USER#u  REPORT#<slug>                  a saved report (an MCP resource the user created)
+    USER#u  DAYCAP#<client>#<yyyy-mm-dd>#<ccy>  what one application debited that UTC day (TTL 2 days)
 
 Reads are Queries on one partition (newest-first by the sort key): their cost does not grow with
 the number of transactions. A transaction and its balance change commit in one
@@ -23,6 +24,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from wallet_mcp.storage import items
@@ -68,6 +70,23 @@ class ConfirmationNotUsable(Exception):
     already, expired, declined, or for other arguments. Nothing was written."""
 
 
+class DailyCapReached(Exception):
+    """The debit would take the application's debits of the day over the person's cap."""
+
+
+@dataclass(frozen=True, slots=True)
+class DayCap:
+    """The day counter a debit by an application adds to; `cap`: the most the counter may reach
+    (None: counted, not capped — a debit the person confirmed over the cap)."""
+
+    client_id: str
+    day: str
+    cap: int | None
+
+
+DAYCAP_TTL: Final = 2 * 86400
+
+
 @dataclass(frozen=True, slots=True)
 class Replayed:
     """An idempotent create that had already happened: the id of what it produced."""
@@ -82,6 +101,10 @@ def user_pk(user_id: str) -> str:
 
 def _tx_sk(occurred_ms: int, tx_id: str) -> str:
     return f"TX#{occurred_ms:013d}#{tx_id}"
+
+
+def _daycap_sk(client_id: str, day: str, currency: str) -> str:
+    return f"DAYCAP#{client_id}#{day}#{currency}"
 
 
 def month_of(epoch_ms: int) -> str:
@@ -199,9 +222,18 @@ class WalletStore:
         return _account(item) if item else None
 
     def transactions(
-        self, user_id: str, *, limit: int, cursor: str | None = None, account_id: str | None = None
+        self,
+        user_id: str,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        account_id: str | None = None,
+        only_accounts: Sequence[str] | None = None,
     ) -> Page:
-        """Newest first; `cursor` continues a previous page."""
+        """Newest first; `cursor` continues a previous page; `only_accounts`: of these accounts
+        alone (an application limited to them)."""
+        if account_id is None and only_accounts is not None:
+            return self._transactions_of(user_id, limit=limit, cursor=cursor, accounts=only_accounts)
         pk = user_pk(user_id)
         kwargs: dict[str, Any] = {"TableName": self.table, "ScanIndexForward": False, "Limit": limit}
         start = decode_cursor(cursor) if cursor else None
@@ -227,6 +259,104 @@ class WalletStore:
         last = response.get("LastEvaluatedKey")
         next_cursor = encode_cursor(items.req_s(last, "sk")) if last and found else None
         return Page(transactions=found, next_cursor=next_cursor)
+
+    def _transactions_of(
+        self, user_id: str, *, limit: int, cursor: str | None, accounts: Sequence[str]
+    ) -> Page:
+        """The owner's transactions of some accounts, newest first: the partition read with a
+        filter, page after page until `limit` are found."""
+        if not accounts:
+            return Page(transactions=[], next_cursor=None)
+        pk = user_pk(user_id)
+        names = {f":a{i}": items.s(a) for i, a in enumerate(sorted(set(accounts)))}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "ScanIndexForward": False,
+            "Limit": limit,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "FilterExpression": f"account_id IN ({', '.join(names)})",
+            "ExpressionAttributeValues": {":pk": items.s(pk), ":prefix": items.s("TX#"), **names},
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = {"pk": items.s(pk), "sk": items.s(decode_cursor(cursor))}
+        found: list[items.Item] = []
+        while True:
+            response = self._db.query(**kwargs)
+            found.extend(response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if len(found) >= limit:
+                kept = found[:limit]
+                more = last is not None or len(found) > limit
+                next_cursor = encode_cursor(items.req_s(kept[-1], "sk")) if more else None
+                return Page(transactions=[_transaction(i) for i in kept], next_cursor=next_cursor)
+            if last is None:
+                return Page(transactions=[_transaction(i) for i in found], next_cursor=None)
+            kwargs["ExclusiveStartKey"] = last
+
+    def spending_of(
+        self, user_id: str, first_month: str, last_month: str, accounts: Sequence[str]
+    ) -> tuple[list[CategorySpending], list[MonthSpending]]:
+        """`spending_report` of some accounts alone, summed from their transactions (the SPEND
+        items add up every account)."""
+        if not accounts:
+            return [], []
+        first = datetime.strptime(first_month, "%Y-%m").replace(tzinfo=UTC)
+        year, month = map(int, last_month.split("-"))
+        after = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+        names = {f":a{i}": items.s(a) for i, a in enumerate(sorted(set(accounts)))}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "FilterExpression": f"account_id IN ({', '.join(names)}) AND amount < :zero AND category <> :t",
+            "ExpressionAttributeValues": {
+                ":pk": items.s(user_pk(user_id)),
+                ":lo": items.s(f"TX#{int(first.timestamp() * 1000):013d}#"),
+                ":hi": items.s(f"TX#{int(after.timestamp() * 1000) - 1:013d}#~"),
+                ":zero": items.n(0),
+                ":t": items.s("transfer"),
+                **names,
+            },
+        }
+        totals: dict[tuple[str, str], list[int]] = {}
+        by_month: dict[tuple[str, str], list[int]] = {}
+        while True:
+            response = self._db.query(**kwargs)
+            for item in response.get("Items", []):
+                tx = _transaction(item)
+                in_month = datetime.fromtimestamp(tx.occurred_at / 1000, UTC).strftime("%Y-%m")
+                keyed: tuple[tuple[tuple[str, str], dict[tuple[str, str], list[int]]], ...] = (
+                    ((tx.category, tx.currency), totals),
+                    ((in_month, tx.currency), by_month),
+                )
+                for key, into in keyed:
+                    entry = into.setdefault(key, [0, 0])
+                    entry[0] -= tx.amount
+                    entry[1] += 1
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        categories = sorted(
+            (
+                CategorySpending(category=c, currency=ccy, spent=v[0], count=v[1])
+                for (c, ccy), v in totals.items()
+            ),
+            key=lambda s: (-s.spent, s.category),
+        )
+        months = [
+            MonthSpending(month=m, currency=ccy, spent=v[0], count=v[1])
+            for (m, ccy), v in sorted(by_month.items())
+        ]
+        return categories, months
+
+    def day_spent(self, user_id: str, client_id: str, day: str, currency: str) -> int:
+        """What the application has debited that UTC day in that currency (minor units)."""
+        response = self._db.get_item(
+            TableName=self.table,
+            Key={"pk": items.s(user_pk(user_id)), "sk": items.s(_daycap_sk(client_id, day, currency))},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return items.req_n(item, "spent") if item else 0
 
     def spending(self, user_id: str, first_month: str, last_month: str) -> list[CategorySpending]:
         return self.spending_report(user_id, first_month, last_month)[0]
@@ -311,8 +441,16 @@ class WalletStore:
     # --- writes --------------------------------------------------------------------------------
 
     def create_account(
-        self, user_id: str, account: Account, *, idempotency: tuple[str, str] | None, now: int
+        self,
+        user_id: str,
+        account: Account,
+        *,
+        idempotency: tuple[str, str] | None,
+        now: int,
+        authorised_by: Sequence[dict[str, Any]] = (),
     ) -> Account | Replayed:
+        """`authorised_by`: as for `create_transaction` (a spent confirmation, when an
+        administrator requires one for new accounts)."""
         pk = user_pk(user_id)
         sk = f"ACCOUNT#{account.account_id}"
         actions: list[dict[str, Any]] = [
@@ -335,9 +473,13 @@ class WalletStore:
         ]
         if idempotency:
             actions.append(self._idempotency_put(pk, "account", idempotency, account.account_id, sk, now))
+        guard = len(actions)
+        actions.extend(authorised_by)
         reasons = self._commit(actions)
         if reasons is None:
             return account
+        if authorised_by and reasons[guard] in LOST:
+            raise ConfirmationNotUsable("the confirmation is not approved for this operation")
         if idempotency and reasons[2] == "ConditionalCheckFailed":
             return self._replayed(pk, "account", idempotency)
         if reasons[1] == "ConditionalCheckFailed":
@@ -352,10 +494,13 @@ class WalletStore:
         idempotency: tuple[str, str] | None,
         now: int,
         authorised_by: Sequence[dict[str, Any]] = (),
+        day_cap: DayCap | None = None,
     ) -> Transaction | Replayed:
         """`authorised_by`: actions committed in the same transaction, whose conditions must hold
         for the write to happen (a confirmation spent, its audit event); the first of them is the
-        one whose failure means `ConfirmationNotUsable`."""
+        one whose failure means `ConfirmationNotUsable`. `day_cap`: a debit by an application,
+        added to its day counter in the same transaction (`DailyCapReached` over the cap: the
+        check and the count cannot race)."""
         pk = user_pk(user_id)
         sk = _tx_sk(tx.occurred_at, tx.transaction_id)
         actions: list[dict[str, Any]] = [
@@ -395,6 +540,10 @@ class WalletStore:
                     }
                 }
             )
+        capped = None
+        if day_cap is not None and tx.amount < 0:
+            capped = len(actions)
+            actions.append(self._day_cap_update(pk, day_cap, tx, now))
         if idempotency:
             actions.append(self._idempotency_put(pk, "transaction", idempotency, tx.transaction_id, sk, now))
         guard = len(actions)
@@ -406,6 +555,8 @@ class WalletStore:
             raise ConfirmationNotUsable("the confirmation is not approved for this operation")
         if idempotency and reasons[guard - 1] == "ConditionalCheckFailed":
             return self._replayed(pk, "transaction", idempotency)
+        if capped is not None and reasons[capped] == "ConditionalCheckFailed":
+            raise DailyCapReached(tx.currency)
         if reasons[1] == "ConditionalCheckFailed":
             account = self.account(user_id, tx.account_id)
             if account is None:
@@ -468,6 +619,28 @@ class WalletStore:
         return True
 
     # --- helpers -------------------------------------------------------------------------------
+
+    def _day_cap_update(self, pk: str, day_cap: DayCap, tx: Transaction, now: int) -> dict[str, Any]:
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {
+                "pk": items.s(pk),
+                "sk": items.s(_daycap_sk(day_cap.client_id, day_cap.day, tx.currency)),
+            },
+            "UpdateExpression": "ADD spent :debit SET expires_at = :expires",
+            "ExpressionAttributeValues": {
+                ":debit": items.n(-tx.amount),
+                ":expires": items.n(now + DAYCAP_TTL),
+            },
+        }
+        if day_cap.cap is not None:
+            room = day_cap.cap + tx.amount  # what may have been debited before this one
+            # room < 0: this debit alone is over the cap, so no counter (absent or not) may pass
+            update["ConditionExpression"] = (
+                "attribute_not_exists(spent) OR spent <= :room" if room >= 0 else "spent <= :room"
+            )
+            update["ExpressionAttributeValues"][":room"] = items.n(room)
+        return {"Update": update}
 
     def _idempotency_put(
         self, pk: str, kind: str, idempotency: tuple[str, str], result_id: str, result_sk: str, now: int

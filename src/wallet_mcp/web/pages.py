@@ -238,7 +238,11 @@ def consent_page(
     username: str,
     resource: str,
     approved_before: bool = False,
+    accounts: Sequence[tuple[str, str]] | None = None,
+    caps: bool = False,
 ) -> str:
+    """`accounts`: (id, label) of the person's accounts, to choose which the app may use (None:
+    not offered); `caps`: the app asks to move money, so offer caps per transaction and per day."""
     items = "".join(
         f"<li>{escape(SCOPE_DESCRIPTIONS.get(scope, scope))} <code>{escape(scope)}</code></li>"
         for scope in scopes
@@ -266,12 +270,74 @@ def consent_page(
         f"<dt>Access to</dt><dd><code>{escape(resource)}</code></dd>"
         "</dl>"
         f'<p>It will be able to:</p><ul class="scopes">{items}</ul>'
+        f"{limits_fieldset(accounts, caps)}"
         '<div class="actions">'
         '<button type="submit" name="decision" value="deny">Deny</button>'
         '<button class="primary" type="submit" name="decision" value="approve">Allow</button>'
         "</div></form>"
     )
     return document("Authorize access", body)
+
+
+DURATIONS: Final = (("forever", "Until I revoke it"), ("1d", "1 day"), ("30d", "30 days"), ("90d", "90 days"))
+OVER_CAP_CHOICES: Final = (("refuse", "Refuse the payment"), ("confirm", "Ask me to confirm it instead"))
+
+
+def limits_fieldset(
+    accounts: Sequence[tuple[str, str]] | None,
+    caps: bool,
+    *,
+    chosen: Sequence[str] | None = None,
+    cap_per_transaction: str = "",
+    cap_per_day: str = "",
+    over_cap: str = "refuse",
+    duration: str | None = "forever",
+) -> str:
+    """The limits a person sets for an app: which accounts (every one ticked: also accounts opened
+    later), and for an app that moves money a cap per transaction and per day and what happens
+    over them; and how long the grant lasts (`duration` None: not offered, as on /account where
+    the end date is shown instead). Unticked boxes are not sent: `limits_form` says the
+    choice was made."""
+    if accounts is None:
+        return ""
+    boxes = "".join(
+        f'<label class="check"><input type="checkbox" name="account:{escape(account_id)}" value="on"'
+        f"{' checked' if chosen is None or account_id in chosen else ''}> {escape(label)}</label>"
+        for account_id, label in accounts
+    )
+    parts = [
+        '<fieldset class="limits"><legend>Limits for this application</legend>',
+        '<input type="hidden" name="limits_form" value="1">',
+        "<p>Accounts it may see and use (with every one ticked, also those you open later):</p>",
+        boxes or "<p>You have no accounts yet.</p>",
+    ]
+    if caps:
+        options = "".join(
+            f'<option value="{value}"{" selected" if value == over_cap else ""}>{label}</option>'
+            for value, label in OVER_CAP_CHOICES
+        )
+        parts.append(
+            '<label for="cap_per_transaction">Largest payment '
+            "(in the account's currency; empty: no limit)</label>"
+            f'<input id="cap_per_transaction" name="cap_per_transaction" inputmode="decimal" '
+            f'value="{escape(cap_per_transaction)}" placeholder="e.g. 50">'
+            '<label for="cap_per_day">Most it may pay per day (empty: no limit)</label>'
+            f'<input id="cap_per_day" name="cap_per_day" inputmode="decimal" value="{escape(cap_per_day)}" '
+            'placeholder="e.g. 200">'
+            '<label for="over_cap">Over a limit</label>'
+            f'<select id="over_cap" name="over_cap">{options}</select>'
+        )
+    if duration is not None:
+        options = "".join(
+            f'<option value="{value}"{" selected" if value == duration else ""}>{label}</option>'
+            for value, label in DURATIONS
+        )
+        parts.append(
+            '<label for="duration">Allow it for</label>'
+            f'<select id="duration" name="duration">{options}</select>'
+        )
+    parts.append("</fieldset>")
+    return "".join(parts)
 
 
 def error_page(title: str, message: str) -> str:

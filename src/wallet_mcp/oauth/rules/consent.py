@@ -7,7 +7,8 @@ registered exactly — never a public client, whose `client_id` anyone can prese
 loopback redirect matched on any port (RFC 8252 §7.3). Even then, only for what the person saw
 and approved for the same resource (RFC 8707), never for a scope that moves money
 (`MONEY_MOVING_SCOPES`: asked every time), and never for an approval given before an
-administrator cut the client off (`grants_valid_after`).
+administrator cut the client off (`grants_valid_after`), nor once the duration the person chose
+for the grant is over.
 """
 
 from __future__ import annotations
@@ -21,10 +22,18 @@ from wallet_mcp.storage.consents import Consent
 
 
 def may_skip_consent(
-    client: ClientRecord, redirect_uri: str, consent: Consent | None, scope: Iterable[str], resource: str
+    client: ClientRecord,
+    redirect_uri: str,
+    consent: Consent | None,
+    scope: Iterable[str],
+    resource: str,
+    *,
+    now: int | None = None,
 ) -> bool:
     wanted = set(scope)
     if consent is None or not client.is_confidential or redirect_uri not in client.redirect_uris:
+        return False
+    if now is not None and consent.lapsed(now):
         return False
     if wanted & MONEY_MOVING_SCOPES:
         return False

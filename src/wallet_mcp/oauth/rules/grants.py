@@ -11,6 +11,9 @@ client-credentials token the client's owner), its scopes and when it was issued.
 - the client's allowance was narrowed and the grant carries a scope outside it;
 - the enterprise IdP the grant came from (an ID-JAG, `idp`) was cut off by an administrator:
   refused while it stays cut off, whenever issued, and until they expire once it is restored.
+- the duration the person chose for it at consent is over (`expires_at`, from the consent record:
+  given by the callers that read it — the resource servers before a wallet call, and the token
+  endpoint checks the same in its transaction, `ConsentStore.still_granted_action`).
 
 Asked by the MCP endpoint and the wallet API (from the polled revocation list, no AWS call), by
 introspection (a consistent read of the entries that concern the token), by the token endpoint
@@ -36,6 +39,7 @@ USER_CUT_OFF: Final = "the user's access was ended by an administrator"
 WITHDRAWN: Final = "the user has withdrawn this application's access"
 SCOPE_NARROWED: Final = "a scope of this grant is no longer allowed for the client"
 IDP_CUT_OFF: Final = "the identity provider that granted this access was cut off by an administrator"
+EXPIRED: Final = "the time the user allowed this application has run out; ask the user to allow it again"
 
 
 class NotRead(Enum):
@@ -73,11 +77,27 @@ def ended_by_client(client: ClientRecord | None, issued_at: int) -> bool:
     return client.grants_valid_after is not None and issued_at <= client.grants_valid_after
 
 
-def refusal(grant: Grant, revoked: Revoked, client: ClientRecord | NotRead | None = NOT_READ) -> str | None:
+def lapsed(expires_at: int | None, now: int) -> str | None:
+    """Whether the duration chosen at consent is over (None: until revoked)."""
+    return EXPIRED if expires_at is not None and now >= expires_at else None
+
+
+def refusal(
+    grant: Grant,
+    revoked: Revoked,
+    client: ClientRecord | NotRead | None = NOT_READ,
+    *,
+    expires_at: int | None = None,
+    now: int = 0,
+) -> str | None:
     """Why the grant is dead, or None while it is alive.
 
     `client` is the usable client record when the caller has read it (None: there is no usable
-    client: unknown, expired, disabled or deleted)."""
+    client: unknown, expired, disabled or deleted); `expires_at`, the end of the duration the
+    person chose, when the caller has read the consent record (compared with `now`)."""
+    ended = lapsed(expires_at, now)
+    if ended is not None:
+        return ended
     if grant.jti is not None and grant.jti in revoked.jtis:
         return REVOKED
     client_cut = revoked.clients.get(grant.client_id)

@@ -19,6 +19,7 @@ from wallet_mcp.limits import Rules
 from wallet_mcp.oauth.rules.consent import approved_before, may_skip_consent
 from wallet_mcp.oauth.rules.grants import Grant, refusal
 from wallet_mcp.oauth.server.authorize_errors import EXPIRED, SPENT, LocalError, RequestContext, with_query
+from wallet_mcp.primitives.scopes import MONEY_MOVING_SCOPES
 from wallet_mcp.signin import csrf
 from wallet_mcp.signin.password import SignIn
 from wallet_mcp.storage.audit import AuditLog
@@ -33,6 +34,7 @@ from wallet_mcp.storage.rate_limits import RateLimits
 from wallet_mcp.storage.revocations import RevocationList
 from wallet_mcp.storage.sessions import LoginSession, SessionStore
 from wallet_mcp.storage.users import UserRecord, UserStore
+from wallet_mcp.wallet.store import WalletStore
 from wallet_mcp.web import pages
 from wallet_mcp.web.cookies import CookieJar
 from wallet_mcp.web.outcomes import Outcome, Page, Redirect
@@ -64,11 +66,14 @@ class AuthorizeSteps:
         connections: ConnectionLog,
         providers: Sequence[IdentityProvider] = (),
         pushed: PushedRequests | None = None,
+        wallet: WalletStore | None = None,
     ) -> None:
         """`providers`: the upstream OpenID providers the login page offers (`upstream_routes.py`);
         `pushed`: the requests clients pushed (RFC 9126), None where `request_uri` is not served."""
         self.settings = settings
         self.pushed = pushed
+        self.wallet = wallet
+        """The person's accounts, for the limits of the consent page (None: not offered)."""
         self.connections = connections
         self.clock = clock
         self.clients = clients
@@ -176,8 +181,19 @@ class AuthorizeSteps:
             username=session.username,
             resource=pending.resource,
             approved_before=approved_before(consent, pending.scope, pending.resource),
+            accounts=self.account_choices(session.user_id),
+            caps=bool(set(pending.scope) & MONEY_MOVING_SCOPES),
         )
         return Page(html, form_targets=(_origin(pending.redirect_uri),))
+
+    def account_choices(self, user_id: str) -> list[tuple[str, str]] | None:
+        """(id, label) of the person's accounts, for the limits they choose (None: not offered)."""
+        if self.wallet is None:
+            return None
+        return [
+            (a.account_id, f"{a.name} ({a.account_type}, {a.currency})")
+            for a in self.wallet.accounts(user_id)
+        ]
 
     # --- consent and the code -------------------------------------------------------------------
 
@@ -187,13 +203,14 @@ class AuthorizeSteps:
         """Remembered consent may stand in for the page (`oauth.rules.consent`) and the grant is
         alive (`oauth.rules.grants`, on a consistent read of the person's entries)."""
         consent = self.consents.get(user_id, context.client.client_id)
-        if not may_skip_consent(context.client, context.redirect_uri, consent, scope, resource):
+        if not may_skip_consent(context.client, context.redirect_uri, consent, scope, resource, now=now):
             return False
         entries = self._revocations.entries(
             jti="-", client_id=context.client.client_id, user_ids=[user_id], now=now
         )
         grant = Grant(context.client.client_id, user_id, frozenset(scope), now)
-        return refusal(grant, entries, context.client) is None
+        assert consent is not None  # may_skip_consent needs one
+        return refusal(grant, entries, context.client, expires_at=consent.limits.expires_at, now=now) is None
 
     def signed_in(
         self,

@@ -14,7 +14,10 @@ redirect back): never the username typed nor the password, only whether and why 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Final
 
 from wallet_mcp.oauth.server.authorize_errors import (
     EXPIRED,
@@ -24,11 +27,12 @@ from wallet_mcp.oauth.server.authorize_errors import (
     RequestContext,
 )
 from wallet_mcp.oauth.server.authorize_steps import AuthorizeSteps
-from wallet_mcp.primitives.scopes import SUPPORTED_SCOPES
+from wallet_mcp.primitives.scopes import MONEY_MOVING_SCOPES, SUPPORTED_SCOPES
 from wallet_mcp.signin.password import SignInRefused
 from wallet_mcp.storage.audit import AuditEvent
 from wallet_mcp.storage.auth_requests import PendingAuthorization
 from wallet_mcp.storage.connection_log import ConnectionStep, Step, failed, succeeded
+from wallet_mcp.storage.consents import OVER_CAP, Limits
 from wallet_mcp.web.cookies import CookieJar
 from wallet_mcp.web.outcomes import Outcome, Page, Redirect
 
@@ -106,6 +110,14 @@ class AuthorizeSubmit:
             if not steps.requests.consume(pending.request_id):
                 raise LocalError(SPENT, detail="the authorization request was already used")
             raise RedirectError(context, "access_denied")
+        previous = steps.consents.get(session.user_id, client.client_id)
+        limits = chosen_limits(
+            form,
+            steps.account_choices(session.user_id) if "limits_form" in form else None,
+            moves_money=bool(set(pending.scope) & MONEY_MOVING_SCOPES),
+            now=now,
+            previous=previous.limits if previous else None,
+        )
         steps.consents.grant(
             session.user_id,
             client.client_id,
@@ -113,6 +125,7 @@ class AuthorizeSubmit:
             pending.resource,
             order=SUPPORTED_SCOPES,
             now=now,
+            limits=limits,
         )
         steps.audit.record(
             AuditEvent(
@@ -120,7 +133,7 @@ class AuthorizeSubmit:
                 subject=session.user_id,
                 client_id=client.client_id,
                 source=source,
-                details={"scope": " ".join(pending.scope)},
+                details={"scope": " ".join(pending.scope), **limits_details(limits)},
             )
         )
         location = steps.issue_code(
@@ -163,6 +176,71 @@ class AuthorizeSubmit:
             )
             return Page(page.html, refused.status, page.form_targets, retry_after=refused.retry_after)
         return steps.signed_in(context, pending, hidden, user, now, how="with a password")
+
+
+_AMOUNT = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
+DURATIONS: Final = {"forever": None, "1d": 86400, "30d": 30 * 86400, "90d": 90 * 86400}
+BAD_CAP: Final = "A limit must be an amount such as 50 or 12.50, or left empty for none."
+
+
+def chosen_limits(
+    form: Mapping[str, str],
+    accounts: Sequence[tuple[str, str]] | None,
+    *,
+    moves_money: bool,
+    now: int,
+    previous: Limits | None = None,
+) -> Limits:
+    """The limits the person chose on the form (`accounts`: theirs, when the form offered them;
+    an id that is not one of theirs is ignored; every one ticked: all accounts, also later ones).
+    Caps only for an app that asks to move money: otherwise the caps set before stay (`previous`),
+    since a request for reading alone does not show them. `LocalError` for a value no page offers."""
+    chosen: tuple[str, ...] | None = None
+    if accounts is not None:
+        ids = [account_id for account_id, _ in accounts]
+        ticked = tuple(a for a in ids if form.get(f"account:{a}") == "on")
+        chosen = None if len(ticked) == len(ids) else ticked
+    kept = previous or Limits()
+    caps: list[str | None] = [kept.cap_per_transaction, kept.cap_per_day]
+    over: str = kept.over_cap
+    if moves_money:
+        caps = [None, None]
+        for i, name in enumerate(("cap_per_transaction", "cap_per_day")):
+            raw = form.get(name, "").strip()
+            if raw:
+                if not _AMOUNT.match(raw) or Decimal(raw) <= 0:
+                    raise LocalError(BAD_CAP, detail=f"consent form: {name} is not an amount")
+                caps[i] = raw
+        over = form.get("over_cap", "refuse")
+        if over not in OVER_CAP:
+            raise LocalError("The form is incomplete.", detail="consent form: unknown over_cap choice")
+    duration = form.get("duration", "forever")
+    if duration not in DURATIONS:
+        raise LocalError("The form is incomplete.", detail="consent form: unknown duration")
+    seconds = DURATIONS[duration]
+    return Limits(
+        accounts=chosen,
+        cap_per_transaction=caps[0],
+        cap_per_day=caps[1],
+        over_cap="confirm" if over == "confirm" else "refuse",
+        expires_at=now + seconds if seconds is not None else None,
+    )
+
+
+def limits_details(limits: Limits) -> dict[str, str]:
+    """What the audit trail keeps of the limits chosen."""
+    details: dict[str, str] = {}
+    if limits.accounts is not None:
+        details["accounts"] = " ".join(limits.accounts) or "(none)"
+    for name in ("cap_per_transaction", "cap_per_day"):
+        value = getattr(limits, name)
+        if value is not None:
+            details[name] = value
+    if limits.cap_per_transaction or limits.cap_per_day:
+        details["over_cap"] = limits.over_cap
+    if limits.expires_at is not None:
+        details["expires_at"] = str(limits.expires_at)
+    return details
 
 
 def _refusal(refused: SignInRefused) -> str:
