@@ -288,7 +288,7 @@ def clients_page(
         f'<td data-label="Type">{escape(_client_kind(c))}</td>'
         f'<td class="uris" data-label="Redirect URIs">'
         f"{'<br>'.join(escape(u) for u in c.redirect_uris) or '—'}</td>"
-        f'<td data-label="Grants">{"<br>".join(escape(g) for g in c.grant_types)}</td>'
+        f'<td data-label="Grants">{"<br>".join(_grant_label(g) for g in c.grant_types)}</td>'
         f'<td data-label="Scopes">{_scopes(c.scope)}</td>'
         f'<td data-label="Created">{_when(c.created_at)}</td>'
         f'<td data-label="Last used">{_when(c.last_used_at)}</td>'
@@ -833,3 +833,14 @@ def user_grants_page(
         )
     body = f"{_nav(viewer)}<h1>Users</h1>{_alerts(notice, None)}{search}{result}"
     return document("Users", body, wide=True)
+
+
+_GRANT_TYPE_URN = "urn:ietf:params:oauth:grant-type:"
+
+
+def _grant_label(grant_type: str) -> str:
+    """A grant type as a list shows it: an IETF grant-type URN by its last part (`jwt-bearer`),
+    the whole URN in its title, so one long word never widens the table."""
+    if grant_type.startswith(_GRANT_TYPE_URN):
+        return f'<span title="{escape(grant_type)}">{escape(grant_type.removeprefix(_GRANT_TYPE_URN))}</span>'
+    return escape(grant_type)
