@@ -15,8 +15,8 @@ from tests.forms import parse
 from tests.handlers.oauth_helpers import FORM
 from tests.handlers.test_account import attempt_sign_in, sign_in
 from wallet_mcp import aws
-from wallet_mcp.account.bootstrap import token_digest
 from wallet_mcp.cli.main import main as cli
+from wallet_mcp.credentials.opaque import digest as token_digest
 from wallet_mcp.storage.audit import AuditLog
 from wallet_mcp.storage.users import BOOTSTRAP_MARKER, UserStore
 

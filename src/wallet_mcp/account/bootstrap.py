@@ -2,7 +2,8 @@
 § The first administrator).
 
 The operator runs `wallet-mcp admin bootstrap-token` anywhere (it needs no AWS access): it prints a
-random token and its SHA-256. Only the digest goes into the deployment (`BootstrapAdminTokenSha256`),
+random token and its SHA-256 (`credentials.opaque.digest`, the at-rest form of every opaque
+credential here). Only the digest goes into the deployment (`BootstrapAdminTokenSha256`),
 so neither the template, the stack's parameters nor the function's environment hold anything that
 opens the page. Whoever presents the token on the page creates one administrator, once: the account
 and a marker item are written in one transaction whose condition fails if the marker exists, so two
@@ -12,14 +13,13 @@ failed sign-ins (the same rule), and the form carries the sign-in form's CSRF sc
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from collections.abc import Callable, Mapping
 from html import escape
 from typing import Final
 
 from wallet_mcp.account.portal import LOGIN_CSRF_TTL, Provenance, Refused
+from wallet_mcp.credentials import opaque
 from wallet_mcp.credentials.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password
 from wallet_mcp.primitives.errors import TooManyRequests
 from wallet_mcp.signin import csrf
@@ -33,11 +33,6 @@ from wallet_mcp.web.outcomes import Outcome, Page, Redirect
 
 PATH: Final = "/admin/bootstrap"
 CSRF_CONTEXT: Final = "admin-bootstrap"
-
-
-def token_digest(token: str) -> str:
-    """What the deployment holds of a bootstrap token: its SHA-256, lower-case hex."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class AdminBootstrap:
@@ -85,7 +80,7 @@ class AdminBootstrap:
             page = self._form(cookies, error=str(exc.description).capitalize() + ".", status=429)
             return Page(page.html, 429, cookies=page.cookies, retry_after=exc.retry_after)
         presented = form.get("token", "").strip()
-        if not presented or not hmac.compare_digest(token_digest(presented), self._digest):
+        if not presented or not opaque.matches(presented, self._digest):
             self._rates.record(self._failures, source, now)
             return self._form(cookies, error="That bootstrap token is not valid.", status=403)
         username = normalize_username(form.get("username", ""))

@@ -30,7 +30,6 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from wallet_mcp.account.bootstrap import token_digest
 from wallet_mcp.cli.errors import CliError, ConfigurationError
 from wallet_mcp.cli.settings import CliSettings
 from wallet_mcp.compose import Stores
@@ -195,7 +194,7 @@ def bootstrap_token() -> int:
     this output until it is used."""
     token = opaque.new_secret()
     print(f"Bootstrap token (keep it; it is shown once): {token}")
-    print(f"Deploy with: --parameter-overrides BootstrapAdminTokenSha256={token_digest(token)}")
+    print(f"Deploy with: --parameter-overrides BootstrapAdminTokenSha256={opaque.digest(token)}")
     print("Then open <issuer>/admin/bootstrap, paste the token and create the first administrator.")
     return 0
 
