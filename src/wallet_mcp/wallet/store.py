@@ -335,18 +335,7 @@ class WalletStore:
             if "LastEvaluatedKey" not in response:
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        categories = sorted(
-            (
-                CategorySpending(category=c, currency=ccy, spent=v[0], count=v[1])
-                for (c, ccy), v in totals.items()
-            ),
-            key=lambda s: (-s.spent, s.category),
-        )
-        months = [
-            MonthSpending(month=m, currency=ccy, spent=v[0], count=v[1])
-            for (m, ccy), v in sorted(by_month.items())
-        ]
-        return categories, months
+        return _report(totals, by_month)
 
     def day_spent(self, user_id: str, client_id: str, day: str, currency: str) -> int:
         """What the application has debited that UTC day in that currency (minor units)."""
@@ -389,18 +378,7 @@ class WalletStore:
             if "LastEvaluatedKey" not in response:
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        categories = sorted(
-            (
-                CategorySpending(category=c, currency=ccy, spent=v[0], count=v[1])
-                for (c, ccy), v in totals.items()
-            ),
-            key=lambda s: (-s.spent, s.category),
-        )
-        months = [
-            MonthSpending(month=m, currency=ccy, spent=v[0], count=v[1])
-            for (m, ccy), v in sorted(by_month.items())
-        ]
-        return categories, months
+        return _report(totals, by_month)
 
     def spending_months(self, user_id: str, prefix: str, limit: int) -> list[str]:
         """Up to `limit` months (`YYYY-MM`, newest first) with spending recorded, among those
@@ -677,3 +655,22 @@ class WalletStore:
     def _commit(self, actions: list[dict[str, Any]]) -> list[str] | None:
         """None on success, else the cancellation reason of each action ("None" where it was fine)."""
         return commit(self._db, actions)
+
+
+def _report(
+    totals: dict[tuple[str, str], list[int]], by_month: dict[tuple[str, str], list[int]]
+) -> tuple[list[CategorySpending], list[MonthSpending]]:
+    """Spending by (category, currency), most first, and by (month, currency), in month order,
+    from sums of [spent, count]."""
+    categories = sorted(
+        (
+            CategorySpending(category=c, currency=ccy, spent=v[0], count=v[1])
+            for (c, ccy), v in totals.items()
+        ),
+        key=lambda s: (-s.spent, s.category),
+    )
+    months = [
+        MonthSpending(month=m, currency=ccy, spent=v[0], count=v[1])
+        for (m, ccy), v in sorted(by_month.items())
+    ]
+    return categories, months
