@@ -6,15 +6,19 @@ modules in collection order. Taking the longest first (the LPT rule) keeps one w
 starting a 40-second module when the other has just finished: the suite's tail was ~25 s.
 
 How long each module took is remembered in pytest's cache (`.pytest_cache`, written by the
-controller at the end of a run, merged with earlier runs); a module with no figure yet (a fresh
-clone, a new module) gets an estimate from its directory. Every worker reads the same cache
+controller at the end of a run, merged with earlier runs). A fresh clone (CI) has no cache: it
+starts from `module_seconds.json` beside this file, the figures of a clean `make test` (refresh it
+from `.pytest_cache/v/wallet-mcp/module-seconds` when modules come and go); a module in neither
+gets an estimate from its directory. Every worker reads the same cache
 before the run and the controller writes it only afterwards, so all workers collect in the same
 order, as xdist requires.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from pathlib import Path
 from typing import Any, Final
 
 import pytest
@@ -43,7 +47,15 @@ def _estimate(module: str) -> float:
 def _remembered(config: pytest.Config) -> dict[str, float]:
     cache = getattr(config, "cache", None)  # None with `-p no:cacheprovider`
     found = cache.get(CACHE_KEY, {}) if cache is not None else {}
-    return {str(k): float(v) for k, v in found.items()} if isinstance(found, dict) else {}
+    cached = {str(k): float(v) for k, v in found.items()} if isinstance(found, dict) else {}
+    return {**_SEED, **cached}
+
+
+_SEED: Final = {
+    str(k): float(v)
+    for k, v in json.loads((Path(__file__).parent / "module_seconds.json").read_text()).items()
+}
+"""The figures a fresh clone starts from (see the module docstring)."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
