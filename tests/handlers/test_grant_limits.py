@@ -411,3 +411,46 @@ def test_allowing_reading_again_keeps_the_caps_set_for_payments(fns, aws_stack):
     authorize_with(fns, scope=READS)  # the page for reading shows no caps: they stay
     limits = consents(aws_stack).get(DEMO_USER_ID, APP).limits
     assert (limits.cap_per_day, limits.over_cap) == ("100", "confirm")
+
+
+# --- saved reports ---------------------------------------------------------------------------------
+
+
+def test_a_limited_app_reads_only_saved_reports_of_accounts_it_may_see(fns, accounts, aws_stack):
+    """A report saved with every account in it (by the person's other apps) would tell an app
+    limited to some accounts the totals of the others: it is neither listed, read nor deleted."""
+    checking = accounts["Everyday Checking"]
+    store = WalletStore(aws.dynamodb(), aws_stack.physical_ids["WalletTable"])
+    store.put_report(DEMO_USER_ID, "everything", "Everything", {"period": "this_month"}, int(time.time()))
+    resources = " mcp:resources:read mcp:resources:write"
+    ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).put(
+        ClientRecord(
+            client_id=APP,
+            client_name="Limited App",
+            token_endpoint_auth_method="none",
+            grant_types=("authorization_code", "refresh_token"),
+            redirect_uris=(REDIRECT,),
+            scope=tuple((WRITES + resources).split()),
+            created_at=0,
+        )
+    )
+    access = authorize_with(fns, scope=READS + resources, only=(checking,))["access_token"]
+    mcp = fns[2]
+    saved = tool(mcp, access, "saveSpendingReport", {"name": "Mine", "period": "this_month"})["result"]
+    assert not saved.get("isError"), saved
+
+    def uris() -> set[str]:
+        listed = response_json(mcp_call(mcp, access, "resources/list", {}))["result"]["resources"]
+        return {r["uri"] for r in listed if r["uri"].startswith("wallet://reports/")}
+
+    assert uris() == {"wallet://reports/mine"}
+    mine = response_json(mcp_call(mcp, access, "resources/read", {"uri": "wallet://reports/mine"}))
+    assert json.loads(mine["result"]["contents"][0]["text"])["name"] == "Mine"
+    other = response_json(mcp_call(mcp, access, "resources/read", {"uri": "wallet://reports/everything"}))
+    assert "error" in other, other
+    deleted = tool(mcp, access, "deleteSpendingReport", {"slug": "everything"})["result"]
+    assert deleted["isError"]
+    assert store.report(DEMO_USER_ID, "everything") is not None
+    # what the limited app saved is kept with the accounts it covers
+    report = store.report(DEMO_USER_ID, "mine")
+    assert report is not None and report[0].covers == (checking,)

@@ -80,7 +80,7 @@ class WalletResources:
         if uri == "wallet://accounts/{id}" and argument == "id":
             named = [(a.account_id, a.name) for a in self.service.accounts(owner)]
         elif uri == "wallet://reports/{slug}" and argument == "slug":
-            named = [(slug, name) for slug, name, _ in self.store.reports(owner)]
+            named = [(r.slug, r.name) for r in self.service.reports(owner)]
         elif uri in {t.uri_template for t in self.templates()}:
             raise CompletionRefused(f"the template {uri} has no variable {argument[:64]!r}")
         else:
@@ -133,9 +133,9 @@ class WalletResources:
         if scopes.ANALYTICS_READ in principal.scopes:
             resources.extend(
                 types.Resource(
-                    uri=f"wallet://reports/{slug}", name=f"report-{slug}", title=name, mime_type=_JSON
+                    uri=f"wallet://reports/{r.slug}", name=f"report-{r.slug}", title=r.name, mime_type=_JSON
                 )
-                for slug, name, _ in self.store.reports(owner)
+                for r in self.service.reports(owner)
             )
         return resources
 
@@ -152,11 +152,8 @@ class WalletResources:
                 page = self.service.recent_transactions(owner, limit=20)
                 body = {"transactions": [t.to_json() for t in page.transactions]}
             elif uri.startswith("wallet://reports/"):
-                found = self.store.report(owner, uri.removeprefix("wallet://reports/"))
-                if found is None:
-                    raise ResourceNotFound(uri)
-                name, content = found
-                body = {"name": name, **content}
+                saved, content = self.service.report(owner, uri.removeprefix("wallet://reports/"))
+                body = {"name": saved.name, **content}
             else:
                 raise ResourceNotFound(uri)
         except WalletError as exc:

@@ -460,14 +460,14 @@ def wallet_tools(
             spending.first_month, spending.last_month, spending.categories, spending.months
         )
         slug = slugify(args.name)
-        store.put_report(owner, slug, args.name, {"period": args.period, **report}, int(time.time()))
+        service.save_report(owner, slug, args.name, {"period": args.period, **report})
         return ToolOutcome(
             text=f"📌 Saved report “{args.name}” as resource wallet://reports/{slug}",
             structured={"uri": f"wallet://reports/{slug}", "name": args.name, "report": report},
         )
 
     def delete_report(owner: str, args: DeleteReportArgs) -> ToolOutcome:
-        if not store.delete_report(owner, args.slug):
+        if not service.delete_report(owner, args.slug):
             raise ToolError(f"no saved report {args.slug!r}")
         return ToolOutcome(text=f"🗑️ Deleted wallet://reports/{args.slug}", structured={"deleted": args.slug})
 

@@ -544,38 +544,40 @@ class WalletStore:
 
     # --- saved reports (resources the user creates) --------------------------------------------
 
-    def put_report(self, user_id: str, slug: str, name: str, content: dict[str, Any], now: int) -> None:
-        self._db.put_item(
-            TableName=self.table,
-            Item={
-                "pk": items.s(user_pk(user_id)),
-                "sk": items.s(f"REPORT#{slug}"),
-                "kind": items.s("report"),
-                "name": items.s(name),
-                "content": items.s(json.dumps(content, separators=(",", ":"))),
-                "updated_at": items.n(now),
-            },
-        )
+    def put_report(
+        self,
+        user_id: str,
+        slug: str,
+        name: str,
+        content: dict[str, Any],
+        now: int,
+        covers: Sequence[str] | None = None,
+    ) -> None:
+        """`covers`: the accounts the report was computed from (None: every account)."""
+        item = {
+            "pk": items.s(user_pk(user_id)),
+            "sk": items.s(f"REPORT#{slug}"),
+            "kind": items.s("report"),
+            "name": items.s(name),
+            "content": items.s(json.dumps(content, separators=(",", ":"))),
+            "updated_at": items.n(now),
+        }
+        if covers is not None:
+            item["covers"] = items.s(json.dumps(sorted(set(covers))))
+        self._db.put_item(TableName=self.table, Item=item)
 
-    def reports(self, user_id: str) -> list[tuple[str, str, int]]:
-        """(slug, name, updated_at) of every saved report."""
+    def reports(self, user_id: str) -> list[SavedReport]:
+        """Every saved report, without its content."""
         response = self._db.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
             ExpressionAttributeValues={":pk": items.s(user_pk(user_id)), ":prefix": items.s("REPORT#")},
-            ProjectionExpression="sk, #name, updated_at",
+            ProjectionExpression="sk, #name, updated_at, covers",
             ExpressionAttributeNames={"#name": "name"},
         )
-        return [
-            (
-                items.req_s(i, "sk").removeprefix("REPORT#"),
-                items.req_s(i, "name"),
-                items.req_n(i, "updated_at"),
-            )
-            for i in response.get("Items", [])
-        ]
+        return [_saved_report(i) for i in response.get("Items", [])]
 
-    def report(self, user_id: str, slug: str) -> tuple[str, dict[str, Any]] | None:
+    def report(self, user_id: str, slug: str) -> tuple[SavedReport, dict[str, Any]] | None:
         response = self._db.get_item(
             TableName=self.table, Key={"pk": items.s(user_pk(user_id)), "sk": items.s(f"REPORT#{slug}")}
         )
@@ -583,7 +585,7 @@ class WalletStore:
         if item is None:
             return None
         content: dict[str, Any] = json.loads(items.req_s(item, "content"))
-        return items.req_s(item, "name"), content
+        return _saved_report(item), content
 
     def delete_report(self, user_id: str, slug: str) -> bool:
         try:
@@ -674,3 +676,22 @@ def _report(
         for (m, ccy), v in sorted(by_month.items())
     ]
     return categories, months
+
+
+@dataclass(frozen=True, slots=True)
+class SavedReport:
+    slug: str
+    name: str
+    updated_at: int
+    covers: tuple[str, ...] | None
+    """The accounts it was computed from (None: every account, or saved before this was kept)."""
+
+
+def _saved_report(item: items.Item) -> SavedReport:
+    covers = items.get_s(item, "covers")
+    return SavedReport(
+        slug=items.req_s(item, "sk").removeprefix("REPORT#"),
+        name=items.req_s(item, "name"),
+        updated_at=items.req_n(item, "updated_at"),
+        covers=tuple(json.loads(covers)) if covers is not None else None,
+    )
