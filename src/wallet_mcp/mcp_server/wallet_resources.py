@@ -24,7 +24,7 @@ from wallet_mcp.mcp_server.completions import CompletionRefused, bounded, ranked
 from wallet_mcp.primitives import scopes
 from wallet_mcp.tokens.access_tokens import AccessToken
 from wallet_mcp.wallet.owners import OwnerResolver
-from wallet_mcp.wallet.service import WalletError, WalletService
+from wallet_mcp.wallet.service import SavedReports, WalletError, WalletService
 from wallet_mcp.wallet.store import WalletStore
 
 _JSON: Final = "application/json"
@@ -80,7 +80,7 @@ class WalletResources:
         if uri == "wallet://accounts/{id}" and argument == "id":
             named = [(a.account_id, a.name) for a in self.service.accounts(owner)]
         elif uri == "wallet://reports/{slug}" and argument == "slug":
-            named = [(r.slug, r.name) for r in self.service.reports(owner)]
+            named = [(r.slug, r.name) for r in SavedReports(self.store).reports(owner)]
         elif uri in {t.uri_template for t in self.templates()}:
             raise CompletionRefused(f"the template {uri} has no variable {argument[:64]!r}")
         else:
@@ -135,7 +135,7 @@ class WalletResources:
                 types.Resource(
                     uri=f"wallet://reports/{r.slug}", name=f"report-{r.slug}", title=r.name, mime_type=_JSON
                 )
-                for r in self.service.reports(owner)
+                for r in SavedReports(self.store).reports(owner)
             )
         return resources
 
@@ -152,7 +152,7 @@ class WalletResources:
                 page = self.service.recent_transactions(owner, limit=20)
                 body = {"transactions": [t.to_json() for t in page.transactions]}
             elif uri.startswith("wallet://reports/"):
-                saved, content = self.service.report(owner, uri.removeprefix("wallet://reports/"))
+                saved, content = SavedReports(self.store).report(owner, uri.removeprefix("wallet://reports/"))
                 body = {"name": saved.name, **content}
             else:
                 raise ResourceNotFound(uri)

@@ -35,6 +35,7 @@ from wallet_mcp.wallet.service import (
     ConfirmationRefused,
     Draft,
     LimitRefused,
+    SavedReports,
     WalletError,
     WalletService,
 )
@@ -269,6 +270,7 @@ def wallet_tools(
     the owner's effective "confirm debits over" in US cents (0, the default: every debit);
     `confirm_new_accounts`: an administrator requires the person's confirmation for createAccount
     too (`RequireCreateAccountConfirmation`)."""
+    saved = SavedReports(store)
 
     def bound(run: Callable[[str, ArgsT], ToolOutcome]) -> Callable[[AccessToken, ArgsT], ToolOutcome]:
         def call(principal: AccessToken, args: ArgsT) -> ToolOutcome:
@@ -460,14 +462,14 @@ def wallet_tools(
             spending.first_month, spending.last_month, spending.categories, spending.months
         )
         slug = slugify(args.name)
-        service.save_report(owner, slug, args.name, {"period": args.period, **report})
+        saved.save(owner, slug, args.name, {"period": args.period, **report})
         return ToolOutcome(
             text=f"📌 Saved report “{args.name}” as resource wallet://reports/{slug}",
             structured={"uri": f"wallet://reports/{slug}", "name": args.name, "report": report},
         )
 
     def delete_report(owner: str, args: DeleteReportArgs) -> ToolOutcome:
-        if not service.delete_report(owner, args.slug):
+        if not saved.delete(owner, args.slug):
             raise ToolError(f"no saved report {args.slug!r}")
         return ToolOutcome(text=f"🗑️ Deleted wallet://reports/{args.slug}", structured={"deleted": args.slug})
 

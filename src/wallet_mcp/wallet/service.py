@@ -224,34 +224,6 @@ class WalletService:
         """The same wallet within `view`'s limits (None: none)."""
         return WalletService(self._store, self._clock, view=lambda: view)
 
-    # --- saved reports: an app limited to some accounts reads only reports of those ------------
-
-    def reports(self, owner: str) -> list[st.SavedReport]:
-        """The saved reports this call may see: all of them, or for an app limited to some
-        accounts only those computed from accounts it may see (never one covering every account,
-        nor one saved before reports kept what they cover)."""
-        view = self._view()
-        return [r for r in self._store.reports(owner) if _readable(r, view)]
-
-    def report(self, owner: str, slug: str) -> tuple[st.SavedReport, dict[str, Any]]:
-        found = self._store.report(owner, slug)
-        if found is None or not _readable(found[0], self._view()):
-            raise NotFound("no such report")
-        return found
-
-    def save_report(self, owner: str, slug: str, name: str, content: dict[str, Any]) -> None:
-        """Kept with the accounts it was computed from: those this call may see."""
-        view = self._view()
-        covers = None if view is None or view.chosen is None else view.chosen
-        self._store.put_report(owner, slug, name, content, int(self._clock()), covers=covers)
-
-    def delete_report(self, owner: str, slug: str) -> bool:
-        """False if there is no such report this call may see."""
-        found = self._store.report(owner, slug)
-        if found is None or not _readable(found[0], self._view()):
-            return False
-        return self._store.delete_report(owner, slug)
-
     # --- reads ---------------------------------------------------------------------------------
 
     def accounts(self, owner: str) -> list[Account]:
@@ -540,6 +512,45 @@ class WalletService:
 
 def _plausible_id(value: str) -> bool:
     return 0 < len(value) <= 64 and all(c.isalnum() or c == "-" for c in value)
+
+
+class SavedReports:
+    """The spending reports a person saved (MCP resources), seen through the call's limits: an app
+    limited to some accounts lists, reads and deletes only reports computed from accounts it may
+    see — never one covering every account, nor one saved before reports kept what they cover."""
+
+    def __init__(
+        self,
+        store: st.WalletStore,
+        clock: Callable[[], float] = time.time,
+        view: Callable[[], GrantView | None] = grant_limits.current,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._view = view
+
+    def reports(self, owner: str) -> list[st.SavedReport]:
+        view = self._view()
+        return [r for r in self._store.reports(owner) if _readable(r, view)]
+
+    def report(self, owner: str, slug: str) -> tuple[st.SavedReport, dict[str, Any]]:
+        found = self._store.report(owner, slug)
+        if found is None or not _readable(found[0], self._view()):
+            raise NotFound("no such report")
+        return found
+
+    def save(self, owner: str, slug: str, name: str, content: dict[str, Any]) -> None:
+        """Kept with the accounts it was computed from: those this call may see."""
+        view = self._view()
+        covers = None if view is None or view.chosen is None else view.chosen
+        self._store.put_report(owner, slug, name, content, int(self._clock()), covers=covers)
+
+    def delete(self, owner: str, slug: str) -> bool:
+        """False if there is no such report this call may see."""
+        found = self._store.report(owner, slug)
+        if found is None or not _readable(found[0], self._view()):
+            return False
+        return self._store.delete_report(owner, slug)
 
 
 def _readable(report: st.SavedReport, view: GrantView | None) -> bool:
