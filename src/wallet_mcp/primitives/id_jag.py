@@ -55,6 +55,21 @@ IDP_CUT_OFF: Final = "this identity provider's grants were ended by an administr
 
 
 @dataclass(frozen=True, slots=True)
+class Refusals:
+    """The fixed `invalid_grant` descriptions of one kind of signed JWT grant."""
+
+    expired: str
+    wrong_audience: str
+    untrusted: str
+    missing: str
+    malformed: str
+    bad_signature: str
+
+
+_REFUSALS: Final = Refusals(EXPIRED, WRONG_AUDIENCE, UNTRUSTED, MISSING, MALFORMED, BAD_SIGNATURE)
+
+
+@dataclass(frozen=True, slots=True)
 class IdJag:
     """A verified grant."""
 
@@ -118,45 +133,18 @@ def verify_id_jag(
 ) -> IdJag:
     """The grant, verified against `idp`'s keys; `resources`: every name of this server's MCP
     resource (locally its loopback aliases too) → the resource."""
-    import jwt
-    from jwt.exceptions import PyJWTError
 
     header, _ = unverified(assertion)
-    alg, kid = str(header.get("alg")), header.get("kid")
-    claims: dict[str, Any] | None = None
-    for candidate in key_set(jwks):
-        if kid is not None and candidate.get("kid") != kid:
-            continue
-        if candidate.get("use") not in (None, "sig"):
-            continue
-        key = bound_key(candidate, alg)
-        if key is None:
-            continue
-        try:
-            claims = jwt.decode(
-                assertion,
-                key=key,
-                algorithms=[alg],
-                issuer=idp.issuer,
-                audience=issuer,
-                leeway=LEEWAY,
-                options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]},
-            )
-            break
-        except jwt.InvalidSignatureError:
-            continue
-        except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError) as exc:
-            raise InvalidGrant(EXPIRED) from exc
-        except jwt.InvalidAudienceError as exc:
-            raise InvalidGrant(WRONG_AUDIENCE) from exc
-        except jwt.InvalidIssuerError as exc:
-            raise InvalidGrant(UNTRUSTED) from exc
-        except jwt.MissingRequiredClaimError as exc:
-            raise InvalidGrant(MISSING) from exc
-        except (PyJWTError, ValueError, TypeError) as exc:
-            raise InvalidGrant(MALFORMED) from exc
-    if claims is None:
-        raise InvalidGrant(BAD_SIGNATURE)
+    claims = decode_signed(
+        assertion,
+        jwks,
+        str(header.get("alg")),
+        header.get("kid"),
+        issuer=idp.issuer,
+        audience=issuer,
+        required=("iss", "sub", "aud", "exp", "iat", "jti"),
+        refusals=_REFUSALS,
+    )
     # the draft §4.4.1 and ext-auth §4.3: `aud` and `resource` together name us (RFC 8707)
     resource = claims.get("resource")
     if not isinstance(resource, str) or resource not in resources:
@@ -233,3 +221,52 @@ def key_set(jwks: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     if not isinstance(keys, list):
         return []
     return [k for k in keys if isinstance(k, Mapping)]
+
+
+def decode_signed(
+    assertion: str,
+    jwks: Mapping[str, Any],
+    alg: str,
+    kid: object,
+    *,
+    issuer: str,
+    audience: str,
+    required: tuple[str, ...],
+    refusals: Refusals,
+) -> dict[str, Any]:
+    """The claims of a JWT signed by one of `jwks`' signing keys (the one named by `kid`, else any
+    that verifies), with `iss`, `aud`, `exp`/`iat` (with `LEEWAY`) and `required` checked by
+    pyjwt; every failure is `invalid_grant` with one of `refusals`' fixed descriptions."""
+    import jwt
+    from jwt.exceptions import PyJWTError
+
+    for candidate in key_set(jwks):
+        if (kid is not None and candidate.get("kid") != kid) or candidate.get("use") not in (None, "sig"):
+            continue
+        key = bound_key(candidate, alg)
+        if key is None:
+            continue
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                assertion,
+                key=key,
+                algorithms=[alg],
+                issuer=issuer,
+                audience=audience,
+                leeway=LEEWAY,
+                options={"require": list(required)},
+            )
+        except jwt.InvalidSignatureError:
+            continue
+        except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError) as exc:
+            raise InvalidGrant(refusals.expired) from exc
+        except jwt.InvalidAudienceError as exc:
+            raise InvalidGrant(refusals.wrong_audience) from exc
+        except jwt.InvalidIssuerError as exc:
+            raise InvalidGrant(refusals.untrusted) from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise InvalidGrant(refusals.missing) from exc
+        except (PyJWTError, ValueError, TypeError) as exc:
+            raise InvalidGrant(refusals.malformed) from exc
+        return claims
+    raise InvalidGrant(refusals.bad_signature)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from wallet_mcp.config.enterprise import TrustedWorkloadIssuer
-from wallet_mcp.primitives.client_assertions import SIGNING_ALGORITHMS, bound_key
+from wallet_mcp.primitives.client_assertions import SIGNING_ALGORITHMS
 from wallet_mcp.primitives.errors import InvalidGrant
-from wallet_mcp.primitives.id_jag import LEEWAY, MAX_LIFETIME, encodable, key_set, unverified
+from wallet_mcp.primitives.id_jag import LEEWAY, MAX_LIFETIME, Refusals, decode_signed, encodable, unverified
 
 WRONG_ALG: Final = "workload token alg is not allowed"
 BAD_SIGNATURE: Final = "workload token signature is not valid"
@@ -29,6 +29,14 @@ EXPIRED: Final = "workload token has expired or is not valid yet"
 MISSING: Final = "workload token lacks a required claim"
 NOT_THIS_CLIENT: Final = "this workload may not act as this client"
 REPLAYED: Final = "workload token was already used"
+_REFUSALS: Final = Refusals(
+    expired=EXPIRED,
+    wrong_audience=WRONG_AUDIENCE,
+    untrusted=BAD_SIGNATURE,
+    missing=MISSING,
+    malformed=BAD_SIGNATURE,
+    bad_signature=BAD_SIGNATURE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,43 +65,21 @@ def verify_workload_token(
     client_id: str,
     now: int,
 ) -> WorkloadToken:
-    import jwt
-    from jwt.exceptions import PyJWTError
 
     header, _ = unverified(assertion)
     alg, kid = header.get("alg"), header.get("kid")
     if alg not in SIGNING_ALGORITHMS:
         raise InvalidGrant(WRONG_ALG)
-    claims: dict[str, Any] | None = None
-    for candidate in key_set(jwks):
-        if (kid is not None and candidate.get("kid") != kid) or candidate.get("use") not in (None, "sig"):
-            continue
-        key = bound_key(candidate, str(alg))
-        if key is None:
-            continue
-        try:
-            claims = jwt.decode(
-                assertion,
-                key=key,
-                algorithms=[str(alg)],
-                issuer=issuer.issuer,
-                audience=issuer.audience or own_issuer,
-                leeway=LEEWAY,
-                options={"require": ["iss", "sub", "aud", "exp", "iat"]},
-            )
-            break
-        except jwt.InvalidSignatureError:
-            continue
-        except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError) as exc:
-            raise InvalidGrant(EXPIRED) from exc
-        except jwt.InvalidAudienceError as exc:
-            raise InvalidGrant(WRONG_AUDIENCE) from exc
-        except jwt.MissingRequiredClaimError as exc:
-            raise InvalidGrant(MISSING) from exc
-        except (PyJWTError, ValueError, TypeError) as exc:
-            raise InvalidGrant(BAD_SIGNATURE) from exc
-    if claims is None:
-        raise InvalidGrant(BAD_SIGNATURE)
+    claims = decode_signed(
+        assertion,
+        jwks,
+        str(alg),
+        kid,
+        issuer=issuer.issuer,
+        audience=issuer.audience or own_issuer,
+        required=("iss", "sub", "aud", "exp", "iat"),
+        refusals=_REFUSALS,
+    )
     expires_at, issued_at = claims.get("exp"), claims.get("iat")
     if (
         not isinstance(expires_at, int)
