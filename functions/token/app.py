@@ -96,6 +96,7 @@ pushed = PushedAuthorizationEndpoint(
     deployment.clock,
     rates=stores.rate_limits,
     rules=deployment.rate_rules,
+    dpop=dpop,
 )
 
 
@@ -127,8 +128,15 @@ async def revoke(request: Request) -> Response:
 
 async def par(request: Request) -> JSONResponse:
     """RFC 9126 §2.2: 201 with the request_uri."""
-    response = pushed.handle(await _form(request), request.headers.get("authorization"), _source(request))
-    return JSONResponse(response, status_code=201, headers=NO_STORE)
+    proof = ProofRequest(tuple(request.headers.getlist("dpop")), request.headers.get("host"))
+    response = pushed.handle(
+        await _form(request), request.headers.get("authorization"), _source(request), proof
+    )
+    headers = dict(NO_STORE)
+    nonce = dpop.nonce(deployment.clock()) if proof.proofs else None
+    if nonce is not None:
+        headers["DPoP-Nonce"] = nonce
+    return JSONResponse(response, status_code=201, headers=headers)
 
 
 async def introspect(request: Request) -> JSONResponse:

@@ -85,6 +85,23 @@ def thumbprint(jwk: Mapping[str, Any]) -> str:
     return b64url(hashlib.sha256(canonical.encode()).digest())
 
 
+THUMBPRINT_LENGTH: Final = 43
+"""A SHA-256 thumbprint in base64url without padding: 32 bytes, 43 characters."""
+
+
+def is_thumbprint(value: str) -> bool:
+    """§10: `dpop_jkt` is the JWK SHA-256 thumbprint (RFC 7638) of the key the client will prove,
+    base64url-encoded without padding; anything else (another length, padding, another alphabet,
+    trailing bits set) is not one."""
+    if len(value) != THUMBPRINT_LENGTH:
+        return False
+    try:
+        raw = base64.urlsafe_b64decode(value + "=")
+    except ValueError:
+        return False
+    return b64url(raw) == value
+
+
 def access_token_hash(access_token: str) -> str:
     """§4.2 `ath`: base64url(SHA-256(ASCII(access token)))."""
     return b64url(hashlib.sha256(access_token.encode("ascii", "replace")).digest())

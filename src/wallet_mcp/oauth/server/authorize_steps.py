@@ -237,6 +237,7 @@ class AuthorizeSteps:
                 session,
                 now,
                 pending.request_id,
+                dpop_jkt=pending.dpop_jkt,
             )
             if location is None:
                 raise LocalError(SPENT, detail="the authorization request was already used")
@@ -267,9 +268,12 @@ class AuthorizeSteps:
         session: LoginSession,
         now: int,
         request_id: str | None = None,
+        *,
+        dpop_jkt: str | None = None,
     ) -> str | None:
         """Store a new code and answer where to send the browser with it (`code`, `state` and
-        `iss`: RFC 6749 §4.1.2, RFC 9207 §2).
+        `iss`: RFC 6749 §4.1.2, RFC 9207 §2). `dpop_jkt`: the DPoP key the code is bound to (RFC
+        9449 §10), which the token request must prove.
 
         With a pending request, the request is consumed in the same transaction: a request yields
         one code at most, and a failure leaves it unspent so the user can submit again. None: the
@@ -287,6 +291,7 @@ class AuthorizeSteps:
             auth_time=session.auth_time,
             issued_at=now,
             expires_at=now + self.settings.auth_code_ttl,
+            dpop_jkt=dpop_jkt,
         )
         if request_id is None:
             self._codes.put(record)

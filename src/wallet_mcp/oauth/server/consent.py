@@ -137,7 +137,14 @@ class AuthorizeSubmit:
             )
         )
         location = steps.issue_code(
-            context, pending.scope, pending.code_challenge, pending.resource, session, now, pending.request_id
+            context,
+            pending.scope,
+            pending.code_challenge,
+            pending.resource,
+            session,
+            now,
+            pending.request_id,
+            dpop_jkt=pending.dpop_jkt,
         )
         if location is None:
             raise LocalError(SPENT, detail="the authorization request was already used")
