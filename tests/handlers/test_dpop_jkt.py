@@ -11,14 +11,13 @@ import pytest
 
 from tests.conftest import header, response_json
 from tests.handlers.oauth_helpers import REDIRECT, VERIFIER, obtain_code
-from tests.handlers.test_dpop import (  # noqa: F401  (fixtures)
+from tests.handlers.test_dpop import (
     MCP_URL,
     PUBLIC,
     TOKEN_URL,
     bound_token,
-    clients,
+    clients,  # noqa: F401  (the fixture: the public client)
     refused,
-    token_fn,
     token_post,
 )
 from tests.handlers.test_par import BASIC, FORM, authorize_with, push, request_params, sign_in_and_approve
@@ -27,6 +26,14 @@ from tests.handlers.test_par import VERIFIER as PAR_VERIFIER
 from tests.support.dpop_client import DpopKey
 
 PAR_URL = TOKEN_URL.replace("/oauth/token", "/oauth/par")
+
+
+pytestmark = pytest.mark.usefixtures("clients")
+
+
+@pytest.fixture
+def token_fn(load_function):
+    return load_function("TokenFunction")
 
 
 @pytest.fixture
