@@ -11,12 +11,12 @@ import stat
 import time
 from collections.abc import Iterator
 
-import anyio
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.cli.conftest import BALANCE_TEXT, JWT, OPAQUE_SECRETS, client_credentials_env
+from tests.cli.test_token_refresh import call_for
 from tests.support.local_stack import LocalStack, running_stack
 from wallet_mcp.cli.dpop import ENABLE_HINT, KEY_FILE
 from wallet_mcp.primitives.dpop import ProofSigner
@@ -47,15 +47,6 @@ def key_jkt(cli) -> str:
 def no_secrets(text: str) -> None:
     assert not JWT.search(text) and not OPAQUE_SECRETS.search(text)
     assert "PRIVATE KEY" not in text
-
-
-async def call_for(client, seconds: float) -> list:
-    results = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        results.append(await client.call_tool("getTotalBalance", {}))
-        await anyio.sleep(0.7)
-    return results
 
 
 # --- the stdio bridge -------------------------------------------------------------------------------

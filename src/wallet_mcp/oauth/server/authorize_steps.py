@@ -229,18 +229,7 @@ class AuthorizeSteps:
         client_id = context.client.client_id
         signed_in = succeeded(client_id, "login", f"signed in as {user.username} {how}")
         if self.silently_approved(context, pending.scope, pending.resource, user.user_id, now):
-            location = self.issue_code(
-                context,
-                pending.scope,
-                pending.code_challenge,
-                pending.resource,
-                session,
-                now,
-                pending.request_id,
-                dpop_jkt=pending.dpop_jkt,
-            )
-            if location is None:
-                raise LocalError(SPENT, detail="the authorization request was already used")
+            location = self.issue_pending_code(context, pending, session, now)
             self.connections.record(
                 signed_in, remembered_consent(client_id, 303), self.redirected_with_code(context, 303)
             )
@@ -258,6 +247,24 @@ class AuthorizeSteps:
             f"{'' if context.state is not None else ' (the request had no state)'}",
             status,
         )
+
+    def issue_pending_code(
+        self, context: RequestContext, pending: PendingAuthorization, session: LoginSession, now: int
+    ) -> str:
+        """`issue_code` for a pending request, which it consumes; LocalError if already used."""
+        location = self.issue_code(
+            context,
+            pending.scope,
+            pending.code_challenge,
+            pending.resource,
+            session,
+            now,
+            pending.request_id,
+            dpop_jkt=pending.dpop_jkt,
+        )
+        if location is None:
+            raise LocalError(SPENT, detail="the authorization request was already used")
+        return location
 
     def issue_code(
         self,
