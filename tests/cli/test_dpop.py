@@ -10,16 +10,20 @@ import json
 import stat
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.cli.conftest import BALANCE_TEXT, JWT, OPAQUE_SECRETS, client_credentials_env
+from tests.cli.test_private_key import key_client, key_env, key_file
 from tests.cli.test_token_refresh import call_for
 from tests.support.local_stack import LocalStack, running_stack
 from wallet_mcp.cli.dpop import ENABLE_HINT, KEY_FILE
 from wallet_mcp.primitives.dpop import ProofSigner
+from wallet_mcp.storage.clients import ClientStore
 
 pytestmark = pytest.mark.flow
 
@@ -160,3 +164,49 @@ def test_call_signs_in_with_a_bound_code_and_refreshes_with_the_key(dpop_stack, 
     # one sign-in; its code was bound to the key (`dpop_jkt`, RFC 9449 §10) and redeemed with it
     assert len(cli.browser_visits()) == 1
     no_secrets(first.stderr + second.stderr)
+
+
+# --- a client with the "Require DPoP" switch; the FAPI 2.0 profile ---------------------------------
+
+
+def requiring_dpop(stack: LocalStack, client_id: str) -> str:
+    """The client's "Require DPoP" switch on (RFC 9449 §5.2 `dpop_bound_access_tokens`)."""
+    store = ClientStore(stack.client("dynamodb"), "wallet-mcp-local-ClientsTable")
+    record = store.get(client_id, now=int(time.time()))
+    assert record is not None
+    store.put(replace(record, dpop_bound_access_tokens=True))
+    return client_id
+
+
+@pytest.mark.anyio
+async def test_a_client_that_requires_dpop_works_with_the_option_only(stack, cli, tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    env = key_env(stack, requiring_dpop(stack, key_client(stack, key)), key_file(tmp_path, key))
+    without = await cli.arun("call", "getTotalBalance", env=env)
+    assert without.returncode == 1 and ENABLE_HINT in without.stderr
+    balance = await cli.arun("call", "getTotalBalance", "--dpop", env=env)
+    assert balance.returncode == 0, balance.stderr
+    async with cli.bridge(env, tmp_path / "bridge.log", args=("--dpop",)) as client:
+        result = await client.call_tool("getTotalBalance", {})
+    assert not result.is_error, result.content
+    assert BALANCE_TEXT.match(result.content[0].text)
+
+
+@pytest.fixture(scope="module")
+def fapi_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with running_stack(tmp_path_factory.mktemp("fapi-stack"), parameters={"Fapi2Profile": "true"}) as stack:
+        yield stack
+
+
+@pytest.mark.anyio
+async def test_under_the_fapi_profile_a_key_client_works_with_dpop(fapi_stack, cli, tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    env = key_env(fapi_stack, key_client(fapi_stack, key), key_file(tmp_path, key), WALLET_MCP_DPOP="1")
+    balance = await cli.arun("call", "getTotalBalance", env=env)
+    assert balance.returncode == 0, balance.stderr
+    assert BALANCE_TEXT.match(balance.stdout.rstrip("\n"))
+    async with cli.bridge(env, tmp_path / "bridge.log") as client:
+        result = await client.call_tool("getTotalBalance", {})
+    assert not result.is_error, result.content
+    without = await cli.arun("call", "getTotalBalance", env={**env, "WALLET_MCP_DPOP": "0"})
+    assert without.returncode == 1 and ENABLE_HINT in without.stderr
