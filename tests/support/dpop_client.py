@@ -2,8 +2,8 @@
 own signer (`primitives.dpop.ProofSigner`, which the `wallet-mcp` command uses too) with a fresh
 key and the last server nonce remembered.
 
-The official TypeScript client 2.4.0 knows the DPoP error codes but signs no proofs, and the
-Python SDK has no DPoP provider: the tests drive the protocol with this."""
+The official Python SDK has no DPoP provider: the tests drive the protocol with this (the
+TypeScript client 2.x signs its own proofs, tests/flows/test_typescript_client_dpop.py)."""
 
 from __future__ import annotations
 
