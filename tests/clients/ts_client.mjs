@@ -16,6 +16,9 @@
 // `token_type: DPoP` token as `Authorization: DPoP` with a fresh proof per request (`ath`, the
 // server's latest nonce, one retry on a `use_dpop_nonce` challenge). The report then names the
 // key's thumbprint; `reveal_tokens` puts the access tokens themselves into it (a test's stack only).
+// `dpop_new_session`: after the sign-in the host makes a new session of the same key pair, as a host
+// restarted with its saved key would (no nonce remembered: the server's first answer at /mcp asks
+// for one).
 //
 // The line protocol and the report are those of tests/clients/py1_client.py (see its docstring).
 
@@ -58,13 +61,15 @@ async function loadSdk(generation) {
     };
   }
   const packageName = '@modelcontextprotocol/client';
-  const { Client, StreamableHTTPClientTransport, UnauthorizedError, DpopSession } = await import(packageName);
+  const { Client, StreamableHTTPClientTransport, UnauthorizedError, DpopSession, generateDpopKeyPair } =
+    await import(packageName);
   return {
     packageName,
     Client,
     StreamableHTTPClientTransport,
     UnauthorizedError,
     DpopSession,
+    generateDpopKeyPair,
     // the whole callback query: the SDK checks `iss` against the issuer it discovered
     finishAuth: (transport, params) => transport.finishAuth(params)
   };
@@ -78,7 +83,10 @@ class Provider {
     this.clients = new Map();
     this.lastState = undefined;
     // present only with a session: the SDK tests for the method itself
-    if (dpopSession) this.dpop = () => dpopSession;
+    if (dpopSession) {
+      this.dpopSession = dpopSession;
+      this.dpop = () => this.dpopSession;
+    }
   }
 
   get redirectUrl() {
@@ -230,9 +238,11 @@ async function sessionFlow(config, report, nextLine) {
   const sdk = await loadSdk(config.generation);
   report.sdk = { package: sdk.packageName, version: installedVersion(sdk.packageName) };
   let dpopSession;
+  let dpopKeyPair;
   if (config.dpop) {
     if (!sdk.DpopSession) throw new Error(`${sdk.packageName} has no DPoP support`);
-    dpopSession = await sdk.DpopSession.create({ alg: 'ES256' });
+    dpopKeyPair = await sdk.generateDpopKeyPair({ alg: 'ES256' });
+    dpopSession = await sdk.DpopSession.create({ keyPair: dpopKeyPair });
     report.dpop = { alg: dpopSession.alg, thumbprint: dpopSession.thumbprint, jwk: dpopSession.publicJwk };
   }
   const provider = new Provider(config, report, dpopSession);
@@ -266,6 +276,7 @@ async function sessionFlow(config, report, nextLine) {
     if (params.get('state') !== provider.lastState) throw new Error('the callback state is not the one sent');
     await sdk.finishAuth(transport, params);
     await client.close();
+    if (config.dpop_new_session) provider.dpopSession = await sdk.DpopSession.create({ keyPair: dpopKeyPair });
     // a started transport cannot be restarted: connect again on a fresh one
     client = newClient();
     transport = newTransport();

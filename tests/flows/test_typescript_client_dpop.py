@@ -8,7 +8,9 @@ request, and its Streamable HTTP transport presents a `token_type: DPoP` token a
 DPoP` with a fresh proof (`ath`, the server's nonce, one retry on a `use_dpop_nonce` challenge).
 `tests/clients/ts_client.mjs` is the host, as in test_client_generations.py, told `dpop`: from the
 MCP URL alone it discovers, registers, signs the user in at the real login and consent pages,
-exchanges the code and calls tools. The same host without `dpop()` is refused its token.
+exchanges the code and calls tools. Its session then starts on a new `DpopSession` of the same key
+(a host restarted with its saved key pair): no nonce remembered, so `/mcp` asks for one and the SDK
+answers. The same host without `dpop()` is refused its token.
 """
 
 from __future__ import annotations
@@ -48,7 +50,13 @@ def runs(dpop_stack: LocalStack, tmp_path_factory: pytest.TempPathFactory) -> di
     command = [node, str(node_driver(install))]
     common = {"generation": 2, "era": "legacy", "mcp_url": dpop_stack.mcp_url, "redirect_uri": CALLBACK}
     plans: dict[str, dict[str, Any]] = {
-        "dpop": {"dpop": True, "reveal_tokens": True, "calls": CALLS, "refresh": None},
+        "dpop": {
+            "dpop": True,
+            "dpop_new_session": True,
+            "reveal_tokens": True,
+            "calls": CALLS,
+            "refresh": None,
+        },
         "bearer": {"calls": CALLS[:1], "refresh": None},
     }
 
@@ -107,21 +115,22 @@ def test_the_sdk_signs_every_token_request_and_answers_the_servers_nonce(dpop_ru
     assert all(e["status"] < 500 for e in http), http
 
 
-def test_every_mcp_request_with_the_token_carries_the_dpop_scheme_and_a_proof(dpop_run):
+def test_every_mcp_request_carries_the_dpop_scheme_and_a_proof_and_answers_the_nonce(dpop_run):
     http = dpop_run.report["http"]
     issued_at = next(i for i, e in enumerate(http) if e["path"] == "/oauth/token" and e["status"] == 200)
     with_token = [e for e in http[issued_at:] if e["path"] == "/mcp"]
     assert with_token, http
     assert {(e["scheme"], e["dpop_proof"]) for e in with_token} == {("DPoP", True)}
-    # every JSON-RPC message accepted (a `use_dpop_nonce` challenge, if the nonce had moved on, is
-    # answered by the SDK with one retry; the 2025 transport's GET stream is not served here: 405)
-    posts = [e for e in with_token if e["method"] == "POST"]
-    answered = [(e["rpc"], e["status"]) for e in posts if e.get("error") != "use_dpop_nonce"]
-    assert answered == [
-        ("initialize", 200),
-        ("notifications/initialized", 202),
-        ("tools/list", 200),
-        *(("tools/call", 200) for _ in CALLS),
+    # the new session's first proof has no nonce: 401 `use_dpop_nonce`, and the SDK signs the
+    # request again with the `DPoP-Nonce` it was given; every later one is accepted at once (the
+    # 2025 transport's GET stream is not served here: 405)
+    posts = [(e["rpc"], e["status"], e.get("error")) for e in with_token if e["method"] == "POST"]
+    assert posts == [
+        ("initialize", 401, "use_dpop_nonce"),
+        ("initialize", 200, None),
+        ("notifications/initialized", 202, None),
+        ("tools/list", 200, None),
+        *(("tools/call", 200, None) for _ in CALLS),
     ], with_token
 
 
