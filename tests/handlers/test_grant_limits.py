@@ -24,6 +24,7 @@ from wallet_mcp.primitives import pkce
 from wallet_mcp.storage.audit import AuditLog
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
 from wallet_mcp.storage.consents import ConsentStore, Limits
+from wallet_mcp.wallet.service import WalletService
 from wallet_mcp.wallet.store import WalletStore
 
 APP = "limited-app"
@@ -454,3 +455,40 @@ def test_a_limited_app_reads_only_saved_reports_of_accounts_it_may_see(fns, acco
     # what the limited app saved is kept with the accounts it covers
     report = store.report(DEMO_USER_ID, "mine")
     assert report is not None and report[0].covers == (checking,)
+
+
+def test_a_limited_apps_month_suggestions_come_from_its_accounts_alone(fns, accounts, aws_stack):
+    """A prompt's month completion names the months with spending: for an app limited to some
+    accounts, a month in which only another account spent would tell it that account's activity."""
+    checking, savings = accounts["Everyday Checking"], accounts["Emergency Savings"]
+    wallet = WalletService(WalletStore(aws.dynamodb(), aws_stack.physical_ids["WalletTable"]))
+    for account_id, when in ((savings, "2024-03-15T12:00:00Z"), (checking, "2024-05-02T09:30:00Z")):
+        wallet.create_transaction(
+            DEMO_USER_ID,
+            account_id=account_id,
+            amount="-25.00",
+            category="shopping",
+            description="Old purchase",
+            occurred_at=when,
+        )
+    mcp = fns[2]
+
+    def months(access: str, typed: str) -> list[str]:
+        params = {
+            "ref": {"type": "ref/prompt", "name": "monthly_spending_review"},
+            "argument": {"name": "month", "value": typed},
+        }
+        return response_json(mcp_call(mcp, access, "completion/complete", params))["result"]["completion"][
+            "values"
+        ]
+
+    everything = authorize_with(fns)["access_token"]
+    assert months(everything, "2024") == ["2024-05", "2024-03"]
+    limited = authorize_with(fns, only=(checking,))["access_token"]
+    assert months(limited, "2024") == ["2024-05"]
+    assert months(limited, "2024-0") == ["2024-05"]
+    assert months(limited, "2024-03") == []
+    recent = months(limited, "")
+    assert "2024-03" not in recent and "2024-05" in recent
+    assert recent == sorted(recent, reverse=True)
+    assert months(authorize_with(fns, only=(savings,))["access_token"], "2024") == ["2024-03"]

@@ -274,6 +274,16 @@ class WalletService:
             categories, months = self._store.spending_report(owner, first, last)
         return Spending(first_month=first, last_month=last, categories=categories, months=months)
 
+    def spending_months(self, owner: str, prefix: str, limit: int) -> list[str]:
+        """Up to `limit` months (`YYYY-MM`, newest first) with spending, among those starting with
+        `prefix` (a prompt's month suggestions): for an application limited to some accounts, the
+        months those accounts spent in — a month only another account spent in is not its to
+        know."""
+        view = self._view()
+        if view is None or view.chosen is None:
+            return self._store.spending_months(owner, prefix, limit)
+        return self._store.spending_months_of(owner, prefix, limit, view.chosen)
+
     # --- writes --------------------------------------------------------------------------------
 
     def create_account(
