@@ -492,3 +492,42 @@ def test_a_limited_apps_month_suggestions_come_from_its_accounts_alone(fns, acco
     assert "2024-03" not in recent and "2024-05" in recent
     assert recent == sorted(recent, reverse=True)
     assert months(authorize_with(fns, only=(savings,))["access_token"], "2024") == ["2024-03"]
+
+
+def test_another_apps_idempotency_key_does_not_replay_an_account_the_app_may_not_see(
+    fns, accounts, aws_stack
+):
+    """Idempotency keys are the person's: a limited app sending the key (and the request) another
+    app used would be handed that app's account — its id and today's balance."""
+    checking = accounts["Everyday Checking"]
+    key = "open-travel-fund-0001"
+    wallet = WalletService(WalletStore(aws.dynamodb(), aws_stack.physical_ids["WalletTable"]))
+    hidden = wallet.create_account(
+        DEMO_USER_ID, name="Travel Fund", account_type="savings", currency="USD", idempotency_key=key
+    )
+    wallet.create_transaction(
+        DEMO_USER_ID, account_id=hidden.account_id, amount="4321.00", category="income", description="Bonus"
+    )
+    writes = READS + " wallet:accounts:write"
+    ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).put(
+        ClientRecord(
+            client_id=APP,
+            client_name="Limited App",
+            token_endpoint_auth_method="none",
+            grant_types=("authorization_code", "refresh_token"),
+            redirect_uris=(REDIRECT,),
+            scope=tuple(writes.split()),
+            created_at=0,
+        )
+    )
+    access = authorize_with(fns, scope=writes, only=(checking,))["access_token"]
+    same = {"name": "Travel Fund", "type": "savings", "currency": "USD", "idempotencyKey": key}
+    opened = tool(fns[2], access, "createAccount", same)["result"]
+    assert not opened.get("isError"), opened
+    assert hidden.account_id not in json.dumps(opened) and "4321" not in json.dumps(opened)
+    # the app's own retry with its key still replays its own account
+    again = tool(fns[2], access, "createAccount", same)["result"]
+    assert again["structuredContent"]["account"]["id"] == opened["structuredContent"]["account"]["id"]
+    # and its own key with another request is a conflict, as ever
+    other = tool(fns[2], access, "createAccount", {**same, "name": "Other", "idempotencyKey": key})["result"]
+    assert other["isError"] and "idempotency" in other["content"][0]["text"]
