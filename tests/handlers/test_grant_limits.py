@@ -531,3 +531,79 @@ def test_another_apps_idempotency_key_does_not_replay_an_account_the_app_may_not
     # and its own key with another request is a conflict, as ever
     other = tool(fns[2], access, "createAccount", {**same, "name": "Other", "idempotencyKey": key})["result"]
     assert other["isError"] and "idempotency" in other["content"][0]["text"]
+
+
+def test_a_limited_apps_prompts_and_resources_show_its_accounts_alone(fns, accounts, aws_stack):
+    """Beyond the tools: the prompts' texts, their argument suggestions and the resources (list,
+    template completions, reads) of an app limited to the cash wallet name nothing of the others."""
+    cash, checking = accounts["Cash Wallet"], accounts["Everyday Checking"]
+    store = WalletStore(aws.dynamodb(), aws_stack.physical_ids["WalletTable"])
+    own = {t.description for t in store.transactions(DEMO_USER_ID, limit=100, account_id=cash).transactions}
+    every = store.transactions(DEMO_USER_ID, limit=100).transactions
+    others = [t for t in every if t.account_id != cash and t.description not in own]
+    assert others
+    resources = " mcp:resources:read"
+    ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).put(
+        ClientRecord(
+            client_id=APP,
+            client_name="Limited App",
+            token_endpoint_auth_method="none",
+            grant_types=("authorization_code", "refresh_token"),
+            redirect_uris=(REDIRECT,),
+            scope=tuple((WRITES + resources).split()),
+            created_at=0,
+        )
+    )
+    access = authorize_with(fns, scope=READS + resources, only=(cash,))["access_token"]
+    mcp = fns[2]
+
+    def result(method: str, params: dict) -> dict:
+        answer = response_json(mcp_call(mcp, access, method, params))
+        assert "result" in answer, answer
+        return answer["result"]
+
+    def error(method: str, params: dict) -> dict:
+        answer = response_json(mcp_call(mcp, access, method, params))
+        assert "error" in answer, answer
+        return answer["error"]
+
+    def prompt(name: str, arguments: dict) -> str:
+        got = result("prompts/get", {"name": name, "arguments": arguments})
+        return got["messages"][0]["content"]["text"]
+
+    def complete(ref: dict, name: str, value: str = "") -> list[str]:
+        params = {"ref": ref, "argument": {"name": name, "value": value}}
+        return result("completion/complete", params)["completion"]["values"]
+
+    hidden_names = ("Everyday Checking", "Emergency Savings")
+    # account_activity: another account is not found, and the refusal lists only the app's own
+    refused = error(
+        "prompts/get", {"name": "account_activity", "arguments": {"account": "Everyday Checking"}}
+    )
+    assert refused["message"].endswith('your accounts: "Cash Wallet"'), refused
+    activity = prompt("account_activity", {"account": "Cash Wallet"})
+    assert not any(t.description in activity for t in others)
+    # explain_transaction: another account's transaction is not among "your recent transactions"
+    wanted = others[0]
+    refused = error(
+        "prompts/get", {"name": "explain_transaction", "arguments": {"transaction": wanted.transaction_id}}
+    )
+    assert wanted.description not in refused["message"]
+    review = prompt("monthly_spending_review", {"month": "last_month"}) + prompt(
+        "budget_check", {"limit": "100", "month": "last_month"}
+    )
+    assert not any(n in review for n in hidden_names)
+    prompt_ref = {"type": "ref/prompt"}
+    assert complete({**prompt_ref, "name": "account_activity"}, "account") == ["Cash Wallet"]
+    suggested = complete({**prompt_ref, "name": "explain_transaction"}, "transaction")
+    assert suggested and not any(t.description in suggested for t in others)
+    # resources: listed, completed and read as the app's own
+    listed = {r["uri"] for r in result("resources/list", {})["resources"]}
+    assert f"wallet://accounts/{cash}" in listed and f"wallet://accounts/{checking}" not in listed
+    assert complete({"type": "ref/resource", "uri": "wallet://accounts/{id}"}, "id") == [cash]
+    everything = json.loads(result("resources/read", {"uri": "wallet://accounts"})["contents"][0]["text"])
+    assert [a["id"] for a in everything["accounts"]] == [cash]
+    recent = json.loads(
+        result("resources/read", {"uri": "wallet://transactions/recent"})["contents"][0]["text"]
+    )
+    assert {t["account_id"] for t in recent["transactions"]} == {cash}

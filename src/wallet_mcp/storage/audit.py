@@ -8,7 +8,9 @@ changes, and every MCP tool call (`tool_called`, kept as long as `ToolAuditReten
 says; `mcp_server/tool_audit.py`). The subject is the
 user (or, without one, the client); the events of one subject read newest first with one Query.
 Written in the same transaction as what it records where there is one, so the trail never claims
-what did not happen.
+what did not happen (one exception, `mcp_server/tool_audit.py`: a read tool call's event is
+written beside the read as `allowed` and corrected if the read ended otherwise; should the
+correction fail, it overstates what the app got, never hides it).
 """
 
 from __future__ import annotations

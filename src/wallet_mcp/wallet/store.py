@@ -123,7 +123,7 @@ def _month_start_ms(month: str) -> int:
     return int(datetime(year, number, 1, tzinfo=UTC).timestamp() * 1000)
 
 
-def _month_bounds(prefix: str) -> tuple[int, int] | None:
+def month_bounds(prefix: str) -> tuple[int, int] | None:
     """The first and last millisecond of the months (`YYYY-MM`) that start with `prefix`, within
     what a transaction key can hold; None if no month does (e.g. `2026-2`)."""
     matched = _MONTH_PREFIX.fullmatch(prefix)
@@ -450,7 +450,7 @@ class WalletStore:
         their debits, newest first, one month at a time — the newest matching debit names a month,
         and the next query starts below that month's first millisecond. Each month found costs
         one query of at most `_MONTH_PAGE` keys (more only while other items fill the pages)."""
-        bounds = _month_bounds(prefix)
+        bounds = month_bounds(prefix)
         if bounds is None or not accounts:
             return []
         lowest, upper = bounds
