@@ -45,13 +45,16 @@ EXPECTED_READ: Final = ("allowed", "ok")
 """What a read tool call nearly always comes to: its event is written with it, beside the read."""
 
 
+_EARLY: Final = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tool-audit")
+"""Where a read's event is written beside the read: one per process, its threads started on the
+first call, not at import (nothing runs in a SnapStart snapshot)."""
+
+
 class ToolAudit:
     def __init__(self, log: AuditLog, owners: OwnerResolver, *, retention: int) -> None:
         self._log = log
         self._owners = owners
         self._retention = retention
-        # threads start on the first submit, not at import (nothing runs in a SnapStart snapshot)
-        self._early = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tool-audit")
 
     def begin(
         self,
@@ -129,7 +132,7 @@ class PendingCall:
         self._expected = expect
         self._early: Future[bool] | None = None
         if expect is not None:
-            self._early = audit._early.submit(self._put, *expect)
+            self._early = _EARLY.submit(self._put, *expect)
 
     def finish(self, decision: str, result: str) -> bool:
         """The call's decision and result, in the table once this returns; False if they could
