@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from botocore.client import BaseClient
+from botocore.exceptions import ClientError
 
 from devstack.seed import DEMO_USER_ID
 from tests.conftest import response_json, with_parameters
@@ -155,8 +156,9 @@ def test_each_call_costs_one_put_item_and_the_catalog_none(fns, mcp, accounts, a
     assert len(tool_calls(aws_stack)) == 4
     with counting_aws_calls() as calls:
         tool(mcp, access, "createTransaction", {**debit(checking), "amount": "12.00"})  # a credit
-    assert calls["PutItem"] == 1 and "BatchWriteItem" not in calls, calls
+    assert calls["PutItem"] == 2 and "BatchWriteItem" not in calls, calls  # `started`, then what came of it
     assert tool_calls(aws_stack)[0]["details"]["decision"] == "allowed"
+    assert len(tool_calls(aws_stack)) == 5
 
 
 def test_a_reads_event_is_written_while_the_read_runs(fns, mcp, aws_stack):
@@ -198,18 +200,48 @@ def test_a_read_whose_event_cannot_be_written_is_not_answered(fns, mcp, aws_stac
     assert "structuredContent" in tool(mcp, access, "getTotalBalance")["result"]  # and then it is
 
 
-def test_a_write_whose_event_cannot_be_written_still_says_what_it_did(fns, mcp, accounts, aws_stack):
-    """The money moved in its own transaction: answering an error would invite a second movement."""
+def test_a_write_runs_only_once_the_trail_has_it(fns, mcp, accounts, aws_stack):
     checking = accounts["Everyday Checking"]
     access = authorize_with(fns, scope=WRITES)["access_token"]
     assert mcp_call(mcp, access, "tools/list").status == 200
+    store = WalletStore(aws.dynamodb(), aws_stack.physical_ids["WalletTable"])
+    before = store.transactions(DEMO_USER_ID, limit=100).transactions
     with aws_fault("dynamodb", "PutItem", "InternalServerError", status=500) as served:
         answer = tool(mcp, access, "createTransaction", {**debit(checking), "amount": "12.00"})["result"]
-    assert served["count"] == 1
+    assert served["count"] == 1  # the `started` event, and nothing after it
+    assert answer["isError"] and "nothing was changed" in answer["content"][0]["text"]
+    assert store.transactions(DEMO_USER_ID, limit=100).transactions == before
+    assert tool_calls(aws_stack) == []
+
+
+def test_a_write_whose_outcome_cannot_be_written_still_says_what_it_did(fns, mcp, accounts, aws_stack):
+    """The money moved in its own transaction: answering an error would invite a second movement.
+    The trail keeps `started`: the call was made, what came of it is not recorded."""
+    checking = accounts["Everyday Checking"]
+    access = authorize_with(fns, scope=WRITES)["access_token"]
+    assert mcp_call(mcp, access, "tools/list").status == 200
+    puts = {"count": 0}
+    original = BaseClient._make_api_call
+
+    def second_put_fails(self: BaseClient, operation: str, params: Any) -> Any:
+        if operation == "PutItem":
+            puts["count"] += 1
+            if puts["count"] == 2:
+                raise ClientError(
+                    {"Error": {"Code": "InternalServerError", "Message": "injected"}}, operation
+                )
+        return original(self, operation, params)
+
+    BaseClient._make_api_call = second_put_fails  # type: ignore[method-assign]
+    try:
+        answer = tool(mcp, access, "createTransaction", {**debit(checking), "amount": "12.00"})["result"]
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[method-assign]
     assert not answer.get("isError") and "Recorded $12.00" in answer["content"][0]["text"]
     store = WalletStore(aws.dynamodb(), aws_stack.physical_ids["WalletTable"])
     assert store.transactions(DEMO_USER_ID, limit=1).transactions[0].amount == 1200
-    assert tool_calls(aws_stack) == []
+    (recorded,) = tool_calls(aws_stack)
+    assert recorded["details"]["decision"] == "started" and recorded["details"]["amount"] == "12.00"
 
 
 def test_the_person_and_the_administrator_see_the_calls(fns, mcp, accounts, load_function, aws_stack):

@@ -28,7 +28,7 @@ from wallet_mcp.mcp_server.completions import NOTHING, CompletionRefused
 from wallet_mcp.mcp_server.confirmation import Ask, ConfirmationGate, Proceed, Refuse
 from wallet_mcp.mcp_server.principal import current_principal
 from wallet_mcp.mcp_server.prompts import MAX_ARGUMENT_LENGTH, PromptError, PromptRegistry
-from wallet_mcp.mcp_server.tool_audit import EXPECTED_READ, ToolAudit
+from wallet_mcp.mcp_server.tool_audit import EXPECTED_READ, STARTED, ToolAudit
 from wallet_mcp.mcp_server.tools import Proposal, ToolError, ToolOutcome, ToolRegistry, ToolSpec
 from wallet_mcp.mcp_server.wallet_resources import ResourceNotFound, WalletResources
 from wallet_mcp.tokens.access_tokens import AccessToken
@@ -82,11 +82,17 @@ def build_server(
         if tool_audit is None:
             return await run_tool(ctx, params, spec, _Decision())
         decision = _Decision("failed", "the call did not complete")
-        # a read's event is written beside the read itself, as what nearly every read comes to
-        # (mcp_server/tool_audit.py); either way it is in the table before the answer leaves
+        # in the table before the answer leaves (mcp_server/tool_audit.py): a read's event beside
+        # the read, as what nearly every read comes to; a write's before it runs, as `started`
         call = tool_audit.begin(
-            current_principal(), spec.name, params.arguments, expect=EXPECTED_READ if spec.read_only else None
+            current_principal(),
+            spec.name,
+            params.arguments,
+            expect=EXPECTED_READ if spec.read_only else STARTED,
         )
+        if not spec.read_only and not await anyio.to_thread.run_sync(call.written):
+            # nothing that changes the wallet runs unless the trail has it
+            return _error(UNAVAILABLE)
         try:
             result = await run_tool(ctx, params, spec, decision)
         except UrlElicitationRequiredError:
@@ -96,8 +102,8 @@ def build_server(
             recorded = await anyio.to_thread.run_sync(call.finish, decision.decision, decision.result)
         if spec.read_only and not recorded:
             # no wallet data leaves without its audit event; a read changed nothing, so a retry is
-            # safe. A write's answer stands: what it did is done, and an error would invite a
-            # second movement
+            # safe. A write's answer stands: what it did is done (the trail says `started`), and
+            # an error would invite a second movement
             return _error(UNAVAILABLE)
         return result
 

@@ -6,20 +6,21 @@ waits for the person), `declined` (the person said no), `refused_scope`, `refuse
 `refused_cap_per_transaction`, `refused_cap_per_day` (the limits chosen at consent),
 `refused_confirmation` (an approval that was used, expired or for other arguments), `refused`
 (anything else the wallet refused: bad input, an unknown account), `failed` (the wallet could
-not be reached).
+not be reached), `started` (a write that began and whose outcome could not be recorded).
 
 Each call's event is in the table before its answer leaves: Lambda may freeze an instance after
 its answer and discard it without running anything more, so nothing is kept back in memory.
-Cost on the hot path (docs/security.md § Every tool call audited): one `PutItem` per call. A read
-starts it with the call, expecting what nearly every read gets (`allowed`, `ok`), so it runs
-beside the tool's own reads; a read that ends otherwise (refused, failed) writes the same item
-again with what happened (a second `PutItem`, the one case that costs two). A write's event is
-written once the write's answer is known. `tools/list` never touches it.
+Cost on the hot path (docs/security.md § Every tool call audited): a read makes one `PutItem`,
+started with the call as what nearly every read comes to (`allowed`, `ok`), so it runs beside the
+tool's own reads; a read that ends otherwise (refused, failed) writes the same item again with
+what happened. A write makes two: `started` before it runs (it runs only once that is in the
+table), then its outcome under the same key. `tools/list` never touches it.
 
-Whether the event was written (`PendingCall.finish`) is the caller's to act on: a read whose
-event could not be written is not answered (it changed nothing, so trying again is safe); a
-write's answer stands, since what it did is done (a money movement that needed the person's
-confirmation also has its `confirmation_executed` event, committed in its own transaction).
+If an event cannot be written: a read is not answered (it changed nothing, so trying again is
+safe); a write is not run when its `started` event fails, and when its outcome fails after it ran
+the answer stands (what it did is done) and the trail keeps `started` — the call was made, its
+outcome not recorded. A money movement that needed the person's confirmation also has its
+`confirmation_executed` event, committed in its own transaction.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ MONEY_ARGUMENTS: Final = ("accountId", "amount", "currency", "openingBalance", "
 MAX_RESULT: Final = 200
 EXPECTED_READ: Final = ("allowed", "ok")
 """What a read tool call nearly always comes to: its event is written with it, beside the read."""
+STARTED: Final = ("started", "begun; what came of it could not be recorded")
+"""A write's event before it runs: replaced by the outcome, and what stays if that cannot be written."""
 
 
 _EARLY: Final = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tool-audit")
@@ -133,6 +136,10 @@ class PendingCall:
         self._early: Future[bool] | None = None
         if expect is not None:
             self._early = _EARLY.submit(self._put, *expect)
+
+    def written(self) -> bool:
+        """Whether the expected event is in the table (waits for it)."""
+        return self._early is not None and self._early.result()
 
     def finish(self, decision: str, result: str) -> bool:
         """The call's decision and result, in the table once this returns; False if they could
