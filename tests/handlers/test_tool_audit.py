@@ -2,7 +2,7 @@
 decision and the result; kept as long as `ToolAuditRetentionSeconds` says; shown to the person on
 /account and to an administrator on the client's /admin page. Each call's event is in the table
 before its answer leaves (an instance reclaimed after answering loses nothing). And what it costs:
-`tools/list` makes no AWS call, a tool call one `PutItem` (a read's issued beside its own reads)."""
+`tools/list` makes no AWS call, a read one `PutItem` (beside its own reads), a write two."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def test_each_decision_is_recorded_with_who_what_and_the_money(fns, mcp, account
         assert DAY - 5 <= kept <= DAY
 
 
-def test_each_call_costs_one_put_item_and_the_catalog_none(fns, mcp, accounts, aws_stack):
+def test_a_read_costs_one_put_item_a_write_two_and_the_catalog_none(fns, mcp, accounts, aws_stack):
     checking, savings = accounts["Everyday Checking"], accounts["Emergency Savings"]
     access = authorize_with(fns, scope=WRITES, only=(checking,))["access_token"]
     # warm: the keys, the revocation list, the connection log's "first call with this token"
