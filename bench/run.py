@@ -127,6 +127,7 @@ def _probe(
         "RATE_LIMIT_REGISTRATIONS_PER_HOUR": "1000000",
         "AWS_LAMBDA_FUNCTION_NAME": operation.function,
         "POWERTOOLS_LOG_LEVEL": "ERROR",
+        "BENCH_AWS_LATENCY_MS": os.environ.get("BENCH_AWS_LATENCY_MS", "0"),
     }
     out = subprocess.run(
         [
@@ -156,7 +157,8 @@ def _fmt_calls(calls: dict[str, float]) -> str:
 def main() -> int:
     """`--only A,B`: only the warm rows whose operation names contain A or B (no cold starts, host
     steps, scale or load): `--only tools/list,client_credentials` for the DPoP rows and their
-    baselines (`make bench` runs everything)."""
+    baselines (`make bench` runs everything). `BENCH_AWS_LATENCY_MS=5` makes every AWS call of
+    the probed function wait that long first, as an in-region round trip would (bench/probe.py)."""
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv[:-1] else None
     emulator = MotoServer("127.0.0.1", _free_port())
     emulator.start()
