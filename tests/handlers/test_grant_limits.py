@@ -34,8 +34,8 @@ READS = "mcp:tools:list mcp:tools:call wallet:accounts:read wallet:transactions:
 WRITES = READS + " wallet:transactions:write"
 
 
-def app_functions(load_function, aws_stack):
-    """The limited app (a public client), and the functions it and the person use."""
+def register_app(aws_stack, scope: str) -> None:
+    """The limited app: a public client allowed `scope`."""
     ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).put(
         ClientRecord(
             client_id=APP,
@@ -43,10 +43,15 @@ def app_functions(load_function, aws_stack):
             token_endpoint_auth_method="none",
             grant_types=("authorization_code", "refresh_token"),
             redirect_uris=(REDIRECT,),
-            scope=tuple(WRITES.split()),
+            scope=tuple(scope.split()),
             created_at=0,
         )
     )
+
+
+def app_functions(load_function, aws_stack):
+    """The limited app (a public client), and the functions it and the person use."""
+    register_app(aws_stack, WRITES)
     return (
         load_function("AuthorizeFunction"),
         load_function("TokenFunction"),
@@ -424,17 +429,7 @@ def test_a_limited_app_reads_only_saved_reports_of_accounts_it_may_see(fns, acco
     store = WalletStore(aws.dynamodb(), aws_stack.physical_ids["WalletTable"])
     store.put_report(DEMO_USER_ID, "everything", "Everything", {"period": "this_month"}, int(time.time()))
     resources = " mcp:resources:read mcp:resources:write"
-    ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).put(
-        ClientRecord(
-            client_id=APP,
-            client_name="Limited App",
-            token_endpoint_auth_method="none",
-            grant_types=("authorization_code", "refresh_token"),
-            redirect_uris=(REDIRECT,),
-            scope=tuple((WRITES + resources).split()),
-            created_at=0,
-        )
-    )
+    register_app(aws_stack, WRITES + resources)
     access = authorize_with(fns, scope=READS + resources, only=(checking,))["access_token"]
     mcp = fns[2]
     saved = tool(mcp, access, "saveSpendingReport", {"name": "Mine", "period": "this_month"})["result"]
@@ -509,17 +504,7 @@ def test_another_apps_idempotency_key_does_not_replay_an_account_the_app_may_not
         DEMO_USER_ID, account_id=hidden.account_id, amount="4321.00", category="income", description="Bonus"
     )
     writes = READS + " wallet:accounts:write"
-    ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).put(
-        ClientRecord(
-            client_id=APP,
-            client_name="Limited App",
-            token_endpoint_auth_method="none",
-            grant_types=("authorization_code", "refresh_token"),
-            redirect_uris=(REDIRECT,),
-            scope=tuple(writes.split()),
-            created_at=0,
-        )
-    )
+    register_app(aws_stack, writes)
     access = authorize_with(fns, scope=writes, only=(checking,))["access_token"]
     same = {"name": "Travel Fund", "type": "savings", "currency": "USD", "idempotencyKey": key}
     opened = tool(fns[2], access, "createAccount", same)["result"]
@@ -543,17 +528,7 @@ def test_a_limited_apps_prompts_and_resources_show_its_accounts_alone(fns, accou
     others = [t for t in every if t.account_id != cash and t.description not in own]
     assert others
     resources = " mcp:resources:read"
-    ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).put(
-        ClientRecord(
-            client_id=APP,
-            client_name="Limited App",
-            token_endpoint_auth_method="none",
-            grant_types=("authorization_code", "refresh_token"),
-            redirect_uris=(REDIRECT,),
-            scope=tuple((WRITES + resources).split()),
-            created_at=0,
-        )
-    )
+    register_app(aws_stack, WRITES + resources)
     access = authorize_with(fns, scope=READS + resources, only=(cash,))["access_token"]
     mcp = fns[2]
 
