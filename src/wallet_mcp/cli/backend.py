@@ -245,6 +245,11 @@ class HttpWallet(WalletService):
     def spending(self, owner: str, period: str) -> Spending:
         return wallet_json.spending(self._api.get("/api/analytics/spending", {"period": period}))
 
+    def spending_months(self, owner: str, prefix: str, limit: int) -> list[str]:
+        """None: the Backend API lists no months with spending, so the bridge's prompts suggest no
+        months (`wallet_prompts` is given no store there); typing a month still works."""
+        return []
+
     @_as_wallet_errors
     def create_account(
         self,
