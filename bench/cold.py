@@ -52,6 +52,14 @@ COMPARISONS = (
     ("TokenFunction", "mcp_simple_auth.auth_server", 0.40),
 )
 """Our function, the example module it is measured against, and the goal for the ratio (issue 22)."""
+FLOORS = {
+    "McpFunction": (
+        ("SDK server modules only", ROOT / "bench" / "floor" / "sdk_server.py"),
+        ("mcp_types only", ROOT / "bench" / "floor" / "types_only.py"),
+    ),
+}
+"""What the MCP function cannot import less than while the SDK is its protocol (bench/floor/):
+timed in the same pairs, against the same example module, so the ratio left to our own code shows."""
 PAIRS = 15
 
 
@@ -215,6 +223,8 @@ class Paired:
     operations: tuple[str, ...] = ()
     paths: tuple[tuple[float, float], ...] = ()
     """Our side's import and first requests `operations` (wall ms, CPU ms), from the same runs as `ours`."""
+    floors: tuple[tuple[str, tuple[tuple[float, float], ...]], ...] = ()
+    """`FLOORS`' imports, pair by pair with `theirs`."""
 
     def ms(self, side: str, clock: int) -> list[float]:
         return [run[clock] for run in (self.ours if side == "ours" else self.theirs)]
@@ -246,6 +256,7 @@ def compare(
             events = path_events(operations, env, Path(scratch))
             ours = Side(str(functions / function / "app.py"), (layer,))
             theirs = Side(module, (layer, example))
+            floors = [(label, Side(str(path), (layer,))) for label, path in FLOORS.get(function, ())]
 
             def run_ours(**kwargs: Path) -> ColdPath:
                 return path_ms(python, ours, env, events, operations, **kwargs)  # noqa: B023
@@ -255,8 +266,11 @@ def compare(
                 import_ms(python, theirs, env, importtime=importtime / f"{module}.importtime.txt")
             run_ours()  # once each, unmeasured: the page cache holds both from here on
             import_ms(python, theirs, env)
+            for _, floor in floors:
+                import_ms(python, floor, env)
             ours_runs: list[ColdPath] = []
             theirs_ms: list[tuple[float, float]] = []
+            floors_ms: list[list[tuple[float, float]]] = [[] for _ in floors]
             for i in range(pairs):
                 if i % 2 == 0:
                     ours_runs.append(run_ours())
@@ -264,6 +278,8 @@ def compare(
                 else:
                     theirs_ms.append(import_ms(python, theirs, env))
                     ours_runs.append(run_ours())
+                for (_, floor), runs in zip(floors, floors_ms, strict=True):
+                    runs.append(import_ms(python, floor, env))
             results.append(
                 Paired(
                     function,
@@ -273,6 +289,7 @@ def compare(
                     theirs_ms,
                     operations,
                     tuple(run.path_ms for run in ours_runs),
+                    tuple((label, tuple(runs)) for (label, _), runs in zip(floors, floors_ms, strict=True)),
                 )
             )
     return results
@@ -316,6 +333,24 @@ def report(results: list[Paired], version: str, pairs: int, load_before: float, 
             f"{_range(paths, '.0f'):>11} {statistics.median(requests):9.0f}  "
             + ", ".join(name.split(": ", 1)[1] for name in r.operations)
         )
+    floored = [r for r in results if r.floors]
+    if floored:
+        print()
+        print(
+            "Floors: what the function cannot import less than while the SDK serves the protocol "
+            "(bench/floor/),\ntimed in the same pairs against the same example module (CPU ms)"
+        )
+        print(f"{'function':14} {'floor':26} {'ms':>6} {'ratio':>6} {'(range)':>10}")
+        for r in floored:
+            theirs = r.ms("theirs", 1)
+            for label, runs in r.floors:
+                cpu = [run[1] for run in runs]
+                ratios = [f / t for f, t in zip(cpu, theirs, strict=True)]
+                ratio = statistics.median(ratios)
+                print(
+                    f"{r.function:14} {label:26} {statistics.median(cpu):6.0f} {ratio:6.2f} "
+                    f"{_range(ratios, '.2f'):>10}"
+                )
 
 
 def _range(values: list[float], spec: str) -> str:
