@@ -182,3 +182,87 @@ def test_a_function_does_not_load_what_only_other_functions_use(function: str) -
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", f"functions/{function}/app.py's imports load {out.stdout.strip()}"
+
+
+AUTH_ROUTES_IMPORTS = """
+import ast, json, sys
+from pathlib import Path
+import wallet_mcp.mcp_server as surface
+MODULES
+name, deferred = surface.SDK_AUTH_ROUTES
+imported = {}
+for module in list(sys.modules.values()):
+    source = getattr(module, "__file__", None) or ""
+    if not module.__name__.startswith("mcp.") or not source.endswith(".py"):
+        continue
+    for node in ast.parse(Path(source).read_text()).body:  # module level only
+        if isinstance(node, ast.ImportFrom) and node.module == name:
+            imported.setdefault(module.__name__, []).extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import) and any(alias.name == name for alias in node.names):
+            imported.setdefault(module.__name__, []).append("*")
+print(json.dumps({"imported": imported, "deferred": list(deferred),
+                  "real": getattr(sys.modules.get(name), "__file__", None) is not None,
+                  "handlers": sorted(m for m in sys.modules if m.startswith("mcp.server.auth.handlers"))}))
+"""
+
+
+def test_the_mcp_function_leaves_the_sdk_authorization_server_routes_unloaded() -> None:
+    """The stand-in for `mcp.server.auth.routes` (wallet_mcp/mcp_server/__init__.py) forwards
+    exactly what the SDK's modules import from it at module level: if the SDK imports another name
+    or the module whole, or loads it some other way, this fails."""
+    import json
+
+    modules = _project_imports(ROOT / "functions" / "mcp" / "app.py")
+    code = AUTH_ROUTES_IMPORTS.replace("MODULES", "".join(f"import {m}\n" for m in modules))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    found = json.loads(out.stdout)
+    assert found["imported"] == {"mcp.server.lowlevel.server": sorted(found["deferred"])}
+    assert found["real"] is False and found["handlers"] == []
+
+
+FIRST_USE = """
+import sys
+import wallet_mcp.mcp_server
+from mcp.server.lowlevel import server
+from pydantic import AnyHttpUrl
+stand_in = sys.modules["mcp.server.auth.routes"]
+before = getattr(stand_in, "__file__", None)
+url = server.build_resource_metadata_url(AnyHttpUrl("https://wallet.example/mcp"))
+import mcp.server.auth.routes as real
+from mcp.server.auth.routes import create_auth_routes
+print(before, real is not stand_in, real.__file__.endswith("routes.py"), str(url),
+      real.build_resource_metadata_url(AnyHttpUrl("https://wallet.example/mcp")) == url,
+      create_auth_routes is real.create_auth_routes, sys.modules["mcp.server.auth"].routes is real)
+"""
+
+
+def test_the_sdk_authorization_server_routes_load_when_first_called() -> None:
+    out = subprocess.run([sys.executable, "-c", FIRST_USE], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [
+        "None",
+        "True",
+        "True",
+        "https://wallet.example/.well-known/oauth-protected-resource/mcp",
+        "True",
+        "True",
+        "True",
+    ]
+
+
+def test_a_deferred_module_gives_any_other_name_from_the_real_one(tmp_path: Path) -> None:
+    (tmp_path / "deferred_mod.py").write_text(
+        "import sys\nsys.loads = getattr(sys, 'loads', 0) + 1\ndef f(x):\n    return x + 1\nOTHER = 7\n"
+    )
+    code = (
+        "import sys\nfrom wallet_mcp import coldstart\n"
+        "coldstart.defer_module('deferred_mod', 'f')\n"
+        "from deferred_mod import f\n"
+        "print(getattr(sys, 'loads', 0))\n"
+        "print(f(1), sys.loads)\n"
+        "from deferred_mod import OTHER\n"
+        "print(OTHER, sys.loads, sys.modules['deferred_mod'].__file__.endswith('deferred_mod.py'))\n"
+        "try:\n    from deferred_mod import missing\nexcept ImportError:\n    print('ImportError')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == ["0", "2 1", "7 1 True", "ImportError"]
