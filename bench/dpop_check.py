@@ -2,8 +2,9 @@
 
 What `/mcp` and `/api` add per request for a DPoP-bound token, without the handler around it:
 `primitives.dpop.DpopChecker.check` (parse, signature, `htm`/`htu`/`iat`/`ath`, the nonce's HMAC,
-the in-memory replay cache) over N distinct proofs signed beforehand, per algorithm. The handler
-rows (`mcp: tools/list` and `mcp: tools/list (DPoP)`) are in `make bench`
+the in-memory replay cache) over N distinct proofs signed beforehand, per algorithm. Through the
+handler, `make bench` prints "DPoP added cost on /mcp" (bearer and DPoP `tools/list` paired in one
+process) after its rows `mcp: tools/list` and `mcp: tools/list (DPoP)`
 (`bench/run.py --only tools/list` for just those).
 """
 

@@ -279,6 +279,16 @@ OPERATIONS: dict[str, Operation] = {
         _bearer,
         _rpc("tools/call", {"name": "getRecentTransactions", "arguments": {"limit": 5}}),
     ),
+    # a read tool that reaches the wallet (the demo client's owner's): its own Query, and its
+    # audit event's PutItem issued beside it (docs/security.md § Every tool call audited)
+    "mcp: tools/call getTotalBalance": Operation(
+        "McpFunction",
+        "POST /mcp",
+        "POST",
+        "/mcp",
+        _bearer,
+        _rpc("tools/call", {"name": "getTotalBalance", "arguments": {}}),
+    ),
 }
 
 

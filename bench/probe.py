@@ -3,12 +3,18 @@
 Run by bench/run.py with the function's environment (as the template gives it) pointing at the
 emulator. Prints one JSON line: import and first-request times, warm latencies, and the AWS
 calls each phase made (counted with botocore's before-call event).
+
+With a second operation name (`probe.py DIR A N B`), the warm runs are N pairs of A and B in the
+same process, in alternating order (A B, B A, ...) so that drift of the machine or the process
+falls on both alike; `paired_ms` lists each pair's B - A in wall-clock time, `paired_cpu_ms` in
+the process's CPU time (the proof check is CPU work; the wall clock adds other processes' turns).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import statistics
 import sys
 import time
@@ -25,6 +31,7 @@ from devstack.worker import LambdaContext
 def main() -> None:
     code_dir, operation_name, warm_runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
     operation = OPERATIONS[operation_name]
+    other = OPERATIONS[sys.argv[4]] if len(sys.argv) > 4 else None
     calls: Counter[str] = Counter()
 
     started = time.perf_counter()
@@ -42,8 +49,15 @@ def main() -> None:
     units: Counter[str] = Counter()
     in_aws = {"started": 0.0, "total": 0.0}
 
+    # BENCH_AWS_LATENCY_MS: each AWS call waits this long first, in its own thread, as a round trip
+    # to DynamoDB in the same region would (the emulator on loopback answers in microseconds of
+    # network): what runs concurrently shows as such
+    latency = float(os.environ.get("BENCH_AWS_LATENCY_MS", "0")) / 1000
+
     def count_call(service: str, op: str) -> None:
         calls.update([f"{service}:{op}"])
+        if latency:
+            time.sleep(latency)
         in_aws["started"] = time.perf_counter()
 
     def count_reads(service: str, op: str, parsed: dict) -> None:
@@ -59,14 +73,14 @@ def main() -> None:
 
     own: list[float] = []
 
-    def invoke() -> float:
-        event = operation.event(bodies[-1] if bodies else None)
+    def invoke(which=operation) -> float:
+        event = which.event(bodies[-1] if bodies else None)
         in_aws["total"] = 0.0
         t0 = time.perf_counter()
         result = module.lambda_handler(event, LambdaContext("bench", 1024, time.monotonic() + 30))
         elapsed = time.perf_counter() - t0
         own.append(elapsed - in_aws["total"])
-        bodies.append(operation.check(result))
+        bodies.append(which.check(result))
         return elapsed
 
     first = invoke()
@@ -74,7 +88,31 @@ def main() -> None:
     first_calls = dict(calls)
     calls.clear()
     units.clear()
-    warm = [invoke() for _ in range(warm_runs)]
+    paired: list[float] = []
+    paired_cpu: list[float] = []
+
+    def timed(which) -> tuple[float, float]:
+        """Wall-clock and CPU seconds of one request (CPU time: what another process on a
+        shared machine does not add to)."""
+        cpu = time.process_time()
+        wall = invoke(which)
+        return wall, time.process_time() - cpu
+
+    if other is not None:
+        invoke(other)  # B's first request too, before any pair
+        calls.clear()
+        units.clear()
+        for i in range(warm_runs):
+            if i % 2:
+                (b, b_cpu), (a, a_cpu) = timed(other), timed(operation)
+            else:
+                (a, a_cpu), (b, b_cpu) = timed(operation), timed(other)
+            paired.append((b - a) * 1000)
+            paired_cpu.append((b_cpu - a_cpu) * 1000)
+        warm_runs *= 2
+        warm: list[float] = []
+    else:
+        warm = [invoke() for _ in range(warm_runs)]
     warm_calls = {k: v / warm_runs for k, v in calls.items()} if warm_runs else {}
     print(
         json.dumps(
@@ -90,6 +128,8 @@ def main() -> None:
                 "first_body": bodies[0],
                 "warm_read_units": units["read_units"] / warm_runs if warm_runs else None,
                 "warm_items_read": units["items_read"] / warm_runs if warm_runs else None,
+                "paired_ms": paired,
+                "paired_cpu_ms": paired_cpu,
             }
         )
     )

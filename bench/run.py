@@ -105,7 +105,11 @@ def _deployed_code(stack, workdir: Path) -> Runtime:
     return Runtime(python, version, layer, workdir / "functions")
 
 
-def _probe(stack, operation_name: str, warm_runs: int, extra_env: dict[str, str]) -> dict:
+def _probe(
+    stack, operation_name: str, warm_runs: int, extra_env: dict[str, str], paired_with: str | None = None
+) -> dict:
+    """`paired_with`: another operation of the same function, run in pairs with this one in the
+    same process (`paired_ms` in the answer: each pair's difference, bench/probe.py)."""
     operation = OPERATIONS[operation_name]
     if operation_name == "token: authorization_code":
         extra_env = {**extra_env, "BENCH_CODES": _code_batches.pop()}
@@ -123,6 +127,7 @@ def _probe(stack, operation_name: str, warm_runs: int, extra_env: dict[str, str]
         "RATE_LIMIT_REGISTRATIONS_PER_HOUR": "1000000",
         "AWS_LAMBDA_FUNCTION_NAME": operation.function,
         "POWERTOOLS_LOG_LEVEL": "ERROR",
+        "BENCH_AWS_LATENCY_MS": os.environ.get("BENCH_AWS_LATENCY_MS", "0"),
     }
     out = subprocess.run(
         [
@@ -131,6 +136,7 @@ def _probe(stack, operation_name: str, warm_runs: int, extra_env: dict[str, str]
             str(runtime.functions / operation.function),
             operation_name,
             str(warm_runs),
+            *([paired_with] if paired_with else []),
         ],
         env=env,
         capture_output=True,
@@ -151,7 +157,8 @@ def _fmt_calls(calls: dict[str, float]) -> str:
 def main() -> int:
     """`--only A,B`: only the warm rows whose operation names contain A or B (no cold starts, host
     steps, scale or load): `--only tools/list,client_credentials` for the DPoP rows and their
-    baselines (`make bench` runs everything)."""
+    baselines (`make bench` runs everything). `BENCH_AWS_LATENCY_MS=5` makes every AWS call of
+    the probed function wait that long first, as an in-region round trip would (bench/probe.py)."""
     only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv[:-1] else None
     emulator = MotoServer("127.0.0.1", _free_port())
     emulator.start()
@@ -179,6 +186,8 @@ def main() -> int:
         )
         if only is not None:
             _warm(stack, extra, only)
+            if "tools/list" in only:
+                _dpop_paired(stack, extra)
             return 0
         print()
         print(f"Cold start: fresh process, import then first request, median of {COLD_RUNS}")
@@ -204,6 +213,7 @@ def main() -> int:
         _host_steps(stack, extra)
         print()
         _warm(stack, extra)
+        _dpop_paired(stack, extra)
         print()
         _scale(stack, extra)
     finally:
@@ -226,6 +236,22 @@ def _warm(stack, extra: dict[str, str], only: str | None = None) -> None:
         p95 = warm[int(0.95 * (len(warm) - 1))]
         p50 = statistics.median(warm)
         print(f"{operation_name:34} {p50:8.2f} {p95:8.2f}  {_fmt_calls(result['warm_calls'])}")
+
+
+DPOP_PAIRS = 300
+
+
+def _dpop_paired(stack, extra: dict[str, str]) -> None:
+    """The added cost of DPoP on /mcp, paired: bearer and DPoP `tools/list` alternating in one
+    process, the median of the per-pair differences. The two rows above come from two processes,
+    whose baselines differ by more than the check costs on a shared machine."""
+    result = _probe(stack, "mcp: tools/list", DPOP_PAIRS, extra, paired_with="mcp: tools/list (DPoP)")
+    wall, cpu = sorted(result["paired_ms"]), sorted(result["paired_cpu_ms"])
+    print(
+        f"DPoP added cost on /mcp: {statistics.median(wall):.2f} ms (paired, n={len(wall)}; "
+        f"CPU time {statistics.median(cpu):.2f} ms; wall interquartile "
+        f"{wall[len(wall) // 4]:.2f} to {wall[(3 * len(wall)) // 4]:.2f} ms)"
+    )
 
 
 def _beside_the_sdk_example(stack, extra: dict[str, str], workdir: Path) -> None:

@@ -96,6 +96,7 @@ pushed = PushedAuthorizationEndpoint(
     deployment.clock,
     rates=stores.rate_limits,
     rules=deployment.rate_rules,
+    dpop=dpop,
 )
 
 
@@ -108,16 +109,24 @@ async def _form(request: Request) -> dict[str, str]:
     return parse_form(await request.body(), request.headers.get("content-type"))
 
 
-async def token(request: Request) -> JSONResponse:
-    proof = ProofRequest(tuple(request.headers.getlist("dpop")), request.headers.get("host"))
-    response = tokens.handle(
-        await _form(request), request.headers.get("authorization"), _source(request), proof
-    )
+def _proof(request: Request) -> ProofRequest:
+    return ProofRequest(tuple(request.headers.getlist("dpop")), request.headers.get("host"))
+
+
+def _answer_headers(proof: ProofRequest) -> dict[str, str]:
     headers = dict(NO_STORE)
     nonce = dpop.nonce(deployment.clock()) if proof.proofs else None
     if nonce is not None:
         headers["DPoP-Nonce"] = nonce  # RFC 9449 §8.2: the nonce to use next
-    return JSONResponse(response, headers=headers)
+    return headers
+
+
+async def token(request: Request) -> JSONResponse:
+    proof = _proof(request)
+    response = tokens.handle(
+        await _form(request), request.headers.get("authorization"), _source(request), proof
+    )
+    return JSONResponse(response, headers=_answer_headers(proof))
 
 
 async def revoke(request: Request) -> Response:
@@ -127,8 +136,11 @@ async def revoke(request: Request) -> Response:
 
 async def par(request: Request) -> JSONResponse:
     """RFC 9126 §2.2: 201 with the request_uri."""
-    response = pushed.handle(await _form(request), request.headers.get("authorization"), _source(request))
-    return JSONResponse(response, status_code=201, headers=NO_STORE)
+    proof = _proof(request)
+    response = pushed.handle(
+        await _form(request), request.headers.get("authorization"), _source(request), proof
+    )
+    return JSONResponse(response, status_code=201, headers=_answer_headers(proof))
 
 
 async def introspect(request: Request) -> JSONResponse:

@@ -12,7 +12,7 @@ one JSON object a line goes each way:
     stdout  {"event": "report", ...}               what happened, then the process exits
 
 The report has the same shape for every driver (tests/clients/ts_client.mjs too); tokens appear
-only as digests.
+only as digests (unless a TypeScript run is told `reveal_tokens`, for the DPoP test's stack).
 """
 
 from __future__ import annotations

@@ -10,6 +10,16 @@
 // the test runs a copy of this file placed there (tests/support/sdk_drivers.node_driver): Node
 // resolves a script's packages from the script's own folder.
 //
+// With `dpop` (2.x only) the host's provider implements the SDK's `dpop()` seam (SEP-1932) with a
+// `DpopSession` of its own (an ES256 key made for the run): the SDK then signs a DPoP proof into
+// every token request (answering `use_dpop_nonce` once), and its transport presents a
+// `token_type: DPoP` token as `Authorization: DPoP` with a fresh proof per request (`ath`, the
+// server's latest nonce, one retry on a `use_dpop_nonce` challenge). The report then names the
+// key's thumbprint; `reveal_tokens` puts the access tokens themselves into it (a test's stack only).
+// `dpop_new_session`: after the sign-in the host makes a new session of the same key pair, as a host
+// restarted with its saved key would (no nonce remembered: the server's first answer at /mcp asks
+// for one).
+//
 // The line protocol and the report are those of tests/clients/py1_client.py (see its docstring).
 
 import { createHash, randomBytes } from 'node:crypto';
@@ -51,12 +61,15 @@ async function loadSdk(generation) {
     };
   }
   const packageName = '@modelcontextprotocol/client';
-  const { Client, StreamableHTTPClientTransport, UnauthorizedError } = await import(packageName);
+  const { Client, StreamableHTTPClientTransport, UnauthorizedError, DpopSession, generateDpopKeyPair } =
+    await import(packageName);
   return {
     packageName,
     Client,
     StreamableHTTPClientTransport,
     UnauthorizedError,
+    DpopSession,
+    generateDpopKeyPair,
     // the whole callback query: the SDK checks `iss` against the issuer it discovered
     finishAuth: (transport, params) => transport.finishAuth(params)
   };
@@ -64,11 +77,16 @@ async function loadSdk(generation) {
 
 /** The host's side of the SDK's OAuthClientProvider: in memory, every token set into the report. */
 class Provider {
-  constructor(config, report) {
+  constructor(config, report, dpopSession) {
     this.config = config;
     this.report = report;
     this.clients = new Map();
     this.lastState = undefined;
+    // present only with a session: the SDK tests for the method itself
+    if (dpopSession) {
+      this.dpopSession = dpopSession;
+      this.dpop = () => this.dpopSession;
+    }
   }
 
   get redirectUrl() {
@@ -110,7 +128,9 @@ class Provider {
       access: digest(tokens.access_token),
       refresh: digest(tokens.refresh_token),
       scope: tokens.scope ?? null,
-      expires_in: tokens.expires_in ?? null
+      expires_in: tokens.expires_in ?? null,
+      token_type: tokens.token_type ?? null,
+      ...(this.config.reveal_tokens ? { access_token: tokens.access_token } : {})
     });
   }
 
@@ -145,11 +165,25 @@ class Provider {
   }
 }
 
-/** fetch, recording every exchange the SDK makes (the transport hands it to the OAuth flow too). */
+/** The OAuth error code of a 4xx answer: the JSON body's `error`, or the challenge's `error=`. */
+async function oauthError(response) {
+  const challenge = /error="([^"]*)"/.exec(response.headers.get('www-authenticate') ?? '');
+  if (challenge) return challenge[1];
+  try {
+    const error = (await response.clone().json())?.error;
+    return typeof error === 'string' ? error : null; // not a JSON-RPC error object
+  } catch {
+    return null;
+  }
+}
+
+/** fetch, recording every exchange the SDK makes (the transport hands it to the OAuth flow too),
+ * as sent: the transport's DPoP signer, when there is one, wraps this. */
 function recordingFetch(entries) {
   return async (input, init = {}) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
     const method = (init.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+    const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
     const started = performance.now();
     const response = await fetch(input, init);
     const ended = performance.now();
@@ -159,8 +193,11 @@ function recordingFetch(entries) {
       status: response.status,
       ms: Math.round(ended - started),
       start_ms: Math.round(started - ORIGIN),
-      end_ms: Math.round(ended - ORIGIN)
+      end_ms: Math.round(ended - ORIGIN),
+      scheme: headers.get('authorization')?.split(' ', 1)[0] ?? null,
+      dpop_proof: headers.has('dpop')
     };
+    if (response.status >= 400 && response.status < 500) entry.error = await oauthError(response);
     if (method === 'POST' && url.pathname.endsWith('/token')) {
       entry.grant_type = new URLSearchParams(String(init.body ?? '')).get('grant_type');
     } else if (method === 'POST' && url.pathname.endsWith('/mcp')) {
@@ -190,7 +227,9 @@ function outcome(tool, args, result) {
 }
 
 function describe(error) {
-  return `${error?.name ?? 'Error'}: ${error?.message ?? String(error)}`;
+  // an OAuthError's message is the server's error_description; its code is the error itself
+  const code = typeof error?.code === 'string' ? ` ${error.code}` : '';
+  return `${error?.name ?? 'Error'}${code}: ${error?.message ?? String(error)}`;
 }
 
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
@@ -198,7 +237,15 @@ const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
 async function sessionFlow(config, report, nextLine) {
   const sdk = await loadSdk(config.generation);
   report.sdk = { package: sdk.packageName, version: installedVersion(sdk.packageName) };
-  const provider = new Provider(config, report);
+  let dpopSession;
+  let dpopKeyPair;
+  if (config.dpop) {
+    if (!sdk.DpopSession) throw new Error(`${sdk.packageName} has no DPoP support`);
+    dpopKeyPair = await sdk.generateDpopKeyPair({ alg: 'ES256' });
+    dpopSession = await sdk.DpopSession.create({ keyPair: dpopKeyPair });
+    report.dpop = { alg: dpopSession.alg, thumbprint: dpopSession.thumbprint, jwk: dpopSession.publicJwk };
+  }
+  const provider = new Provider(config, report, dpopSession);
   const fetchFn = recordingFetch(report.http);
   let phase = 'authorization';
   const newClient = () => {
@@ -229,6 +276,7 @@ async function sessionFlow(config, report, nextLine) {
     if (params.get('state') !== provider.lastState) throw new Error('the callback state is not the one sent');
     await sdk.finishAuth(transport, params);
     await client.close();
+    if (config.dpop_new_session) provider.dpopSession = await sdk.DpopSession.create({ keyPair: dpopKeyPair });
     // a started transport cannot be restarted: connect again on a fresh one
     client = newClient();
     transport = newTransport();
@@ -268,6 +316,7 @@ async function main() {
   const config = JSON.parse(process.argv[2]);
   const report = {
     sdk: null,
+    dpop: null,
     authorizations: 0,
     client_id: null,
     era: null,

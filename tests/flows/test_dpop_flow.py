@@ -4,10 +4,8 @@
 the official MCP Python SDK's Streamable HTTP client, whose HTTP client signs a fresh proof for
 every request (`ath`, the nonce the server last gave, retried once on `use_dpop_nonce`).
 
-Neither official SDK signs DPoP proofs: the TypeScript client 2.4.0 knows the error codes
-(`invalid_dpop_proof`, `use_dpop_nonce`) and nothing else, and the Python SDK has no DPoP
-provider. The proofs here are `tests/support/dpop_client.py` (pyjwt) plugged in as the SDK's
-`httpx2.Auth`."""
+The Python SDK has no DPoP provider (the TypeScript client 2.x has one: test_typescript_client_dpop.py).
+The proofs here are `tests/support/dpop_client.py` (pyjwt) plugged in as the SDK's `httpx2.Auth`."""
 
 from __future__ import annotations
 

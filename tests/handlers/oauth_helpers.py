@@ -27,6 +27,7 @@ def obtain_code(
     redirect_uri: str = REDIRECT,
     verifier: str = VERIFIER,
     resource: str | None = None,
+    **extra: str,
 ) -> str:
     query = {
         "response_type": "code",
@@ -39,6 +40,7 @@ def obtain_code(
     }
     if resource:
         query["resource"] = resource
+    query.update(extra)
     page = authorize.request("GET", "/oauth/authorize", query=urlencode(query))
     assert page.status == 200, page.body
     return parse_qs(urlsplit(header(sign_in_and_approve(authorize, page), "location")).query)["code"][0]

@@ -112,6 +112,11 @@ REQUEST_ERRORS = [
     (params(scope="wallet:transactions:write"), "invalid_scope"),
     (params(resource="https://evil.example.com/mcp"), "invalid_target"),
     (urlencode(params()) + "&scope=mcp:tools:list", "invalid_request"),
+    # RFC 9449 §10: dpop_jkt must be a base64url SHA-256 thumbprint (43 characters, no padding)
+    (params(dpop_jkt="A" * 42), "invalid_request"),
+    (params(dpop_jkt="A" * 43 + "="), "invalid_request"),
+    (params(dpop_jkt="A" * 42 + "+"), "invalid_request"),
+    (params(dpop_jkt="A" * 42 + "B"), "invalid_request"),  # trailing bits set: no 32-byte value
 ]
 
 

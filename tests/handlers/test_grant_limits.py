@@ -24,6 +24,7 @@ from wallet_mcp.primitives import pkce
 from wallet_mcp.storage.audit import AuditLog
 from wallet_mcp.storage.clients import ClientRecord, ClientStore
 from wallet_mcp.storage.consents import ConsentStore, Limits
+from wallet_mcp.wallet.service import WalletService
 from wallet_mcp.wallet.store import WalletStore
 
 APP = "limited-app"
@@ -33,8 +34,8 @@ READS = "mcp:tools:list mcp:tools:call wallet:accounts:read wallet:transactions:
 WRITES = READS + " wallet:transactions:write"
 
 
-def app_functions(load_function, aws_stack):
-    """The limited app (a public client), and the functions it and the person use."""
+def register_app(aws_stack, scope: str) -> None:
+    """The limited app: a public client allowed `scope`."""
     ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).put(
         ClientRecord(
             client_id=APP,
@@ -42,10 +43,15 @@ def app_functions(load_function, aws_stack):
             token_endpoint_auth_method="none",
             grant_types=("authorization_code", "refresh_token"),
             redirect_uris=(REDIRECT,),
-            scope=tuple(WRITES.split()),
+            scope=tuple(scope.split()),
             created_at=0,
         )
     )
+
+
+def app_functions(load_function, aws_stack):
+    """The limited app (a public client), and the functions it and the person use."""
+    register_app(aws_stack, WRITES)
     return (
         load_function("AuthorizeFunction"),
         load_function("TokenFunction"),
@@ -423,17 +429,7 @@ def test_a_limited_app_reads_only_saved_reports_of_accounts_it_may_see(fns, acco
     store = WalletStore(aws.dynamodb(), aws_stack.physical_ids["WalletTable"])
     store.put_report(DEMO_USER_ID, "everything", "Everything", {"period": "this_month"}, int(time.time()))
     resources = " mcp:resources:read mcp:resources:write"
-    ClientStore(aws.dynamodb(), aws_stack.physical_ids["ClientsTable"]).put(
-        ClientRecord(
-            client_id=APP,
-            client_name="Limited App",
-            token_endpoint_auth_method="none",
-            grant_types=("authorization_code", "refresh_token"),
-            redirect_uris=(REDIRECT,),
-            scope=tuple((WRITES + resources).split()),
-            created_at=0,
-        )
-    )
+    register_app(aws_stack, WRITES + resources)
     access = authorize_with(fns, scope=READS + resources, only=(checking,))["access_token"]
     mcp = fns[2]
     saved = tool(mcp, access, "saveSpendingReport", {"name": "Mine", "period": "this_month"})["result"]
@@ -454,3 +450,135 @@ def test_a_limited_app_reads_only_saved_reports_of_accounts_it_may_see(fns, acco
     # what the limited app saved is kept with the accounts it covers
     report = store.report(DEMO_USER_ID, "mine")
     assert report is not None and report[0].covers == (checking,)
+
+
+def test_a_limited_apps_month_suggestions_come_from_its_accounts_alone(fns, accounts, aws_stack):
+    """A prompt's month completion names the months with spending: for an app limited to some
+    accounts, a month in which only another account spent would tell it that account's activity."""
+    checking, savings = accounts["Everyday Checking"], accounts["Emergency Savings"]
+    wallet = WalletService(WalletStore(aws.dynamodb(), aws_stack.physical_ids["WalletTable"]))
+    for account_id, when in ((savings, "2024-03-15T12:00:00Z"), (checking, "2024-05-02T09:30:00Z")):
+        wallet.create_transaction(
+            DEMO_USER_ID,
+            account_id=account_id,
+            amount="-25.00",
+            category="shopping",
+            description="Old purchase",
+            occurred_at=when,
+        )
+    mcp = fns[2]
+
+    def months(access: str, typed: str) -> list[str]:
+        params = {
+            "ref": {"type": "ref/prompt", "name": "monthly_spending_review"},
+            "argument": {"name": "month", "value": typed},
+        }
+        return response_json(mcp_call(mcp, access, "completion/complete", params))["result"]["completion"][
+            "values"
+        ]
+
+    everything = authorize_with(fns)["access_token"]
+    assert months(everything, "2024") == ["2024-05", "2024-03"]
+    limited = authorize_with(fns, only=(checking,))["access_token"]
+    assert months(limited, "2024") == ["2024-05"]
+    assert months(limited, "2024-0") == ["2024-05"]
+    assert months(limited, "2024-03") == []
+    recent = months(limited, "")
+    assert "2024-03" not in recent and "2024-05" in recent
+    assert recent == sorted(recent, reverse=True)
+    assert months(authorize_with(fns, only=(savings,))["access_token"], "2024") == ["2024-03"]
+
+
+def test_another_apps_idempotency_key_does_not_replay_an_account_the_app_may_not_see(
+    fns, accounts, aws_stack
+):
+    """Idempotency keys are the person's: a limited app sending the key (and the request) another
+    app used would be handed that app's account — its id and today's balance."""
+    checking = accounts["Everyday Checking"]
+    key = "open-travel-fund-0001"
+    wallet = WalletService(WalletStore(aws.dynamodb(), aws_stack.physical_ids["WalletTable"]))
+    hidden = wallet.create_account(
+        DEMO_USER_ID, name="Travel Fund", account_type="savings", currency="USD", idempotency_key=key
+    )
+    wallet.create_transaction(
+        DEMO_USER_ID, account_id=hidden.account_id, amount="4321.00", category="income", description="Bonus"
+    )
+    writes = READS + " wallet:accounts:write"
+    register_app(aws_stack, writes)
+    access = authorize_with(fns, scope=writes, only=(checking,))["access_token"]
+    same = {"name": "Travel Fund", "type": "savings", "currency": "USD", "idempotencyKey": key}
+    opened = tool(fns[2], access, "createAccount", same)["result"]
+    assert not opened.get("isError"), opened
+    assert hidden.account_id not in json.dumps(opened) and "4321" not in json.dumps(opened)
+    # the app's own retry with its key still replays its own account
+    again = tool(fns[2], access, "createAccount", same)["result"]
+    assert again["structuredContent"]["account"]["id"] == opened["structuredContent"]["account"]["id"]
+    # and its own key with another request is a conflict, as ever
+    other = tool(fns[2], access, "createAccount", {**same, "name": "Other", "idempotencyKey": key})["result"]
+    assert other["isError"] and "idempotency" in other["content"][0]["text"]
+
+
+def test_a_limited_apps_prompts_and_resources_show_its_accounts_alone(fns, accounts, aws_stack):
+    """Beyond the tools: the prompts' texts, their argument suggestions and the resources (list,
+    template completions, reads) of an app limited to the cash wallet name nothing of the others."""
+    cash, checking = accounts["Cash Wallet"], accounts["Everyday Checking"]
+    store = WalletStore(aws.dynamodb(), aws_stack.physical_ids["WalletTable"])
+    own = {t.description for t in store.transactions(DEMO_USER_ID, limit=100, account_id=cash).transactions}
+    every = store.transactions(DEMO_USER_ID, limit=100).transactions
+    others = [t for t in every if t.account_id != cash and t.description not in own]
+    assert others
+    resources = " mcp:resources:read"
+    register_app(aws_stack, WRITES + resources)
+    access = authorize_with(fns, scope=READS + resources, only=(cash,))["access_token"]
+    mcp = fns[2]
+
+    def result(method: str, params: dict) -> dict:
+        answer = response_json(mcp_call(mcp, access, method, params))
+        assert "result" in answer, answer
+        return answer["result"]
+
+    def error(method: str, params: dict) -> dict:
+        answer = response_json(mcp_call(mcp, access, method, params))
+        assert "error" in answer, answer
+        return answer["error"]
+
+    def prompt(name: str, arguments: dict) -> str:
+        got = result("prompts/get", {"name": name, "arguments": arguments})
+        return got["messages"][0]["content"]["text"]
+
+    def complete(ref: dict, name: str, value: str = "") -> list[str]:
+        params = {"ref": ref, "argument": {"name": name, "value": value}}
+        return result("completion/complete", params)["completion"]["values"]
+
+    hidden_names = ("Everyday Checking", "Emergency Savings")
+    # account_activity: another account is not found, and the refusal lists only the app's own
+    refused = error(
+        "prompts/get", {"name": "account_activity", "arguments": {"account": "Everyday Checking"}}
+    )
+    assert refused["message"].endswith('your accounts: "Cash Wallet"'), refused
+    activity = prompt("account_activity", {"account": "Cash Wallet"})
+    assert not any(t.description in activity for t in others)
+    # explain_transaction: another account's transaction is not among "your recent transactions"
+    wanted = others[0]
+    refused = error(
+        "prompts/get", {"name": "explain_transaction", "arguments": {"transaction": wanted.transaction_id}}
+    )
+    assert wanted.description not in refused["message"]
+    review = prompt("monthly_spending_review", {"month": "last_month"}) + prompt(
+        "budget_check", {"limit": "100", "month": "last_month"}
+    )
+    assert not any(n in review for n in hidden_names)
+    prompt_ref = {"type": "ref/prompt"}
+    assert complete({**prompt_ref, "name": "account_activity"}, "account") == ["Cash Wallet"]
+    suggested = complete({**prompt_ref, "name": "explain_transaction"}, "transaction")
+    assert suggested and not any(t.description in suggested for t in others)
+    # resources: listed, completed and read as the app's own
+    listed = {r["uri"] for r in result("resources/list", {})["resources"]}
+    assert f"wallet://accounts/{cash}" in listed and f"wallet://accounts/{checking}" not in listed
+    assert complete({"type": "ref/resource", "uri": "wallet://accounts/{id}"}, "id") == [cash]
+    everything = json.loads(result("resources/read", {"uri": "wallet://accounts"})["contents"][0]["text"])
+    assert [a["id"] for a in everything["accounts"]] == [cash]
+    recent = json.loads(
+        result("resources/read", {"uri": "wallet://transactions/recent"})["contents"][0]["text"]
+    )
+    assert {t["account_id"] for t in recent["transactions"]} == {cash}

@@ -29,6 +29,32 @@ def test_the_thumbprint_is_rfc_7638s_example():
 
 
 @pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", True),  # RFC 7638's example
+        ("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs=", False),  # padded
+        ("NzbLsXh8uDCcd+6MNwXF4W/7noWXFZAfHkxZsRGC9Xs", False),  # base64, not base64url
+        ("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9X", False),  # 42 characters
+        ("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xt", False),  # trailing bits set
+        ("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9X\u00e9", False),
+        ("", False),
+    ],
+)
+def test_dpop_jkt_must_be_a_sha256_thumbprint(value, valid):
+    """RFC 9449 §10: base64url (no padding) of a SHA-256 JWK thumbprint, 43 characters."""
+    assert dpop.is_thumbprint(value) is valid
+
+
+def test_the_signer_leaves_query_and_fragment_out_of_htu_and_its_repr_out_of_the_key():
+    key = DpopKey()
+    proof = dpop.ProofSigner.proof(key, "post", "https://rs.example/api/accounts?limit=5#x", access_token="t")
+    claims = jwt.decode(proof, options={"verify_signature": False})
+    assert claims["htu"] == "https://rs.example/api/accounts" and claims["htm"] == "POST"
+    assert claims["ath"] == dpop.access_token_hash("t") and "nonce" not in claims
+    assert repr(key) == f"ProofSigner(alg=ES256, jkt={key.jkt})"
+
+
+@pytest.mark.parametrize(
     ("a", "b", "same"),
     [
         ("https://as.example/token", "https://as.example/token?x=1#f", True),

@@ -650,6 +650,7 @@ DECISIONS: Final = {
     "refused_grant": "refused: access ended",
     "refused": "refused",
     "failed": "failed",
+    "started": "started: what came of it was not recorded",
 }
 
 

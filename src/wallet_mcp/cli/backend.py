@@ -1,6 +1,7 @@
 """The wallet Backend API over HTTP, as the bridge's `WalletService`.
 
-Every request carries `Authorization: Bearer` from the token source (RFC 6750 §2.1). A 401 gets
+Every request carries `Authorization: Bearer` from the token source (RFC 6750 §2.1), or, with
+DPoP-bound tokens, `Authorization: DPoP` and a proof (RFC 9449 §7, `cli.dpop`). A 401 gets
 one more try with a token the source obtains anew (an expiry the clock did not foresee, a key
 rotation, a revocation); a second 401 is a clear failure, never a loop. Other 4xx answers become
 `WalletError`s carrying the API's `error_description`, which the remote tools' own code turns
@@ -19,6 +20,7 @@ from urllib.parse import quote
 import httpx2
 import jwt
 
+from wallet_mcp.cli import dpop as dpop_client
 from wallet_mcp.cli import wallet_json
 from wallet_mcp.cli.errors import ServiceError
 from wallet_mcp.cli.http_client import error_fields, network_reason
@@ -53,10 +55,19 @@ class ApiRefused(WalletError):
 
 
 class BackendApi:
-    def __init__(self, base_url: str, tokens: TokenSource, http: httpx2.Client) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        tokens: TokenSource,
+        http: httpx2.Client,
+        dpop: dpop_client.DpopSession | None = None,
+    ) -> None:
+        """`dpop`: the tokens are DPoP-bound; each request carries `Authorization: DPoP` and a
+        proof (RFC 9449 §7), once more with the API's nonce when it asks for one."""
         self.base_url = base_url
         self.tokens = tokens
         self._http = http
+        self._dpop = dpop
 
     def get(self, path: str, params: Mapping[str, str | int] | None = None) -> Any:
         return self._body(self.authorized("GET", path, params=params))
@@ -98,14 +109,31 @@ class BackendApi:
         headers: Mapping[str, str] | None,
     ) -> httpx2.Response:
         started = time.monotonic()
+        url = self.base_url + path
         try:
-            response = self._http.request(
-                method,
-                self.base_url + path,
-                params=params,
-                json=json,
-                headers={"Accept": "application/json", **(headers or {}), "Authorization": f"Bearer {token}"},
-            )
+            if self._dpop is not None:
+                response = dpop_client.send(
+                    self._http,
+                    self._dpop,
+                    method,
+                    url,
+                    access_token=token,
+                    params=params,
+                    json=json,
+                    headers={"Accept": "application/json", **(headers or {})},
+                )
+            else:
+                response = self._http.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    headers={
+                        "Accept": "application/json",
+                        **(headers or {}),
+                        "Authorization": f"Bearer {token}",
+                    },
+                )
         except httpx2.HTTPError as exc:
             raise ServiceError(
                 f"cannot reach the wallet API at {self.base_url}: {network_reason(exc)}"

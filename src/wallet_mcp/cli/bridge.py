@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Final
 
 import anyio
 import httpx2
 from mcp.server.stdio import stdio_server
 
+from wallet_mcp.cli import dpop as dpop_client
 from wallet_mcp.cli.backend import BackendApi, HttpWallet
 from wallet_mcp.cli.errors import ConfigurationError, ServiceError
 from wallet_mcp.cli.http_client import new_http_client
@@ -130,9 +131,16 @@ def _saved_login(settings: CliSettings, logins: LoginStore) -> LoginRecord | Non
     return records[0] if records else None
 
 
-def choose_token_source(
-    settings: CliSettings, http: httpx2.Client, logins: LoginStore
-) -> tuple[TokenSource, str]:
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    """The bridge's token source, the API's base URL, and the DPoP key its tokens are bound to."""
+
+    source: TokenSource
+    api_base_url: str
+    dpop: dpop_client.DpopSession | None = None
+
+
+def choose_token_source(settings: CliSettings, http: httpx2.Client, logins: LoginStore) -> Chosen:
     """The first configured source (client credentials, saved login, fixed token) and the API's base."""
     signer = settings.assertion_signer()
     credential = settings.client_secret or signer
@@ -156,6 +164,7 @@ def choose_token_source(
             raise ConfigurationError(
                 "set BACKEND_API_URL (the wallet API's base URL, e.g. http://localhost:3000)"
             )
+        dpop = dpop_client.DpopSession(dpop_client.load_key(settings.config_dir)) if settings.dpop else None
         source = ClientCredentialsSource(
             http,
             issuer=settings.authorization_server_url,
@@ -164,11 +173,17 @@ def choose_token_source(
             client_secret=settings.client_secret,
             signer=signer,
             scope=settings.scope,
+            dpop=dpop,
         )
-        return source, settings.backend_api_url
+        return Chosen(source, settings.backend_api_url, dpop)
     record = _saved_login(settings, logins)
     if record is not None:
-        return SavedLoginSource(http, logins, record), settings.backend_api_url or record.api_base_url
+        dpop = _bound_key(settings, record)
+        return Chosen(
+            SavedLoginSource(http, logins, record, dpop=dpop),
+            settings.backend_api_url or record.api_base_url,
+            dpop,
+        )
     if settings.backend_auth_token:
         if settings.backend_api_url is None:
             raise ConfigurationError("BACKEND_AUTH_TOKEN is set: set BACKEND_API_URL too")
@@ -176,8 +191,27 @@ def choose_token_source(
             "OAuth is not configured: using BACKEND_AUTH_TOKEN, a long-lived fixed token. Move to "
             "OAuth client credentials or `wallet-mcp login` (docs/clients.md)"
         )
-        return StaticTokenSource(settings.backend_auth_token), settings.backend_api_url
+        # a personal access token is a bearer token by design, DPoP or not (docs/security.md)
+        return Chosen(StaticTokenSource(settings.backend_auth_token), settings.backend_api_url)
     raise ConfigurationError(NO_CREDENTIALS)
+
+
+def _bound_key(settings: CliSettings, record: LoginRecord) -> dpop_client.DpopSession | None:
+    """A bound login's key (it must still be the one the tokens are bound to); None for bearer."""
+    if record.dpop_jkt is None:
+        if settings.dpop:
+            raise ConfigurationError(
+                f"the saved login for {record.issuer} holds bearer tokens, not DPoP-bound ones: "
+                "run `wallet-mcp login --dpop` again"
+            )
+        return None
+    session = dpop_client.DpopSession(dpop_client.load_key(settings.config_dir, create=False))
+    if session.jkt != record.dpop_jkt:
+        raise ConfigurationError(
+            f"the saved login for {record.issuer} is bound to another DPoP key than "
+            f"{dpop_client.key_path(settings.config_dir)}: run `wallet-mcp login` again"
+        )
+    return session
 
 
 async def _serve(tools: ToolRegistry, prompts: PromptRegistry) -> None:
@@ -189,15 +223,17 @@ async def _serve(tools: ToolRegistry, prompts: PromptRegistry) -> None:
 
 def serve_stdio(settings: CliSettings) -> int:
     with new_http_client(settings.http_timeout) as http:
-        source, api_base_url = choose_token_source(settings, http, LoginStore(settings.config_dir))
-        api = BackendApi(api_base_url, source, http)
+        chosen = choose_token_source(settings, http, LoginStore(settings.config_dir))
+        source, api_base_url = chosen.source, chosen.api_base_url
+        api = BackendApi(api_base_url, source, http, dpop=chosen.dpop)
         tools, prompts = bridged_registry(api), bridged_prompts(api)
         logger.info(
-            "serving %d wallet tools and %d prompts over stdio: API %s, token from %s",
+            "serving %d wallet tools and %d prompts over stdio: API %s, token from %s%s",
             len(BRIDGED_TOOLS),
             len(prompts.definitions()),
             api_base_url,
             source.describe(),
+            ", DPoP-bound" if chosen.dpop is not None else "",
         )
         anyio.run(_serve, tools, prompts)
     logger.debug("stdin closed: stopping")

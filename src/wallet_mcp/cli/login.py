@@ -6,6 +6,10 @@ loopback redirect (RFC 8252 §7.3), by a public client registered once per issue
 (RFC 9207 §2.4, against mix-up) before the code is redeemed; tokens are requested for the API's
 resource (RFC 8707). Logout revokes the refresh token, which ends its family and the access tokens
 issued from it (RFC 7009 §2.1), then deletes the file.
+
+With DPoP (`--dpop`, `WALLET_MCP_DPOP=1`) the authorization request names the command's key
+(`dpop_jkt`, RFC 9449 §10: the code is only redeemable with it) and the code is redeemed with a
+proof of it: the saved tokens, the refresh token included, are bound to that key (`cli.dpop`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from urllib.parse import urlencode
 
 import httpx2
 
+from wallet_mcp.cli import dpop as dpop_client
 from wallet_mcp.cli.discovery import AuthorizationServer, discover_api_resource, discover_authorization_server
 from wallet_mcp.cli.errors import CliError, ConfigurationError, ServiceError
 from wallet_mcp.cli.http_client import error_fields, network_reason, new_http_client
@@ -108,6 +113,7 @@ def login(
 ) -> int:
     issuer_url, api_base_url = _issuer_and_api(settings, server)
     wanted_scope = scope or settings.scope or DEFAULT_SCOPE
+    dpop = dpop_client.DpopSession(dpop_client.load_key(settings.config_dir)) if settings.dpop else None
     with new_http_client(settings.http_timeout) as http:
         found = discover_authorization_server(http, issuer_url)
         if found.authorization_endpoint is None:
@@ -131,6 +137,8 @@ def login(
                 "code_challenge_method": "S256",
                 "resource": resource,
             }
+            if dpop is not None:
+                query["dpop_jkt"] = dpop.jkt
             launch_browser(f"{found.authorization_endpoint}?{urlencode(query)}", open_browser=open_browser)
             try:
                 params = receiver.wait(timeout if timeout is not None else settings.login_timeout)
@@ -153,6 +161,7 @@ def login(
                 "code_verifier": verifier,
                 "resource": resource,
             },
+            dpop=dpop,
         )
     if known_client is None:
         # kept only once it has worked: an abandoned registration is left to expire on the server
@@ -167,13 +176,18 @@ def login(
         refresh_token=issued.refresh_token,
         obtained_at=issued.obtained_at,
         expires_at=issued.expires_at,
+        dpop_jkt=dpop.jkt if dpop is not None else None,
     )
     store = LoginStore(settings.config_dir)
     with store.lock():
         path = store.save(record)
     if issued.refresh_token is None:
         logger.warning("no refresh token was issued: sign in again in %d s", issued.lifetime)
-    print(f"Signed in to {found.issuer} (scope: {record.scope}).\nTokens saved in {path}", file=sys.stderr)
+    bound = f", bound to the DPoP key {dpop_client.key_path(settings.config_dir)}" if dpop else ""
+    print(
+        f"Signed in to {found.issuer} (scope: {record.scope}).\nTokens saved in {path}{bound}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
@@ -35,6 +36,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logs")
 
+    bound = argparse.ArgumentParser(add_help=False)
+    bound.add_argument(
+        "--dpop",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="bind the tokens to this command's DPoP key (RFC 9449; also WALLET_MCP_DPOP=1)",
+    )
+
     parser = argparse.ArgumentParser(
         prog="wallet-mcp",
         description="The wallet's command line: a local MCP bridge, sign-in, remote tools, administration.",
@@ -45,11 +54,13 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "serve-stdio",
-        parents=[common],
+        parents=[common, bound],
         help="serve the seven wallet tools over stdio (Claude Desktop, Claude Code) via the wallet API",
     )
 
-    login = commands.add_parser("login", parents=[common], help="sign in with the browser; save tokens")
+    login = commands.add_parser(
+        "login", parents=[common, bound], help="sign in with the browser; save tokens"
+    )
     login.add_argument("--server", metavar="URL", help="the issuer (default: AUTHORIZATION_SERVER_URL)")
     login.add_argument("--scope", help="scopes to ask for (default: MCP_SCOPE, else every wallet scope)")
     login.add_argument("--timeout", type=float, metavar="SECONDS", help="wait this long for the browser")
@@ -58,10 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     logout = commands.add_parser("logout", parents=[common], help="revoke and delete the saved tokens")
     logout.add_argument("--server", metavar="URL", help="the issuer (default: AUTHORIZATION_SERVER_URL)")
 
-    tools = commands.add_parser("tools", parents=[common], help="list the remote MCP server's tools")
+    tools = commands.add_parser("tools", parents=[common, bound], help="list the remote MCP server's tools")
     tools.add_argument("--json", action="store_true", help="print the full definitions as JSON")
 
-    call = commands.add_parser("call", parents=[common], help="call a tool of the remote MCP server")
+    call = commands.add_parser("call", parents=[common, bound], help="call a tool of the remote MCP server")
     call.add_argument("tool")
     call.add_argument(
         "--arg", action="append", default=[], metavar="KEY=VALUE", help="an argument (JSON if it parses)"
@@ -207,7 +218,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         env = merged_environment(os.environ, args.env_file)
         _configure_logging(args.verbose, env)
-        return _dispatch(args, CliSettings.from_env(env))
+        settings = CliSettings.from_env(env)
+        if getattr(args, "dpop", False):
+            settings = replace(settings, dpop=True)
+        return _dispatch(args, settings)
     except CliError as exc:
         print(f"wallet-mcp: {exc.message}", file=sys.stderr)
         return exc.status

@@ -5,6 +5,8 @@ credentials (`ClientCredentialsOAuthProvider`, bound to the configured issuer) w
 `MCP_CLIENT_ID`/`MCP_CLIENT_SECRET` are set, else the authorization-code flow of
 `OAuthClientProvider` (discovery from the 401, dynamic registration, PKCE, step-up) with the same
 browser and loopback receiver as `login`, and its tokens in a 0600 file of the config directory.
+With DPoP (`--dpop`, `WALLET_MCP_DPOP=1`) the provider is wrapped in `cli.dpop.DpopAuth`: its
+token requests and MCP requests carry proofs of the command's key, and the code is bound to it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import anyio
 import anyio.to_thread
@@ -42,7 +44,8 @@ from mcp.shared.auth import (
 )
 from mcp.shared.exceptions import MCPError
 
-from wallet_mcp.cli.errors import CliError
+from wallet_mcp.cli import dpop as dpop_client
+from wallet_mcp.cli.errors import CliError, ServiceError
 from wallet_mcp.cli.http_client import USER_AGENT
 from wallet_mcp.cli.login import CLIENT_NAME
 from wallet_mcp.cli.loopback import LoopbackReceiver, launch_browser
@@ -127,6 +130,7 @@ async def connected(settings: CliSettings, *, sign_in_timeout: float | None = No
     async with AsyncExitStack() as stack:
         auth: httpx2.Auth
         signer = settings.assertion_signer()
+        dpop = dpop_client.DpopSession(dpop_client.load_key(settings.config_dir)) if settings.dpop else None
         if settings.client_id and signer is not None:
             # RFC 7523 §2.2 through the SDK's own provider; aud is the discovered issuer
             auth = PrivateKeyJWTOAuthProvider(
@@ -152,6 +156,9 @@ async def connected(settings: CliSettings, *, sign_in_timeout: float | None = No
             wait = sign_in_timeout if sign_in_timeout is not None else settings.login_timeout
 
             async def redirect(authorization_url: str) -> None:
+                if dpop is not None:
+                    # RFC 9449 §10: only the holder of this key may redeem the code
+                    authorization_url += f"&{urlencode({'dpop_jkt': dpop.jkt})}"
                 launch_browser(authorization_url)
 
             async def callback() -> AuthorizationCodeResult:
@@ -165,7 +172,8 @@ async def connected(settings: CliSettings, *, sign_in_timeout: float | None = No
                     code=params["code"], state=params.get("state"), iss=params.get("iss")
                 )
 
-            storage = FileTokenStorage(settings.config_dir, url)
+            # bound and bearer tokens are kept apart: switching DPoP on or off never sends one as the other
+            storage = FileTokenStorage(settings.config_dir, url, bound=dpop is not None)
             auth = OAuthClientProvider(
                 server_url=url,
                 client_metadata=OAuthClientMetadata(
@@ -182,6 +190,8 @@ async def connected(settings: CliSettings, *, sign_in_timeout: float | None = No
             )
             if await storage.get_tokens() is not None:
                 await preload_discovery(auth, url)
+        if dpop is not None:
+            auth = dpop_client.DpopAuth(auth, dpop)
         http = await stack.enter_async_context(
             httpx2.AsyncClient(auth=auth, timeout=HTTP_TIMEOUT, headers={"User-Agent": USER_AGENT})
         )
@@ -206,8 +216,11 @@ def _run(settings: CliSettings, work: Any) -> int:
             raise
         if isinstance(leaf, CliError):
             raise leaf from None
+        if isinstance(leaf, ServiceError):
+            raise CliError(leaf.message) from None
         if isinstance(leaf, OAuthFlowError | OAuthTokenError | OAuthRegistrationError):
-            raise CliError(f"authorization failed: {leaf}") from None
+            hint = f"; {dpop_client.ENABLE_HINT}" if "invalid_dpop_proof" in str(leaf) else ""
+            raise CliError(f"authorization failed: {leaf}{hint}") from None
         if isinstance(leaf, MCPError):
             raise CliError(f"the MCP server answered an error: {leaf}") from None
         if isinstance(leaf, httpx2.HTTPError):

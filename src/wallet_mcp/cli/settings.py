@@ -132,6 +132,8 @@ class CliSettings:
     """Seconds one request to the API or the authorization server may take (`WALLET_MCP_HTTP_TIMEOUT`)."""
     aws_endpoint_url: str | None = None
     aws_region: str | None = None
+    dpop: bool = False
+    """`WALLET_MCP_DPOP` (or `--dpop`): bind the tokens to the command's DPoP key (RFC 9449, `cli.dpop`)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CliSettings:
@@ -161,6 +163,7 @@ class CliSettings:
             http_timeout=http_timeout,
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL"),
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+            dpop=_flag(env, "WALLET_MCP_DPOP"),
         )
 
     @property
@@ -200,6 +203,16 @@ class CliSettings:
             "no MCP server: set MCP_SERVER_URL, or AUTHORIZATION_SERVER_URL / BACKEND_API_URL "
             "(the MCP URL is then <that URL>/mcp)"
         )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """A yes/no variable: 1, true, yes, on or 0, false, no, off (any case); unset is no."""
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigurationError(f"{name} must be 1 or 0 (true/false, yes/no, on/off)")
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

@@ -108,6 +108,8 @@ class LoginRecord:
     refresh_token: str | None = field(repr=False)
     obtained_at: float
     expires_at: float
+    dpop_jkt: str | None = None
+    """The thumbprint of the DPoP key the tokens are bound to (`cli.dpop`); None: bearer tokens."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -120,6 +122,7 @@ class LoginRecord:
             "refresh_token": self.refresh_token,
             "obtained_at": self.obtained_at,
             "expires_at": self.expires_at,
+            **({"dpop_jkt": self.dpop_jkt} if self.dpop_jkt else {}),
         }
 
     @classmethod
@@ -135,6 +138,7 @@ class LoginRecord:
                 refresh_token=(str(document["refresh_token"]) if document.get("refresh_token") else None),
                 obtained_at=float(document["obtained_at"]),
                 expires_at=float(document["expires_at"]),
+                dpop_jkt=str(document["dpop_jkt"]) if document.get("dpop_jkt") else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CliError(f"{origin} is incomplete; run `wallet-mcp login` again") from exc
@@ -212,9 +216,17 @@ class FileTokenStorage:
     SDK refresh it instead (with the metadata `remote.preload_discovery` gives it).
     """
 
-    def __init__(self, directory: Path, server_url: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        server_url: str,
+        clock: Callable[[], float] = time.time,
+        *,
+        bound: bool = False,
+    ) -> None:
+        """`bound`: the DPoP-bound tokens of `server_url` (`cli.dpop`), kept in a file of their own."""
         self.directory = directory
-        self.path = directory / f"mcp-{file_key(server_url)}.json"
+        self.path = directory / f"mcp-{file_key(server_url)}{'-dpop' if bound else ''}.json"
         self._clock = clock
 
     def _read(self) -> dict[str, Any]:

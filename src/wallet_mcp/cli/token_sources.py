@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 import httpx2
 
+from wallet_mcp.cli import dpop as dpop_client
 from wallet_mcp.cli.client_assertion import AssertionSigner
 from wallet_mcp.cli.discovery import AuthorizationServer, discover_api_resource, discover_authorization_server
 from wallet_mcp.cli.errors import ServiceError
@@ -73,28 +74,41 @@ def request_token(
     *,
     authorization: str | None = None,
     clock: Callable[[], float] = time.time,
+    dpop: dpop_client.DpopSession | None = None,
 ) -> IssuedToken:
+    """A token request; with `dpop`, it carries a proof (and the nonce the server asks for), and
+    the token must come back bound (`token_type` DPoP, RFC 9449 §5)."""
     headers = {"Accept": "application/json"}
     if authorization is not None:
         headers["Authorization"] = authorization
     logger.debug("token request: grant_type=%s to %s", form.get("grant_type"), token_endpoint)
     now = clock()
     try:
-        response = http.post(token_endpoint, data=form, headers=headers)
+        if dpop is not None:
+            response = dpop_client.send(http, dpop, "POST", token_endpoint, data=form, headers=headers)
+        else:
+            response = http.post(token_endpoint, data=form, headers=headers)
     except httpx2.HTTPError as exc:
         raise ServiceError(
             f"cannot reach the token endpoint {token_endpoint}: {network_reason(exc)}"
         ) from exc
     if response.status_code != 200:
         error, description = error_fields(response)
+        if error == "invalid_dpop_proof" and dpop is None:
+            description = f"{description}; {dpop_client.ENABLE_HINT}"
         raise TokenRequestFailed(error, f"the authorization server refused the token request: {description}")
     try:
         body = response.json()
     except ValueError as exc:
         raise ServiceError(f"{token_endpoint} answered something other than JSON") from exc
     access_token = body.get("access_token") if isinstance(body, dict) else None
-    if not isinstance(access_token, str) or str(body.get("token_type", "")).lower() != "bearer":
-        raise ServiceError(f"{token_endpoint} answered no bearer access token")
+    token_type = str(body.get("token_type", "")).lower() if isinstance(body, dict) else ""
+    if not isinstance(access_token, str) or token_type not in ("bearer", "dpop"):
+        raise ServiceError(f"{token_endpoint} answered no access token")
+    if (token_type == "dpop") != (dpop is not None):
+        if dpop is not None:
+            raise dpop_client.token_type_error(token_endpoint, body.get("token_type"))
+        raise ServiceError(f"{token_endpoint} answered a DPoP token to a request without a proof")
     expires_in = body.get("expires_in")
     lifetime = expires_in if isinstance(expires_in, int) and expires_in > 0 else DEFAULT_LIFETIME
     refresh_token = body.get("refresh_token")
@@ -160,8 +174,10 @@ class ClientCredentialsSource:
         signer: AssertionSigner | None = None,
         scope: str | None,
         clock: Callable[[], float] = time.time,
+        dpop: dpop_client.DpopSession | None = None,
     ) -> None:
-        """A secret (`client_secret_basic`) or a key (`signer`, `private_key_jwt`), not both."""
+        """A secret (`client_secret_basic`) or a key (`signer`, `private_key_jwt`), not both;
+        `dpop`: the tokens are bound to its key."""
         if (client_secret is None) == (signer is None):
             raise ValueError("a client secret or an assertion signer, exactly one")
         self._http = http
@@ -171,6 +187,7 @@ class ClientCredentialsSource:
         self._signer = signer
         self._scope = scope
         self._clock = clock
+        self._dpop = dpop
         self._current: IssuedToken | None = None
         self._lock = threading.Lock()
 
@@ -190,7 +207,12 @@ class ClientCredentialsSource:
             # RFC 7523 §2.2; its aud is the issuer the discovery confirmed
             form.update(self._signer.form(server.issuer))
         issued = request_token(
-            self._http, server.token_endpoint, form, authorization=self._authorization, clock=self._clock
+            self._http,
+            server.token_endpoint,
+            form,
+            authorization=self._authorization,
+            clock=self._clock,
+            dpop=self._dpop,
         )
         logger.debug("access token obtained (client_credentials, valid %d s)", issued.lifetime)
         return issued
@@ -219,8 +241,11 @@ class SavedLoginSource:
         store: LoginStore,
         record: LoginRecord,
         clock: Callable[[], float] = time.time,
+        dpop: dpop_client.DpopSession | None = None,
     ) -> None:
+        """`dpop`: the key a bound login's tokens are bound to (its refresh must prove it)."""
         self._http = http
+        self._dpop = dpop
         self._store = store
         self._record = record
         self._discovered = _Discovered(http, record.issuer, record.api_base_url)
@@ -257,7 +282,9 @@ class SavedLoginSource:
                 "resource": resource,
             }
             try:
-                issued = request_token(self._http, server.token_endpoint, form, clock=self._clock)
+                issued = request_token(
+                    self._http, server.token_endpoint, form, clock=self._clock, dpop=self._dpop
+                )
             except TokenRequestFailed as exc:
                 if exc.error in ("invalid_grant", "invalid_client"):
                     raise ServiceError(

@@ -213,7 +213,6 @@ class McpEndpoint:
             arguments if isinstance(arguments, dict) else None,
             decision,
             challenge.description or "",
-            writes=True,
         )
 
     def _first_call(self, caller: Caller) -> bool:

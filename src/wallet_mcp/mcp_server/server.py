@@ -28,7 +28,7 @@ from wallet_mcp.mcp_server.completions import NOTHING, CompletionRefused
 from wallet_mcp.mcp_server.confirmation import Ask, ConfirmationGate, Proceed, Refuse
 from wallet_mcp.mcp_server.principal import current_principal
 from wallet_mcp.mcp_server.prompts import MAX_ARGUMENT_LENGTH, PromptError, PromptRegistry
-from wallet_mcp.mcp_server.tool_audit import ToolAudit
+from wallet_mcp.mcp_server.tool_audit import EXPECTED_READ, STARTED, ToolAudit
 from wallet_mcp.mcp_server.tools import Proposal, ToolError, ToolOutcome, ToolRegistry, ToolSpec
 from wallet_mcp.mcp_server.wallet_resources import ResourceNotFound, WalletResources
 from wallet_mcp.tokens.access_tokens import AccessToken
@@ -82,23 +82,30 @@ def build_server(
         if tool_audit is None:
             return await run_tool(ctx, params, spec, _Decision())
         decision = _Decision("failed", "the call did not complete")
-        principal = current_principal()
+        # in the table before the answer leaves (mcp_server/tool_audit.py): a read's event beside
+        # the read, as what nearly every read comes to; a write's before it runs, as `started`
+        call = tool_audit.begin(
+            current_principal(),
+            spec.name,
+            params.arguments,
+            expect=EXPECTED_READ if spec.read_only else STARTED,
+        )
+        if not spec.read_only and not await anyio.to_thread.run_sync(call.written):
+            # nothing that changes the wallet runs unless the trail has it
+            return _error(UNAVAILABLE)
         try:
-            return await run_tool(ctx, params, spec, decision)
+            result = await run_tool(ctx, params, spec, decision)
         except UrlElicitationRequiredError:
             decision.set("asked", "the person's confirmation was asked for (-32042)")
             raise
         finally:
-            await anyio.to_thread.run_sync(
-                lambda: tool_audit.record(
-                    principal,
-                    spec.name,
-                    params.arguments,
-                    decision.decision,
-                    decision.result,
-                    writes=not spec.read_only,
-                )
-            )
+            recorded = await anyio.to_thread.run_sync(call.finish, decision.decision, decision.result)
+        if spec.read_only and not recorded:
+            # no wallet data leaves without its audit event; a read changed nothing, so a retry is
+            # safe. A write's answer stands: what it did is done (the trail says `started`), and
+            # an error would invite a second movement
+            return _error(UNAVAILABLE)
+        return result
 
     async def run_tool(
         ctx: ServerRequestContext[Any],

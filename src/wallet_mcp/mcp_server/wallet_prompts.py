@@ -359,7 +359,7 @@ def wallet_prompts(
     def months(owner: str, typed: str, _: Mapping[str, str]) -> types.Completion:
         if store is None or not _MONTH_PREFIX.match(typed):
             return NOTHING
-        found = store.spending_months(owner, typed, limit=MAX_VALUES + 1)
+        found = service.spending_months(owner, typed, limit=MAX_VALUES + 1)
         return bounded(found, more=len(found) > MAX_VALUES)
 
     def categories(_: AccessToken, typed: str, __: Mapping[str, str]) -> types.Completion:

@@ -85,6 +85,23 @@ def thumbprint(jwk: Mapping[str, Any]) -> str:
     return b64url(hashlib.sha256(canonical.encode()).digest())
 
 
+THUMBPRINT_LENGTH: Final = 43
+"""A SHA-256 thumbprint in base64url without padding: 32 bytes, 43 characters."""
+
+
+def is_thumbprint(value: str) -> bool:
+    """§10: `dpop_jkt` is the JWK SHA-256 thumbprint (RFC 7638) of the key the client will prove,
+    base64url-encoded without padding; anything else (another length, padding, another alphabet,
+    trailing bits set) is not one."""
+    if len(value) != THUMBPRINT_LENGTH:
+        return False
+    try:
+        raw = base64.urlsafe_b64decode(value + "=")
+    except ValueError:
+        return False
+    return b64url(raw) == value
+
+
 def access_token_hash(access_token: str) -> str:
     """§4.2 `ath`: base64url(SHA-256(ASCII(access token)))."""
     return b64url(hashlib.sha256(access_token.encode("ascii", "replace")).digest())
@@ -296,3 +313,56 @@ class DpopChecker:
         if not self._first_use(checked.jkt, checked.jti, checked.iat + MAX_AGE, now):
             raise InvalidProof("this DPoP proof was already used")
         return checked
+
+
+class ProofSigner:
+    """The client side (§4.2): a private key, its public JWK and thumbprint, and the proofs it
+    signs. ES256 with an EC P-256 key (what the `wallet-mcp` command generates), or RS256/PS256
+    with an RSA key."""
+
+    def __init__(self, private_key: Any, alg: str = "ES256") -> None:
+        import jwt
+
+        if alg not in _KTY_OF_ALG:
+            raise ValueError(f"unsupported DPoP algorithm {alg}")
+        family = jwt.algorithms.ECAlgorithm if _KTY_OF_ALG[alg] == "EC" else jwt.algorithms.RSAAlgorithm
+        self.alg = alg
+        self.private_key = private_key
+        self.public_jwk: dict[str, Any] = json.loads(family.to_jwk(private_key.public_key()))
+        self.jkt = thumbprint(self.public_jwk)
+
+    def __repr__(self) -> str:  # never the key
+        return f"ProofSigner(alg={self.alg}, jkt={self.jkt})"
+
+    def proof(
+        self,
+        method: str,
+        url: str,
+        *,
+        nonce: str | None = None,
+        access_token: str | None = None,
+        jti: str | None = None,
+        iat: int | None = None,
+        claims: Mapping[str, Any] | None = None,
+        header: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A proof for `method url` (its query and fragment left out of `htu`, §4.2), with the
+        server's `nonce` and, at a resource, `ath` of `access_token`."""
+        import secrets
+
+        import jwt
+
+        parts = urlsplit(url)
+        body: dict[str, Any] = {
+            "jti": jti or secrets.token_urlsafe(16),
+            "htm": method.upper(),
+            "htu": f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.query or parts.fragment else url,
+            "iat": int(time.time()) if iat is None else iat,
+        }
+        if nonce is not None:
+            body["nonce"] = nonce
+        if access_token is not None:
+            body["ath"] = access_token_hash(access_token)
+        body.update(claims or {})
+        headers = {"typ": PROOF_TYP, "jwk": self.public_jwk, **(header or {})}
+        return jwt.encode(body, self.private_key, algorithm=self.alg, headers=headers)

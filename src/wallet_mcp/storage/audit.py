@@ -8,7 +8,9 @@ changes, and every MCP tool call (`tool_called`, kept as long as `ToolAuditReten
 says; `mcp_server/tool_audit.py`). The subject is the
 user (or, without one, the client); the events of one subject read newest first with one Query.
 Written in the same transaction as what it records where there is one, so the trail never claims
-what did not happen.
+what did not happen (one exception, `mcp_server/tool_audit.py`: a read tool call's event is
+written beside the read as `allowed` and corrected if the read ended otherwise; should the
+correction fail, it overstates what the app got, never hides it).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 RETENTION: Final = 90 * 24 * 3600
 CLIENT_INDEX: Final = "client-index"
 """Sparse: the events that name a client, by client and time (the /admin client page)."""
-_MAX_ROUNDS: Final = 5
 
 Event = Literal[
     "login_succeeded",
@@ -86,11 +86,13 @@ class AuditEvent:
     retention: int = RETENTION
     """Seconds the event is kept (the tool calls: the `ToolAuditRetentionSeconds` parameter)."""
 
-    def to_item(self, now_ms: int) -> items.Item:
+    def to_item(self, now_ms: int, suffix: str | None = None) -> items.Item:
+        """`suffix`: the end of the sort key (random unless given: an event written again under
+        the same key replaces the first, `AuditLog.put`)."""
         return items.compact(
             {
                 "subject": items.s(self.subject[:512] or "unknown"),
-                "at": items.s(f"{now_ms:013d}#{uuid.uuid4().hex[:12]}"),
+                "at": items.s(f"{now_ms:013d}#{suffix or uuid.uuid4().hex[:12]}"),
                 "event": items.s(self.event),
                 "client_id": items.s(self.client_id) if self.client_id else None,
                 "source": items.s(self.source) if self.source else None,
@@ -111,17 +113,11 @@ class AuditLog:
     def record(self, event: AuditEvent) -> None:
         self._db.put_item(TableName=self.table, Item=event.to_item(int(time.time() * 1000)))
 
-    def record_many(self, events: Sequence[tuple[AuditEvent, int]]) -> None:
-        """Several events, each with the time it happened (epoch ms), in BatchWriteItem calls of
-        25 (what a throttled batch leaves unprocessed is sent again, a bounded number of times)."""
-        puts = [{"PutRequest": {"Item": event.to_item(at)}} for event, at in events]
-        for start in range(0, len(puts), 25):
-            pending: dict[str, Any] = {self.table: puts[start : start + 25]}
-            for _ in range(_MAX_ROUNDS):
-                response = self._db.batch_write_item(RequestItems=pending)
-                pending = dict(response.get("UnprocessedItems") or {})
-                if not pending:
-                    break
+    def put(self, event: AuditEvent, at_ms: int, suffix: str) -> None:
+        """An event that happened at `at_ms`, under a key of its own (`suffix`): written again with
+        the same key, it replaces what was written first (an MCP tool call's event, corrected
+        once its outcome is known: `mcp_server/tool_audit.py`)."""
+        self._db.put_item(TableName=self.table, Item=event.to_item(at_ms, suffix))
 
     def of(self, subject: str, *, limit: int = 50, event: Event | None = None) -> list[dict[str, Any]]:
         """A subject's events (only `event`, if given), newest first."""

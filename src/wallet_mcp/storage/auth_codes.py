@@ -34,20 +34,26 @@ class AuthorizationCode:
     auth_time: int
     issued_at: int
     expires_at: int
+    dpop_jkt: str | None = None
+    """RFC 9449 §10: the thumbprint of the DPoP key the token request must prove (None: any key,
+    or none)."""
 
     def to_item(self) -> items.Item:
-        return {
-            "code_hash": items.s(self.code_hash),
-            "client_id": items.s(self.client_id),
-            "redirect_uri": items.s(self.redirect_uri),
-            "code_challenge": items.s(self.code_challenge),
-            "scope": items.ss(self.scope),
-            "resource": items.s(self.resource),
-            "user_id": items.s(self.user_id),
-            "auth_time": items.n(self.auth_time),
-            "issued_at": items.n(self.issued_at),
-            "expires_at": items.n(self.expires_at),
-        }
+        return items.compact(
+            {
+                "code_hash": items.s(self.code_hash),
+                "client_id": items.s(self.client_id),
+                "redirect_uri": items.s(self.redirect_uri),
+                "code_challenge": items.s(self.code_challenge),
+                "scope": items.ss(self.scope),
+                "resource": items.s(self.resource),
+                "user_id": items.s(self.user_id),
+                "auth_time": items.n(self.auth_time),
+                "issued_at": items.n(self.issued_at),
+                "expires_at": items.n(self.expires_at),
+                "dpop_jkt": items.s(self.dpop_jkt) if self.dpop_jkt is not None else None,
+            }
+        )
 
     @classmethod
     def from_item(cls, item: items.Item) -> AuthorizationCode:
@@ -62,6 +68,7 @@ class AuthorizationCode:
             auth_time=items.req_n(item, "auth_time"),
             issued_at=items.req_n(item, "issued_at"),
             expires_at=items.req_n(item, "expires_at"),
+            dpop_jkt=items.get_s(item, "dpop_jkt"),
         )
 
 

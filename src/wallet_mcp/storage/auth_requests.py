@@ -29,6 +29,8 @@ class PendingAuthorization:
     browser_hash: str
     created_at: int
     expires_at: int
+    dpop_jkt: str | None = None
+    """RFC 9449 §10: the DPoP key thumbprint the code will be bound to (None: not asked)."""
 
     def to_item(self) -> items.Item:
         return items.compact(
@@ -43,6 +45,7 @@ class PendingAuthorization:
                 "browser_hash": items.s(self.browser_hash),
                 "created_at": items.n(self.created_at),
                 "expires_at": items.n(self.expires_at),
+                "dpop_jkt": items.s(self.dpop_jkt) if self.dpop_jkt is not None else None,
             }
         )
 
@@ -59,6 +62,7 @@ class PendingAuthorization:
             browser_hash=items.req_s(item, "browser_hash"),
             created_at=items.req_n(item, "created_at"),
             expires_at=items.req_n(item, "expires_at"),
+            dpop_jkt=items.get_s(item, "dpop_jkt"),
         )
 
 

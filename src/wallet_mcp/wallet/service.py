@@ -143,12 +143,15 @@ def _fingerprint(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def _idempotency(key: str | None, payload: dict[str, Any]) -> tuple[str, str] | None:
+def _idempotency(key: str | None, payload: dict[str, Any], view: GrantView | None) -> tuple[str, str] | None:
+    """The stored key and the request's fingerprint. An application the person approved (a grant
+    view) has keys of its own: another app's key never replays — nor, by a conflict, reveals —
+    what that app created (an account this one may not see, with today's balance)."""
     if key is None:
         return None
     if not _IDEMPOTENCY_KEY.match(key):
         raise InvalidInput("idempotency key must be 8-128 characters of letters, digits and . _ : -")
-    return key, _fingerprint(payload)
+    return (key if view is None else f"{view.client_id}#{key}"), _fingerprint(payload)
 
 
 def _months_back(year: int, month: int, count: int) -> tuple[int, int]:
@@ -274,6 +277,16 @@ class WalletService:
             categories, months = self._store.spending_report(owner, first, last)
         return Spending(first_month=first, last_month=last, categories=categories, months=months)
 
+    def spending_months(self, owner: str, prefix: str, limit: int) -> list[str]:
+        """Up to `limit` months (`YYYY-MM`, newest first) with spending, among those starting with
+        `prefix` (a prompt's month suggestions): for an application limited to some accounts, the
+        months those accounts spent in — a month only another account spent in is not its to
+        know."""
+        view = self._view()
+        if view is None or view.chosen is None:
+            return self._store.spending_months(owner, prefix, limit)
+        return self._store.spending_months_of(owner, prefix, limit, view.chosen)
+
     # --- writes --------------------------------------------------------------------------------
 
     def create_account(
@@ -333,7 +346,7 @@ class WalletService:
             result = self._store.create_account(
                 owner,
                 account,
-                idempotency=_idempotency(idempotency_key, payload),
+                idempotency=_idempotency(idempotency_key, payload, self._view()),
                 now=account.created_at,
                 authorised_by=authorised_by,
             )
@@ -450,7 +463,7 @@ class WalletService:
             result = self._store.create_transaction(
                 owner,
                 tx,
-                idempotency=_idempotency(idempotency_key, payload),
+                idempotency=_idempotency(idempotency_key, payload, self._view()),
                 now=tx.created_at,
                 authorised_by=authorised_by,
                 day_cap=day_cap,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,6 +110,43 @@ def _daycap_sk(client_id: str, day: str, currency: str) -> str:
 
 def month_of(epoch_ms: int) -> str:
     return time.strftime("%Y-%m", time.gmtime(epoch_ms / 1000))
+
+
+_MONTH_PAGE: Final = 50
+_MONTH_PREFIX: Final = re.compile(r"([0-9]{0,4})(?:-([0-9]{0,2}))?")
+_LAST_KEYED_MS: Final = 10**13 - 1
+"""The largest time a transaction key holds (13 digits: the year 2286)."""
+
+
+def _month_start_ms(month: str) -> int:
+    year, number = map(int, month.split("-"))
+    return int(datetime(year, number, 1, tzinfo=UTC).timestamp() * 1000)
+
+
+def month_bounds(prefix: str) -> tuple[int, int] | None:
+    """The first and last millisecond of the months (`YYYY-MM`) that start with `prefix`, within
+    what a transaction key can hold; None if no month does (e.g. `2026-2`)."""
+    matched = _MONTH_PREFIX.fullmatch(prefix)
+    if matched is None:
+        return None
+    year, month = matched.group(1), matched.group(2) or ""
+    if len(year) < 4 and matched.group(2) is not None:
+        return None  # "202-": no month is written so
+    if len(month) == 0:
+        first_month, last_month = 1, 12
+    elif len(month) == 1:
+        first_month, last_month = {"0": (1, 9), "1": (10, 12)}.get(month, (0, 0))
+    else:
+        first_month = last_month = int(month) if 1 <= int(month) <= 12 else 0
+    if first_month == 0:
+        return None
+    first_year, last_year = int(year.ljust(4, "0")), int(year.ljust(4, "9"))
+    first_year, last_year = max(first_year, 1970), min(last_year, 2286)
+    if first_year > last_year:
+        return None
+    lowest = _month_start_ms(f"{first_year:04d}-{first_month:02d}")
+    after = f"{last_year + last_month // 12:04d}-{last_month % 12 + 1:02d}"
+    return lowest, min(_month_start_ms(after) - 1, _LAST_KEYED_MS)
 
 
 def encode_cursor(sort_key: str) -> str:
@@ -406,6 +444,51 @@ class WalletStore:
             if "LastEvaluatedKey" not in response:
                 return months
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def spending_months_of(self, user_id: str, prefix: str, limit: int, accounts: Sequence[str]) -> list[str]:
+        """`spending_months` of some accounts alone (the SPEND items add up every account): from
+        their debits, newest first, one month at a time — the newest matching debit names a month,
+        and the next query starts below that month's first millisecond. Each month found costs
+        one query of at most `_MONTH_PAGE` keys (more only while other items fill the pages)."""
+        bounds = month_bounds(prefix)
+        if bounds is None or not accounts:
+            return []
+        lowest, upper = bounds
+        names = {f":a{i}": items.s(a) for i, a in enumerate(sorted(set(accounts)))}
+        months: list[str] = []
+        while upper >= lowest and len(months) < limit:
+            kwargs: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+                "FilterExpression": (
+                    f"account_id IN ({', '.join(names)}) AND amount < :zero AND category <> :t"
+                ),
+                "ExpressionAttributeValues": {
+                    ":pk": items.s(user_pk(user_id)),
+                    ":lo": items.s(f"TX#{lowest:013d}#"),
+                    ":hi": items.s(f"TX#{upper:013d}#~"),
+                    ":zero": items.n(0),
+                    ":t": items.s("transfer"),
+                    **names,
+                },
+                "ProjectionExpression": "sk",
+                "ScanIndexForward": False,
+                "Limit": _MONTH_PAGE,
+            }
+            newest = None
+            while newest is None:
+                response = self._db.query(**kwargs)
+                found = response.get("Items", [])
+                if found:
+                    newest = int(items.req_s(found[0], "sk").split("#")[1])
+                elif "LastEvaluatedKey" in response:
+                    kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+                else:
+                    return months
+            month = month_of(newest)
+            months.append(month)
+            upper = _month_start_ms(month) - 1
+        return months
 
     def transaction_by_sort_key(self, user_id: str, sort_key: str) -> Transaction | None:
         response = self._db.get_item(

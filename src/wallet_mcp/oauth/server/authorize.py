@@ -34,7 +34,7 @@ from wallet_mcp.oauth.server.authorize_steps import (
     AuthorizeSteps,
     remembered_consent,
 )
-from wallet_mcp.primitives import pkce
+from wallet_mcp.primitives import dpop, pkce
 from wallet_mcp.primitives.errors import InvalidScope, InvalidTarget, TooManyRequests
 from wallet_mcp.primitives.redirect_uris import redirect_uri_matches
 from wallet_mcp.primitives.resources import select_audience
@@ -51,6 +51,7 @@ REQUEST_TTL: Final = 10 * 60
 MAX_STATE: Final = 2048
 MAX_QUERY: Final = 8192
 DUPLICATE: Final = "\0duplicate"
+BAD_DPOP_JKT: Final = "dpop_jkt is not a base64url JWK SHA-256 thumbprint (RFC 9449 §10)"
 UNUSABLE_DOCUMENT: Final = "The application's metadata document could not be fetched or is not valid."
 """One answer for every failure of a metadata-document fetch: no oracle for what an address said."""
 
@@ -162,6 +163,9 @@ class AuthorizeStart:
             raise RedirectError(context, "invalid_request", "PKCE required: code_challenge with S256")
         if not pkce.is_valid_challenge(challenge):
             raise RedirectError(context, "invalid_request", "code_challenge is not a valid S256 challenge")
+        dpop_jkt = params.get("dpop_jkt")
+        if dpop_jkt is not None and not dpop.is_thumbprint(dpop_jkt):
+            raise RedirectError(context, "invalid_request", BAD_DPOP_JKT)
         try:
             scope = grant_scope(
                 parse_scope(params.get("scope")), context.client.scope, context.client.default_scope
@@ -184,7 +188,7 @@ class AuthorizeStart:
             and "consent" not in prompt
             and steps.silently_approved(context, scope, resource, session.user_id, now)
         ):
-            location = steps.issue_code(context, scope, challenge, resource, session, now)
+            location = steps.issue_code(context, scope, challenge, resource, session, now, dpop_jkt=dpop_jkt)
             if location is not None:  # always, without a pending request to lose
                 steps.connections.record(
                     remembered_consent(context.client.client_id, 302),
@@ -207,6 +211,7 @@ class AuthorizeStart:
             browser_hash=opaque.digest(binding),
             created_at=now,
             expires_at=now + REQUEST_TTL,
+            dpop_jkt=dpop_jkt,
         )
         steps.requests.put(pending)
         binding_cookie = Cookie(steps.binding_cookie, binding, ENDPOINT_PATH, REQUEST_TTL)

@@ -229,17 +229,7 @@ class AuthorizeSteps:
         client_id = context.client.client_id
         signed_in = succeeded(client_id, "login", f"signed in as {user.username} {how}")
         if self.silently_approved(context, pending.scope, pending.resource, user.user_id, now):
-            location = self.issue_code(
-                context,
-                pending.scope,
-                pending.code_challenge,
-                pending.resource,
-                session,
-                now,
-                pending.request_id,
-            )
-            if location is None:
-                raise LocalError(SPENT, detail="the authorization request was already used")
+            location = self.issue_pending_code(context, pending, session, now)
             self.connections.record(
                 signed_in, remembered_consent(client_id, 303), self.redirected_with_code(context, 303)
             )
@@ -258,6 +248,24 @@ class AuthorizeSteps:
             status,
         )
 
+    def issue_pending_code(
+        self, context: RequestContext, pending: PendingAuthorization, session: LoginSession, now: int
+    ) -> str:
+        """`issue_code` for a pending request, which it consumes; LocalError if already used."""
+        location = self.issue_code(
+            context,
+            pending.scope,
+            pending.code_challenge,
+            pending.resource,
+            session,
+            now,
+            pending.request_id,
+            dpop_jkt=pending.dpop_jkt,
+        )
+        if location is None:
+            raise LocalError(SPENT, detail="the authorization request was already used")
+        return location
+
     def issue_code(
         self,
         context: RequestContext,
@@ -267,9 +275,12 @@ class AuthorizeSteps:
         session: LoginSession,
         now: int,
         request_id: str | None = None,
+        *,
+        dpop_jkt: str | None = None,
     ) -> str | None:
         """Store a new code and answer where to send the browser with it (`code`, `state` and
-        `iss`: RFC 6749 §4.1.2, RFC 9207 §2).
+        `iss`: RFC 6749 §4.1.2, RFC 9207 §2). `dpop_jkt`: the DPoP key the code is bound to (RFC
+        9449 §10), which the token request must prove.
 
         With a pending request, the request is consumed in the same transaction: a request yields
         one code at most, and a failure leaves it unspent so the user can submit again. None: the
@@ -287,6 +298,7 @@ class AuthorizeSteps:
             auth_time=session.auth_time,
             issued_at=now,
             expires_at=now + self.settings.auth_code_ttl,
+            dpop_jkt=dpop_jkt,
         )
         if request_id is None:
             self._codes.put(record)

@@ -136,11 +136,7 @@ class AuthorizeSubmit:
                 details={"scope": " ".join(pending.scope), **limits_details(limits)},
             )
         )
-        location = steps.issue_code(
-            context, pending.scope, pending.code_challenge, pending.resource, session, now, pending.request_id
-        )
-        if location is None:
-            raise LocalError(SPENT, detail="the authorization request was already used")
+        location = steps.issue_pending_code(context, pending, session, now)
         steps.connections.record(
             succeeded(
                 client.client_id, "consent", f"approved by {session.username}: {' '.join(pending.scope)}", 303

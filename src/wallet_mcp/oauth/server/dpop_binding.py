@@ -51,12 +51,16 @@ class TokenDpop:
             if self._required or (client is not None and client.dpop_bound_access_tokens):
                 raise InvalidDpopProof("a DPoP proof is required (RFC 9449)", self._checker.nonce(now))
             return None
+        return self.proved(request, TOKEN_PATH, now)
+
+    def proved(self, request: ProofRequest | None, path: str, now: int) -> str | None:
+        """The thumbprint of the key a request to `path` proves, None when it carries no proof:
+        at PAR a proof is optional and binds the code as `dpop_jkt` would (§10.1)."""
+        if request is None or not request.proofs:
+            return None
         try:
             checked = self._checker.check(
-                list(proofs),
-                method="POST",
-                url=self._url_of(TOKEN_PATH, request.host if request is not None else None),
-                now=now,
+                list(request.proofs), method="POST", url=self._url_of(path, request.host), now=now
             )
         except dpop.InvalidProof as exc:
             error = UseDpopNonce if exc.error == "use_dpop_nonce" else InvalidDpopProof

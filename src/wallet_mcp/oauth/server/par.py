@@ -7,6 +7,10 @@ to `/oauth/authorize` with its `client_id` (§4), where it is taken once
 (`storage.pushed_requests`). The request is checked here as far as it can be without a person
 (§2.1: the client, its redirect URI, PKCE, the response type); scopes and the resource are
 checked when it is used, by the same code as any authorization request.
+
+RFC 9449 §10.1: the code may be bound to a DPoP key here, by `dpop_jkt` or by a `DPoP` header on
+the push (checked as at the token endpoint, nonce included); either way the token request that
+redeems the code must prove that key.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ from typing import Any, Final
 
 from wallet_mcp.limits import Rules
 from wallet_mcp.oauth.server.client_auth import ClientAuthenticator, presented_client
-from wallet_mcp.primitives import pkce
+from wallet_mcp.oauth.server.dpop_binding import ProofRequest, TokenDpop
+from wallet_mcp.primitives import dpop, pkce
 from wallet_mcp.primitives.errors import InvalidRequest, OAuthError, TooManyRequests, UnauthorizedClient
 from wallet_mcp.primitives.redirect_uris import redirect_uri_matches
 from wallet_mcp.storage.clients import ClientStore
 from wallet_mcp.storage.pushed_requests import PushedRequests
 from wallet_mcp.storage.rate_limits import RateLimits
 
+PAR_PATH: Final = "/oauth/par"
 REQUEST_URI_TTL: Final = 60
 _AUTHENTICATION: Final = frozenset({"client_secret", "client_assertion", "client_assertion_type"})
 
@@ -37,7 +43,11 @@ class PushedAuthorizationEndpoint:
         *,
         rates: RateLimits,
         rules: Rules,
+        dpop: TokenDpop | None = None,
     ) -> None:
+        """`dpop`: a `DPoP` header on the push is checked and binds the code to its key (RFC 9449
+        §10.1; None: proofs are ignored)."""
+        self._dpop = dpop
         self._rates = rates
         self._rules = rules
         self._clients = clients
@@ -45,7 +55,13 @@ class PushedAuthorizationEndpoint:
         self._pushed = pushed
         self._clock = clock
 
-    def handle(self, form: Mapping[str, str], authorization: str | None, source: str) -> dict[str, Any]:
+    def handle(
+        self,
+        form: Mapping[str, str],
+        authorization: str | None,
+        source: str,
+        proof: ProofRequest | None = None,
+    ) -> dict[str, Any]:
         """Guarded like the token endpoint, whose client authentication it shares (RFC 9126 §2;
         RFC 6749 §10.10): an address that keeps failing is refused before any work, and each
         client's pushes are counted per minute."""
@@ -53,17 +69,21 @@ class PushedAuthorizationEndpoint:
         failures = self._rules.token_address_failures
         failures.check(self._rates.count(self._rates.read(failures, source, now)), now)
         try:
-            return self._push(form, authorization, now)
+            return self._push(form, authorization, now, proof)
         except TooManyRequests:
             raise
         except OAuthError:
             self._rates.record(failures, source, now)
             raise
 
-    def _push(self, form: Mapping[str, str], authorization: str | None, now: int) -> dict[str, Any]:
+    def _push(
+        self, form: Mapping[str, str], authorization: str | None, now: int, proof: ProofRequest | None
+    ) -> dict[str, Any]:
         presented = presented_client(form, authorization)
         record = self._clients.get(presented.client_id, now=now)
-        client = self._authenticator.authenticate(presented, record, endpoint="/oauth/par")
+        # the proof before the client's credentials: a nonce refusal spends no assertion
+        proved = self._dpop.proved(proof, PAR_PATH, now) if self._dpop is not None else None
+        client = self._authenticator.authenticate(presented, record, endpoint=PAR_PATH)
         self._rates.hit(self._rules.par_client, client.client_id, now)
         if "request_uri" in form:  # §2.1: a pushed request cannot point at another
             raise InvalidRequest("request_uri must not be pushed")
@@ -85,7 +105,15 @@ class PushedAuthorizationEndpoint:
             or not pkce.is_valid_challenge(challenge)
         ):
             raise InvalidRequest("PKCE required: code_challenge with S256")
+        dpop_jkt = form.get("dpop_jkt")
+        if dpop_jkt is not None and not dpop.is_thumbprint(dpop_jkt):
+            raise InvalidRequest("dpop_jkt is not a base64url JWK SHA-256 thumbprint (RFC 9449 §10)")
+        if proved is not None and dpop_jkt is not None and proved != dpop_jkt:
+            # §10.1: both ways of naming the key were used, and they disagree
+            raise InvalidRequest("dpop_jkt does not match the key of the DPoP proof")
         params = {k: v for k, v in form.items() if k not in _AUTHENTICATION}
         params["client_id"] = client.client_id
+        if proved is not None:
+            params["dpop_jkt"] = proved  # §10.1: as if it had been sent as dpop_jkt
         request_uri = self._pushed.push(client.client_id, params, now=now, ttl=REQUEST_URI_TTL)
         return {"request_uri": request_uri, "expires_in": REQUEST_URI_TTL}

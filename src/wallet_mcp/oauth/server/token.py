@@ -510,6 +510,14 @@ class TokenEndpoint:
             raise InvalidGrant("redirect_uri does not match the authorization request")
         if not pkce.verify(request.code_verifier, code.code_challenge):
             raise InvalidGrant("code_verifier does not match the code_challenge")
+        if code.dpop_jkt is not None and jkt != code.dpop_jkt:
+            # RFC 9449 §10: a code bound to a key (`dpop_jkt`, or a proof at PAR) is redeemed only
+            # with a proof of that key; the code stays unspent for its rightful holder
+            raise InvalidGrant(
+                "this authorization code is bound to a DPoP key: a proof of that key is required"
+                if jkt is None
+                else "the DPoP proof's key is not the one this authorization code is bound to"
+            )
         self._check_resource(request.resource, code.resource)
         self._alive(Grant(client.client_id, code.user_id, frozenset(code.scope), code.issued_at), client, now)
 
