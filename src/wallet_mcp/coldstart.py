@@ -179,10 +179,7 @@ def defer_module(name: str, *functions: str) -> None:
     for function in functions:
         setattr(stand_in, function, _forwarding(real, function))
     setattr(stand_in, "__getattr__", __getattr__)  # noqa: B010  (PEP 562)
-    parent, _, child = name.rpartition(".")
     sys.modules[name] = stand_in
-    if parent:  # `import a.b.c` then `a.b.c.f()` finds it too (the real module replaces it there)
-        setattr(importlib.import_module(parent), child, stand_in)
 
 
 def _forwarding(real: Callable[[], ModuleType], function: str) -> Callable[..., object]:

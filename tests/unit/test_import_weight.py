@@ -226,8 +226,7 @@ import wallet_mcp.mcp_server
 from mcp.server.lowlevel import server
 from pydantic import AnyHttpUrl
 stand_in = sys.modules["mcp.server.auth.routes"]
-import mcp.server.auth.routes
-before = getattr(stand_in, "__file__", None) if mcp.server.auth.routes is stand_in else "not the stand-in"
+before = getattr(stand_in, "__file__", None)
 url = server.build_resource_metadata_url(AnyHttpUrl("https://wallet.example/mcp"))
 import mcp.server.auth.routes as real
 from mcp.server.auth.routes import create_auth_routes
