@@ -25,11 +25,12 @@ import random
 import sys
 import weakref
 from collections.abc import Callable
-from types import MethodType, ModuleType
+from types import MethodType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # importlib.abc loads importlib.resources (~25 ms): only the type is wanted
     from importlib.abc import Loader
+    from types import ModuleType
 
 _paused = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME")) and gc.isenabled()
 if _paused:
@@ -148,46 +149,6 @@ def defer_package_init(*names: str) -> None:
         parent, _, child = name.rpartition(".")
         if parent:
             setattr(sys.modules[parent], child, module)
-
-
-def defer_module(name: str, *functions: str) -> None:
-    """Stand in for the module `name` until something uses it: another module imports the
-    `functions` from it at module level only to call them in code this process may never run.
-
-    The stand-in (in `sys.modules` under `name`) holds one forwarding function per name in
-    `functions`; the first call to any of them, or asking the stand-in for any other name, removes
-    it, imports the real module as the import system always would, and forwards the call (or the
-    name) to it. From then on `sys.modules[name]` is the real module. An importer that asks for a
-    name not in `functions` (`from name import other`) gets the real module's at once: nothing can
-    see a name the real module lacks, and nothing is missing. A module already imported is left
-    as it is.
-    """
-    if name in sys.modules:
-        return
-    stand_in = ModuleType(name, f"Stands in for {name} until it is used (wallet_mcp.coldstart).")
-
-    def real() -> ModuleType:
-        if sys.modules.get(name) is stand_in:
-            del sys.modules[name]
-        return importlib.import_module(name)
-
-    def __getattr__(attribute: str) -> object:
-        if attribute.startswith("__"):  # the import system's probes (__path__, __spec__ ...)
-            raise AttributeError(f"module {name!r} has no attribute {attribute!r}")
-        return getattr(real(), attribute)
-
-    for function in functions:
-        setattr(stand_in, function, _forwarding(real, function))
-    setattr(stand_in, "__getattr__", __getattr__)  # noqa: B010  (PEP 562)
-    sys.modules[name] = stand_in
-
-
-def _forwarding(real: Callable[[], ModuleType], function: str) -> Callable[..., object]:
-    def forward(*args: object, **kwargs: object) -> object:
-        return getattr(real(), function)(*args, **kwargs)
-
-    forward.__name__ = forward.__qualname__ = function
-    return forward
 
 
 def _init_on_first_use(module: ModuleType, loader: Loader) -> Callable[[str], object]:
