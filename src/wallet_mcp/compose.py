@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from wallet_mcp.oauth.rules.revocation import Revoker
     from wallet_mcp.resource.authenticate import ResourceGuard
     from wallet_mcp.resource.grant_limits import GrantLimitsCheck
-    from wallet_mcp.wallet.owners import OwnerResolver
-    from wallet_mcp.wallet.service import WalletService
     from wallet_mcp.storage.assertion_jtis import UsedAssertions
     from wallet_mcp.storage.audit import AuditLog
     from wallet_mcp.storage.auth_codes import AuthCodeStore
@@ -54,6 +52,8 @@ if TYPE_CHECKING:
     from wallet_mcp.storage.upstream_logins import UpstreamLoginStore
     from wallet_mcp.storage.users import UserStore
     from wallet_mcp.wallet.confirmations import ConfirmationStore
+    from wallet_mcp.wallet.owners import OwnerResolver
+    from wallet_mcp.wallet.service import WalletService
     from wallet_mcp.wallet.store import WalletStore
 
 
