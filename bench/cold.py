@@ -9,16 +9,27 @@ ahead of time, none written at run time) and the example compiled the same way b
 are interleaved and alternate which side runs first, so the host's load drifts over both alike;
 the ratio is taken per pair, and its median and range are what count.
 
+An import can be made shorter by moving work into the first request (a deferred import, a model
+built on first use), which shortens nothing a client waits for. So our side of each pair is one
+process that imports the function and then serves the first requests a client sends
+(bench/operations.py `COLD_PATHS`: for the MCP function initialize, tools/list and a read tool
+call; for the token function a client_credentials grant) against the emulator, and both figures
+are printed: the import (what the ratio compares) and the whole path (what must not grow when the
+import shrinks). The example's side is its import only: its first requests need its own
+authorization server running beside it.
+
 `make bench` prints this after its own cold-start table. On its own, for the quick loop:
 
     .venv/bin/python bench/cold.py [--pairs 15] [--python python3.11] [--importtime DIR]
 
-`--importtime DIR` also writes one `-X importtime` profile of each side into DIR.
+`--importtime DIR` also writes one `-X importtime` profile of each side into DIR (ours: of the
+import and the first requests).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -34,12 +45,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "bench" / "sdk_example"
 PROBE = ROOT / "bench" / "import_probe.py"
+PATH_PROBE = ROOT / "bench" / "path_probe.py"
 
 COMPARISONS = (
     ("McpFunction", "mcp_simple_auth.server", 0.75),
     ("TokenFunction", "mcp_simple_auth.auth_server", 0.40),
 )
 """Our function, the example module it is measured against, and the goal for the ratio (issue 22)."""
+FLOORS = {
+    "McpFunction": (
+        ("SDK server modules only", ROOT / "bench" / "floor" / "sdk_server.py"),
+        ("mcp_types only", ROOT / "bench" / "floor" / "types_only.py"),
+    ),
+}
+"""What the MCP function cannot import less than while the SDK is its protocol (bench/floor/):
+timed in the same pairs, against the same example module, so the ratio left to our own code shows."""
 PAIRS = 15
 
 
@@ -101,20 +121,27 @@ def compile_ahead(python: str, directory: Path) -> None:
     )
 
 
-def import_ms(
-    python: str, side: Side, env: Mapping[str, str], *, importtime: Path | None = None
-) -> tuple[float, float]:
-    """One fresh process that imports `side.target`: the import's wall-clock and CPU ms."""
-    run_env = {
+def _run_env(side: Side, env: Mapping[str, str]) -> dict[str, str]:
+    return {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", ""),
         **env,
         "PYTHONPATH": os.pathsep.join(str(p) for p in side.pythonpath),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+
+
+def import_ms(
+    python: str, side: Side, env: Mapping[str, str], *, importtime: Path | None = None
+) -> tuple[float, float]:
+    """One fresh process that imports `side.target`: the import's wall-clock and CPU ms."""
     flags = ["-X", "importtime"] if importtime else []
     out = subprocess.run(
-        [python, *flags, str(PROBE), side.target], env=run_env, capture_output=True, text=True, check=False
+        [python, *flags, str(PROBE), side.target],
+        env=_run_env(side, env),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if out.returncode != 0:
         raise SystemExit(f"importing {side.target} failed:\n{out.stderr[-3000:]}")
@@ -125,6 +152,67 @@ def import_ms(
 
 
 @dataclass(frozen=True)
+class ColdPath:
+    """One fresh process's import and first requests (bench/path_probe.py)."""
+
+    import_ms: tuple[float, float]
+    path_ms: tuple[float, float]
+    """(wall ms, CPU ms) from the start of the import to its end, and to the last response."""
+
+
+def path_ms(
+    python: str,
+    side: Side,
+    env: Mapping[str, str],
+    events: Path,
+    operations: tuple[str, ...],
+    *,
+    importtime: Path | None = None,
+) -> ColdPath:
+    """One fresh process that imports the function `side.target` and answers `events` (the
+    requests `operations` names, in order), each checked as bench/operations.py checks it."""
+    from bench.operations import OPERATIONS
+
+    flags = ["-X", "importtime"] if importtime else []
+    out = subprocess.run(
+        [python, *flags, str(PATH_PROBE), side.target, str(events)],
+        env=_run_env(side, env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"the cold path of {side.target} failed:\n{out.stderr[-3000:]}")
+    if importtime is not None:
+        importtime.write_text(out.stderr)
+    measured = json.loads(out.stdout.strip().splitlines()[-1])
+    for name, result in zip(operations, measured["results"], strict=True):
+        body = OPERATIONS[name].check(result)
+        if name.startswith("mcp:") and ('"error"' in body or '"isError":true' in body.replace(" ", "")):
+            raise SystemExit(f"{name} answered an error: {body[:300]}")
+    return ColdPath(
+        (measured["import_wall"], measured["import_cpu"]), (measured["path_wall"], measured["path_cpu"])
+    )
+
+
+def path_events(operations: tuple[str, ...], env: Mapping[str, str], directory: Path) -> Path:
+    """The events of `operations` as bench/operations.py builds them (with `env`'s BENCH_ values),
+    written to a file for bench/path_probe.py."""
+    from bench.operations import OPERATIONS
+
+    saved = dict(os.environ)
+    os.environ.update({k: v for k, v in env.items() if k.startswith("BENCH_")})
+    try:
+        events = [OPERATIONS[name].event() for name in operations]
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    target = directory / f"events-{OPERATIONS[operations[0]].function}.json"
+    target.write_text(json.dumps(events))
+    return target
+
+
+@dataclass(frozen=True)
 class Paired:
     function: str
     module: str
@@ -132,6 +220,11 @@ class Paired:
     ours: list[tuple[float, float]]
     theirs: list[tuple[float, float]]
     """(wall ms, CPU ms) per run, pair by pair."""
+    operations: tuple[str, ...] = ()
+    paths: tuple[tuple[float, float], ...] = ()
+    """Our side's import and first requests `operations` (wall ms, CPU ms), from the same runs as `ours`."""
+    floors: tuple[tuple[str, tuple[tuple[float, float], ...]], ...] = ()
+    """`FLOORS`' imports, pair by pair with `theirs`."""
 
     def ms(self, side: str, clock: int) -> list[float]:
         return [run[clock] for run in (self.ours if side == "ours" else self.theirs)]
@@ -150,27 +243,55 @@ def compare(
     pairs: int = PAIRS,
     importtime: Path | None = None,
 ) -> list[Paired]:
-    """`pairs` interleaved pairs per comparison, alternating which side runs first."""
+    """`pairs` interleaved pairs per comparison, alternating which side runs first. Our side of
+    each pair imports and then serves the function's first requests (`COLD_PATHS`) in the same
+    process; its import figure is what the ratio compares."""
+    from bench.operations import COLD_PATHS
+
     results = []
-    for function, module, goal in COMPARISONS:
-        env = environments[function]
-        ours = Side(str(functions / function / "app.py"), (layer,))
-        theirs = Side(module, (layer, example))
-        if importtime is not None:
-            import_ms(python, ours, env, importtime=importtime / f"{function}.importtime.txt")
-            import_ms(python, theirs, env, importtime=importtime / f"{module}.importtime.txt")
-        import_ms(python, ours, env)  # once each, unmeasured: the page cache holds both from here on
-        import_ms(python, theirs, env)
-        ours_ms: list[tuple[float, float]] = []
-        theirs_ms: list[tuple[float, float]] = []
-        for i in range(pairs):
-            if i % 2 == 0:
-                ours_ms.append(import_ms(python, ours, env))
-                theirs_ms.append(import_ms(python, theirs, env))
-            else:
-                theirs_ms.append(import_ms(python, theirs, env))
-                ours_ms.append(import_ms(python, ours, env))
-        results.append(Paired(function, module, goal, ours_ms, theirs_ms))
+    with tempfile.TemporaryDirectory(prefix="wallet-mcp-cold-events-") as scratch:
+        for function, module, goal in COMPARISONS:
+            env = environments[function]
+            operations = COLD_PATHS[function]
+            events = path_events(operations, env, Path(scratch))
+            ours = Side(str(functions / function / "app.py"), (layer,))
+            theirs = Side(module, (layer, example))
+            floors = [(label, Side(str(path), (layer,))) for label, path in FLOORS.get(function, ())]
+
+            def run_ours(**kwargs: Path) -> ColdPath:
+                return path_ms(python, ours, env, events, operations, **kwargs)  # noqa: B023
+
+            if importtime is not None:
+                run_ours(importtime=importtime / f"{function}.importtime.txt")
+                import_ms(python, theirs, env, importtime=importtime / f"{module}.importtime.txt")
+            run_ours()  # once each, unmeasured: the page cache holds both from here on
+            import_ms(python, theirs, env)
+            for _, floor in floors:
+                import_ms(python, floor, env)
+            ours_runs: list[ColdPath] = []
+            theirs_ms: list[tuple[float, float]] = []
+            floors_ms: list[list[tuple[float, float]]] = [[] for _ in floors]
+            for i in range(pairs):
+                if i % 2 == 0:
+                    ours_runs.append(run_ours())
+                    theirs_ms.append(import_ms(python, theirs, env))
+                else:
+                    theirs_ms.append(import_ms(python, theirs, env))
+                    ours_runs.append(run_ours())
+                for (_, floor), runs in zip(floors, floors_ms, strict=True):
+                    runs.append(import_ms(python, floor, env))
+            results.append(
+                Paired(
+                    function,
+                    module,
+                    goal,
+                    [run.import_ms for run in ours_runs],
+                    theirs_ms,
+                    operations,
+                    tuple(run.path_ms for run in ours_runs),
+                    tuple((label, tuple(runs)) for (label, _), runs in zip(floors, floors_ms, strict=True)),
+                )
+            )
     return results
 
 
@@ -198,6 +319,38 @@ def report(results: list[Paired], version: str, pairs: int, load_before: float, 
                 f"{statistics.median(theirs):9.0f} {_range(theirs, '.0f'):>11}  {ratio:5.2f} "
                 f"{_range(ratios, '.2f'):>10}  ≤ {r.goal:.2f} {verdict}"
             )
+    print()
+    print(
+        "Our side's whole cold path, from the same runs: the import, then the first requests in the "
+        "same process (CPU ms; 'requests' = path - import, the median of each run's difference)"
+    )
+    print(f"{'function':14} {'import':>7} {'path':>7} {'(range)':>11} {'requests':>9}  first requests")
+    for r in results:
+        imports, paths = r.ms("ours", 1), [p[1] for p in r.paths]
+        requests = [p - i for p, i in zip(paths, imports, strict=True)]
+        print(
+            f"{r.function:14} {statistics.median(imports):7.0f} {statistics.median(paths):7.0f} "
+            f"{_range(paths, '.0f'):>11} {statistics.median(requests):9.0f}  "
+            + ", ".join(name.split(": ", 1)[1] for name in r.operations)
+        )
+    floored = [r for r in results if r.floors]
+    if floored:
+        print()
+        print(
+            "Floors: what the function cannot import less than while the SDK serves the protocol "
+            "(bench/floor/),\ntimed in the same pairs against the same example module (CPU ms)"
+        )
+        print(f"{'function':14} {'floor':26} {'ms':>6} {'ratio':>6} {'(range)':>10}")
+        for r in floored:
+            theirs = r.ms("theirs", 1)
+            for label, runs in r.floors:
+                cpu = [run[1] for run in runs]
+                ratios = [f / t for f, t in zip(cpu, theirs, strict=True)]
+                ratio = statistics.median(ratios)
+                print(
+                    f"{r.function:14} {label:26} {statistics.median(cpu):6.0f} {ratio:6.2f} "
+                    f"{_range(ratios, '.2f'):>10}"
+                )
 
 
 def _range(values: list[float], spec: str) -> str:
@@ -210,11 +363,33 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def access_token(python: str, layer: Path, functions: Path, env: Mapping[str, str]) -> str:
+    """An MCP access token for the demo client, minted by the token function (bench/probe.py)."""
+    out = subprocess.run(
+        [
+            python,
+            str(ROOT / "bench" / "probe.py"),
+            str(functions / "TokenFunction"),
+            "token: client_credentials",
+            "0",
+        ],
+        env={**_run_env(Side("", (layer, ROOT / "dev")), env)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"minting an access token failed:\n{out.stderr[-3000:]}")
+    return str(json.loads(json.loads(out.stdout.strip().splitlines()[-1])["first_body"])["access_token"])
+
+
 def main() -> int:
     sys.path.insert(0, str(ROOT / "dev"))
+    sys.path.insert(0, str(ROOT))
     from devstack.emulator import MotoServer
     from devstack.layer import build_layer, lambda_python
     from devstack.local import AWS_ENV, bring_up, local_stack
+    from devstack.seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -243,6 +418,12 @@ def main() -> int:
         layer = build_layer(work / "layer", python)
         example = prepare_example(work, python)
         specs = stack.functions()
+        bench_env = {
+            "BENCH_HOST": "localhost:3000",
+            "BENCH_CC_FORM": (
+                f"grant_type=client_credentials&client_id={DEMO_CLIENT_ID}&client_secret={DEMO_CLIENT_SECRET}"
+            ),
+        }
         environments = {}
         for function, _, _ in COMPARISONS:
             (work / "functions" / function).mkdir(parents=True)
@@ -250,10 +431,14 @@ def main() -> int:
             environments[function] = {
                 **AWS_ENV,
                 **specs[function].environment,
+                **bench_env,
                 "AWS_ENDPOINT_URL": emulator.url,
                 "AWS_LAMBDA_FUNCTION_NAME": function,
                 "POWERTOOLS_LOG_LEVEL": "ERROR",
             }
+        token = access_token(python, layer, work / "functions", environments["TokenFunction"])
+        for environment in environments.values():
+            environment["BENCH_ACCESS_TOKEN"] = token
         if args.importtime:
             args.importtime.mkdir(parents=True, exist_ok=True)
         load_before = os.getloadavg()[0]

@@ -270,6 +270,15 @@ OPERATIONS: dict[str, Operation] = {
         _bearer,
         _rpc("tools/call", {"name": "ping", "arguments": {}}),
     ),
+    # a read tool: access-token checks, the owner's wallet read from DynamoDB, structured output
+    "mcp: tools/call getRecentTransactions": Operation(
+        "McpFunction",
+        "POST /mcp",
+        "POST",
+        "/mcp",
+        _bearer,
+        _rpc("tools/call", {"name": "getRecentTransactions", "arguments": {"limit": 5}}),
+    ),
     # a read tool that reaches the wallet (the demo client's owner's): its own Query, and its
     # audit event's PutItem issued beside it (docs/security.md § Every tool call audited)
     "mcp: tools/call getTotalBalance": Operation(
@@ -317,6 +326,14 @@ COLD_START = {
     "McpFunction": "mcp: tools/list",
 }
 """The first request each function's cold start is measured with."""
+
+COLD_PATHS = {
+    "McpFunction": ("mcp: initialize", "mcp: tools/list", "mcp: tools/call getRecentTransactions"),
+    "TokenFunction": ("token: client_credentials",),
+}
+"""What a client sends first, in order, to the functions bench/cold.py compares with the SDK's
+example: their import and these requests are timed in one fresh process (bench/path_probe.py), so
+an import deferred until a first request needs it shows up in the path's figure."""
 
 HOST_STEPS = (
     "metadata: protected resource",

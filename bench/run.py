@@ -255,7 +255,8 @@ def _dpop_paired(stack, extra: dict[str, str]) -> None:
 
 
 def _beside_the_sdk_example(stack, extra: dict[str, str], workdir: Path) -> None:
-    """Import times paired with the python-sdk's simple-auth example (bench/cold.py)."""
+    """Import times paired with the python-sdk's simple-auth example, our side's import plus first
+    requests from the same runs, and the SDK's floor (bench/cold.py)."""
     runtime = _runtime[0]
     example = cold.prepare_example(workdir, runtime.python)
     environments = {

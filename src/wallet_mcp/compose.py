@@ -20,23 +20,20 @@ from typing import TYPE_CHECKING, Final
 
 from wallet_mcp import aws, coldstart
 from wallet_mcp.config import Settings
-from wallet_mcp.limits import Rules
-from wallet_mcp.oauth.rules.revocation import Revoker
 from wallet_mcp.primitives import dpop
-from wallet_mcp.resource.authenticate import ResourceGuard
-from wallet_mcp.resource.grant_limits import GrantLimitsCheck
 from wallet_mcp.storage.revocations import CachedRevocations, RevocationList
 from wallet_mcp.tokens.access_tokens import AccessTokenVerifier
 from wallet_mcp.tokens.keys import KmsPublicKeys
 from wallet_mcp.tokens.signer import KmsJwtSigner, signing_algorithm
-from wallet_mcp.wallet.grant_limits import GrantViews
-from wallet_mcp.wallet.owners import OwnerResolver
-from wallet_mcp.wallet.service import WalletService
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_kms.client import KMSClient
 
+    from wallet_mcp.limits import Rules
+    from wallet_mcp.oauth.rules.revocation import Revoker
+    from wallet_mcp.resource.authenticate import ResourceGuard
+    from wallet_mcp.resource.grant_limits import GrantLimitsCheck
     from wallet_mcp.storage.assertion_jtis import UsedAssertions
     from wallet_mcp.storage.audit import AuditLog
     from wallet_mcp.storage.auth_codes import AuthCodeStore
@@ -55,6 +52,8 @@ if TYPE_CHECKING:
     from wallet_mcp.storage.upstream_logins import UpstreamLoginStore
     from wallet_mcp.storage.users import UserStore
     from wallet_mcp.wallet.confirmations import ConfirmationStore
+    from wallet_mcp.wallet.owners import OwnerResolver
+    from wallet_mcp.wallet.service import WalletService
     from wallet_mcp.wallet.store import WalletStore
 
 
@@ -320,6 +319,8 @@ class Deployment:
 
     @cached_property
     def rate_rules(self) -> Rules:
+        from wallet_mcp.limits import Rules  # the OAuth and account functions' limits: not the MCP function's
+
         return Rules.from_settings(self.settings.rate_limits)
 
     @cached_property
@@ -329,6 +330,8 @@ class Deployment:
 
     @cached_property
     def owners(self) -> OwnerResolver:
+        from wallet_mcp.wallet.owners import OwnerResolver
+
         return OwnerResolver(self.stores.clients, ttl=self.settings.revocation_poll_seconds)
 
     @cached_property
@@ -337,6 +340,8 @@ class Deployment:
 
     @cached_property
     def wallet(self) -> WalletService:
+        from wallet_mcp.wallet.service import WalletService
+
         return WalletService(self.stores.wallet)
 
     def verifier(self, audience: str | tuple[str, ...]) -> AccessTokenVerifier:
@@ -346,6 +351,9 @@ class Deployment:
         """The limits the person chose for each app (None: this function has no consents table)."""
         if not self.stores.has("consents"):
             return None
+        from wallet_mcp.resource.grant_limits import GrantLimitsCheck
+        from wallet_mcp.wallet.grant_limits import GrantViews
+
         return GrantLimitsCheck(
             GrantViews(self.stores.consents), resource_metadata_url=resource_metadata_url, clock=self.clock
         )
@@ -355,6 +363,10 @@ class Deployment:
     ) -> ResourceGuard:
         """The resource's one bearer pipeline for `audience` (exactly: a token minted for another
         resource of this server is refused), with personal access tokens when the resource takes them."""
+        # here, not at import, like the stores: the resources' pipeline, which the authorization
+        # server's functions (their cold starts) never build
+        from wallet_mcp.resource.authenticate import ResourceGuard
+
         return ResourceGuard(
             self.verifier(audience),
             audience=audience,
@@ -371,6 +383,10 @@ class Deployment:
 def revoker(stores: Stores, *, access_token_ttl: int, clock: Callable[[], int]) -> Revoker:
     """A `Revoker` over the grant stores `stores` has (the token function has no sessions table,
     the administration CLI has them all)."""
+    # here, not at import: ending grants is the authorization server's (the MCP function never
+    # does, and would load every grant store's module for it)
+    from wallet_mcp.oauth.rules.revocation import Revoker
+
     return Revoker(
         refresh_tokens=stores.refresh_tokens,
         revocations=stores.revocations,

@@ -161,3 +161,24 @@ def test_token_function_loads_pyjwt_only_when_it_verifies_one() -> None:
     code = "import sys\n" + "".join(f"import {m}\n" for m in modules) + "print('jwt' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", f"an import of functions/token/app.py pulls in pyjwt: {modules}"
+
+
+NOT_LOADED = {
+    # the MCP function never ends a grant (that is the authorization server's) nor applies the
+    # OAuth endpoints' rate limits: compose.Deployment builds both on first use only
+    "mcp": ("wallet_mcp.oauth.rules.revocation", "wallet_mcp.limits", "wallet_mcp.storage.refresh_tokens"),
+    # the token function serves no protected resource: no bearer pipeline, no wallet
+    "token": ("wallet_mcp.resource.authenticate", "wallet_mcp.wallet.service", "wallet_mcp.wallet.owners"),
+}
+
+
+@pytest.mark.parametrize("function", sorted(NOT_LOADED))
+def test_a_function_does_not_load_what_only_other_functions_use(function: str) -> None:
+    modules = _project_imports(ROOT / "functions" / function / "app.py")
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in modules)
+        + f"print([m for m in {NOT_LOADED[function]!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", f"functions/{function}/app.py's imports load {out.stdout.strip()}"

@@ -100,6 +100,8 @@ def test_the_built_layer_loads_every_function_import_without_compiling(tmp_path:
     loaded, *compiled = out.stdout.splitlines()
     assert int(loaded) > 500  # the SDK, pydantic, botocore, ... all came from the layer
     assert [c for c in compiled if c] == [], "modules compiled from source at import (no valid bytecode)"
+    excluded = _make_variable("LAYER_EXCLUDED").split()
+    assert excluded and not [p.name for p in layer.iterdir() if p.name.split("-")[0] in excluded]
     services = _make_variable("BOTOCORE_SERVICES").split()
     assert sorted(p.name for p in (layer / "botocore" / "data").iterdir() if p.is_dir()) == sorted(services)
     clients = subprocess.run(

@@ -11,21 +11,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
-from wallet_mcp.config.enterprise import (
-    EnterpriseIdpConfigError,
-    TrustedIdp,
-    TrustedWorkloadIssuer,
-    parse_trusted_idps,
-    parse_workload_issuers,
-)
-from wallet_mcp.config.upstream import (
-    IdentityProvider,
-    IdentityProviderConfigError,
-    parse_identity_providers,
-)
+if TYPE_CHECKING:  # parsed (and their modules loaded) only where the environment names some
+    from wallet_mcp.config.enterprise import TrustedIdp, TrustedWorkloadIssuer
+    from wallet_mcp.config.upstream import IdentityProvider
 
 
 class ConfigurationError(RuntimeError):
@@ -257,25 +248,8 @@ class Settings:
             verification = (signing, *verification)
         allow_loopback_idps = env.get("ALLOW_LOOPBACK_IDENTITY_PROVIDERS", "false") == "true"
         secrets_prefix = env.get("UPSTREAM_SECRETS_PREFIX") or "wallet-mcp/"
-        try:
-            identity_providers = parse_identity_providers(
-                env.get("UPSTREAM_IDENTITY_PROVIDERS", ""),
-                allow_loopback=allow_loopback_idps,
-                secrets_prefix=secrets_prefix,
-            )
-        except IdentityProviderConfigError as exc:
-            raise ConfigurationError(str(exc)) from exc
-        try:
-            trusted_idps = parse_trusted_idps(
-                env.get("TRUSTED_ENTERPRISE_IDPS", ""), allow_loopback=allow_loopback_idps
-            )
-            workload_issuers = parse_workload_issuers(
-                env.get("TRUSTED_WORKLOAD_ISSUERS", ""),
-                allow_loopback=allow_loopback_idps,
-                enterprise=trusted_idps,
-            )
-        except EnterpriseIdpConfigError as exc:
-            raise ConfigurationError(str(exc)) from exc
+        identity_providers = _identity_providers(env, allow_loopback_idps, secrets_prefix)
+        trusted_idps, workload_issuers = _enterprise(env, allow_loopback_idps)
         fapi2 = env.get("FAPI2_PROFILE", "false") == "true"
         return cls(
             issuer=issuer,
@@ -330,6 +304,44 @@ class Settings:
                 connection_log=env.get("CONNECTION_LOG_TABLE") or None,
             ),
         )
+
+
+def _identity_providers(
+    env: Mapping[str, str], allow_loopback: bool, secrets_prefix: str
+) -> tuple[IdentityProvider, ...]:
+    """`UPSTREAM_IDENTITY_PROVIDERS`; its parser is loaded only when there is something to parse
+    (most functions and deployments have none: their cold starts skip the module)."""
+    raw = env.get("UPSTREAM_IDENTITY_PROVIDERS", "")
+    if not raw.strip():
+        return ()
+    from wallet_mcp.config.upstream import IdentityProviderConfigError, parse_identity_providers
+
+    try:
+        return parse_identity_providers(raw, allow_loopback=allow_loopback, secrets_prefix=secrets_prefix)
+    except IdentityProviderConfigError as exc:
+        raise ConfigurationError(str(exc)) from exc
+
+
+def _enterprise(
+    env: Mapping[str, str], allow_loopback: bool
+) -> tuple[tuple[TrustedIdp, ...], tuple[TrustedWorkloadIssuer, ...]]:
+    """`TRUSTED_ENTERPRISE_IDPS` and `TRUSTED_WORKLOAD_ISSUERS`, parsed as `_identity_providers`."""
+    idps, workloads = env.get("TRUSTED_ENTERPRISE_IDPS", ""), env.get("TRUSTED_WORKLOAD_ISSUERS", "")
+    if not idps.strip() and not workloads.strip():
+        return (), ()
+    from wallet_mcp.config.enterprise import (
+        EnterpriseIdpConfigError,
+        parse_trusted_idps,
+        parse_workload_issuers,
+    )
+
+    try:
+        trusted_idps = parse_trusted_idps(idps, allow_loopback=allow_loopback)
+        return trusted_idps, parse_workload_issuers(
+            workloads, allow_loopback=allow_loopback, enterprise=trusted_idps
+        )
+    except EnterpriseIdpConfigError as exc:
+        raise ConfigurationError(str(exc)) from exc
 
 
 def _cents(env: Mapping[str, str], name: str, default: str = "0") -> int:
