@@ -103,6 +103,10 @@ async def test_a_dpop_login_is_bound_and_the_bridge_refreshes_it_with_the_same_k
     first = json.loads(token_file.read_text())
     jkt = key_jkt(cli)
     assert first["dpop_jkt"] == jkt
+    # registered so that the server refuses this client any token request without a proof
+    clients = ClientStore(dpop_stack.client("dynamodb"), "wallet-mcp-local-ClientsTable")
+    registered = clients.get(first["client_id"], now=int(time.time()))
+    assert registered is not None and registered.dpop_bound_access_tokens
     assert jwt.decode(first["access_token"], options={"verify_signature": False})["cnf"] == {"jkt": jkt}
 
     # no flag: a bound login brings its key along

@@ -57,11 +57,16 @@ def _issuer_and_api(settings: CliSettings, server: str | None) -> tuple[str, str
     return settings.server_url, settings.backend_api_url or settings.server_url
 
 
-def register_client(http: httpx2.Client, server: AuthorizationServer, scope: str) -> str:
-    """RFC 7591: a native public client with the loopback redirect URI; its `client_id`."""
+def register_client(
+    http: httpx2.Client, server: AuthorizationServer, scope: str, *, dpop_bound: bool = False
+) -> str:
+    """RFC 7591: a native public client with the loopback redirect URI; its `client_id`. With
+    `dpop_bound` it registers `dpop_bound_access_tokens` (RFC 9449 §5.2): the server then refuses
+    any token request of this client that comes without a proof, so its tokens cannot be
+    obtained unbound by anyone holding its client_id."""
     if server.registration_endpoint is None:
         raise ServiceError(f"{server.issuer} offers no dynamic client registration")
-    metadata = {
+    metadata: dict[str, Any] = {
         "client_name": CLIENT_NAME,
         "redirect_uris": [REGISTERED_REDIRECT_URI],
         "grant_types": ["authorization_code", "refresh_token"],
@@ -70,6 +75,8 @@ def register_client(http: httpx2.Client, server: AuthorizationServer, scope: str
         "application_type": "native",
         "scope": scope,
     }
+    if dpop_bound:
+        metadata["dpop_bound_access_tokens"] = True
     try:
         response = http.post(server.registration_endpoint, json=metadata)
     except httpx2.HTTPError as exc:
@@ -121,7 +128,7 @@ def login(
         resource = discover_api_resource(http, api_base_url, found.issuer)
         registrations = ClientRegistrations(settings.config_dir)
         known_client = registrations.get(found.issuer)
-        client_id = known_client or register_client(http, found, wanted_scope)
+        client_id = known_client or register_client(http, found, wanted_scope, dpop_bound=dpop is not None)
 
         verifier = secrets.token_urlsafe(64)
         state = secrets.token_urlsafe(32)
