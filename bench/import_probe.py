@@ -13,18 +13,26 @@ import importlib.util
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
+
+
+def load_app(target: str) -> ModuleType:
+    """A function's `app.py`, loaded as the Lambda runtime loads `app.lambda_handler` (also used
+    by bench/path_probe.py)."""
+    sys.path.insert(0, str(Path(target).parent))
+    spec = importlib.util.spec_from_file_location("app", target)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["app"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def main() -> None:
     target = sys.argv[1]
     started, cpu_started = time.perf_counter(), time.process_time()
-    if target.endswith(".py"):  # a function: as the Lambda runtime loads `app.lambda_handler`
-        sys.path.insert(0, str(Path(target).parent))
-        spec = importlib.util.spec_from_file_location("app", target)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["app"] = module
-        spec.loader.exec_module(module)
+    if target.endswith(".py"):  # a function
+        load_app(target)
     else:
         importlib.import_module(target)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started

@@ -11,12 +11,13 @@ last request, and each response as the handler returned it (the caller checks th
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import time
 import uuid
 from pathlib import Path
+
+from import_probe import load_app  # beside this file: the script's directory is on sys.path
 
 
 class LambdaContext:
@@ -41,12 +42,7 @@ def main() -> None:
     target, events_file = sys.argv[1], sys.argv[2]
     events = json.loads(Path(events_file).read_text())
     started, cpu_started = time.perf_counter(), time.process_time()
-    sys.path.insert(0, str(Path(target).parent))
-    spec = importlib.util.spec_from_file_location("app", target)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["app"] = module
-    spec.loader.exec_module(module)
+    module = load_app(target)
     imported, cpu_imported = time.perf_counter(), time.process_time()
     results = [module.lambda_handler(event, LambdaContext("bench")) for event in events]
     done, cpu_done = time.perf_counter(), time.process_time()
