@@ -97,16 +97,7 @@ class DebitConfirmations:
             return wallet.record(owner, drafted, idempotency_key=idempotency_key)
         if not self._owners.may_debit(caller.principal):
             raise MachineClientRefused
-        operation = Operation(
-            tool="createTransaction",
-            account_id=tx.account_id,
-            account_name=drafted.account.name,
-            amount_minor=tx.amount,
-            currency=tx.currency,
-            category=tx.category,
-            description=tx.description,
-            occurred_at=drafted.occurred_at,
-        )
+        operation = Operation.transaction(drafted)
         arguments = {
             "surface": "api",
             "account_id": tx.account_id,

@@ -432,16 +432,7 @@ def wallet_tools(
                 "unless an administrator allows it; nothing was recorded.",
                 reason="refused_machine_client",
             )
-        operation = Operation(
-            tool="createTransaction",
-            account_id=tx.account_id,
-            account_name=drafted.account.name,
-            amount_minor=tx.amount,
-            currency=tx.currency,
-            category=tx.category,
-            description=tx.description,
-            occurred_at=args.occurredAt,
-        )
+        operation = Operation.transaction(drafted)
         return Proposal(
             owner=owner,
             operation=operation,

@@ -35,6 +35,8 @@ from wallet_mcp.wallet.store import user_pk
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
+    from wallet_mcp.wallet.service import Draft
+
 CONFIRMATION_TTL: Final = 600
 """How long the person has to act, and the window to retry in: ten minutes."""
 RETENTION: Final = 7 * 24 * 3600
@@ -99,6 +101,21 @@ class Operation:
     category: str
     description: str
     occurred_at: str | None
+
+    @classmethod
+    def transaction(cls, drafted: Draft) -> Operation:
+        """A drafted `createTransaction`, as the person is asked to approve it."""
+        tx = drafted.tx
+        return cls(
+            tool="createTransaction",
+            account_id=tx.account_id,
+            account_name=drafted.account.name,
+            amount_minor=tx.amount,
+            currency=tx.currency,
+            category=tx.category,
+            description=tx.description,
+            occurred_at=drafted.occurred_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)
