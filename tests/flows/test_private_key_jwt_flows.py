@@ -113,22 +113,26 @@ async def test_sdk_private_key_jwt_provider_with_keys_at_a_jwks_uri(stack, serve
     assert handler.hits == 1
 
 
-def test_a_replayed_assertion_is_refused_by_the_stack(stack):
+def one_assertion_grant(stack) -> dict[str, str]:
+    """A client_credentials request of a newly registered key client, with one signed assertion."""
     key = ec.generate_private_key(ec.SECP256R1())
     client_id = register(stack, jwks=public_jwks(key))
-    now = int(time.time())
     claims = {
         "iss": client_id,
         "sub": client_id,
         "aud": stack.base_url,
-        "exp": now + 60,
+        "exp": int(time.time()) + 60,
         "jti": str(uuid.uuid4()),
     }
-    data = {
+    return {
         "grant_type": "client_credentials",
         "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
         "client_assertion": jwt.encode(claims, key, algorithm="ES256"),
     }
+
+
+def test_a_replayed_assertion_is_refused_by_the_stack(stack):
+    data = one_assertion_grant(stack)
     assert httpx.post(f"{stack.base_url}/oauth/token", data=data, timeout=30).status_code == 200
     replay = httpx.post(f"{stack.base_url}/oauth/token", data=data, timeout=30)
     assert replay.status_code == 401
@@ -139,21 +143,7 @@ def test_concurrent_requests_with_one_assertion_get_one_token(stack):
     """A race: the same assertion sent four times at once to the stack's concurrent workers. The
     `jti` is spent by a conditional Put in the issuing transaction, so exactly one is answered a
     token; every other is invalid_client, refused at the read or losing the transaction."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    client_id = register(stack, jwks=public_jwks(key))
-    now = int(time.time())
-    claims = {
-        "iss": client_id,
-        "sub": client_id,
-        "aud": stack.base_url,
-        "exp": now + 60,
-        "jti": str(uuid.uuid4()),
-    }
-    data = {
-        "grant_type": "client_credentials",
-        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        "client_assertion": jwt.encode(claims, key, algorithm="ES256"),
-    }
+    data = one_assertion_grant(stack)
     with ThreadPoolExecutor(4) as pool:
         answers = list(
             pool.map(lambda _: httpx.post(f"{stack.base_url}/oauth/token", data=data, timeout=60), range(4))

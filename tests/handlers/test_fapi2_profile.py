@@ -318,31 +318,18 @@ def test_an_assertion_signed_with_a_short_rsa_key_is_refused(fapi, load_function
     ],
 )
 def test_registration_refuses_keys_the_profile_forbids(fapi, load_function, jwk, message):
-    register = load_function("RegisterFunction", fapi)
-    response = register.request(
-        "POST",
-        "/oauth/register",
-        body={
-            "client_name": "x",
-            "redirect_uris": [REDIRECT],
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": {"keys": [jwk]},
-        },
-    )
+    metadata = {
+        "client_name": "x",
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [jwk]},
+    }
+    response = load_function("RegisterFunction", fapi).request("POST", "/oauth/register", body=metadata)
     assert response.status == 400, response.body
     assert response_json(response)["error"] == "invalid_client_metadata"
     assert message in response_json(response)["error_description"]
     # the same key is fine without the profile
-    plain = load_function("RegisterFunction").request(
-        "POST",
-        "/oauth/register",
-        body={
-            "client_name": "x",
-            "redirect_uris": [REDIRECT],
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": {"keys": [jwk]},
-        },
-    )
+    plain = load_function("RegisterFunction").request("POST", "/oauth/register", body=metadata)
     assert plain.status == 201, plain.body
 
 
